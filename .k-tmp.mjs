@@ -1,0 +1,10 @@
+import koffi from 'koffi';
+const lib = koffi.load('libc.so.6');
+const pipe = lib.func('int pipe(int *fds)');
+const write = lib.func('intptr_t write(int, const void *, size_t)');
+const read = lib.func('intptr_t read(int, void *, size_t)');
+const fds = new Int32Array(2); console.log(pipe(fds), fds);
+console.log(write(fds[1], Buffer.from('hello'), 5));
+const b = Buffer.alloc(10); console.log(read(fds[0], b, 10), b.toString());
+const b2 = Buffer.alloc(20); console.log(read(fds[0], b2.subarray(4), 10), koffi.errno());
+const gettid = lib.func('int gettid()'); console.log(gettid(), process.pid);

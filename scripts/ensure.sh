@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a bare Debian 12 machine with Node 20, then builds.
+# Idempotent and quiet when everything is present; every npm script that runs code calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "meshnet-ts needs root (it creates network namespaces and links): run it with sudo" >&2
+  exit 1
+fi
+
+need=()
+command -v ip >/dev/null       || need+=(iproute2)
+command -v ping >/dev/null     || need+=(iputils-ping)
+command -v iperf3 >/dev/null   || need+=(iperf3)
+command -v nsenter >/dev/null  || need+=(util-linux)
+[ -x /usr/lib/cni/bridge ]     || need+=(containernetworking-plugins)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# npm ci when node_modules is missing or older than the lock file.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+node scripts/build.mjs >/dev/null

@@ -1,0 +1,80 @@
+// The emulated underlay: a fabric netns holding one bridge, and per node a netns whose eth0 is
+// a veth into that bridge with the node's underlay address. Nothing is created in the root netns.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { NetNs, Rtnl, createNamedNetns, withNetns, writeSysctl } from '../kernel';
+import { UNDERLAY_PREFIX, fabricNetns, netnsPath, nodeNetns, podSubnet, underlayIp } from './names';
+import type { LabState, NodeState } from './state';
+
+export const FABRIC_BRIDGE = 'fabric0';
+export const NODE_UPLINK = 'eth0';
+/** The bridge the main plugin creates on each node for pods' eth0. */
+export const POD_BRIDGE = 'cni0';
+
+export function createFabric(lab: string): void {
+  createNamedNetns(fabricNetns(lab));
+  const ns = NetNs.open(fabricNetns(lab));
+  const rtnl = Rtnl.open(ns);
+  try {
+    rtnl.createBridge(FABRIC_BRIDGE);
+    rtnl.setUp(FABRIC_BRIDGE);
+  } finally {
+    rtnl.close();
+    ns.close();
+  }
+}
+
+/** The node's conflist: Debian's bridge + host-local for eth0, then meshnet chained. */
+export function nodeConfList(state: LabState, node: NodeState): Record<string, unknown> {
+  return {
+    cniVersion: '1.0.0',
+    name: 'meshnet-lab',
+    plugins: [
+      {
+        type: 'bridge',
+        bridge: POD_BRIDGE,
+        isGateway: true,
+        ipMasq: false,
+        ipam: {
+          type: 'host-local',
+          ranges: [[{ subnet: node.podSubnet }]],
+          dataDir: join(state.dir, 'nodes', node.name, 'ipam'),
+        },
+      },
+      { type: 'meshnet', store: state.storeDir, node_ip: node.underlayIp },
+    ],
+  };
+}
+
+export function createNode(state: LabState, name: string, index: number): NodeState {
+  const node: NodeState = {
+    name,
+    netns: nodeNetns(state.name, name),
+    underlayIp: underlayIp(index),
+    podSubnet: podSubnet(index),
+    conflist: join(state.dir, 'nodes', name, 'net.d', '10-meshnet-lab.conflist'),
+  };
+  createNamedNetns(node.netns);
+  const fabric = NetNs.open(netnsPath(fabricNetns(state.name)));
+  const nodeNs = NetNs.open(netnsPath(node.netns));
+  const f = Rtnl.open(fabric);
+  const n = Rtnl.open(nodeNs);
+  try {
+    const port = `n${index}`;
+    f.createVeth({ name: port, peerName: NODE_UPLINK, peerNs: nodeNs });
+    f.setMaster(port, FABRIC_BRIDGE);
+    f.setUp(port);
+    n.addAddr(NODE_UPLINK, `${node.underlayIp}/${UNDERLAY_PREFIX}`);
+    n.setUp(NODE_UPLINK);
+    // A node routes for its pods, as a Kubernetes node does.
+    withNetns(nodeNs, () => writeSysctl('net.ipv4.ip_forward', 1));
+  } finally {
+    f.close();
+    n.close();
+    fabric.close();
+    nodeNs.close();
+  }
+  mkdirSync(join(node.conflist, '..'), { recursive: true });
+  writeFileSync(node.conflist, JSON.stringify(nodeConfList(state, node), null, 2));
+  return node;
+}

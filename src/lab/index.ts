@@ -1,0 +1,6 @@
+export * from './lab';
+export * from './labfile';
+export * from './checks';
+export * from './state';
+export * from './names';
+export { startPod, stopPod, checkPod, invocation } from './runtime';

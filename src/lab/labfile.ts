@@ -1,0 +1,110 @@
+// The lab file: which nodes exist, which pods run where, and the pods' Topology objects exactly
+// as KNE emits them. Parsed once into typed values; every error names the field.
+import { parse as parseYaml } from 'yaml';
+import { LOCALHOST_PEER, TopologyError, checkTopologySet, parseTopology, type Topology } from '../topology';
+
+export interface LabNode { name: string }
+export interface LabPod { name: string; namespace: string; node: string }
+export interface LabSpec {
+  name: string;
+  nodes: LabNode[];
+  pods: LabPod[];
+  topologies: Topology[];
+}
+
+export class LabFileError extends Error {
+  constructor(readonly field: string, message: string) {
+    super(`${field}: ${message}`);
+    this.name = 'LabFileError';
+  }
+}
+
+const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** Lab and node names end up inside netns names and interface names; keep them short. */
+const MAX_LAB_NAME = 24;
+const MAX_NODE_NAME = 32;
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function name(v: unknown, field: string, max: number): string {
+  if (typeof v !== 'string' || !NAME.test(v) || v.length > max) {
+    throw new LabFileError(field, `must be a lower-case name of at most ${max} characters (a-z, 0-9, -), got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+export function parseLabSpec(doc: unknown): LabSpec {
+  if (!isRecord(doc)) throw new LabFileError('(top level)', 'must be a mapping with name, nodes, pods and topologies');
+  const lab = name(doc.name, 'name', MAX_LAB_NAME);
+
+  if (!Array.isArray(doc.nodes) || doc.nodes.length === 0) throw new LabFileError('nodes', 'must be a non-empty list');
+  const nodes = doc.nodes.map((n, i): LabNode => ({
+    name: name(isRecord(n) ? n.name : n, `nodes[${i}]${isRecord(n) ? '.name' : ''}`, MAX_NODE_NAME),
+  }));
+  const nodeNames = new Set<string>();
+  nodes.forEach((n, i) => {
+    if (nodeNames.has(n.name)) throw new LabFileError(`nodes[${i}]`, `node "${n.name}" is listed twice`);
+    nodeNames.add(n.name);
+  });
+
+  if (!Array.isArray(doc.pods)) throw new LabFileError('pods', 'must be a list of {name, node, namespace?}');
+  const pods = doc.pods.map((p, i): LabPod => {
+    const f = `pods[${i}]`;
+    if (!isRecord(p)) throw new LabFileError(f, 'must be a mapping {name, node, namespace?}');
+    const pod: LabPod = {
+      name: name(p.name, `${f}.name`, 63),
+      namespace: p.namespace === undefined ? 'default' : name(p.namespace, `${f}.namespace`, 63),
+      node: name(p.node ?? nodes[0]!.name, `${f}.node`, MAX_NODE_NAME),
+    };
+    if (!nodeNames.has(pod.node)) throw new LabFileError(`${f}.node`, `no node named "${pod.node}" in nodes`);
+    return pod;
+  });
+  const podKeys = new Map<string, number>();
+  pods.forEach((p, i) => {
+    const k = `${p.namespace}/${p.name}`;
+    if (podKeys.has(k)) throw new LabFileError(`pods[${i}]`, `pod ${k} is listed twice`);
+    podKeys.set(k, i);
+  });
+
+  const rawTopos = doc.topologies ?? [];
+  if (!Array.isArray(rawTopos)) throw new LabFileError('topologies', 'must be a list of Topology objects');
+  const topologies = rawTopos.map((t, i) => {
+    try {
+      return parseTopology(t, 'default', `topologies[${i}]`);
+    } catch (e) {
+      if (e instanceof TopologyError) throw new LabFileError(e.field, e.message.slice(e.field.length + 2));
+      throw e;
+    }
+  });
+  const seen = new Set<string>();
+  topologies.forEach((t, i) => {
+    const k = `${t.metadata.namespace}/${t.metadata.name}`;
+    if (!podKeys.has(k)) throw new LabFileError(`topologies[${i}].metadata.name`, `Topology for ${k}, but no such pod in pods`);
+    if (seen.has(k)) throw new LabFileError(`topologies[${i}].metadata.name`, `a second Topology for pod ${k}`);
+    seen.add(k);
+    t.spec.links.forEach((l, j) => {
+      if (l.peer_pod !== LOCALHOST_PEER && !podKeys.has(`${t.metadata.namespace}/${l.peer_pod}`)) {
+        throw new LabFileError(`topologies[${i}].spec.links[${j}].peer_pod`, `no pod "${l.peer_pod}" in namespace ${t.metadata.namespace}`);
+      }
+    });
+  });
+  try {
+    checkTopologySet(topologies);
+  } catch (e) {
+    if (e instanceof TopologyError) throw new LabFileError('topologies', e.message);
+    throw e;
+  }
+  return { name: lab, nodes, pods, topologies };
+}
+
+export function parseLabFile(text: string, path = 'lab file'): LabSpec {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new LabFileError(path, `is not valid YAML: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return parseLabSpec(doc);
+}

@@ -1,0 +1,55 @@
+// What a lab run made, written as it goes so `lab down` can undo a half-finished `up`.
+import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CniResult } from '../cni';
+import { LAB_RUN_DIR } from './names';
+
+export interface NodeState {
+  name: string;
+  netns: string;
+  underlayIp: string;
+  podSubnet: string;
+  conflist: string;
+}
+
+export interface PodState {
+  name: string;
+  namespace: string;
+  node: string;
+  netns: string;
+  containerId: string;
+  uid: string;
+  /** The chain's ADD result, handed back as prevResult on DEL like a runtime's result cache. */
+  result?: CniResult;
+}
+
+export interface LabState {
+  name: string;
+  file: string;
+  dir: string;
+  storeDir: string;
+  cniBinDir: string;
+  createdAt: string;
+  nodes: NodeState[];
+  pods: PodState[];
+}
+
+export function labDir(lab: string, runDir = LAB_RUN_DIR): string {
+  return join(runDir, lab);
+}
+
+export function saveState(s: LabState): void {
+  mkdirSync(s.dir, { recursive: true });
+  const p = join(s.dir, 'state.json');
+  writeFileSync(`${p}.tmp`, JSON.stringify(s, null, 2));
+  renameSync(`${p}.tmp`, p);
+}
+
+export function loadState(lab: string, runDir = LAB_RUN_DIR): LabState | undefined {
+  try {
+    return JSON.parse(readFileSync(join(labDir(lab, runDir), 'state.json'), 'utf8')) as LabState;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}

@@ -1,0 +1,31 @@
+// meshnet's own config keys. Upstream's conflist entry is just {"type":"meshnet","name":"meshnet"}
+// and the plugin asks the node daemon for everything else; until meshnetd serves the embedded
+// store, these optional keys say where the store is and which node this is.
+import { CniError, ErrorCode } from '../../cni';
+import { isIPv4, isIPv6 } from '../../topology';
+
+export const DEFAULT_STORE_DIR = '/var/lib/meshnet/store';
+
+export interface MeshnetConf {
+  /** Directory of the embedded store holding Topology objects. */
+  storeDir: string;
+  /** This node's IP as recorded in Topology status.src_ip; undefined = derive from the default route. */
+  nodeIp?: string;
+}
+
+export function parseMeshnetConf(raw: Record<string, unknown>): MeshnetConf {
+  const store = raw.store ?? DEFAULT_STORE_DIR;
+  if (typeof store !== 'string' || !store.startsWith('/')) {
+    throw new CniError(ErrorCode.InvalidNetworkConfig, 'invalid meshnet config',
+      `"store" must be an absolute directory path, got ${JSON.stringify(store)}`);
+  }
+  const conf: MeshnetConf = { storeDir: store };
+  if (raw.node_ip !== undefined) {
+    if (typeof raw.node_ip !== 'string' || !(isIPv4(raw.node_ip) || isIPv6(raw.node_ip))) {
+      throw new CniError(ErrorCode.InvalidNetworkConfig, 'invalid meshnet config',
+        `"node_ip" must be an IP address such as 192.0.2.11, got ${JSON.stringify(raw.node_ip)}`);
+    }
+    conf.nodeIp = raw.node_ip;
+  }
+  return conf;
+}

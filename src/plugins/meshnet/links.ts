@@ -1,0 +1,103 @@
+// Kernel plumbing of one meshnet link. Each function is idempotent: a repeated ADD, or two pods'
+// ADDs racing for the same link, ends with exactly one correctly paired link.
+import { KernelError, NetNs, Rtnl, withNetns, disableTxOffloads, type LinkInfo } from '../../kernel';
+
+/** MTU of same-node links, as upstream (the kernel's veth default). */
+export const VETH_MTU = 1500;
+
+export interface LinkEnd {
+  ns: NetNs;
+  rtnl: Rtnl;
+  intf: string;
+  /** CIDR from the Topology, or undefined to leave the interface unaddressed (KNE's default). */
+  ip?: string;
+}
+
+function paired(a: LinkInfo | undefined, b: LinkInfo | undefined, sameNs: boolean): boolean {
+  if (!a || !b || a.kind !== 'veth' || b.kind !== 'veth') return false;
+  // Within one netns the peer index is enough; across namespaces IFLA_LINK is the peer's
+  // index in the other netns, so both directions must agree.
+  return a.peerIndex === b.index && b.peerIndex === a.index && (sameNs || a.linkNetnsId !== undefined);
+}
+
+/** Addresses, offloads and up state for one end; safe to repeat. */
+function finishEnd(end: LinkEnd): void {
+  if (end.ip && !end.rtnl.addrs(end.intf).some((a) => a.cidr === end.ip)) {
+    end.rtnl.addAddr(end.intf, end.ip, { noDad: true });
+  }
+  // Upstream turns tx offloads off so frames leaving through a wire or VXLAN carry real checksums.
+  withNetns(end.ns, () => disableTxOffloads(end.intf));
+  end.rtnl.setUp(end.intf);
+}
+
+/**
+ * A veth pair between two pods (or two interfaces of one pod for a self link): a.intf in a.ns,
+ * b.intf in b.ns, created in one netlink request so neither end ever exists alone.
+ */
+export function plumbVeth(a: LinkEnd, b: LinkEnd): 'created' | 'existing' {
+  const sameNs = a.ns.path === b.ns.path;
+  let outcome: 'created' | 'existing' = 'existing';
+  if (!paired(a.rtnl.link(a.intf), b.rtnl.link(b.intf), sameNs)) {
+    // Something else holds a name (an earlier incarnation's leftover): replace it.
+    for (const end of [a, b]) {
+      const cur = end.rtnl.link(end.intf);
+      if (cur) end.rtnl.deleteLink(end.intf);
+    }
+    try {
+      a.rtnl.createVeth({ name: a.intf, peerName: b.intf, peerNs: sameNs ? undefined : b.ns, mtu: VETH_MTU });
+      outcome = 'created';
+    } catch (e) {
+      // The peer pod's ADD created it between our check and our create: fine if it is the pair.
+      if (!(e instanceof KernelError && e.code === 'EEXIST' && paired(a.rtnl.link(a.intf), b.rtnl.link(b.intf), sameNs))) throw e;
+    }
+  }
+  finishEnd(a);
+  finishEnd(b);
+  return outcome;
+}
+
+/** A macvlan on the node's interface `parent` (peer_pod "localhost"), moved into the pod as a.intf. */
+export function plumbMacvlan(node: Rtnl, parent: string, a: LinkEnd, uid: number): 'created' | 'existing' {
+  const cur = a.rtnl.link(a.intf);
+  if (cur?.kind === 'macvlan') {
+    finishEnd(a);
+    return 'existing';
+  }
+  if (cur) a.rtnl.deleteLink(a.intf);
+  if (!node.link(parent)) {
+    throw new Error(`link uid ${uid}: host interface "${parent}" (peer_intf) does not exist on this node`);
+  }
+  // Created under a temporary name: the pod's interface name may exist on the node.
+  const tmp = `mv${uid.toString(36)}-${process.pid.toString(36)}`.slice(0, 15);
+  node.createMacvlan({ name: tmp, parent, mode: 'bridge' });
+  try {
+    node.setNetns(tmp, a.ns, a.intf);
+  } catch (e) {
+    node.deleteLink(tmp);
+    throw e;
+  }
+  finishEnd(a);
+  return 'created';
+}
+
+export interface EndState {
+  exists: boolean;
+  kind?: string;
+  up: boolean;
+  hasIp: boolean;
+}
+
+export function inspectEnd(end: LinkEnd): EndState {
+  const l = end.rtnl.link(end.intf);
+  if (!l) return { exists: false, up: false, hasIp: false };
+  return {
+    exists: true,
+    kind: l.kind,
+    up: l.up,
+    hasIp: !end.ip || end.rtnl.addrs(end.intf).some((x) => x.cidr === end.ip),
+  };
+}
+
+export function isPaired(a: LinkEnd, b: LinkEnd): boolean {
+  return paired(a.rtnl.link(a.intf), b.rtnl.link(b.intf), a.ns.path === b.ns.path);
+}

@@ -1,0 +1,243 @@
+// meshnet ADD / CHECK / DEL for links this node can plumb by itself: veth between pods on this
+// node, self links (both ends in one pod) and macvlan to a host interface. The pod's eth0 belongs
+// to the main plugin; meshnet returns prevResult unchanged, as upstream does.
+import {
+  CniError, ErrorCode, emptyResult, requireNetnsPath,
+  type CniResult, type PluginContext, type PluginFuncs,
+} from '../../cni';
+import { NetNs, Rtnl, netnsPathExists } from '../../kernel';
+import { FileStore } from '../../store';
+import { LOCALHOST_PEER, TopologyClient, isAlive, type Link, type Topology } from '../../topology';
+import { MeshnetCode } from './codes';
+import { parseMeshnetConf, type MeshnetConf } from './config';
+import { inspectEnd, isPaired, plumbMacvlan, plumbVeth, type LinkEnd } from './links';
+import { nodeIpFromDefaultRoute } from './node-ip';
+
+interface PodRef {
+  namespace: string;
+  name: string;
+}
+
+/** The pod this call is for, or undefined when CNI_ARGS do not name one (not a topology pod). */
+function podOf(ctx: PluginContext): PodRef | undefined {
+  const { K8S_POD_NAME: name, K8S_POD_NAMESPACE: namespace } = ctx.env.args;
+  return name && namespace ? { name, namespace } : undefined;
+}
+
+function storeError(e: unknown, what: string): CniError {
+  if (e instanceof CniError) return e;
+  return new CniError(MeshnetCode.Store, `meshnet store: ${what}`, e instanceof Error ? e.message : String(e));
+}
+
+async function readTopology(client: TopologyClient, pod: PodRef): Promise<Topology | undefined> {
+  try {
+    return await client.get(pod.namespace, pod.name);
+  } catch (e) {
+    throw storeError(e, `reading Topology ${pod.namespace}/${pod.name}`);
+  }
+}
+
+/** Opened netns handles and rtnetlink sockets for one call, closed together at the end. */
+class Handles {
+  private readonly opened: { ns: NetNs; rtnl: Rtnl }[] = [];
+  private readonly byPath = new Map<string, { ns: NetNs; rtnl: Rtnl }>();
+
+  get(path: string): { ns: NetNs; rtnl: Rtnl } {
+    let h = this.byPath.get(path);
+    if (!h) {
+      const ns = NetNs.open(path);
+      try {
+        h = { ns, rtnl: Rtnl.open(ns) };
+      } catch (e) {
+        ns.close();
+        throw e;
+      }
+      this.byPath.set(path, h);
+      this.opened.push(h);
+    }
+    return h;
+  }
+
+  end(path: string, intf: string, ip: string | undefined): LinkEnd {
+    const h = this.get(path);
+    return { ns: h.ns, rtnl: h.rtnl, intf, ip };
+  }
+
+  close(): void {
+    for (const h of this.opened) {
+      h.rtnl.close();
+      h.ns.close();
+    }
+  }
+}
+
+function linkLabel(pod: PodRef, l: Link): string {
+  return `link uid ${l.uid} (${pod.name}:${l.local_intf} – ${l.peer_pod}:${l.peer_intf})`;
+}
+
+/** What one call decides about each link, before touching the kernel. */
+type LinkPlan =
+  | { link: Link; action: 'veth'; peerNetns: string; peerIp?: string }
+  | { link: Link; action: 'self' }
+  | { link: Link; action: 'macvlan' }
+  | { link: Link; action: 'wait'; reason: string }
+  | { link: Link; action: 'remote'; peerNode: string };
+
+async function planLinks(client: TopologyClient, me: Topology): Promise<LinkPlan[]> {
+  const plans: LinkPlan[] = [];
+  for (const link of me.spec.links) {
+    if (link.peer_pod === LOCALHOST_PEER) { plans.push({ link, action: 'macvlan' }); continue; }
+    if (link.peer_pod === me.metadata.name) { plans.push({ link, action: 'self' }); continue; }
+    const peer = await readTopology(client, { namespace: me.metadata.namespace, name: link.peer_pod });
+    if (!peer || !isAlive(peer)) {
+      plans.push({ link, action: 'wait', reason: `peer pod ${link.peer_pod} is not up yet; its ADD plumbs the link` });
+    } else if (peer.status!.src_ip !== me.status!.src_ip) {
+      plans.push({ link, action: 'remote', peerNode: peer.status!.src_ip! });
+    } else if (!netnsPathExists(peer.status!.net_ns!)) {
+      // The peer's record outlived its sandbox (its DEL never ran); its next ADD will plumb.
+      plans.push({ link, action: 'wait', reason: `peer pod ${link.peer_pod}'s netns ${peer.status!.net_ns} is gone` });
+    } else {
+      const back = peer.spec.links.find((l) => l.uid === link.uid);
+      plans.push({ link, action: 'veth', peerNetns: peer.status!.net_ns!, peerIp: back?.local_ip ?? link.peer_ip });
+    }
+  }
+  return plans;
+}
+
+function resolveNodeIp(conf: MeshnetConf): string {
+  const ip = conf.nodeIp ?? nodeIpFromDefaultRoute();
+  if (!ip) {
+    throw new CniError(ErrorCode.InvalidNetworkConfig, 'cannot tell this node\'s IP',
+      'set "node_ip" in the meshnet config: this node has no default route to derive it from');
+  }
+  return ip;
+}
+
+async function add(ctx: PluginContext): Promise<CniResult> {
+  const passThrough = ctx.conf.prevResult ?? emptyResult(ctx.conf.cniVersion);
+  const conf = parseMeshnetConf(ctx.conf.raw);
+  const pod = podOf(ctx);
+  if (!pod) return passThrough;
+  const client = new TopologyClient(new FileStore(conf.storeDir));
+  if (!(await readTopology(client, pod))) return passThrough; // not a topology pod
+  requireNetnsPath(ctx.env.netns, ctx.env.command);
+  const nodeIp = resolveNodeIp(conf);
+
+  // Alive first, then look at peers: of two pods coming up together at least one sees the other.
+  let me: Topology | undefined;
+  try {
+    me = await client.patchStatus(pod.namespace, pod.name, (s) => ({
+      ...s, src_ip: nodeIp, net_ns: ctx.env.netns, container_id: ctx.env.containerId, plumbing_error: undefined,
+    }));
+  } catch (e) {
+    throw storeError(e, `marking ${pod.namespace}/${pod.name} alive`);
+  }
+  if (!me) return passThrough; // deleted meanwhile
+
+  const plans = await planLinks(client, me);
+  const remote = plans.filter((p): p is Extract<LinkPlan, { action: 'remote' }> => p.action === 'remote');
+  if (remote.length > 0) {
+    const what = remote.map((p) => `${linkLabel(pod, p.link)} to node ${p.peerNode}`).join('; ');
+    const err = new CniError(MeshnetCode.Unsupported, 'cross-node links are not supported by this build',
+      `${what}: VXLAN and grpc-wire links need meshnetd; place both pods on one node`);
+    await client.patchStatus(pod.namespace, pod.name, (s) => ({ ...s, plumbing_error: err.details })).catch(() => undefined);
+    throw err;
+  }
+
+  const h = new Handles();
+  try {
+    const node = Rtnl.open();
+    try {
+      for (const p of plans) {
+        const { link } = p;
+        const local = () => h.end(ctx.env.netns, link.local_intf, link.local_ip);
+        try {
+          if (p.action === 'veth') plumbVeth(local(), h.end(p.peerNetns, link.peer_intf, p.peerIp));
+          else if (p.action === 'self') plumbVeth(local(), h.end(ctx.env.netns, link.peer_intf, link.peer_ip));
+          else if (p.action === 'macvlan') plumbMacvlan(node, link.peer_intf, local(), link.uid);
+        } catch (e) {
+          const msg = `${linkLabel(pod, link)}: ${e instanceof Error ? e.message : String(e)}`;
+          await client.patchStatus(pod.namespace, pod.name, (s) => ({ ...s, plumbing_error: msg })).catch(() => undefined);
+          throw new CniError(MeshnetCode.Plumbing, 'meshnet could not plumb a link', msg);
+        }
+      }
+    } finally {
+      node.close();
+    }
+  } finally {
+    h.close();
+  }
+  return passThrough;
+}
+
+async function check(ctx: PluginContext): Promise<void> {
+  const conf = parseMeshnetConf(ctx.conf.raw);
+  const pod = podOf(ctx);
+  if (!pod) return;
+  const client = new TopologyClient(new FileStore(conf.storeDir));
+  const me = await readTopology(client, pod);
+  if (!me) return;
+  requireNetnsPath(ctx.env.netns, ctx.env.command);
+  const fail = (details: string) => new CniError(MeshnetCode.CheckFailed, 'meshnet CHECK failed', details);
+  if (me.status?.container_id !== ctx.env.containerId || me.status?.net_ns !== ctx.env.netns) {
+    throw fail(`Topology ${pod.namespace}/${pod.name} records container ${me.status?.container_id ?? '(none)'} ` +
+      `in ${me.status?.net_ns ?? '(none)'}, not ${ctx.env.containerId} in ${ctx.env.netns}`);
+  }
+  const h = new Handles();
+  try {
+    for (const p of await planLinks(client, me)) {
+      const { link } = p;
+      if (p.action === 'wait' || p.action === 'remote') continue;
+      const a = h.end(ctx.env.netns, link.local_intf, link.local_ip);
+      const st = inspectEnd(a);
+      const label = linkLabel(pod, link);
+      if (!st.exists) throw fail(`${label}: interface ${link.local_intf} is missing in the pod`);
+      if (!st.up) throw fail(`${label}: interface ${link.local_intf} is down`);
+      if (!st.hasIp) throw fail(`${label}: interface ${link.local_intf} lacks address ${link.local_ip}`);
+      const expectKind = p.action === 'macvlan' ? 'macvlan' : 'veth';
+      if (st.kind !== expectKind) throw fail(`${label}: interface ${link.local_intf} is a ${st.kind ?? 'plain'} link, expected ${expectKind}`);
+      if (p.action === 'veth' || p.action === 'self') {
+        const b = p.action === 'veth' ? h.end(p.peerNetns, link.peer_intf, undefined) : h.end(ctx.env.netns, link.peer_intf, undefined);
+        if (!isPaired(a, b)) throw fail(`${label}: ${link.local_intf} is not paired with ${link.peer_pod}:${link.peer_intf}`);
+      }
+    }
+  } finally {
+    h.close();
+  }
+}
+
+async function del(ctx: PluginContext): Promise<void> {
+  const conf = parseMeshnetConf(ctx.conf.raw);
+  const pod = podOf(ctx);
+  if (!pod) return;
+  const client = new TopologyClient(new FileStore(conf.storeDir));
+  const me = await readTopology(client, pod);
+  if (!me) return;
+  // A DEL for another sandbox of this pod (a stale duplicate) must not unplumb the live one.
+  if (me.status?.container_id && me.status.container_id !== ctx.env.containerId) return;
+  if (ctx.env.netns && netnsPathExists(ctx.env.netns)) {
+    const h = new Handles();
+    try {
+      const { rtnl } = h.get(ctx.env.netns);
+      // Deleting one end of a veth removes its peer too: the peer pod sees its link vanish,
+      // like a pulled cable, and gets it back when this pod is re-created.
+      for (const link of me.spec.links) rtnl.deleteLink(link.local_intf);
+    } finally {
+      h.close();
+    }
+  }
+  try {
+    await client.patchStatus(pod.namespace, pod.name, (s) => ({
+      ...s, src_ip: undefined, net_ns: undefined, container_id: undefined, plumbing_error: undefined,
+    }));
+  } catch (e) {
+    throw storeError(e, `clearing status of ${pod.namespace}/${pod.name}`);
+  }
+}
+
+export const meshnetPlugin: PluginFuncs = {
+  about: 'meshnet: point-to-point links between pods from Topology objects',
+  add,
+  check,
+  del,
+};

@@ -1,0 +1,59 @@
+// The meshnet custom resources as users write them (group networkop.co.uk, version v1beta1).
+// JSON keys are upstream's snake_case so KNE-emitted objects load unchanged.
+
+export const TOPOLOGY_API_VERSION = 'networkop.co.uk/v1beta1';
+export const TOPOLOGY_KIND = 'Topology';
+/** peer_pod value meaning "macvlan to the host interface named by peer_intf". */
+export const LOCALHOST_PEER = 'localhost';
+
+export interface Link {
+  uid: number;
+  peer_pod: string;
+  local_intf: string;
+  peer_intf: string;
+  local_ip?: string;
+  peer_ip?: string;
+}
+
+export interface SkippedPod {
+  pod_name: string;
+  link_id: number;
+}
+
+export interface TopologyStatus {
+  /** The NODE's IP (VTEP address), not the pod's. */
+  src_ip?: string;
+  /** CNI_NETNS of the pod. */
+  net_ns?: string;
+  /** CNI container id of the ADD that made the pod alive; a DEL with another id is stale. */
+  container_id?: string;
+  skipped?: SkippedPod[];
+  plumbing_error?: string;
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  resourceVersion?: string;
+  uid?: string;
+  creationTimestamp?: string;
+  labels?: Record<string, string>;
+}
+
+export interface Topology {
+  apiVersion: typeof TOPOLOGY_API_VERSION;
+  kind: typeof TOPOLOGY_KIND;
+  metadata: ObjectMeta;
+  spec: { links: Link[] };
+  status?: TopologyStatus;
+}
+
+/** A pod is alive once its ADD recorded both the node IP and the netns. */
+export function isAlive(t: Topology): boolean {
+  return Boolean(t.status?.src_ip && t.status?.net_ns);
+}
+
+/** Two alive pods share a node when their recorded node IPs are equal. */
+export function sameNode(a: Topology, b: Topology): boolean {
+  return isAlive(a) && isAlive(b) && a.status!.src_ip === b.status!.src_ip;
+}

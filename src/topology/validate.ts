@@ -1,0 +1,191 @@
+// Parses untrusted Topology objects (YAML/JSON from users, KNE, or the store) into typed values.
+// Every error names the JSON path of the bad value; nothing downstream re-checks shapes.
+import { TopologyError } from './errors';
+import {
+  LOCALHOST_PEER, TOPOLOGY_API_VERSION, TOPOLOGY_KIND,
+  type Link, type Topology, type TopologyStatus,
+} from './types';
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+export function isValidIfName(name: string): boolean {
+  return name.length > 0 && Buffer.byteLength(name) <= 15 && name !== '.' && name !== '..'
+    && !/[\s/:]/.test(name);
+}
+
+export function isValidCidr(s: string): boolean {
+  const m = /^(.+)\/(\d{1,3})$/.exec(s);
+  if (!m) return false;
+  const [, addr, len] = m as unknown as [string, string, string];
+  const prefix = Number(len);
+  if (isIPv4(addr)) return prefix <= 32;
+  if (isIPv6(addr)) return prefix <= 128;
+  return false;
+}
+
+export function isIPv4(s: string): boolean {
+  const parts = s.split('.');
+  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+}
+
+export function isIPv6(s: string): boolean {
+  if (!/^[0-9a-fA-F:.]+$/.test(s) || !s.includes(':')) return false;
+  const halves = s.split('::');
+  if (halves.length > 2) return false;
+  const groups = (h: string) => (h === '' ? [] : h.split(':'));
+  const all = halves.flatMap(groups);
+  let count = 0;
+  for (const [i, g] of all.entries()) {
+    if (i === all.length - 1 && g.includes('.')) { if (!isIPv4(g)) return false; count += 2; continue; }
+    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return false;
+    count += 1;
+  }
+  return halves.length === 2 ? count < 8 : count === 8;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(obj: Record<string, unknown>, key: string, path: string, required: boolean): string | undefined {
+  const v = obj[key];
+  if (v === undefined || v === null || (v === '' && !required)) {
+    if (required) throw new TopologyError(`${path}.${key}`, 'is required');
+    return undefined;
+  }
+  if (typeof v !== 'string') throw new TopologyError(`${path}.${key}`, `must be a string, got ${JSON.stringify(v)}`);
+  if (required && v === '') throw new TopologyError(`${path}.${key}`, 'must not be empty');
+  return v;
+}
+
+function int(obj: Record<string, unknown>, key: string, path: string): number {
+  const v = obj[key];
+  // KNE and kubectl may hand us int64 values as numbers or numeric strings.
+  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
+    throw new TopologyError(`${path}.${key}`, `must be a non-negative integer, got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+export function parseLink(v: unknown, path: string): Link {
+  if (!isRecord(v)) throw new TopologyError(path, 'must be an object');
+  const link: Link = {
+    uid: int(v, 'uid', path),
+    peer_pod: str(v, 'peer_pod', path, true)!,
+    local_intf: str(v, 'local_intf', path, true)!,
+    peer_intf: str(v, 'peer_intf', path, true)!,
+  };
+  for (const k of ['local_intf', 'peer_intf'] as const) {
+    if (!isValidIfName(link[k])) {
+      throw new TopologyError(`${path}.${k}`, `"${link[k]}" is not a valid interface name (1-15 bytes, no '/', ':' or spaces)`);
+    }
+  }
+  for (const k of ['local_ip', 'peer_ip'] as const) {
+    const ip = str(v, k, path, false);
+    if (ip === undefined) continue;
+    if (!isValidCidr(ip)) throw new TopologyError(`${path}.${k}`, `"${ip}" is not a CIDR such as 12.12.12.1/24`);
+    link[k] = ip;
+  }
+  return link;
+}
+
+function parseStatus(v: unknown, path: string): TopologyStatus | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!isRecord(v)) throw new TopologyError(path, 'must be an object');
+  const s: TopologyStatus = {};
+  for (const k of ['src_ip', 'net_ns', 'container_id', 'plumbing_error'] as const) {
+    const x = str(v, k, path, false);
+    if (x !== undefined) s[k] = x;
+  }
+  if (Array.isArray(v.skipped)) {
+    s.skipped = v.skipped.map((item, i) => {
+      const p = `${path}.skipped[${i}]`;
+      if (!isRecord(item)) throw new TopologyError(p, 'must be an object');
+      return { pod_name: str(item, 'pod_name', p, true)!, link_id: int(item, 'link_id', p) };
+    });
+  }
+  return s;
+}
+
+/**
+ * Parses one Topology object. `defaultNamespace` applies when metadata.namespace is absent
+ * (kubectl's behaviour). Links are checked one by one and as a set: uids and local
+ * interface names must be unique within the pod (a self link uses two local names).
+ */
+export function parseTopology(v: unknown, defaultNamespace = 'default', where = 'Topology'): Topology {
+  if (!isRecord(v)) throw new TopologyError(where, 'must be an object');
+  if (v.apiVersion !== undefined && v.apiVersion !== TOPOLOGY_API_VERSION) {
+    throw new TopologyError(`${where}.apiVersion`, `must be ${TOPOLOGY_API_VERSION}, got ${JSON.stringify(v.apiVersion)}`);
+  }
+  if (v.kind !== undefined && v.kind !== TOPOLOGY_KIND) {
+    throw new TopologyError(`${where}.kind`, `must be ${TOPOLOGY_KIND}, got ${JSON.stringify(v.kind)}`);
+  }
+  if (!isRecord(v.metadata)) throw new TopologyError(`${where}.metadata`, 'is required');
+  const name = str(v.metadata, 'name', `${where}.metadata`, true)!;
+  if (!DNS_LABEL.test(name) || name.length > 253) {
+    throw new TopologyError(`${where}.metadata.name`, `"${name}" is not a valid pod name (lower-case DNS name)`);
+  }
+  const namespace = str(v.metadata, 'namespace', `${where}.metadata`, false) ?? defaultNamespace;
+  if (!DNS_LABEL.test(namespace)) throw new TopologyError(`${where}.metadata.namespace`, `"${namespace}" is not a valid namespace`);
+  const spec = v.spec;
+  if (!isRecord(spec)) throw new TopologyError(`${where}.spec`, 'is required');
+  const rawLinks = spec.links ?? [];
+  if (!Array.isArray(rawLinks)) throw new TopologyError(`${where}.spec.links`, 'must be a list');
+  const links = rawLinks.map((l, i) => parseLink(l, `${where}.spec.links[${i}]`));
+
+  const uids = new Map<number, number>();
+  const intfs = new Map<string, number>();
+  links.forEach((l, i) => {
+    const p = `${where}.spec.links[${i}]`;
+    const prev = uids.get(l.uid);
+    if (prev !== undefined) throw new TopologyError(`${p}.uid`, `uid ${l.uid} is already used by spec.links[${prev}]`);
+    uids.set(l.uid, i);
+    const names = l.peer_pod === name ? [l.local_intf, l.peer_intf] : [l.local_intf];
+    if (l.peer_pod === name && l.local_intf === l.peer_intf) {
+      throw new TopologyError(`${p}.peer_intf`, `a self link needs two different interfaces, both are "${l.local_intf}"`);
+    }
+    for (const n of names) {
+      const used = intfs.get(n);
+      if (used !== undefined) throw new TopologyError(`${p}.local_intf`, `interface "${n}" is already used by spec.links[${used}]`);
+      intfs.set(n, i);
+    }
+  });
+
+  const meta = v.metadata;
+  const t: Topology = {
+    apiVersion: TOPOLOGY_API_VERSION,
+    kind: TOPOLOGY_KIND,
+    metadata: { name, namespace },
+    spec: { links },
+  };
+  const rv = str(meta, 'resourceVersion', `${where}.metadata`, false);
+  if (rv !== undefined) t.metadata.resourceVersion = rv;
+  const status = parseStatus(v.status, `${where}.status`);
+  if (status) t.status = status;
+  return t;
+}
+
+/**
+ * Checks that a set of Topology objects (one namespace) describes each link the same way from
+ * both ends: pod A's link uid U to B (A:x – B:y) must appear in B as uid U to A (B:y – A:x).
+ * KNE emits both halves; a mismatch would plumb an interface nobody expects.
+ */
+export function checkTopologySet(topos: Topology[]): void {
+  const byName = new Map(topos.map((t) => [`${t.metadata.namespace}/${t.metadata.name}`, t]));
+  for (const t of topos) {
+    t.spec.links.forEach((l, i) => {
+      const where = `Topology ${t.metadata.namespace}/${t.metadata.name} spec.links[${i}]`;
+      if (l.peer_pod === LOCALHOST_PEER || l.peer_pod === t.metadata.name) return;
+      const peer = byName.get(`${t.metadata.namespace}/${l.peer_pod}`);
+      if (!peer) throw new TopologyError(`${where}.peer_pod`, `no Topology for pod "${l.peer_pod}" in namespace ${t.metadata.namespace}`);
+      const back = peer.spec.links.find((pl) => pl.uid === l.uid);
+      if (!back) throw new TopologyError(`${where}.uid`, `pod "${l.peer_pod}" has no link with uid ${l.uid}`);
+      if (back.peer_pod !== t.metadata.name || back.local_intf !== l.peer_intf || back.peer_intf !== l.local_intf) {
+        throw new TopologyError(`${where}`,
+          `uid ${l.uid} is ${t.metadata.name}:${l.local_intf}–${l.peer_pod}:${l.peer_intf} here but ` +
+          `${l.peer_pod}:${back.local_intf}–${back.peer_pod}:${back.peer_intf} in pod "${l.peer_pod}"`);
+      }
+    });
+  }
+}
