@@ -144,7 +144,7 @@ function execFile(argv: readonly string[], env: Record<string, string>, stdin: s
       if (timer) clearTimeout(timer);
       reject(new CniError(ErrorCode.Internal, 'internal error', `cannot execute ${JSON.stringify(file)}: ${e.message}`));
     });
-    child.on('close', (status, signal) => {
+    const finish = (status: number | null, signal: NodeJS.Signals | null): void => {
       if (timer) clearTimeout(timer);
       resolve({
         status,
@@ -153,6 +153,12 @@ function execFile(argv: readonly string[], env: Record<string, string>, stdin: s
         stderr: Buffer.concat(err).toString('utf8'),
         timedOut,
       });
+    };
+    child.on('close', finish);
+    // After a timeout kill, a grandchild that inherited stdout could keep 'close' from firing
+    // for as long as it lives; the plugin itself is gone, so stop waiting at its exit.
+    child.on('exit', (status, signal) => {
+      if (timedOut) finish(status, signal);
     });
     child.stdin.end(stdin);
   });
@@ -180,9 +186,9 @@ async function runBinary(
     if (stdout.trim() === '') return undefined;
     try {
       return JSON.parse(stdout) as unknown;
-    } catch (e) {
+    } catch {
       throw new PluginExecError(type, command, ErrorCode.DecodeFailure, 'invalid plugin output',
-        `${command} succeeded but stdout is not JSON (${(e as Error).message}): ${describeValue(stdout.trim())}`, stderr);
+        `${command} succeeded but stdout is not JSON: ${describeValue(stdout.trim())}`, stderr);
     }
   }
 

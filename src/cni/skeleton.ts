@@ -4,7 +4,7 @@
 import { parseNetConf, type NetConf } from './config';
 import { isRecord } from './decode';
 import { CniError, ErrorCode } from './errors';
-import { type CniCommand, type CniEnv, parseCommand, parseEnv } from './env';
+import { type CniCommand, type CniEnv, parseEnv } from './env';
 import { formatResult } from './result';
 import type { CniResult } from './types';
 import { type CniVersion, isSupportedVersion, LATEST_VERSION, SUPPORTED_VERSIONS, versionAtLeast } from './versions';
@@ -66,33 +66,33 @@ export async function runPlugin(funcs: PluginFuncs, io: PluginIO = processIO()):
   let errorVersion: CniVersion = LATEST_VERSION;
 
   try {
-    let command: CniCommand;
-    try {
-      command = parseCommand(io.env);
-    } catch (e) {
-      // Like the reference skel: a human running the binary by hand gets a description, not an error.
-      if ((io.env['CNI_COMMAND'] ?? '') === '' && funcs.about !== '') {
-        io.writeStderr(`${funcs.about}\nCNI protocol versions supported: ${supported.join(', ')}\n`);
-        return 0;
-      }
-      throw e;
+    const rawCommand = io.env['CNI_COMMAND'] ?? '';
+    // Like the reference skel: a human running the binary by hand gets a description, not an error.
+    if (rawCommand === '' && funcs.about !== '') {
+      io.writeStderr(`${funcs.about}\nCNI protocol versions supported: ${supported.join(', ')}\n`);
+      return 0;
     }
 
     // VERSION is answered without reading stdin, so it works from a terminal too.
-    if (command === 'VERSION') {
+    if (rawCommand === 'VERSION') {
       io.writeStdout(`${JSON.stringify({ cniVersion: LATEST_VERSION, supportedVersions: [...supported] })}\n`);
       return 0;
     }
 
-    let stdin: string;
-    try {
-      stdin = await io.readStdin();
-    } catch (e) {
-      throw new CniError(ErrorCode.IOFailure, 'failed to read stdin', errorMessage(e));
+    // Read stdin before validating the environment: a runtime that set any command sent a
+    // config, and errors (even for an unknown CNI_COMMAND) should be in that config's version.
+    let stdin = '';
+    if (rawCommand !== '') {
+      try {
+        stdin = await io.readStdin();
+      } catch (e) {
+        throw new CniError(ErrorCode.IOFailure, 'failed to read stdin', errorMessage(e));
+      }
+      errorVersion = sniffVersion(stdin) ?? errorVersion;
     }
-    errorVersion = sniffVersion(stdin) ?? errorVersion;
 
     const env = parseEnv(io.env);
+    const command = env.command;
     const conf = parseNetConf(stdin);
     errorVersion = conf.cniVersion;
 
@@ -123,6 +123,8 @@ export async function runPlugin(funcs: PluginFuncs, io: PluginIO = processIO()):
         return 0;
       case 'GC':
         if (funcs.gc) await funcs.gc(ctx);
+        return 0;
+      case 'VERSION': // answered before stdin was read; listed so the switch stays exhaustive
         return 0;
     }
   } catch (e) {

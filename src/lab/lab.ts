@@ -107,6 +107,9 @@ export async function labDown(name: string, opts: LabOptions = {}): Promise<Down
   const runDir = opts.runDir ?? LAB_RUN_DIR;
   const state = loadState(name, runDir);
   const podErrors: string[] = [];
+  const prefix = labPrefix(name);
+  const ours = () => listNamedNetns().filter((n) => n.startsWith(prefix));
+  const before = ours().length;
   if (state) {
     for (const pod of [...state.pods].reverse()) {
       const node = state.nodes.find((n) => n.name === pod.node);
@@ -118,15 +121,11 @@ export async function labDown(name: string, opts: LabOptions = {}): Promise<Down
       }
     }
   }
-  let removedNetns = 0;
-  const prefix = labPrefix(name);
   // Pods first, then nodes, then the fabric: parents outlive the links hanging off them.
   const order = (n: string) => (n.includes('-p-') ? 0 : n.endsWith('-fabric') ? 2 : 1);
-  for (const ns of listNamedNetns().filter((n) => n.startsWith(prefix)).sort((a, b) => order(a) - order(b))) {
-    if (deleteNamedNetns(ns)) removedNetns++;
-  }
+  for (const ns of ours().sort((a, b) => order(a) - order(b))) deleteNamedNetns(ns);
   rmSync(labDir(name, runDir), { recursive: true, force: true });
-  return { podErrors, removedNetns };
+  return { podErrors, removedNetns: before - ours().length };
 }
 
 export function labState(name: string, opts: LabOptions = {}): LabState {

@@ -1,5 +1,6 @@
 // Parses untrusted Topology objects (YAML/JSON from users, KNE, or the store) into typed values.
 // Every error names the JSON path of the bad value; nothing downstream re-checks shapes.
+import { parseCidr } from '../cni/ip';
 import { TopologyError } from './errors';
 import {
   LOCALHOST_PEER, TOPOLOGY_API_VERSION, TOPOLOGY_KIND,
@@ -14,33 +15,12 @@ export function isValidIfName(name: string): boolean {
 }
 
 export function isValidCidr(s: string): boolean {
-  const m = /^(.+)\/(\d{1,3})$/.exec(s);
-  if (!m) return false;
-  const [, addr, len] = m as unknown as [string, string, string];
-  const prefix = Number(len);
-  if (isIPv4(addr)) return prefix <= 32;
-  if (isIPv6(addr)) return prefix <= 128;
-  return false;
-}
-
-export function isIPv4(s: string): boolean {
-  const parts = s.split('.');
-  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
-}
-
-export function isIPv6(s: string): boolean {
-  if (!/^[0-9a-fA-F:.]+$/.test(s) || !s.includes(':')) return false;
-  const halves = s.split('::');
-  if (halves.length > 2) return false;
-  const groups = (h: string) => (h === '' ? [] : h.split(':'));
-  const all = halves.flatMap(groups);
-  let count = 0;
-  for (const [i, g] of all.entries()) {
-    if (i === all.length - 1 && g.includes('.')) { if (!isIPv4(g)) return false; count += 2; continue; }
-    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return false;
-    count += 1;
+  try {
+    parseCidr(s);
+    return true;
+  } catch {
+    return false;
   }
-  return halves.length === 2 ? count < 8 : count === 8;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -1,8 +1,7 @@
 // meshnet's own config keys. Upstream's conflist entry is just {"type":"meshnet","name":"meshnet"}
 // and the plugin asks the node daemon for everything else; until meshnetd serves the embedded
 // store, these optional keys say where the store is and which node this is.
-import { CniError, ErrorCode } from '../../cni';
-import { isIPv4, isIPv6 } from '../../topology';
+import { CniError, ErrorCode, isIP } from '../../cni';
 
 export const DEFAULT_STORE_DIR = '/var/lib/meshnet/store';
 
@@ -21,7 +20,7 @@ export function parseMeshnetConf(raw: Record<string, unknown>): MeshnetConf {
   }
   const conf: MeshnetConf = { storeDir: store };
   if (raw.node_ip !== undefined) {
-    if (typeof raw.node_ip !== 'string' || !(isIPv4(raw.node_ip) || isIPv6(raw.node_ip))) {
+    if (typeof raw.node_ip !== 'string' || !isIP(raw.node_ip)) {
       throw new CniError(ErrorCode.InvalidNetworkConfig, 'invalid meshnet config',
         `"node_ip" must be an IP address such as 192.0.2.11, got ${JSON.stringify(raw.node_ip)}`);
     }

@@ -1,0 +1,101 @@
+// CNI ADD/DEL latency of the meshnet plugin against Debian's reference `bridge` plugin, both
+// measured in the same chain, the same runs and the same exec path (a runtime-like exec through
+// nsenter into the node's netns). The pod under test has 4 same-node links to 4 running peers,
+// so every meshnet ADD plumbs 4 veth pairs (addresses, offloads off, up) and every DEL removes them.
+import type { ExecTrace } from '../src/cni';
+import { labDown, labUp, type LabSpec, type LabState } from '../src/lab';
+import { startPod, stopPod } from '../src/lab/runtime';
+import { newPodStateFor } from './pods';
+import { summarize, target, type Summary, type Target } from './stats';
+import type { Topology } from '../src/topology';
+
+export interface CniLatencyResult {
+  links: number;
+  runs: number;
+  bridgeAdd: Summary;
+  meshnetAdd: Summary;
+  bridgeDel: Summary;
+  meshnetDel: Summary;
+  chainAdd: Summary;
+  targets: Target[];
+}
+
+function starSpec(lab: string, links: number): LabSpec {
+  const center = 'c';
+  const peers = Array.from({ length: links }, (_, i) => `p${i + 1}`);
+  const topo = (name: string, ls: Topology['spec']['links']): Topology => ({
+    apiVersion: 'networkop.co.uk/v1beta1', kind: 'Topology', metadata: { name, namespace: 'default' }, spec: { links: ls },
+  });
+  return {
+    name: lab,
+    nodes: [{ name: 'n1' }],
+    pods: [center, ...peers].map((name) => ({ name, namespace: 'default', node: 'n1' })),
+    topologies: [
+      topo(center, peers.map((p, i) => ({
+        uid: i + 1, peer_pod: p, local_intf: `eth${i + 1}`, peer_intf: 'eth1',
+        local_ip: `10.${i + 1}.0.1/24`, peer_ip: `10.${i + 1}.0.2/24`,
+      }))),
+      ...peers.map((p, i) => topo(p, [{
+        uid: i + 1, peer_pod: center, local_intf: 'eth1', peer_intf: `eth${i + 1}`,
+        local_ip: `10.${i + 1}.0.2/24`, peer_ip: `10.${i + 1}.0.1/24`,
+      }])),
+    ],
+  };
+}
+
+function pick(trace: ExecTrace[], plugin: string, command: 'ADD' | 'DEL'): number {
+  const t = trace.find((x) => x.plugin === plugin && x.command === command);
+  if (!t) throw new Error(`no ${plugin} ${command} in the trace`);
+  return t.ms;
+}
+
+export async function benchCniLatency(opts: { runs: number; warmup: number; links: number; cniBinDir: string }): Promise<CniLatencyResult> {
+  const lab = `bench${process.pid % 100000}`;
+  const spec = starSpec(lab, opts.links);
+  await labDown(lab).catch(() => undefined);
+  let state: LabState | undefined;
+  const samples = { bridgeAdd: [] as number[], meshnetAdd: [] as number[], bridgeDel: [] as number[], meshnetDel: [] as number[], chainAdd: [] as number[] };
+  try {
+    state = await labUp(spec, '(bench)', { cniBinDir: opts.cniBinDir });
+    const node = state.nodes[0]!;
+    const idx = state.pods.findIndex((p) => p.name === 'c');
+    for (let i = 0; i < opts.warmup + opts.runs; i++) {
+      const delTrace: ExecTrace[] = [];
+      await stopPod(state, node, state.pods[idx]!, delTrace);
+      // A new sandbox each time, as a runtime re-creating the pod would make.
+      const pod = newPodStateFor(state, 'c');
+      state.pods[idx] = pod;
+      const addTrace: ExecTrace[] = [];
+      const t0 = performance.now();
+      await startPod(state, node, pod, addTrace);
+      const chain = performance.now() - t0;
+      if (i >= opts.warmup) {
+        samples.bridgeAdd.push(pick(addTrace, 'bridge', 'ADD'));
+        samples.meshnetAdd.push(pick(addTrace, 'meshnet', 'ADD'));
+        samples.chainAdd.push(chain);
+        if (i > opts.warmup) { // the first DEL removes the lab's own ADD, measured below like the rest
+          samples.bridgeDel.push(pick(delTrace, 'bridge', 'DEL'));
+          samples.meshnetDel.push(pick(delTrace, 'meshnet', 'DEL'));
+        }
+      }
+    }
+  } finally {
+    await labDown(lab);
+  }
+  const r = {
+    links: opts.links,
+    runs: opts.runs,
+    bridgeAdd: summarize(samples.bridgeAdd),
+    meshnetAdd: summarize(samples.meshnetAdd),
+    bridgeDel: summarize(samples.bridgeDel),
+    meshnetDel: summarize(samples.meshnetDel),
+    chainAdd: summarize(samples.chainAdd),
+  };
+  return {
+    ...r,
+    targets: [
+      target('add-latency-vs-bridge', r.meshnetAdd.median / r.bridgeAdd.median, 2, 'max', 'x'),
+      target('del-latency-vs-bridge', r.meshnetDel.median / r.bridgeDel.median, 2, 'max', 'x'),
+    ],
+  };
+}

@@ -1,0 +1,47 @@
+// npm run bench: every benchmark prints a table and TARGET lines, and the run is written as JSON
+// under bench/results/. Ratios are against baselines measured in the same run.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { join, resolve } from 'node:path';
+import { findCniBinDir } from '../src/lab';
+import { benchCniLatency } from './cni-latency';
+import { targetLine, type Summary, type Target } from './stats';
+
+function row(label: string, s: Summary): string {
+  return `${label.padEnd(34)} ${s.median.toFixed(1).padStart(8)} ${s.p90.toFixed(1).padStart(8)} ${s.min.toFixed(1).padStart(8)}`;
+}
+
+async function main(): Promise<number> {
+  // kubelet does not set it, and it adds ~55 ms to every Node start (DESIGN.md).
+  delete process.env.NODE_EXTRA_CA_CERTS;
+  const runs = Number(process.env.BENCH_RUNS ?? 30);
+  const cniBinDir = findCniBinDir();
+  const targets: Target[] = [];
+
+  console.log(`CNI ADD/DEL latency: ${runs} runs, pod with 4 same-node links, exec through nsenter into the node netns`);
+  const lat = await benchCniLatency({ runs, warmup: 3, links: 4, cniBinDir });
+  console.log(`${'ms'.padEnd(34)} ${'median'.padStart(8)} ${'p90'.padStart(8)} ${'min'.padStart(8)}`);
+  console.log(row('bridge ADD (reference)', lat.bridgeAdd));
+  console.log(row(`meshnet ADD (${lat.links} veth links)`, lat.meshnetAdd));
+  console.log(row('bridge DEL (reference)', lat.bridgeDel));
+  console.log(row(`meshnet DEL (${lat.links} veth links)`, lat.meshnetDel));
+  console.log(row('whole chain ADD (bridge+meshnet)', lat.chainAdd));
+  targets.push(...lat.targets);
+
+  console.log('');
+  for (const t of targets) console.log(targetLine(t));
+
+  const dir = resolve('bench/results');
+  mkdirSync(dir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const json = { date: new Date().toISOString(), node: process.version, kernel: release(), cniLatency: lat, targets };
+  writeFileSync(join(dir, `bench-${stamp}.json`), JSON.stringify(json, null, 2));
+  writeFileSync(join(dir, 'latest.json'), JSON.stringify(json, null, 2));
+  console.log(`\nwrote bench/results/bench-${stamp}.json`);
+  return 0;
+}
+
+main().then((c) => { process.exitCode = c; }, (e) => {
+  console.error(`bench failed: ${e instanceof Error ? e.stack : String(e)}`);
+  process.exitCode = 1;
+});

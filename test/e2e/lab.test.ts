@@ -1,0 +1,112 @@
+// The lab end to end: the shipped triangle comes up through the real CNI chain (Debian's bridge +
+// host-local, then meshnet), every link passes traffic, and `down` leaves nothing behind, also
+// after a failed `up`.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { listNamedNetns } from '../../src/kernel';
+import { checkLinks, labDown, labUp, parseLabFile, labPrefix } from '../../src/lab';
+import { FileStore } from '../../src/store';
+import { TopologyClient } from '../../src/topology';
+
+const runDir = mkdtempSync(join(tmpdir(), 'labtest-'));
+const cniBinDir = resolve('dist/cni');
+const uniq = () => `t${process.pid % 10000}${randomBytes(2).toString('hex')}`;
+const triangleText = readFileSync('examples/triangle.yaml', 'utf8');
+
+function leftovers(lab: string): string[] {
+  return listNamedNetns().filter((n) => n.startsWith(labPrefix(lab)));
+}
+
+after(() => rmSync(runDir, { recursive: true, force: true }));
+
+test('triangle: up through the real CNI chain, all three links pass traffic, down leaves nothing', async () => {
+  const spec = { ...parseLabFile(triangleText), name: uniq() };
+  try {
+    const state = await labUp(spec, 'examples/triangle.yaml', { runDir, cniBinDir });
+    assert.equal(state.pods.length, 3);
+    // eth0 comes from the bridge plugin: each pod has a 10.244.0.x address from host-local.
+    for (const p of state.pods) assert.match(p.result?.ips[0]?.address ?? '', /^10\.244\.0\.\d+\/24$/);
+    const topos = await new TopologyClient(new FileStore(state.storeDir)).list();
+    const rows = await checkLinks(state, topos);
+    assert.deepEqual(rows.map((r) => [r.uid, r.a, r.b, r.state, r.pass]), [
+      [1, 'r1:eth1', 'r2:eth1', 'up', true],
+      [2, 'r1:eth2', 'r3:eth1', 'up', true],
+      [3, 'r2:eth2', 'r3:eth2', 'up', true],
+    ]);
+    for (const r of rows) assert.equal(r.traffic?.received, r.traffic?.sent);
+    // Every pod recorded itself alive on the node's underlay IP.
+    for (const t of topos) assert.equal(t.status?.src_ip, state.nodes[0]!.underlayIp);
+  } finally {
+    const r = await labDown(spec.name, { runDir });
+    assert.deepEqual(r.podErrors, []);
+  }
+  assert.deepEqual(leftovers(spec.name), []);
+  assert.ok(!existsSync(join(runDir, spec.name)), 'state directory removed');
+});
+
+test('a failed up (macvlan to a missing host interface) is undone completely', async () => {
+  const name = uniq();
+  const spec = parseLabFile(`
+name: ${name}
+nodes: [n1]
+pods: [{name: a}, {name: b}]
+topologies:
+  - metadata: {name: a}
+    spec: {links: [{uid: 1, peer_pod: b, local_intf: eth1, peer_intf: eth1}]}
+  - metadata: {name: b}
+    spec: {links: [{uid: 1, peer_pod: a, local_intf: eth1, peer_intf: eth1}, {uid: 2, peer_pod: localhost, local_intf: eth2, peer_intf: nosuchif0}]}
+`);
+  await assert.rejects(labUp(spec, '(inline)', { runDir, cniBinDir }), /nosuchif0/);
+  assert.deepEqual(leftovers(name), []);
+  assert.ok(!existsSync(join(runDir, name)));
+});
+
+test('a lab cannot be brought up twice', async () => {
+  const spec = { ...parseLabFile(triangleText), name: uniq() };
+  try {
+    await labUp(spec, '(x)', { runDir, cniBinDir });
+    await assert.rejects(labUp(spec, '(x)', { runDir, cniBinDir }), /already up/);
+  } finally {
+    await labDown(spec.name, { runDir });
+  }
+  assert.deepEqual(leftovers(spec.name), []);
+});
+
+test('meshnetctl: lab up / status / down from the CLI, and the demo', () => {
+  const name = uniq();
+  const dir = mkdtempSync(join(tmpdir(), 'labcli-'));
+  const file = join(dir, 'lab.yaml');
+  writeFileSync(file, triangleText.replace(/^name: triangle$/m, `name: ${name}`));
+  const ctl = (...args: string[]) => spawnSync(process.execPath, ['dist/meshnetctl', ...args], { encoding: 'utf8' });
+  try {
+    const up = ctl('lab', 'up', file);
+    assert.equal(up.status, 0, up.stderr + up.stdout);
+    assert.match(up.stdout, /3 of 3 links passed traffic/);
+    const st = ctl('lab', 'status', name);
+    assert.equal(st.status, 0, st.stderr);
+    assert.match(st.stdout, /r1:eth1\s+r2:eth1\s+veth\s+12\.12\.12\.1\/24 <-> 12\.12\.12\.2\/24\s+up/);
+    const down = ctl('lab', 'down', name);
+    assert.equal(down.status, 0, down.stderr);
+    assert.deepEqual(leftovers(name), []);
+
+    const demoName = uniq();
+    writeFileSync(file, triangleText.replace(/^name: triangle$/m, `name: ${demoName}`));
+    const demo = ctl('demo', file);
+    assert.equal(demo.status, 0, demo.stderr + demo.stdout);
+    assert.match(demo.stdout, /3 of 3 links passed traffic/);
+    assert.match(demo.stdout, /lab down: removed 5 network namespaces/);
+    assert.deepEqual(leftovers(demoName), []);
+
+    const bad = ctl('lab', 'up', join(dir, 'missing.yaml'));
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /cannot read lab file .*missing\.yaml/);
+  } finally {
+    ctl('lab', 'down', name);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,191 @@
+// The meshnet binary exec'd as a runtime execs it, against real namespaces, for every CNI version.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import {
+  CniError, SUPPORTED_VERSIONS, execPlugin, formatResult, type CniResult, type CniVersion, type Invocation,
+} from '../../src/cni';
+import { NetNs, Rtnl, createNamedNetns, deleteNamedNetns, listNamedNetns } from '../../src/kernel';
+import { FileStore } from '../../src/store';
+import { TopologyClient, type Topology } from '../../src/topology';
+
+const BIN = resolve('dist/cni');
+const run = `mp${process.pid % 100000}${randomBytes(2).toString('hex')}`;
+const nodeNs = `${run}-node`;
+let dir: string;
+
+const topo = (name: string, links: Topology['spec']['links']): Topology => ({
+  apiVersion: 'networkop.co.uk/v1beta1', kind: 'Topology', metadata: { name, namespace: 'default' }, spec: { links },
+});
+
+const prevResult = (version: CniVersion): CniResult => ({
+  cniVersion: version,
+  interfaces: [{ name: 'eth0', mac: '0a:58:0a:f4:00:05', sandbox: '/var/run/netns/x' }],
+  ips: [{ address: '10.244.0.5/24', gateway: '10.244.0.1', interface: 0 }],
+  routes: [{ dst: '0.0.0.0/0', gw: '10.244.0.1' }],
+  dns: {},
+});
+
+function inv(pod: string, containerId: string, netns = `/var/run/netns/${run}-${pod}`): Invocation {
+  return {
+    containerId, netns, ifname: 'eth0',
+    args: { IgnoreUnknown: '1', K8S_POD_NAMESPACE: 'default', K8S_POD_NAME: pod, K8S_POD_INFRA_CONTAINER_ID: containerId },
+    path: [BIN], wrapper: ['nsenter', `--net=/var/run/netns/${nodeNs}`, '--'], timeoutMs: 30_000,
+  };
+}
+
+function conf(version: CniVersion, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    cniVersion: version, name: 'meshnet-test', type: 'meshnet', store: join(dir, 'store'), node_ip: '192.0.2.11',
+    prevResult: formatResult(prevResult(version), version), ...extra,
+  };
+}
+
+function links(pod: string): Map<string, { kind?: string; up: boolean; peerIndex?: number; index: number; addrs: string[] }> {
+  const ns = NetNs.open(`${run}-${pod}`);
+  const r = Rtnl.open(ns);
+  try {
+    return new Map(r.links().filter((l) => l.name !== 'lo').map((l) => [l.name, {
+      kind: l.kind, up: l.up, peerIndex: l.peerIndex, index: l.index, addrs: r.addrs(l.name).filter((a) => a.family === 4).map((a) => a.cidr),
+    }]));
+  } finally {
+    r.close();
+    ns.close();
+  }
+}
+
+function ping(pod: string, ip: string): boolean {
+  try {
+    execFileSync('ip', ['netns', 'exec', `${run}-${pod}`, 'ping', '-c', '1', '-W', '2', ip], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function rejectsWith(p: Promise<unknown>, code: number, re: RegExp): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof CniError, String(e));
+    assert.equal(e.code, code, `code ${e.code}: ${e.message} ${e.details}`);
+    assert.match(`${e.msg} ${e.details}`, re);
+    return true;
+  });
+}
+
+before(async () => {
+  assert.ok(existsSync(join(BIN, 'meshnet')), 'dist/cni/meshnet missing: run npm run build');
+  dir = mkdtempSync(join(tmpdir(), `${run}-`));
+  createNamedNetns(nodeNs);
+});
+
+after(() => {
+  for (const ns of listNamedNetns().filter((n) => n.startsWith(run))) deleteNamedNetns(ns);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Fresh pods and Topology objects for one version's run: r1 –eth1/eth1– r2, plus a self link in r1. */
+async function setup(tag: string): Promise<{ a: string; b: string; client: TopologyClient }> {
+  const a = `${tag}a`;
+  const b = `${tag}b`;
+  createNamedNetns(`${run}-${a}`);
+  createNamedNetns(`${run}-${b}`);
+  const client = new TopologyClient(new FileStore(join(dir, 'store')));
+  await client.create(topo(a, [
+    { uid: 1, peer_pod: b, local_intf: 'eth1', peer_intf: 'eth1', local_ip: '12.12.12.1/24', peer_ip: '12.12.12.2/24' },
+    { uid: 2, peer_pod: a, local_intf: 'lo1', peer_intf: 'lo2' },
+  ]));
+  await client.create(topo(b, [
+    { uid: 1, peer_pod: a, local_intf: 'eth1', peer_intf: 'eth1', local_ip: '12.12.12.2/24', peer_ip: '12.12.12.1/24' },
+  ]));
+  return { a, b, client };
+}
+
+for (const version of SUPPORTED_VERSIONS) {
+  test(`CNI ${version}: ADD plumbs veth and self links, returns prevResult, CHECK and DEL work`, async () => {
+    const tag = `v${version.replace(/\./g, '')}`;
+    const { a, b, client } = await setup(tag);
+    const idA = randomBytes(8).toString('hex');
+    const idB = randomBytes(8).toString('hex');
+
+    // First pod: its peer is not up, so only the self link appears; the result is prevResult.
+    const out = await execPlugin(conf(version), 'ADD', inv(a, idA));
+    assert.deepEqual(out, formatResult(prevResult(version), version));
+    let la = links(a);
+    assert.ok(!la.has('eth1'), 'eth1 must wait for the peer pod');
+    assert.equal(la.get('lo1')?.kind, 'veth');
+    assert.equal(la.get('lo1')?.peerIndex, la.get('lo2')?.index, 'self link ends are paired');
+    const st = (await client.get('default', a))!.status!;
+    assert.deepEqual([st.src_ip, st.net_ns, st.container_id], ['192.0.2.11', `/var/run/netns/${run}-${a}`, idA]);
+
+    // Second pod plumbs the shared link in both namespaces.
+    await execPlugin(conf(version), 'ADD', inv(b, idB));
+    la = links(a);
+    const lb = links(b);
+    assert.equal(la.get('eth1')?.kind, 'veth');
+    assert.equal(la.get('eth1')?.peerIndex, lb.get('eth1')?.index, 'r1:eth1 is paired with r2:eth1');
+    assert.equal(lb.get('eth1')?.peerIndex, la.get('eth1')?.index);
+    assert.deepEqual(la.get('eth1')?.addrs, ['12.12.12.1/24']);
+    assert.deepEqual(lb.get('eth1')?.addrs, ['12.12.12.2/24']);
+    assert.ok(la.get('eth1')?.up && lb.get('eth1')?.up);
+    assert.ok(ping(a, '12.12.12.2'), 'ping across the link');
+
+    // A repeated ADD changes nothing and still succeeds.
+    await execPlugin(conf(version), 'ADD', inv(a, idA));
+    assert.equal(links(a).get('eth1')?.index, la.get('eth1')?.index, 'the link was not re-created');
+
+    if (version !== '0.3.0' && version !== '0.3.1') {
+      await execPlugin(conf(version), 'CHECK', inv(a, idA));
+      execFileSync('ip', ['-n', `${run}-${b}`, 'link', 'set', 'eth1', 'down']);
+      await rejectsWith(execPlugin(conf(version), 'CHECK', inv(b, idB)), 102, /eth1 is down/);
+    }
+
+    // A DEL from a stale sandbox id does nothing.
+    await execPlugin(conf(version), 'DEL', inv(a, 'stale0'));
+    assert.ok(links(a).has('eth1'));
+
+    await execPlugin(conf(version), 'DEL', inv(a, idA));
+    assert.ok(!links(a).has('eth1') && !links(a).has('lo1'), 'DEL removed r1 links');
+    assert.ok(!links(b).has('eth1'), 'the peer end went with it');
+    assert.equal((await client.get('default', a))!.status?.net_ns, undefined, 'r1 is no longer alive');
+    await execPlugin(conf(version), 'DEL', inv(a, idA)); // idempotent
+
+    // r1 comes back: its ADD re-plumbs the link to the still-running r2.
+    await execPlugin(conf(version), 'ADD', inv(a, idA));
+    assert.ok(ping(b, '12.12.12.1'));
+    await execPlugin(conf(version), 'DEL', inv(a, idA));
+    await execPlugin(conf(version), 'DEL', inv(b, idB));
+    // DEL after the netns is gone also succeeds.
+    deleteNamedNetns(`${run}-${b}`);
+    await execPlugin(conf(version), 'DEL', inv(b, idB));
+    deleteNamedNetns(`${run}-${a}`);
+  });
+}
+
+test('a pod without a Topology passes prevResult through untouched', async () => {
+  createNamedNetns(`${run}-plain`);
+  const out = await execPlugin(conf('1.0.0'), 'ADD', inv('plain', 'c1'));
+  assert.deepEqual(out, formatResult(prevResult('1.0.0'), '1.0.0'));
+  assert.deepEqual([...links('plain').keys()], []);
+  deleteNamedNetns(`${run}-plain`);
+});
+
+test('bad config and environment get CNI errors naming the field, and create nothing', async () => {
+  const { a } = await setup('bad');
+  await rejectsWith(execPlugin(conf('1.0.0', { store: 'relative/dir' }), 'ADD', inv(a, 'c1')), 7, /"store" must be an absolute/);
+  await rejectsWith(execPlugin(conf('1.0.0', { node_ip: '999.1.1.1' }), 'ADD', inv(a, 'c1')), 7, /"node_ip"/);
+  await rejectsWith(execPlugin(conf('1.0.0'), 'ADD', inv(a, 'c1', `/var/run/netns/${run}-nope`)), 4, /CNI_NETNS/);
+  await rejectsWith(execPlugin(conf('9.9.9' as CniVersion), 'ADD', inv(a, 'c1')), 1, /9\.9\.9/);
+  await rejectsWith(execPlugin(conf('1.0.0'), 'ADD', { ...inv(a, 'c1'), ifname: 'a-very-long-ifname' }), 4, /CNI_IFNAME/);
+  assert.deepEqual([...links(a).keys()], [], 'nothing was created');
+});
+
+test('a link to a pod on another node is refused with a clear error', async () => {
+  const { a, b, client } = await setup('rem');
+  await client.patchStatus('default', b, (s) => ({ ...s, src_ip: '192.0.2.99', net_ns: `/var/run/netns/${run}-${b}`, container_id: 'x' }));
+  await rejectsWith(execPlugin(conf('1.0.0'), 'ADD', inv(a, 'c1')), 103, /node 192\.0\.2\.99/);
+  assert.match((await client.get('default', a))!.status?.plumbing_error ?? '', /cross|VXLAN/);
+});
