@@ -3,20 +3,27 @@
 // nsenter into the node's netns). The pod under test has 4 same-node links to 4 running peers,
 // so every meshnet ADD plumbs 4 veth pairs (addresses, offloads off, up) and every DEL removes them.
 import type { ExecTrace } from '../src/cni';
-import { labDown, labUp, type LabSpec, type LabState } from '../src/lab';
+import { labDown, labUp, stopDaemons, type LabSpec, type LabState } from '../src/lab';
 import { startPod, stopPod } from '../src/lab/runtime';
 import { newPodStateFor } from './pods';
 import { summarize, target, type Summary, type Target } from './stats';
 import type { Topology } from '../src/topology';
 
-export interface CniLatencyResult {
-  links: number;
-  runs: number;
+export interface PathResult {
   bridgeAdd: Summary;
   meshnetAdd: Summary;
   bridgeDel: Summary;
   meshnetDel: Summary;
   chainAdd: Summary;
+}
+
+export interface CniLatencyResult {
+  links: number;
+  runs: number;
+  /** The default: dist/cni/meshnet is the exec shim, the node's meshnetd runs the plugin. */
+  daemon: PathResult;
+  /** No daemon: the shim falls back to the plugin's JavaScript build in a Node process per call. */
+  standalone: PathResult;
   targets: Target[];
 }
 
@@ -49,53 +56,56 @@ function pick(trace: ExecTrace[], plugin: string, command: 'ADD' | 'DEL'): numbe
   return t.ms;
 }
 
-export async function benchCniLatency(opts: { runs: number; warmup: number; links: number; cniBinDir: string }): Promise<CniLatencyResult> {
-  const lab = `bench${process.pid % 100000}`;
-  const spec = starSpec(lab, opts.links);
-  await labDown(lab).catch(() => undefined);
-  let state: LabState | undefined;
+async function measure(state: LabState, runs: number, warmup: number): Promise<PathResult> {
+  const node = state.nodes[0]!;
+  const idx = state.pods.findIndex((p) => p.name === 'c');
   const samples = { bridgeAdd: [] as number[], meshnetAdd: [] as number[], bridgeDel: [] as number[], meshnetDel: [] as number[], chainAdd: [] as number[] };
-  try {
-    state = await labUp(spec, '(bench)', { cniBinDir: opts.cniBinDir });
-    const node = state.nodes[0]!;
-    const idx = state.pods.findIndex((p) => p.name === 'c');
-    for (let i = 0; i < opts.warmup + opts.runs; i++) {
-      const delTrace: ExecTrace[] = [];
-      await stopPod(state, node, state.pods[idx]!, delTrace);
-      // A new sandbox each time, as a runtime re-creating the pod would make.
-      const pod = newPodStateFor(state, 'c');
-      state.pods[idx] = pod;
-      const addTrace: ExecTrace[] = [];
-      const t0 = performance.now();
-      await startPod(state, node, pod, addTrace);
-      const chain = performance.now() - t0;
-      if (i >= opts.warmup) {
-        samples.bridgeAdd.push(pick(addTrace, 'bridge', 'ADD'));
-        samples.meshnetAdd.push(pick(addTrace, 'meshnet', 'ADD'));
-        samples.chainAdd.push(chain);
-        if (i > opts.warmup) { // the first DEL removes the lab's own ADD, measured below like the rest
-          samples.bridgeDel.push(pick(delTrace, 'bridge', 'DEL'));
-          samples.meshnetDel.push(pick(delTrace, 'meshnet', 'DEL'));
-        }
-      }
+  for (let i = 0; i < warmup + runs; i++) {
+    const delTrace: ExecTrace[] = [];
+    await stopPod(state, node, state.pods[idx]!, delTrace);
+    // A new sandbox each time, as a runtime re-creating the pod would make.
+    const pod = newPodStateFor(state, 'c');
+    state.pods[idx] = pod;
+    const addTrace: ExecTrace[] = [];
+    const t0 = performance.now();
+    await startPod(state, node, pod, addTrace);
+    const chain = performance.now() - t0;
+    if (i >= warmup) {
+      samples.bridgeAdd.push(pick(addTrace, 'bridge', 'ADD'));
+      samples.meshnetAdd.push(pick(addTrace, 'meshnet', 'ADD'));
+      samples.chainAdd.push(chain);
+      samples.bridgeDel.push(pick(delTrace, 'bridge', 'DEL'));
+      samples.meshnetDel.push(pick(delTrace, 'meshnet', 'DEL'));
     }
-  } finally {
-    await labDown(lab);
   }
-  const r = {
-    links: opts.links,
-    runs: opts.runs,
+  return {
     bridgeAdd: summarize(samples.bridgeAdd),
     meshnetAdd: summarize(samples.meshnetAdd),
     bridgeDel: summarize(samples.bridgeDel),
     meshnetDel: summarize(samples.meshnetDel),
     chainAdd: summarize(samples.chainAdd),
   };
-  return {
-    ...r,
-    targets: [
-      target('add-latency-vs-bridge', r.meshnetAdd.median / r.bridgeAdd.median, 2, 'max', 'x'),
-      target('del-latency-vs-bridge', r.meshnetDel.median / r.bridgeDel.median, 2, 'max', 'x'),
-    ],
-  };
+}
+
+export async function benchCniLatency(opts: { runs: number; warmup: number; links: number; cniBinDir: string }): Promise<CniLatencyResult> {
+  const lab = `bench${process.pid % 100000}`;
+  await labDown(lab).catch(() => undefined);
+  try {
+    const state = await labUp(starSpec(lab, opts.links), '(bench)', { cniBinDir: opts.cniBinDir });
+    const daemon = await measure(state, opts.runs, opts.warmup);
+    await stopDaemons(lab);
+    const standalone = await measure(state, opts.runs, opts.warmup);
+    return {
+      links: opts.links,
+      runs: opts.runs,
+      daemon,
+      standalone,
+      targets: [
+        target('add-latency-vs-bridge', daemon.meshnetAdd.median / daemon.bridgeAdd.median, 2, 'max', 'x'),
+        target('del-latency-vs-bridge', daemon.meshnetDel.median / daemon.bridgeDel.median, 2, 'max', 'x'),
+      ],
+    };
+  } finally {
+    await labDown(lab);
+  }
 }

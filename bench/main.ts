@@ -8,7 +8,7 @@ import { benchCniLatency } from './cni-latency';
 import { targetLine, type Summary, type Target } from './stats';
 
 function row(label: string, s: Summary): string {
-  return `${label.padEnd(34)} ${s.median.toFixed(1).padStart(8)} ${s.p90.toFixed(1).padStart(8)} ${s.min.toFixed(1).padStart(8)}`;
+  return `${label.padEnd(36)} ${s.median.toFixed(1).padStart(8)} ${s.p90.toFixed(1).padStart(8)} ${s.min.toFixed(1).padStart(8)}`;
 }
 
 async function main(): Promise<number> {
@@ -18,14 +18,19 @@ async function main(): Promise<number> {
   const cniBinDir = findCniBinDir();
   const targets: Target[] = [];
 
-  console.log(`CNI ADD/DEL latency: ${runs} runs, pod with 4 same-node links, exec through nsenter into the node netns`);
+  console.log(`CNI ADD/DEL latency: ${runs} runs per path, pod with 4 same-node links, each plugin exec'd as a runtime does (through nsenter into the node netns)`);
   const lat = await benchCniLatency({ runs, warmup: 3, links: 4, cniBinDir });
-  console.log(`${'ms'.padEnd(34)} ${'median'.padStart(8)} ${'p90'.padStart(8)} ${'min'.padStart(8)}`);
-  console.log(row('bridge ADD (reference)', lat.bridgeAdd));
-  console.log(row(`meshnet ADD (${lat.links} veth links)`, lat.meshnetAdd));
-  console.log(row('bridge DEL (reference)', lat.bridgeDel));
-  console.log(row(`meshnet DEL (${lat.links} veth links)`, lat.meshnetDel));
-  console.log(row('whole chain ADD (bridge+meshnet)', lat.chainAdd));
+  for (const [label, p] of [['with meshnetd (default)', lat.daemon], ['standalone (no daemon: a Node process per call)', lat.standalone]] as const) {
+    console.log(`\n${label}`);
+    console.log(`${'  ms'.padEnd(36)} ${'median'.padStart(8)} ${'p90'.padStart(8)} ${'min'.padStart(8)}`);
+    console.log(row('  bridge ADD (reference)', p.bridgeAdd));
+    console.log(row(`  meshnet ADD (${lat.links} veth links)`, p.meshnetAdd));
+    console.log(row('  bridge DEL (reference)', p.bridgeDel));
+    console.log(row(`  meshnet DEL (${lat.links} veth links)`, p.meshnetDel));
+    console.log(row('  whole chain ADD (bridge+meshnet)', p.chainAdd));
+  }
+  console.log(`standalone meshnet ADD / bridge ADD: ${(lat.standalone.meshnetAdd.median / lat.standalone.bridgeAdd.median).toFixed(2)}x ` +
+    `(Node start-up alone is ~30 ms here; that is why the daemon serves the calls)`);
   targets.push(...lat.targets);
 
   console.log('');

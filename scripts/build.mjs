@@ -4,7 +4,8 @@
 // extensionless files load without a loader flag. koffi stays external: it ships a native addon
 // that node resolves from ../node_modules, which holds for dist/ and dist/cni/ alike.
 import { build } from 'esbuild';
-import { mkdirSync, writeFileSync, rmSync, chmodSync } from 'node:fs';
+import { mkdirSync, writeFileSync, rmSync, chmodSync, copyFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -12,10 +13,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(join(dist, 'cni'), { recursive: true });
+mkdirSync(join(dist, 'lib'), { recursive: true });
 writeFileSync(join(dist, 'package.json'), '{ "type": "commonjs" }\n');
 
 const entries = [
-  { src: 'src/bin/meshnet.ts', out: 'cni/meshnet' },
+  // The JavaScript build of each daemon-backed plugin; dist/cni/<type> is the exec shim.
+  { src: 'src/bin/meshnet.ts', out: 'lib/meshnet-plugin.cjs' },
+  { src: 'src/bin/meshnetd.ts', out: 'meshnetd' },
   { src: 'src/bin/meshnetctl.ts', out: 'meshnetctl' },
   { src: 'bench/main.ts', out: 'bench.cjs' },
 ];
@@ -38,4 +42,18 @@ await Promise.all(entries.map(async ({ src, out }) => {
   });
   chmodSync(outfile, 0o755);
 }));
-console.log(`built ${entries.length} executables into dist/`);
+
+// The exec shim in front of daemon-backed plugins (see src/shim/cni-shim.c for why). Without a
+// C compiler the plugin's JavaScript build stands in for it: same behaviour, slower start.
+const shimmed = ['meshnet'];
+const cc = spawnSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', `-DNODE_BIN="${process.execPath}"`,
+  '-o', join(dist, 'cni', 'meshnet-shim'), join(root, 'src/shim/cni-shim.c')], { stdio: 'inherit' });
+for (const type of shimmed) {
+  const out = join(dist, 'cni', type);
+  if (cc.status === 0) copyFileSync(join(dist, 'cni', 'meshnet-shim'), out);
+  else copyFileSync(join(dist, 'lib', `${type}-plugin.cjs`), out);
+  chmodSync(out, 0o755);
+}
+rmSync(join(dist, 'cni', 'meshnet-shim'), { force: true });
+if (cc.status !== 0) console.warn('warning: cc failed; dist/cni plugins run without the exec shim (slower)');
+console.log(`built ${entries.length} executables and ${cc.status === 0 ? shimmed.length : 0} exec shim(s) into dist/`);

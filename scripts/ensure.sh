@@ -14,6 +14,7 @@ command -v ip >/dev/null       || need+=(iproute2)
 command -v ping >/dev/null     || need+=(iputils-ping)
 command -v iperf3 >/dev/null   || need+=(iperf3)
 command -v nsenter >/dev/null  || need+=(util-linux)
+command -v cc >/dev/null       || need+=(gcc libc6-dev)
 [ -x /usr/lib/cni/bridge ]     || need+=(containernetworking-plugins)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"

@@ -76,7 +76,7 @@ async function demo(args: string[]): Promise<number> {
       out(`\nlab kept up: "meshnetctl lab status ${spec.name}", "ip netns exec ${state.pods[0]?.netns ?? ''} ip addr", then "meshnetctl lab down ${spec.name}"`);
     } else {
       const r = await labDown(spec.name);
-      out(`\nlab down: removed ${r.removedNetns} network namespaces` + (r.podErrors.length ? `; DEL errors: ${r.podErrors.join('; ')}` : ''));
+      out(`\nlab down: removed ${r.removedNetns} network namespaces, stopped ${r.daemonsStopped} meshnetd` + (r.podErrors.length ? `; DEL errors: ${r.podErrors.join('; ')}` : ''));
     }
   }
   return ok ? 0 : 1;
@@ -115,7 +115,7 @@ async function lab(args: string[]): Promise<number> {
       if (!arg) throw new UsageError('lab down needs a NAME or FILE');
       const name = existsSync(arg) && /\.ya?ml$/.test(arg) ? readLabFile(arg).name : arg;
       const r = await labDown(name);
-      out(`lab "${name}" down: removed ${r.removedNetns} network namespaces`);
+      out(`lab "${name}" down: removed ${r.removedNetns} network namespaces, stopped ${r.daemonsStopped} meshnetd`);
       for (const e of r.podErrors) out(`  DEL error (cleaned up anyway): ${e}`);
       return 0;
     }

@@ -27,6 +27,8 @@ export interface LinkInfo {
   master?: number;
   peerIndex?: number;
   linkNetnsId?: number;
+  /** Device group (IFLA_GROUP); 0 is the kernel's default group. */
+  group: number;
 }
 export interface AddrInfo { ifindex: number; dev: string; family: 4 | 6; cidr: string }
 export interface RouteSpec {
@@ -43,13 +45,18 @@ export interface RouteInfo extends RouteSpec { family: 4 | 6; table: number }
 export interface RuleSpec { priority?: number; from?: string; to?: string; table: number; family?: 4 | 6; iif?: string }
 export interface NeighSpec { dev: string; ip: string; mac?: string; permanent?: boolean }
 export interface NeighInfo { dev: string; ifindex: number; ip: string; mac?: string; state: number; permanent: boolean }
-export interface VethSpec { name: string; peerName: string; peerNs?: NetNs; mtu?: number; mac?: string; peerMac?: string }
+export interface VethSpec {
+  name: string; peerName: string; peerNs?: NetNs; mtu?: number; mac?: string; peerMac?: string;
+  /** Device group for both ends, so deleteGroup() can remove many links in one kernel batch. */
+  group?: number;
+}
 export interface VxlanSpec {
   name: string; vni: number; local?: string; remote?: string; group?: string; dev?: string;
   dstPort?: number; mtu?: number; learning?: boolean; ns?: NetNs;
 }
 export interface MacvlanSpec {
   name: string; parent: string; mode?: 'private' | 'vepa' | 'bridge' | 'passthru'; ns?: NetNs; mtu?: number; mac?: string;
+  group?: number;
 }
 
 // ---- constants (linux/rtnetlink.h, if_link.h, if_addr.h, neighbour.h, fib_rules.h) ----------
@@ -62,7 +69,7 @@ const RTM_NEWRULE = 32, RTM_DELRULE = 33, RTM_GETRULE = 34;
 
 const IFF_UP = 0x1, IFF_LOWER_UP = 0x10000;
 const IFLA_ADDRESS = 1, IFLA_IFNAME = 3, IFLA_MTU = 4, IFLA_LINK = 5, IFLA_MASTER = 10, IFLA_OPERSTATE = 16;
-const IFLA_LINKINFO = 18, IFLA_NET_NS_FD = 28, IFLA_EXT_MASK = 29, IFLA_LINK_NETNSID = 37;
+const IFLA_LINKINFO = 18, IFLA_GROUP = 27, IFLA_NET_NS_FD = 28, IFLA_EXT_MASK = 29, IFLA_LINK_NETNSID = 37;
 const IFLA_INFO_KIND = 1, IFLA_INFO_DATA = 2;
 const RTEXT_FILTER_SKIP_STATS = 1 << 3;
 const VETH_INFO_PEER = 1;
@@ -139,6 +146,9 @@ function ndmsg(family: number, index: number, state: number): Buffer {
 function checkMtu(mtu: number | undefined, field = 'mtu'): void {
   if (mtu !== undefined && !(Number.isInteger(mtu) && mtu >= 68 && mtu <= 65535)) throw new Error(`${field}: invalid MTU ${mtu}`);
 }
+function checkGroup(g: number | undefined): void {
+  checkU32(g, 'group');
+}
 function checkU32(v: number | undefined, field: string): void {
   if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) throw new Error(`${field}: invalid value ${v}`);
 }
@@ -190,6 +200,7 @@ export class Rtnl {
       up: (flags & IFF_UP) !== 0,
       operState: 'unknown',
       carrier: (flags & IFF_LOWER_UP) !== 0,
+      group: 0,
     };
     const end = p.length;
     for (let off = 16; off + 4 <= end; ) {
@@ -209,6 +220,7 @@ export class Rtnl {
         // the kernel omits IFLA_LINK when it equals ifindex in the same netns; across netns both can be equal
         case IFLA_LINK: { const l = p.readUInt32LE(v); if (l) info.peerIndex = l; break; }
         case IFLA_LINK_NETNSID: info.linkNetnsId = p.readInt32LE(v); break;
+        case IFLA_GROUP: info.group = p.readUInt32LE(v); break;
         case IFLA_LINKINFO: {
           const kind = attrStr(parseAttrs(p, v, off + len), IFLA_INFO_KIND);
           if (kind) info.kind = kind;
@@ -249,12 +261,13 @@ export class Rtnl {
   }
 
   private newLink(name: string, kind: string, op: string, opts: {
-    mtu?: number; mac?: string; ns?: NetNs; link?: number; data?: (b: MsgBuilder) => void;
+    mtu?: number; mac?: string; ns?: NetNs; link?: number; group?: number; data?: (b: MsgBuilder) => void;
   }): void {
     const msg = new MsgBuilder(RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, ifinfomsg()).str(IFLA_IFNAME, name);
     if (opts.mtu !== undefined) msg.u32(IFLA_MTU, opts.mtu);
     if (opts.mac !== undefined) msg.attr(IFLA_ADDRESS, parseMac(opts.mac));
     if (opts.link !== undefined) msg.u32(IFLA_LINK, opts.link);
+    if (opts.group !== undefined) msg.u32(IFLA_GROUP, opts.group);
     if (opts.ns) msg.u32(IFLA_NET_NS_FD, openFd(opts.ns, 'ns'));
     msg.nest(IFLA_LINKINFO, (b) => {
       b.str(IFLA_INFO_KIND, kind);
@@ -267,6 +280,7 @@ export class Rtnl {
     validateIfName(s.name, 'name');
     validateIfName(s.peerName, 'peerName');
     checkMtu(s.mtu);
+    checkGroup(s.group);
     const peerMac = s.peerMac !== undefined ? parseMac(s.peerMac, 'peerMac') : undefined;
     if (s.mac !== undefined) parseMac(s.mac, 'mac');
     const peerFd = s.peerNs ? openFd(s.peerNs, 'peerNs') : undefined;
@@ -274,11 +288,13 @@ export class Rtnl {
     this.newLink(s.name, 'veth', op, {
       ...(s.mtu !== undefined ? { mtu: s.mtu } : {}),
       ...(s.mac !== undefined ? { mac: s.mac } : {}),
+      ...(s.group !== undefined ? { group: s.group } : {}),
       data: (b) =>
         b.nest(VETH_INFO_PEER, (p) => {
           p.raw(ifinfomsg());
           p.str(IFLA_IFNAME, s.peerName);
           if (s.mtu !== undefined) p.u32(IFLA_MTU, s.mtu);
+          if (s.group !== undefined) p.u32(IFLA_GROUP, s.group);
           if (peerMac) p.attr(IFLA_ADDRESS, peerMac);
           if (peerFd !== undefined) p.u32(IFLA_NET_NS_FD, peerFd);
         }),
@@ -319,6 +335,7 @@ export class Rtnl {
     const mode = MACVLAN_MODES[s.mode ?? 'bridge'];
     if (mode === undefined) throw new Error(`mode: invalid macvlan mode ${String(s.mode)}`);
     if (s.mac !== undefined) parseMac(s.mac);
+    checkGroup(s.group);
     const where = s.ns ? `${this.where} for netns ${s.ns.path}` : this.where;
     const op = `creating macvlan ${s.name} on ${s.parent}${where}`;
     const parent = this.indexOf(s.parent, `${op}: parent`);
@@ -327,6 +344,7 @@ export class Rtnl {
       ...(s.mtu !== undefined ? { mtu: s.mtu } : {}),
       ...(s.mac !== undefined ? { mac: s.mac } : {}),
       ...(s.ns ? { ns: s.ns } : {}),
+      ...(s.group !== undefined ? { group: s.group } : {}),
       data: (b) => b.u32(IFLA_MACVLAN_MODE, mode),
     });
   }
@@ -404,6 +422,32 @@ export class Rtnl {
       if (err instanceof KernelError && err.errno === ENODEV) return false;
       throw err;
     }
+  }
+
+  /**
+   * Deletes every link of device group `group` in this netns in one request. The kernel
+   * unregisters them as one batch (one RCU grace period for all, where deleteLink pays one
+   * each, ~16 ms apiece here); veth peers in other namespaces go with them. False when the
+   * group was empty.
+   */
+  deleteGroup(group: number): boolean {
+    checkGroup(group);
+    if (group === 0) throw new Error('group: refusing to delete the default group 0 (every link)');
+    const msg = new MsgBuilder(RTM_DELLINK, NLM_F_ACK, ifinfomsg()).u32(IFLA_GROUP, group);
+    try {
+      this.sock.request(msg, `deleting links of group ${group}${this.where}`);
+      return true;
+    } catch (err) {
+      // The kernel answers ENODEV when no link is in the group: nothing to delete.
+      if (err instanceof KernelError && err.errno === ENODEV) return false;
+      throw err;
+    }
+  }
+
+  /** Moves a link into device group `group`. */
+  setGroup(name: string, group: number): void {
+    checkGroup(group);
+    this.setLink(name, `setting group of ${name} to ${group}${this.where}`, (b) => b.u32(IFLA_GROUP, group));
   }
 
   private linkNames(): Map<number, string> {

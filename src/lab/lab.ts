@@ -6,9 +6,11 @@ import type { ExecTrace } from '../cni';
 import { deleteNamedNetns, listNamedNetns } from '../kernel';
 import { FileStore } from '../store';
 import { TopologyClient } from '../topology';
+import { startDaemon, stopDaemons } from './daemons';
 import { createFabric, createNode } from './fabric';
 import { parseLabFile, type LabSpec } from './labfile';
-import { LAB_RUN_DIR, labPrefix } from './names';
+import { cniSocketPath } from '../daemon/cni-socket';
+import { LAB_RUN_DIR, labPrefix, netnsPath } from './names';
 import { newPodState, startPod, stopPod } from './runtime';
 import { labDir, loadState, saveState, type LabState } from './state';
 
@@ -19,6 +21,11 @@ export interface LabOptions {
   cniBinDir?: string;
   /** Per-plugin exec timings of every CNI call, for benchmarks. */
   trace?: ExecTrace[];
+  /**
+   * Start one meshnetd per node (default true). Without daemons the plugin's exec shim falls
+   * back to running the plugin in a Node process per call: same behaviour, slower.
+   */
+  daemons?: boolean;
 }
 
 export class LabError extends Error {
@@ -72,10 +79,13 @@ export async function labUp(spec: LabSpec, file: string, opts: LabOptions = {}):
   saveState(state);
   try {
     createFabric(spec.name);
-    spec.nodes.forEach((n, i) => {
-      state.nodes.push(createNode(state, n.name, i));
+    for (const [i, n] of spec.nodes.entries()) {
+      const node = createNode(state, n.name, i);
+      state.nodes.push(node);
       saveState(state);
-    });
+      if (opts.daemons ?? true) node.daemonPid = await startDaemon(state, node);
+      saveState(state);
+    }
     // KNE creates the Topology objects before the pods, so every ADD finds its own.
     const topologies = new TopologyClient(new FileStore(state.storeDir));
     for (const t of spec.topologies) await topologies.create(t);
@@ -97,6 +107,7 @@ export async function labUp(spec: LabSpec, file: string, opts: LabOptions = {}):
 export interface DownReport {
   podErrors: string[];
   removedNetns: number;
+  daemonsStopped: number;
 }
 
 /**
@@ -121,11 +132,16 @@ export async function labDown(name: string, opts: LabOptions = {}): Promise<Down
       }
     }
   }
+  // Daemons hold their node's netns open: stop them before removing namespaces, and remove
+  // the sockets of any that could not clean up after themselves (killed, crashed).
+  const sockets = ours().filter((n) => n.includes('-n-')).map((n) => cniSocketPath('meshnet', netnsPath(n)));
+  const daemonsStopped = await stopDaemons(name);
+  for (const s of sockets) rmSync(s, { force: true });
   // Pods first, then nodes, then the fabric: parents outlive the links hanging off them.
   const order = (n: string) => (n.includes('-p-') ? 0 : n.endsWith('-fabric') ? 2 : 1);
   for (const ns of ours().sort((a, b) => order(a) - order(b))) deleteNamedNetns(ns);
   rmSync(labDir(name, runDir), { recursive: true, force: true });
-  return { podErrors, removedNetns: before - ours().length };
+  return { podErrors, removedNetns: before - ours().length, daemonsStopped };
 }
 
 export function labState(name: string, opts: LabOptions = {}): LabState {

@@ -10,6 +10,8 @@ export interface NodeState {
   underlayIp: string;
   podSubnet: string;
   conflist: string;
+  /** meshnetd serving this node's CNI calls, when the lab started one. */
+  daemonPid?: number;
 }
 
 export interface PodState {

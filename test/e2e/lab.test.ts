@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { listNamedNetns } from '../../src/kernel';
-import { checkLinks, labDown, labUp, parseLabFile, labPrefix } from '../../src/lab';
+import { checkLinks, labDaemonPids, labDown, labUp, parseLabFile, labPrefix } from '../../src/lab';
 import { FileStore } from '../../src/store';
 import { TopologyClient } from '../../src/topology';
 
@@ -18,8 +18,12 @@ const cniBinDir = resolve('dist/cni');
 const uniq = () => `t${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 const triangleText = readFileSync('examples/triangle.yaml', 'utf8');
 
+/** Namespaces and daemon processes a lab left behind (both must be empty after down). */
 function leftovers(lab: string): string[] {
-  return listNamedNetns().filter((n) => n.startsWith(labPrefix(lab)));
+  return [
+    ...listNamedNetns().filter((n) => n.startsWith(labPrefix(lab))),
+    ...labDaemonPids(lab).map((p) => `meshnetd pid ${p}`),
+  ];
 }
 
 after(() => rmSync(runDir, { recursive: true, force: true }));
@@ -29,6 +33,10 @@ test('triangle: up through the real CNI chain, all three links pass traffic, dow
   try {
     const state = await labUp(spec, 'examples/triangle.yaml', { runDir, cniBinDir });
     assert.equal(state.pods.length, 3);
+    // One real meshnetd per node served the CNI calls (the exec shim forwarded them).
+    assert.equal(labDaemonPids(spec.name).length, 1);
+    const log = readFileSync(join(state.dir, 'nodes', 'node1', 'meshnetd.log'), 'utf8');
+    assert.equal((log.match(/ADD \w+ exit 0/g) ?? []).length, 3, log);
     // eth0 comes from the bridge plugin: each pod has a 10.244.0.x address from host-local.
     for (const p of state.pods) assert.match(p.result?.ips[0]?.address ?? '', /^10\.244\.0\.\d+\/24$/);
     const topos = await new TopologyClient(new FileStore(state.storeDir)).list();
@@ -99,7 +107,7 @@ test('meshnetctl: lab up / status / down from the CLI, and the demo', () => {
     const demo = ctl('demo', file);
     assert.equal(demo.status, 0, demo.stderr + demo.stdout);
     assert.match(demo.stdout, /3 of 3 links passed traffic/);
-    assert.match(demo.stdout, /lab down: removed 5 network namespaces/);
+    assert.match(demo.stdout, /lab down: removed 5 network namespaces, stopped 1 meshnetd/);
     assert.deepEqual(leftovers(demoName), []);
 
     const bad = ctl('lab', 'up', join(dir, 'missing.yaml'));

@@ -45,12 +45,12 @@ function conf(version: CniVersion, extra: Record<string, unknown> = {}): Record<
   };
 }
 
-function links(pod: string): Map<string, { kind?: string; up: boolean; peerIndex?: number; index: number; addrs: string[] }> {
+function links(pod: string): Map<string, { kind?: string; up: boolean; peerIndex?: number; index: number; group: number; addrs: string[] }> {
   const ns = NetNs.open(`${run}-${pod}`);
   const r = Rtnl.open(ns);
   try {
     return new Map(r.links().filter((l) => l.name !== 'lo').map((l) => [l.name, {
-      kind: l.kind, up: l.up, peerIndex: l.peerIndex, index: l.index, addrs: r.addrs(l.name).filter((a) => a.family === 4).map((a) => a.cidr),
+      kind: l.kind, up: l.up, peerIndex: l.peerIndex, index: l.index, group: l.group, addrs: r.addrs(l.name).filter((a) => a.family === 4).map((a) => a.cidr),
     }]));
   } finally {
     r.close();
@@ -131,6 +131,8 @@ for (const version of SUPPORTED_VERSIONS) {
     assert.deepEqual(la.get('eth1')?.addrs, ['12.12.12.1/24']);
     assert.deepEqual(lb.get('eth1')?.addrs, ['12.12.12.2/24']);
     assert.ok(la.get('eth1')?.up && lb.get('eth1')?.up);
+    assert.equal(la.get('eth1')?.group, 0x6d6e, 'meshnet links carry meshnet\'s device group');
+    assert.equal(lb.get('eth1')?.group, 0x6d6e);
     assert.ok(ping(a, '12.12.12.2'), 'ping across the link');
 
     // A repeated ADD changes nothing and still succeeds.
@@ -147,8 +149,11 @@ for (const version of SUPPORTED_VERSIONS) {
     await execPlugin(conf(version), 'DEL', inv(a, 'stale0'));
     assert.ok(links(a).has('eth1'));
 
+    // An interface meshnet did not make (the main plugin's eth0, say) survives DEL.
+    execFileSync('ip', ['-n', `${run}-${a}`, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p']);
     await execPlugin(conf(version), 'DEL', inv(a, idA));
     assert.ok(!links(a).has('eth1') && !links(a).has('lo1'), 'DEL removed r1 links');
+    assert.ok(links(a).has('eth0'), 'DEL left the foreign interface alone');
     assert.ok(!links(b).has('eth1'), 'the peer end went with it');
     assert.equal((await client.get('default', a))!.status?.net_ns, undefined, 'r1 is no longer alive');
     await execPlugin(conf(version), 'DEL', inv(a, idA)); // idempotent

@@ -284,3 +284,24 @@ test('Rtnl sockets stay in their netns for life', () => {
     a.cleanup();
   }
 });
+
+test('device groups: veth ends carry the group, deleteGroup removes them all (and their peers) at once', () => {
+  const a = tempNetns('grpa');
+  const b = tempNetns('grpb');
+  const ra = a.rtnl();
+  const rb = b.rtnl();
+  try {
+    for (let i = 1; i <= 3; i++) ra.createVeth({ name: `g${i}`, peerName: `h${i}`, peerNs: b.ns, group: 4242 });
+    ra.createVeth({ name: 'keep', peerName: 'keeppeer', peerNs: b.ns });
+    assert.deepEqual(ra.links().filter((l) => l.group === 4242).map((l) => l.name).sort(), ['g1', 'g2', 'g3']);
+    assert.equal(rb.link('h2')?.group, 4242, 'the peer end is in the group too');
+    assert.equal(ra.deleteGroup(4242), true);
+    assert.deepEqual(ra.links().map((l) => l.name).sort(), ['keep', 'lo']);
+    assert.deepEqual(rb.links().map((l) => l.name).sort(), ['keeppeer', 'lo'], 'peers went with them');
+    assert.equal(ra.deleteGroup(4242), false, 'an empty group is not an error');
+    assert.throws(() => ra.deleteGroup(0), /group 0/);
+  } finally {
+    a.cleanup();
+    b.cleanup();
+  }
+});

@@ -10,7 +10,7 @@ import { FileStore } from '../../store';
 import { LOCALHOST_PEER, TopologyClient, isAlive, type Link, type Topology } from '../../topology';
 import { MeshnetCode } from './codes';
 import { parseMeshnetConf, type MeshnetConf } from './config';
-import { inspectEnd, isPaired, plumbMacvlan, plumbVeth, type LinkEnd } from './links';
+import { MESHNET_LINK_GROUP, inspectEnd, isPaired, plumbMacvlan, plumbVeth, type LinkEnd } from './links';
 import { nodeIpFromDefaultRoute } from './node-ip';
 
 interface PodRef {
@@ -220,8 +220,9 @@ async function del(ctx: PluginContext): Promise<void> {
     try {
       const { rtnl } = h.get(ctx.env.netns);
       // Deleting one end of a veth removes its peer too: the peer pod sees its link vanish,
-      // like a pulled cable, and gets it back when this pod is re-created.
-      for (const link of me.spec.links) rtnl.deleteLink(link.local_intf);
+      // like a pulled cable, and gets it back when this pod is re-created. Every link meshnet
+      // made in this pod carries its device group, so one batched delete removes them all.
+      rtnl.deleteGroup(MESHNET_LINK_GROUP);
     } finally {
       h.close();
     }

@@ -1,0 +1,95 @@
+// One real meshnetd per lab node, running in the node's netns as a hostNetwork DaemonSet pod
+// would. Lab daemons are tagged "--lab <name>" on their command line so `lab down` finds them
+// even when the state file never recorded them.
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cniSocketPath } from '../daemon/cni-socket';
+import { netnsPath } from './names';
+import type { LabState, NodeState } from './state';
+
+const READY_TIMEOUT_MS = 10_000;
+
+export function daemonBinary(state: LabState): string {
+  return join(state.cniBinDir, '..', 'meshnetd');
+}
+
+/** Starts meshnetd for `node`, waits until its CNI socket accepts calls, returns its pid. */
+export async function startDaemon(state: LabState, node: NodeState): Promise<number> {
+  const bin = daemonBinary(state);
+  if (!existsSync(bin)) throw new Error(`meshnetd not found at ${bin}: run npm run build`);
+  const logFile = join(state.dir, 'nodes', node.name, 'meshnetd.log');
+  const fd = openSync(logFile, 'a');
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS; // a node's daemon would not have it; it slows start-up
+  // nsenter without --fork execs node in place, so the pid we get is the daemon's.
+  const child = spawn('nsenter', [`--net=${netnsPath(node.netns)}`, '--', process.execPath, bin, '--node', node.name, '--lab', state.name], {
+    detached: true, stdio: ['ignore', fd, fd], env,
+  });
+  closeSync(fd);
+  child.unref();
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`could not start meshnetd for node ${node.name}`);
+  const sock = cniSocketPath('meshnet', netnsPath(node.netns));
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (!existsSync(sock)) {
+    if (child.exitCode !== null || !existsSync(`/proc/${pid}`)) {
+      throw new Error(`meshnetd for node ${node.name} exited at start-up; see ${logFile}:\n${tail(logFile)}`);
+    }
+    if (Date.now() > deadline) throw new Error(`meshnetd for node ${node.name} did not open ${sock} within ${READY_TIMEOUT_MS} ms`);
+    await sleep(10);
+  }
+  return pid;
+}
+
+function tail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-10).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Pids of running meshnetd processes tagged with this lab. */
+export function labDaemonPids(lab: string): number[] {
+  const pids: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const i = argv.indexOf('--lab');
+    if (i > 0 && argv[i + 1] === lab && argv.some((a) => a.endsWith('meshnetd'))) pids.push(Number(d));
+  }
+  return pids;
+}
+
+/** SIGTERM, then SIGKILL after a grace period, every daemon of the lab; returns how many were stopped. */
+export async function stopDaemons(lab: string, graceMs = 3000): Promise<number> {
+  const pids = labDaemonPids(lab);
+  for (const pid of pids) {
+    try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+  }
+  const deadline = Date.now() + graceMs;
+  let alive = pids;
+  while (alive.length > 0 && Date.now() < deadline) {
+    await sleep(20);
+    alive = alive.filter((pid) => existsSync(`/proc/${pid}`) && !isZombie(pid));
+  }
+  for (const pid of alive) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+  return pids.length;
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    return /\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
+  }
+}

@@ -1,0 +1,99 @@
+// meshnetd serving the meshnet plugin through the exec shim, and the shim's fallback when no
+// daemon listens: both paths give the same result and plumb the same links.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SUPPORTED_VERSIONS, execPlugin, type Invocation } from '../../src/cni';
+import { NetNs, Rtnl, createNamedNetns, deleteNamedNetns, listNamedNetns } from '../../src/kernel';
+import { cniSocketPath } from '../../src/daemon/cni-socket';
+import { FileStore } from '../../src/store';
+import { TopologyClient } from '../../src/topology';
+
+const run = `md${process.pid % 100000}${randomBytes(2).toString('hex')}`;
+const node = `${run}-node`;
+const dir = mkdtempSync(join(tmpdir(), `${run}-`));
+let daemon: ChildProcess | undefined;
+let daemonLog = '';
+
+after(async () => {
+  daemon?.kill('SIGKILL');
+  await sleep(50);
+  for (const ns of listNamedNetns().filter((n) => n.startsWith(run))) deleteNamedNetns(ns);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function startDaemon(): Promise<string> {
+  const sock = cniSocketPath('meshnet', `/var/run/netns/${node}`);
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  daemon = spawn('nsenter', [`--net=/var/run/netns/${node}`, '--', process.execPath, resolve('dist/meshnetd'), '--node', 'test'], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  daemon.stderr!.on('data', (d: Buffer) => { daemonLog += d.toString(); });
+  for (let i = 0; i < 500 && !existsSync(sock); i++) await sleep(10);
+  assert.ok(existsSync(sock), `daemon socket ${sock} did not appear: ${daemonLog}`);
+  return sock;
+}
+
+function inv(pod: string, id: string): Invocation {
+  return {
+    containerId: id, netns: `/var/run/netns/${run}-${pod}`, ifname: 'eth0',
+    args: { K8S_POD_NAMESPACE: 'default', K8S_POD_NAME: pod, IgnoreUnknown: '1' },
+    path: [resolve('dist/cni')], wrapper: ['nsenter', `--net=/var/run/netns/${node}`, '--'],
+  };
+}
+
+function linkNames(pod: string): string[] {
+  const ns = NetNs.open(`${run}-${pod}`);
+  const r = Rtnl.open(ns);
+  try {
+    return r.links().map((l) => l.name).filter((n) => n !== 'lo').sort();
+  } finally {
+    r.close();
+    ns.close();
+  }
+}
+
+test('calls go to meshnetd while it runs, to the standalone plugin when it does not; same outcome', async () => {
+  createNamedNetns(node);
+  const topo = new TopologyClient(new FileStore(join(dir, 'store')));
+  const conf = (v: string) => ({ cniVersion: v, name: 'n', type: 'meshnet', store: join(dir, 'store'), node_ip: '192.0.2.1' });
+  for (const v of SUPPORTED_VERSIONS) {
+    const [a, b] = [`a${v.replace(/\./g, '')}`, `b${v.replace(/\./g, '')}`];
+    createNamedNetns(`${run}-${a}`);
+    createNamedNetns(`${run}-${b}`);
+    await topo.create({ apiVersion: 'networkop.co.uk/v1beta1', kind: 'Topology', metadata: { name: a, namespace: 'default' }, spec: { links: [{ uid: 1, peer_pod: b, local_intf: 'e1', peer_intf: 'e1' }] } });
+    await topo.create({ apiVersion: 'networkop.co.uk/v1beta1', kind: 'Topology', metadata: { name: b, namespace: 'default' }, spec: { links: [{ uid: 1, peer_pod: a, local_intf: 'e1', peer_intf: 'e1' }] } });
+  }
+
+  // No daemon yet: the shim runs the JavaScript plugin itself.
+  const direct = await execPlugin(conf('1.0.0'), 'ADD', inv('a100', 'ida'));
+  await execPlugin(conf('1.0.0'), 'ADD', inv('b100', 'idb'));
+  assert.deepEqual(linkNames('a100'), ['e1']);
+
+  const sock = await startDaemon();
+  for (const v of SUPPORTED_VERSIONS) {
+    const [a, b] = [`a${v.replace(/\./g, '')}`, `b${v.replace(/\./g, '')}`];
+    const out = await execPlugin(conf(v), 'ADD', inv(a, `${a}1`));
+    await execPlugin(conf(v), 'ADD', inv(b, `${b}1`));
+    if (v === '1.0.0') assert.deepEqual(out, direct, 'daemon and standalone results are identical');
+    assert.deepEqual(linkNames(a), ['e1'], `links plumbed via the daemon for ${v}`);
+    await execPlugin(conf(v), 'DEL', inv(a, `${a}1`));
+    assert.deepEqual(linkNames(b), [], 'DEL through the daemon removed both ends');
+  }
+  const adds = daemonLog.match(/ADD \S+ exit 0/g) ?? [];
+  assert.equal(adds.length, 2 * SUPPORTED_VERSIONS.length, `the daemon served the calls:\n${daemonLog}`);
+
+  // Errors come back through the daemon unchanged.
+  await assert.rejects(execPlugin({ ...conf('1.0.0'), store: 'rel' }, 'ADD', inv('a100', 'x')), /"store" must be an absolute/);
+
+  // SIGTERM: the daemon removes its socket, and the shim falls back again.
+  daemon!.kill('SIGTERM');
+  for (let i = 0; i < 300 && existsSync(sock); i++) await sleep(10);
+  assert.ok(!existsSync(sock), 'socket removed on shutdown');
+  await execPlugin(conf('1.0.0'), 'DEL', inv('a100', 'ida'));
+  assert.deepEqual(linkNames('b100'), []);
+});
