@@ -1,7 +1,7 @@
 // The meshnet binary exec'd as a runtime execs it, against real namespaces, for every CNI version.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -186,6 +186,40 @@ test('bad config and environment get CNI errors naming the field, and create not
   await rejectsWith(execPlugin(conf('9.9.9' as CniVersion), 'ADD', inv(a, 'c1')), 1, /9\.9\.9/);
   await rejectsWith(execPlugin(conf('1.0.0'), 'ADD', { ...inv(a, 'c1'), ifname: 'a-very-long-ifname' }), 4, /CNI_IFNAME/);
   assert.deepEqual([...links(a).keys()], [], 'nothing was created');
+});
+
+/** Runs the plugin binary with raw stdin and env, as a runtime would; returns exit status and parsed stdout. */
+function rawExec(stdin: string, env: Record<string, string>): { status: number | null; out: { code?: number; msg?: string; details?: string } } {
+  const r = spawnSync('nsenter', [`--net=/var/run/netns/${nodeNs}`, '--', join(BIN, 'meshnet')], {
+    input: stdin, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...env },
+  });
+  return { status: r.status, out: r.stdout.trim() ? JSON.parse(r.stdout) : {} };
+}
+
+test('malformed JSON, missing env and a Topology with a bad CIDR: error results naming the field', async () => {
+  const { a, client } = await setup('raw');
+  const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c1', CNI_NETNS: `/var/run/netns/${run}-${a}`, CNI_IFNAME: 'eth0', CNI_PATH: BIN,
+    CNI_ARGS: `K8S_POD_NAMESPACE=default;K8S_POD_NAME=${a}` };
+  let r = rawExec('{"cniVersion": "1.0.0", "name": ', env);
+  assert.equal(r.status, 1);
+  assert.equal(r.out.code, 6);
+  r = rawExec(JSON.stringify(conf('1.0.0')), { ...env, CNI_CONTAINERID: '' });
+  assert.equal(r.status, 1);
+  assert.equal(r.out.code, 4);
+  assert.match(`${r.out.msg} ${r.out.details}`, /CNI_CONTAINERID/);
+  r = rawExec(JSON.stringify({ ...conf('1.0.0'), cniVersion: undefined }), env);
+  assert.equal(r.out.code, 1);
+  assert.match(`${r.out.msg} ${r.out.details}`, /cniVersion/);
+  // A Topology written by something that skipped validation: the plugin names the bad field.
+  const store = new FileStore(join(dir, 'store'));
+  const cur = (await store.get('topologies', 'default', a))!;
+  await store.update('topologies', { ...cur, spec: { links: [{ uid: 1, peer_pod: 'x', local_intf: 'eth1', peer_intf: 'eth1', local_ip: '12.12.12.1/33' }] } });
+  r = rawExec(JSON.stringify(conf('1.0.0')), env);
+  assert.equal(r.status, 1);
+  assert.equal(r.out.code, 100);
+  assert.match(r.out.details ?? '', /spec\.links\[0\]\.local_ip.*12\.12\.12\.1\/33/);
+  assert.deepEqual([...links(a).keys()], [], 'nothing was created');
+  assert.equal((await client.get('default', a).catch(() => undefined))?.status?.net_ns, undefined);
 });
 
 test('a link to a pod on another node is refused with a clear error', async () => {
