@@ -450,6 +450,15 @@ export class Rtnl {
     this.setLink(name, `setting group of ${name} to ${group}${this.where}`, (b) => b.u32(IFLA_GROUP, group));
   }
 
+  /** ifindex → name for one device (ENODEV naming op when it is missing) or for all. */
+  private namesFor(dev: string | undefined, op: string): Map<number, string> {
+    if (dev === undefined) return this.linkNames();
+    validateIfName(dev, 'dev');
+    const l = this.link(dev);
+    if (!l) throw new KernelError(op, ENODEV);
+    return new Map([[l.index, l.name]]);
+  }
+
   private linkNames(): Map<number, string> {
     return new Map(this.links().map((l) => [l.index, l.name]));
   }
@@ -458,15 +467,7 @@ export class Rtnl {
 
   addrs(dev?: string): AddrInfo[] {
     const op = `listing addresses${dev ? ` of ${dev}` : ''}${this.where}`;
-    let names: Map<number, string>;
-    if (dev !== undefined) {
-      validateIfName(dev, 'dev');
-      const l = this.link(dev);
-      if (!l) throw new KernelError(op, ENODEV);
-      names = new Map([[l.index, l.name]]);
-    } else {
-      names = this.linkNames();
-    }
+    const names = this.namesFor(dev, op);
     const out: AddrInfo[] = [];
     for (const p of this.sock.dump(() => new MsgBuilder(RTM_GETADDR, NLM_F_DUMP, ifaddrmsg(0, 0, 0, 0, 0)), RTM_NEWADDR, op)) {
       const family = p.readUInt8(0);
@@ -684,15 +685,7 @@ export class Rtnl {
 
   neighs(dev?: string, family?: 4 | 6): NeighInfo[] {
     const op = `listing neighbours${dev ? ` of ${dev}` : ''}${this.where}`;
-    let names: Map<number, string>;
-    if (dev !== undefined) {
-      validateIfName(dev, 'dev');
-      const l = this.link(dev);
-      if (!l) throw new KernelError(op, ENODEV);
-      names = new Map([[l.index, l.name]]);
-    } else {
-      names = this.linkNames();
-    }
+    const names = this.namesFor(dev, op);
     const fam = family === undefined ? 0 : afOf(family);
     const out: NeighInfo[] = [];
     for (const p of this.sock.dump(() => new MsgBuilder(RTM_GETNEIGH, NLM_F_DUMP, ndmsg(fam, 0, 0)), RTM_NEWNEIGH, op)) {

@@ -104,6 +104,23 @@ async function planLinks(client: TopologyClient, me: Topology): Promise<LinkPlan
   return plans;
 }
 
+/** What every command starts from: this pod's Topology, or undefined for a pod meshnet ignores. */
+interface Subject {
+  conf: MeshnetConf;
+  pod: PodRef;
+  client: TopologyClient;
+  me: Topology;
+}
+
+async function subjectOf(ctx: PluginContext): Promise<Subject | undefined> {
+  const conf = parseMeshnetConf(ctx.conf.raw);
+  const pod = podOf(ctx);
+  if (!pod) return undefined;
+  const client = new TopologyClient(new FileStore(conf.storeDir));
+  const me = await readTopology(client, pod);
+  return me ? { conf, pod, client, me } : undefined;
+}
+
 function resolveNodeIp(conf: MeshnetConf): string {
   const ip = conf.nodeIp ?? nodeIpFromDefaultRoute();
   if (!ip) {
@@ -115,11 +132,9 @@ function resolveNodeIp(conf: MeshnetConf): string {
 
 async function add(ctx: PluginContext): Promise<CniResult> {
   const passThrough = ctx.conf.prevResult ?? emptyResult(ctx.conf.cniVersion);
-  const conf = parseMeshnetConf(ctx.conf.raw);
-  const pod = podOf(ctx);
-  if (!pod) return passThrough;
-  const client = new TopologyClient(new FileStore(conf.storeDir));
-  if (!(await readTopology(client, pod))) return passThrough; // not a topology pod
+  const subject = await subjectOf(ctx);
+  if (!subject) return passThrough; // not a topology pod
+  const { conf, pod, client } = subject;
   requireNetnsPath(ctx.env.netns, ctx.env.command);
   const nodeIp = resolveNodeIp(conf);
 
@@ -171,12 +186,9 @@ async function add(ctx: PluginContext): Promise<CniResult> {
 }
 
 async function check(ctx: PluginContext): Promise<void> {
-  const conf = parseMeshnetConf(ctx.conf.raw);
-  const pod = podOf(ctx);
-  if (!pod) return;
-  const client = new TopologyClient(new FileStore(conf.storeDir));
-  const me = await readTopology(client, pod);
-  if (!me) return;
+  const subject = await subjectOf(ctx);
+  if (!subject) return;
+  const { pod, client, me } = subject;
   requireNetnsPath(ctx.env.netns, ctx.env.command);
   const fail = (details: string) => new CniError(MeshnetCode.CheckFailed, 'meshnet CHECK failed', details);
   if (me.status?.container_id !== ctx.env.containerId || me.status?.net_ns !== ctx.env.netns) {
@@ -207,12 +219,9 @@ async function check(ctx: PluginContext): Promise<void> {
 }
 
 async function del(ctx: PluginContext): Promise<void> {
-  const conf = parseMeshnetConf(ctx.conf.raw);
-  const pod = podOf(ctx);
-  if (!pod) return;
-  const client = new TopologyClient(new FileStore(conf.storeDir));
-  const me = await readTopology(client, pod);
-  if (!me) return;
+  const subject = await subjectOf(ctx);
+  if (!subject) return;
+  const { pod, client, me } = subject;
   // A DEL for another sandbox of this pod (a stale duplicate) must not unplumb the live one.
   if (me.status?.container_id && me.status.container_id !== ctx.env.containerId) return;
   if (ctx.env.netns && netnsPathExists(ctx.env.netns)) {
