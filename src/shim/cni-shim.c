@@ -83,9 +83,23 @@ static int write_all(int fd, const char *p, size_t n) {
   return 0;
 }
 
+/* A JSON string body: paths and strerror() text may hold quotes or backslashes. */
+static void json_str(const char *s) {
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') printf("\\%c", c);
+    else if (c < 0x20) printf("\\u%04x", c);
+    else putchar(c);
+  }
+}
+
 /* A CNI error result on stdout, as the spec wants when the plugin fails. */
 static int fail(int code, const char *msg, const char *details) {
-  printf("{\"cniVersion\":\"1.0.0\",\"code\":%d,\"msg\":\"%s\",\"details\":\"%s\"}\n", code, msg, details);
+  printf("{\"cniVersion\":\"1.0.0\",\"code\":%d,\"msg\":\"", code);
+  json_str(msg);
+  printf("\",\"details\":\"");
+  json_str(details);
+  printf("\"}\n");
   return 1;
 }
 
@@ -99,9 +113,15 @@ static void self_paths(const char **name, char *dir, size_t dirlen) {
 }
 
 /* Runs the JavaScript build of the plugin with the stdin we already consumed. */
-static int exec_fallback(const char *name, const char *dir, const struct buf *in) {
+static int exec_fallback(const char *name, const char *dir, const struct buf *in, const char *sock) {
   char script[PATH_MAX];
   snprintf(script, sizeof script, "%s/../lib/%s-plugin.cjs", dir, name);
+  if (access(script, R_OK) < 0) {
+    char details[2 * PATH_MAX + 128];
+    snprintf(details, sizeof details, "no daemon answers on %s and the standalone plugin %s is missing: start meshnetd on this node",
+             sock, script);
+    return fail(11, "meshnetd is not running", details);
+  }
   int mfd = memfd_create("cni-stdin", 0);
   if (mfd < 0 || write_all(mfd, in->p ? in->p : "", in->len) < 0 || lseek(mfd, 0, SEEK_SET) < 0 ||
       dup2(mfd, 0) < 0) {
@@ -123,7 +143,7 @@ int main(void) {
   if (read_all(0, &in) < 0) return fail(5, "cni-shim: reading stdin failed", strerror(errno));
 
   struct stat ns;
-  if (stat("/proc/self/ns/net", &ns) < 0) return exec_fallback(name, dir, &in);
+  if (stat("/proc/self/ns/net", &ns) < 0) return exec_fallback(name, dir, &in, "(no /proc/self/ns/net)");
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
   snprintf(addr.sun_path, sizeof addr.sun_path, SOCKET_DIR "/%s-%lu.sock", name, (unsigned long)ns.st_ino);
 
@@ -133,7 +153,7 @@ int main(void) {
     const char *v = getenv(*k);
     if (!v) continue;
     /* A newline would break the framing; let the full plugin report the bad value. */
-    if (strchr(v, '\n')) return exec_fallback(name, dir, &in);
+    if (strchr(v, '\n')) return exec_fallback(name, dir, &in, addr.sun_path);
     buf_add(&req, *k, strlen(*k));
     buf_add(&req, "=", 1);
     buf_add(&req, v, strlen(v));
@@ -145,7 +165,7 @@ int main(void) {
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s < 0 || connect(s, (struct sockaddr *)&addr, sizeof addr) < 0) {
     if (s >= 0) close(s);
-    return exec_fallback(name, dir, &in); /* no daemon: run the plugin ourselves */
+    return exec_fallback(name, dir, &in, addr.sun_path); /* no daemon: run the plugin ourselves */
   }
   struct buf resp = {0};
   if (write_all(s, req.p, req.len) < 0 || shutdown(s, SHUT_WR) < 0 || read_all(s, &resp) < 0) {

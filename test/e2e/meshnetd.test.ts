@@ -2,8 +2,8 @@
 // daemon listens: both paths give the same result and plumb the same links.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -96,4 +96,20 @@ test('calls go to meshnetd while it runs, to the standalone plugin when it does 
   assert.ok(!existsSync(sock), 'socket removed on shutdown');
   await execPlugin(conf('1.0.0'), 'DEL', inv('a100', 'ida'));
   assert.deepEqual(linkNames('b100'), []);
+});
+
+test('the exec shim alone (no daemon, no JavaScript build next to it) answers with a CNI error saying so', () => {
+  const lonely = mkdtempSync(join(tmpdir(), `${run}-bin-`));
+  try {
+    copyFileSync(resolve('dist/cni/meshnet'), join(lonely, 'meshnet'));
+    chmodSync(join(lonely, 'meshnet'), 0o755);
+    const r = spawnSync(join(lonely, 'meshnet'), [], { input: '{"cniVersion":"1.0.0","name":"n","type":"meshnet"}', encoding: 'utf8', env: { CNI_COMMAND: 'ADD', PATH: process.env.PATH ?? '' } });
+    assert.equal(r.status, 1);
+    const out = JSON.parse(r.stdout) as { code: number; msg: string; details: string };
+    assert.equal(out.code, 11);
+    assert.equal(out.msg, 'meshnetd is not running');
+    assert.match(out.details, /no daemon answers on \/run\/meshnet\/meshnet-\d+\.sock .*meshnet-plugin\.cjs is missing/);
+  } finally {
+    rmSync(lonely, { recursive: true, force: true });
+  }
 });
