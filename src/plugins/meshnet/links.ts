@@ -29,9 +29,8 @@ function paired(a: LinkInfo | undefined, b: LinkInfo | undefined, sameNs: boolea
 
 /** Addresses, offloads and up state for one end; safe to repeat. */
 function finishEnd(end: LinkEnd): void {
-  if (end.ip && !end.rtnl.addrs(end.intf).some((a) => a.cidr === end.ip)) {
-    end.rtnl.addAddr(end.intf, end.ip, { noDad: true });
-  }
+  // NLM_F_REPLACE makes a repeated ADD a no-op without reading the addresses first.
+  if (end.ip) end.rtnl.addAddr(end.intf, end.ip, { noDad: true, replace: true });
   // Upstream turns tx offloads off so frames leaving through a wire or VXLAN carry real checksums.
   withNetns(end.ns, () => disableTxOffloads(end.intf));
   end.rtnl.setUp(end.intf);
