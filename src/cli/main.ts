@@ -52,8 +52,11 @@ async function showLinks(state: LabState, traffic: boolean): Promise<boolean> {
   out('');
   out(rows.length ? formatLinkTable(rows) : '(no links)');
   const failed = rows.filter((r) => !r.pass).length;
+  const pinged = rows.filter((r) => r.traffic).length;
   out('');
-  out(`${rows.length - failed} of ${rows.length} links ${traffic ? 'passed traffic' : 'up'}`);
+  if (!traffic) out(`${rows.length - failed} of ${rows.length} links up`);
+  else if (pinged === rows.length) out(`${rows.length - failed} of ${rows.length} links passed traffic`);
+  else out(`${rows.length - failed} of ${rows.length} links passed (${pinged} pinged; ${rows.length - pinged} without addresses checked for state only)`);
   return failed === 0;
 }
 

@@ -28,6 +28,18 @@ export interface LabOptions {
   daemons?: boolean;
 }
 
+/** Pods torn down at once by `lab down`. */
+const DOWN_CONCURRENCY = 8;
+
+/** Runs `fn` over `items` with at most `limit` calls in flight. */
+async function inPool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
 export class LabError extends Error {
   constructor(message: string) {
     super(message);
@@ -122,15 +134,16 @@ export async function labDown(name: string, opts: LabOptions = {}): Promise<Down
   const ours = () => listNamedNetns().filter((n) => n.startsWith(prefix));
   const before = ours().length;
   if (state) {
-    for (const pod of [...state.pods].reverse()) {
+    // Several pods at once, as a runtime tears pods down; each DEL is independent.
+    await inPool([...state.pods].reverse(), DOWN_CONCURRENCY, async (pod) => {
       const node = state.nodes.find((n) => n.name === pod.node);
-      if (!node) continue;
+      if (!node) return;
       try {
         await stopPod(state, node, pod, opts.trace);
       } catch (e) {
         podErrors.push(`${pod.namespace}/${pod.name}: ${(e as Error).message}`);
       }
-    }
+    });
   }
   // Daemons hold their node's netns open: stop them before removing namespaces, and remove
   // the sockets of any that could not clean up after themselves (killed, crashed).
