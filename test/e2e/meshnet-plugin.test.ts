@@ -228,3 +228,22 @@ test('a link to a pod on another node is refused with a clear error', async () =
   await rejectsWith(execPlugin(conf('1.0.0'), 'ADD', inv(a, 'c1')), 103, /node 192\.0\.2\.99/);
   assert.match((await client.get('default', a))!.status?.plumbing_error ?? '', /cross|VXLAN/);
 });
+
+test('peer_pod localhost: a macvlan on the node interface peer_intf appears in the pod; DEL removes it', async () => {
+  createNamedNetns(`${run}-mv`);
+  // The node's uplink (no dummy links in this kernel: a veth end serves as the parent).
+  execFileSync('ip', ['-n', nodeNs, 'link', 'add', 'uplink0', 'type', 'veth', 'peer', 'name', 'uplink0p']);
+  execFileSync('ip', ['-n', nodeNs, 'link', 'set', 'uplink0', 'up']);
+  const client = new TopologyClient(new FileStore(join(dir, 'store')));
+  await client.create(topo('mv', [{ uid: 9, peer_pod: 'localhost', local_intf: 'ext0', peer_intf: 'uplink0', local_ip: '198.51.100.7/24' }]));
+  await execPlugin(conf('1.0.0'), 'ADD', inv('mv', 'cmv'));
+  const l = links('mv').get('ext0');
+  assert.equal(l?.kind, 'macvlan');
+  assert.deepEqual(l?.addrs, ['198.51.100.7/24']);
+  assert.equal(l?.group, 0x6d6e);
+  await execPlugin(conf('1.0.0'), 'CHECK', inv('mv', 'cmv'));
+  await execPlugin(conf('1.0.0'), 'ADD', inv('mv', 'cmv')); // idempotent
+  await execPlugin(conf('1.0.0'), 'DEL', inv('mv', 'cmv'));
+  assert.ok(!links('mv').has('ext0'));
+  assert.match(execFileSync('ip', ['-n', nodeNs, '-br', 'link']).toString(), /uplink0/, 'the parent is untouched');
+});

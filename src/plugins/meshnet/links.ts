@@ -27,12 +27,15 @@ function paired(a: LinkInfo | undefined, b: LinkInfo | undefined, sameNs: boolea
   return a.peerIndex === b.index && b.peerIndex === a.index && (sameNs || a.linkNetnsId !== undefined);
 }
 
-/** Addresses, offloads and up state for one end; safe to repeat. */
-function finishEnd(end: LinkEnd): void {
+/**
+ * Addresses, offloads and up state for one end; safe to repeat. Offloads are turned off on veth
+ * ends only: a macvlan inherits its parent's and the kernel refuses to change them (EOPNOTSUPP).
+ */
+function finishEnd(end: LinkEnd, offloads = true): void {
   // NLM_F_REPLACE makes a repeated ADD a no-op without reading the addresses first.
   if (end.ip) end.rtnl.addAddr(end.intf, end.ip, { noDad: true, replace: true });
   // Upstream turns tx offloads off so frames leaving through a wire or VXLAN carry real checksums.
-  withNetns(end.ns, () => disableTxOffloads(end.intf));
+  if (offloads) withNetns(end.ns, () => disableTxOffloads(end.intf));
   end.rtnl.setUp(end.intf);
 }
 
@@ -66,7 +69,7 @@ export function plumbVeth(a: LinkEnd, b: LinkEnd): 'created' | 'existing' {
 export function plumbMacvlan(node: Rtnl, parent: string, a: LinkEnd, uid: number): 'created' | 'existing' {
   const cur = a.rtnl.link(a.intf);
   if (cur?.kind === 'macvlan') {
-    finishEnd(a);
+    finishEnd(a, false);
     return 'existing';
   }
   if (cur) a.rtnl.deleteLink(a.intf);
@@ -82,7 +85,7 @@ export function plumbMacvlan(node: Rtnl, parent: string, a: LinkEnd, uid: number
     node.deleteLink(tmp);
     throw e;
   }
-  finishEnd(a);
+  finishEnd(a, false);
   return 'created';
 }
 

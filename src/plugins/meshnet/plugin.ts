@@ -13,6 +13,9 @@ import { parseMeshnetConf, type MeshnetConf } from './config';
 import { MESHNET_LINK_GROUP, inspectEnd, isPaired, plumbMacvlan, plumbVeth, type LinkEnd } from './links';
 import { nodeIpFromDefaultRoute } from './node-ip';
 
+/** This process's netns: the node's, since runtimes run plugins there and meshnetd runs there. */
+const NODE_NETNS = '/proc/self/ns/net';
+
 interface PodRef {
   namespace: string;
   name: string;
@@ -161,23 +164,19 @@ async function add(ctx: PluginContext): Promise<CniResult> {
 
   const h = new Handles();
   try {
-    const node = Rtnl.open();
-    try {
-      for (const p of plans) {
-        const { link } = p;
-        const local = () => h.end(ctx.env.netns, link.local_intf, link.local_ip);
-        try {
-          if (p.action === 'veth') plumbVeth(local(), h.end(p.peerNetns, link.peer_intf, p.peerIp));
-          else if (p.action === 'self') plumbVeth(local(), h.end(ctx.env.netns, link.peer_intf, link.peer_ip));
-          else if (p.action === 'macvlan') plumbMacvlan(node, link.peer_intf, local(), link.uid);
-        } catch (e) {
-          const msg = `${linkLabel(pod, link)}: ${e instanceof Error ? e.message : String(e)}`;
-          await client.patchStatus(pod.namespace, pod.name, (s) => ({ ...s, plumbing_error: msg })).catch(() => undefined);
-          throw new CniError(MeshnetCode.Plumbing, 'meshnet could not plumb a link', msg);
-        }
+    for (const p of plans) {
+      const { link } = p;
+      const local = () => h.end(ctx.env.netns, link.local_intf, link.local_ip);
+      try {
+        if (p.action === 'veth') plumbVeth(local(), h.end(p.peerNetns, link.peer_intf, p.peerIp));
+        else if (p.action === 'self') plumbVeth(local(), h.end(ctx.env.netns, link.peer_intf, link.peer_ip));
+        // The node's own netns (where the plugin or daemon runs) holds the macvlan's parent.
+        else if (p.action === 'macvlan') plumbMacvlan(h.get(NODE_NETNS).rtnl, link.peer_intf, local(), link.uid);
+      } catch (e) {
+        const msg = `${linkLabel(pod, link)}: ${e instanceof Error ? e.message : String(e)}`;
+        await client.patchStatus(pod.namespace, pod.name, (s) => ({ ...s, plumbing_error: msg })).catch(() => undefined);
+        throw new CniError(MeshnetCode.Plumbing, 'meshnet could not plumb a link', msg);
       }
-    } finally {
-      node.close();
     }
   } finally {
     h.close();
