@@ -1,4 +1,5 @@
 // meshnetctl: the lab (up / status / check / down) and the demo.
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { FileStore } from '../store';
@@ -13,6 +14,7 @@ const USAGE = `usage:
   meshnetctl lab up FILE [--no-check] create the lab described by FILE and check its links
   meshnetctl lab status [NAME]        nodes, pods and link state of a running lab (all labs without NAME)
   meshnetctl lab check NAME           ping across every addressed link
+  meshnetctl lab exec NAME POD -- CMD run CMD inside a pod's network namespace (POD or NAMESPACE/POD)
   meshnetctl lab down NAME|FILE       remove everything the lab made`;
 
 class UsageError extends Error {}
@@ -76,7 +78,7 @@ async function demo(args: string[]): Promise<number> {
     ok = await showLinks(state, true);
   } finally {
     if (keep) {
-      out(`\nlab kept up: "meshnetctl lab status ${spec.name}", "ip netns exec ${state.pods[0]?.netns ?? ''} ip addr", then "meshnetctl lab down ${spec.name}"`);
+      out(`\nlab kept up: try "node dist/meshnetctl lab status ${spec.name}", "node dist/meshnetctl lab exec ${spec.name} ${state.pods[0]?.name ?? 'POD'} -- ip addr", then "node dist/meshnetctl lab down ${spec.name}"`);
     } else {
       const r = await labDown(spec.name);
       out(`\nlab down: removed ${r.removedNetns} network namespaces, stopped ${r.daemonsStopped} meshnetd` + (r.podErrors.length ? `; DEL errors: ${r.podErrors.join('; ')}` : ''));
@@ -112,6 +114,18 @@ async function lab(args: string[]): Promise<number> {
       const name = positional[0];
       if (!name) throw new UsageError('lab check needs a NAME');
       return (await showLinks(labState(name), true)) ? 0 : 1;
+    }
+    case 'exec': {
+      const dash = rest.indexOf('--');
+      const [name, podArg] = dash >= 0 ? rest.slice(0, dash) : rest.slice(0, 2);
+      const cmd = dash >= 0 ? rest.slice(dash + 1) : rest.slice(2);
+      if (!name || !podArg || cmd.length === 0) throw new UsageError('lab exec needs NAME POD -- CMD');
+      const state = labState(name);
+      const [ns, pod] = podArg.includes('/') ? podArg.split('/', 2) as [string, string] : ['default', podArg];
+      const p = state.pods.find((x) => x.name === pod && x.namespace === ns);
+      if (!p) throw new LabError(`lab "${name}" has no pod ${ns}/${pod} (pods: ${state.pods.map((x) => x.name).join(', ')})`);
+      const r = spawnSync('ip', ['netns', 'exec', p.netns, ...cmd], { stdio: 'inherit' });
+      return r.status ?? 1;
     }
     case 'down': {
       const arg = positional[0];

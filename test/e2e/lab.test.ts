@@ -98,6 +98,12 @@ test('meshnetctl: lab up / status / down from the CLI, and the demo', () => {
     const st = ctl('lab', 'status', name);
     assert.equal(st.status, 0, st.stderr);
     assert.match(st.stdout, /r1:eth1\s+r2:eth1\s+veth\s+12\.12\.12\.1\/24 <-> 12\.12\.12\.2\/24\s+up/);
+    const ex = ctl('lab', 'exec', name, 'r2', '--', 'ping', '-c', '1', '-W', '2', '23.23.23.3');
+    assert.equal(ex.status, 0, ex.stderr + ex.stdout);
+    assert.match(ex.stdout, /1 received/);
+    const noPod = ctl('lab', 'exec', name, 'r9', '--', 'true');
+    assert.equal(noPod.status, 1);
+    assert.match(noPod.stderr, /has no pod default\/r9 \(pods: r1, r2, r3\)/);
     const down = ctl('lab', 'down', name);
     assert.equal(down.status, 0, down.stderr);
     assert.deepEqual(leftovers(name), []);
