@@ -21,6 +21,9 @@ const entries = [
   { src: 'src/bin/meshnet.ts', out: 'lib/meshnet-plugin.cjs' },
   { src: 'src/bin/meshnetd.ts', out: 'meshnetd' },
   { src: 'src/bin/meshnetctl.ts', out: 'meshnetctl' },
+  // Chained meta plugins: plain bundles, no daemon behind them.
+  { src: 'src/bin/veth.ts', out: 'cni/veth' },
+  { src: 'src/bin/router.ts', out: 'cni/router' },
   { src: 'bench/main.ts', out: 'bench.cjs' },
 ];
 

@@ -1,0 +1,98 @@
+// router ADD: see plan.ts for what it builds. Order: neighbours, pod routes, the overlay table and
+// its rules, the underlay NIC's default route (migrate_route), the host path, rp_filter.
+import { CniError, ErrorCode, emptyResult, type CniResult, type PluginContext } from '../../cni';
+import { Rtnl } from '../../kernel';
+import { openPod, plumbingError, requirePrevResult, type Pod } from '../meta/chain';
+import { parseRouterConf, type RouterConf } from '../meta/config';
+import { ensureMainDefault, migrateDefault, moveDefaultsOut, shouldMigrate } from '../meta/default-route';
+import { probeConflicts } from '../meta/ip-conflict';
+import type { Logger } from '../meta/log';
+import { rewriteMac } from '../meta/mac-rewrite';
+import { describeRoute, ensureNeigh, ensureRoute, ensureRule, nicRoutesFor } from '../meta/netops';
+import { requireNicIps, type NicIp } from '../meta/nic-ips';
+import { invocationLogger } from '../meta/plugin-log';
+import { setHostRpFilter, setPodRpFilter } from '../meta/rp-filter';
+import { FROM_RULE_PRIORITY } from '../meta/tables';
+import { Undo } from '../meta/undo';
+import { hostCidr } from '../meta/cidr';
+import { ensureHostPath } from './host-rule';
+import { findOverlay } from './overlay';
+import { planRouter } from './plan';
+
+export async function routerAdd(ctx: PluginContext): Promise<CniResult> {
+  const conf = parseRouterConf(ctx.conf.raw);
+  const log = invocationLogger(conf, 'router', ctx);
+  if (conf.skipCall) {
+    log.info('skip_call is set: passing prevResult through');
+    return ctx.conf.prevResult ?? emptyResult(ctx.conf.cniVersion);
+  }
+  const prev = requirePrevResult(ctx, 'router');
+  const ifname = ctx.env.ifname;
+  if (ifname === conf.overlayInterface) {
+    throw new CniError(ErrorCode.InvalidNetworkConfig, 'invalid router config',
+      `"overlay_interface": ${JSON.stringify(ifname)} is the interface this call is for (CNI_IFNAME); router runs in the chain of another NIC`);
+  }
+  const ips = requireNicIps(prev, ifname, 'router');
+  log.info(`underlay IPs ${ips.map((x) => x.cidr).join(', ')}; overlay interface ${conf.overlayInterface}`);
+
+  const pod = openPod(ctx.env.netns);
+  const host = Rtnl.open();
+  const undo = new Undo();
+  try {
+    if (conf.ipConflict?.enabled) await probeConflicts(pod, ifname, ips, conf.ipConflict, log);
+    let result = prev;
+    if (conf.macPrefix !== undefined) result = rewriteMac(pod, ifname, ips, conf.macPrefix, ctx.env.netns, result, undo, log);
+    if (!conf.onlyOpMac) plumb(conf, ifname, pod, host, ips, undo, log);
+    undo.commit();
+    log.info('ADD done');
+    return result;
+  } catch (e) {
+    log.error(`ADD failed, rolling back: ${e instanceof Error ? e.message : String(e)}`);
+    undo.run(log);
+    throw plumbingError(e, 'router');
+  } finally {
+    host.close();
+    pod.close();
+  }
+}
+
+function plumb(conf: RouterConf, ifname: string, pod: Pod, host: Rtnl, ips: NicIp[], undo: Undo, log: Logger): void {
+  const overlay = findOverlay(pod.rt, host, conf.overlayInterface);
+  const plan = planRouter(conf, ifname, ips, overlay, host, pod.rt);
+  log.debug(`overlay ${overlay.name} (host peer ${overlay.hostPeer.name}), table ${plan.overlayTable}; host IPs ${plan.hostIps.join(', ')}`);
+
+  for (const n of plan.hostNeighs) ensureNeigh(host, n.dev, n.ip, n.mac, undo);
+  for (const n of plan.podNeighs) ensureNeigh(pod.rt, n.dev, n.ip, n.mac, undo);
+  for (const r of plan.podRoutes) {
+    log.debug(`pod route ${describeRoute(r)}`);
+    ensureRoute(pod.rt, r, undo);
+  }
+  for (const f of plan.overlayFamilies) moveDefaultsOut(pod.rt, overlay.name, f, plan.overlayTable, undo);
+  for (const r of plan.podRules) ensureRule(pod.rt, r, undo);
+
+  for (const f of plan.families) {
+    const gw = ips.find((x) => x.family === f && x.gateway !== undefined)?.gateway;
+    if (shouldMigrate(conf.migrateRoute, pod.rt, ifname, f, [overlay.name])) {
+      // Replies from the NIC's address to the node must still go through eth0.
+      for (const r of [...nicRoutesFor(pod.rt, ifname, plan.nicTable), ...plan.nicTableRoutes.filter((x) => x.dst.includes(':') === (f === 6))]) {
+        ensureRoute(pod.rt, r, undo);
+      }
+      migrateDefault(pod.rt, ifname, f, gw, plan.nicTable, undo);
+      for (const x of ips.filter((i) => i.family === f)) {
+        ensureRule(pod.rt, { family: f, priority: FROM_RULE_PRIORITY, from: hostCidr(x.ip), table: plan.nicTable }, undo);
+      }
+      log.info(`IPv${f} default route of ${ifname} is in table ${plan.nicTable}`);
+    } else if (ensureMainDefault(pod.rt, ifname, f, gw, undo)) {
+      log.info(`IPv${f} main default route is via ${ifname}`);
+    } else {
+      log.warn(`${ifname} has no IPv${f} gateway: the pod has no IPv${f} main default route now`);
+    }
+  }
+
+  if (plan.hostRoutes.length > 0) {
+    ensureHostPath(host, plan.hostRules, plan.hostRoutes, undo);
+    log.debug(`host: ${plan.hostRoutes.map(describeRoute).join(', ')}`);
+  }
+  setPodRpFilter(pod.ns, conf.rpFilter.value, [overlay.name, ifname]);
+  if (conf.rpFilter.setHost) setHostRpFilter(overlay.hostPeer.name, conf.rpFilter.value);
+}

@@ -1,0 +1,83 @@
+// router CHECK: recompute what ADD makes (plan.ts plus the default-route placement) and report every difference.
+import { CniError, type PluginContext } from '../../cni';
+import { Rtnl } from '../../kernel';
+import { openPod, requirePrevResult } from '../meta/chain';
+import { hostCidr } from '../meta/cidr';
+import { MetaCode } from '../meta/codes';
+import { parseRouterConf } from '../meta/config';
+import { checkMigrated, mainDefaults, nicDefault, shouldMigrate } from '../meta/default-route';
+import { macFromPrefix } from '../meta/mac';
+import { describeRoute, describeRule, findRoutes, hasNeigh, hasRule, routeMatches, type Rule } from '../meta/netops';
+import { requireNicIps } from '../meta/nic-ips';
+import { invocationLogger } from '../meta/plugin-log';
+import { hostRpFilter, podRpFilter } from '../meta/rp-filter';
+import { FROM_RULE_PRIORITY } from '../meta/tables';
+import { findOverlay } from './overlay';
+import { planRouter } from './plan';
+
+export async function routerCheck(ctx: PluginContext): Promise<void> {
+  const conf = parseRouterConf(ctx.conf.raw);
+  const log = invocationLogger(conf, 'router', ctx);
+  if (conf.skipCall) return;
+  const prev = requirePrevResult(ctx, 'router');
+  const ifname = ctx.env.ifname;
+  const ips = requireNicIps(prev, ifname, 'router');
+  const pod = openPod(ctx.env.netns);
+  const host = Rtnl.open();
+  const out: string[] = [];
+  try {
+    if (conf.macPrefix !== undefined) {
+      const v4 = ips.find((x) => x.family === 4);
+      const mac = v4 ? macFromPrefix(conf.macPrefix, v4.ip) : undefined;
+      const have = pod.rt.link(ifname)?.mac;
+      if (mac !== undefined && have !== mac) out.push(`${ifname} has MAC ${have ?? '(no such link)'}, mac_prefix wants ${mac}`);
+    }
+    if (!conf.onlyOpMac) {
+      const overlay = findOverlay(pod.rt, host, conf.overlayInterface);
+      const plan = planRouter(conf, ifname, ips, overlay, host, pod.rt);
+      const fam = (dst: string): 4 | 6 => (dst.includes(':') ? 6 : 4);
+      for (const n of plan.hostNeighs) if (!hasNeigh(host, n.dev, n.ip, n.mac)) out.push(`host: no permanent neighbour ${n.ip} lladdr ${n.mac} dev ${n.dev}`);
+      for (const n of plan.podNeighs) if (!hasNeigh(pod.rt, n.dev, n.ip, n.mac)) out.push(`pod: no permanent neighbour ${n.ip} lladdr ${n.mac} dev ${n.dev}`);
+      for (const r of plan.podRoutes) {
+        if (!findRoutes(pod.rt, r.dst, r.table, fam(r.dst)).some((h) => routeMatches(h, r))) out.push(`pod: route ${describeRoute(r)} missing`);
+      }
+      for (const r of plan.podRules) if (!hasRule(pod.rt, r)) out.push(`pod: rule ${describeRule(r)} missing`);
+      for (const f of plan.overlayFamilies) {
+        if (mainDefaults(pod.rt, f).some((r) => r.dev === overlay.name)) out.push(`pod: IPv${f} default route via ${overlay.name} is still in the main table`);
+      }
+      for (const f of plan.families) {
+        const gw = ips.find((x) => x.family === f && x.gateway !== undefined)?.gateway;
+        if (shouldMigrate(conf.migrateRoute, pod.rt, ifname, f, [overlay.name])) {
+          for (const r of plan.nicTableRoutes.filter((x) => fam(x.dst) === f)) {
+            if (!findRoutes(pod.rt, r.dst, r.table, f).some((h) => routeMatches(h, r))) out.push(`pod: route ${describeRoute(r)} missing`);
+          }
+          if (nicDefault(pod.rt, ifname, f, gw, plan.nicTable)) out.push(...checkMigrated(pod.rt, ifname, f, plan.nicTable).map((p) => `pod: ${p}`));
+          for (const x of ips.filter((i) => i.family === f)) {
+            const rule: Rule = { family: f, priority: FROM_RULE_PRIORITY, from: hostCidr(x.ip), table: plan.nicTable };
+            if (!hasRule(pod.rt, rule)) out.push(`pod: rule ${describeRule(rule)} missing`);
+          }
+        } else if (gw !== undefined && !mainDefaults(pod.rt, f).some((r) => r.dev === ifname)) {
+          out.push(`pod: IPv${f} main default route is not via ${ifname}`);
+        }
+      }
+      for (const r of plan.hostRoutes) {
+        if (!findRoutes(host, r.dst, r.table, fam(r.dst)).some((h) => routeMatches(h, r))) out.push(`host: route ${describeRoute(r)} missing`);
+      }
+      for (const r of plan.hostRules) if (!hasRule(host, r)) out.push(`host: rule ${describeRule(r)} missing`);
+      const want = conf.rpFilter.value;
+      for (const [dev, v] of podRpFilter(pod.ns, [overlay.name, ifname])) if (v !== want) out.push(`pod: ${dev} rp_filter is ${v}, want ${want}`);
+      if (conf.rpFilter.setHost) {
+        const v = hostRpFilter(overlay.hostPeer.name);
+        if (v !== want) out.push(`host: ${overlay.hostPeer.name} rp_filter is ${v}, want ${want}`);
+      }
+    }
+  } finally {
+    host.close();
+    pod.close();
+  }
+  if (out.length > 0) {
+    log.warn(`CHECK failed: ${out.join('; ')}`);
+    throw new CniError(MetaCode.CheckFailed, 'router: CHECK failed', out.join('; '));
+  }
+  log.info('CHECK ok');
+}
