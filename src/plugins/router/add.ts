@@ -1,19 +1,17 @@
 // router ADD: see plan.ts for what it builds. Order: neighbours, pod routes, the overlay table and
 // its rules, the underlay NIC's default route (migrate_route), the host path, rp_filter.
 import { CniError, ErrorCode, emptyResult, type CniResult, type PluginContext } from '../../cni';
-import { Rtnl } from '../../kernel';
-import { openPod, plumbingError, requirePrevResult, type Pod } from '../meta/chain';
+import type { Rtnl } from '../../kernel';
+import { addWithRollback, requirePrevResult, type Pod } from '../meta/chain';
 import { parseRouterConf, type RouterConf } from '../meta/config';
 import { ensureMainDefault, migrateDefault, moveDefaultsOut, shouldMigrate } from '../meta/default-route';
-import { probeConflicts } from '../meta/ip-conflict';
 import type { Logger } from '../meta/log';
-import { rewriteMac } from '../meta/mac-rewrite';
 import { describeRoute, ensureNeigh, ensureRoute, ensureRule, nicRoutesFor } from '../meta/netops';
 import { requireNicIps, type NicIp } from '../meta/nic-ips';
 import { invocationLogger } from '../meta/plugin-log';
 import { setHostRpFilter, setPodRpFilter } from '../meta/rp-filter';
 import { FROM_RULE_PRIORITY } from '../meta/tables';
-import { Undo } from '../meta/undo';
+import type { Undo } from '../meta/undo';
 import { hostCidr } from '../meta/cidr';
 import { ensureHostPath } from './host-rule';
 import { findOverlay } from './overlay';
@@ -35,25 +33,10 @@ export async function routerAdd(ctx: PluginContext): Promise<CniResult> {
   const ips = requireNicIps(prev, ifname, 'router');
   log.info(`underlay IPs ${ips.map((x) => x.cidr).join(', ')}; overlay interface ${conf.overlayInterface}`);
 
-  const pod = openPod(ctx.env.netns);
-  const host = Rtnl.open();
-  const undo = new Undo();
-  try {
-    if (conf.ipConflict?.enabled) await probeConflicts(pod, ifname, ips, conf.ipConflict, log);
-    let result = prev;
-    if (conf.macPrefix !== undefined) result = rewriteMac(pod, ifname, ips, conf.macPrefix, ctx.env.netns, result, undo, log);
-    if (!conf.onlyOpMac) plumb(conf, ifname, pod, host, ips, undo, log);
-    undo.commit();
-    log.info('ADD done');
+  return addWithRollback({ conf, plugin: 'router', netns: ctx.env.netns, ifname, ips, prev, log }, (pod, host, result, undo) => {
+    plumb(conf, ifname, pod, host, ips, undo, log);
     return result;
-  } catch (e) {
-    log.error(`ADD failed, rolling back: ${e instanceof Error ? e.message : String(e)}`);
-    undo.run(log);
-    throw plumbingError(e, 'router');
-  } finally {
-    host.close();
-    pod.close();
-  }
+  });
 }
 
 function plumb(conf: RouterConf, ifname: string, pod: Pod, host: Rtnl, ips: NicIp[], undo: Undo, log: Logger): void {

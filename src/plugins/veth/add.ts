@@ -4,17 +4,15 @@
 import { emptyResult, type CniResult, type PluginContext } from '../../cni';
 import { Rtnl, writeSysctl } from '../../kernel';
 import { linkAlias, setLinkAlias } from '../../kernel/link-alias';
-import { requirePrevResult, openPod, plumbingError, withInterfaces, type Pod } from '../meta/chain';
+import { addWithRollback, requirePrevResult, withInterfaces, type Pod } from '../meta/chain';
 import { parseVethConf, type MetaConf } from '../meta/config';
 import { migrateDefault, shouldMigrate } from '../meta/default-route';
-import { probeConflicts } from '../meta/ip-conflict';
 import type { Logger } from '../meta/log';
-import { rewriteMac } from '../meta/mac-rewrite';
 import { describeRoute, ensureNeigh, ensureRoute, ensureRule } from '../meta/netops';
 import { requireNicIps, type NicIp } from '../meta/nic-ips';
 import { invocationLogger } from '../meta/plugin-log';
 import { enablePodIpv6, setHostRpFilter, setPodRpFilter } from '../meta/rp-filter';
-import { Undo } from '../meta/undo';
+import type { Undo } from '../meta/undo';
 import { hostVethName, POD_VETH, primaryAlias, primaryFromAlias } from './names';
 import { planVeth } from './plan';
 
@@ -30,25 +28,8 @@ export async function vethAdd(ctx: PluginContext): Promise<CniResult> {
   const ips = requireNicIps(prev, ifname, 'veth');
   log.info(`pod IPs ${ips.map((x) => x.cidr).join(', ')}`);
 
-  const pod = openPod(ctx.env.netns);
-  const host = Rtnl.open();
-  const undo = new Undo();
-  try {
-    if (conf.ipConflict?.enabled) await probeConflicts(pod, ifname, ips, conf.ipConflict, log);
-    let result = prev;
-    if (conf.macPrefix !== undefined) result = rewriteMac(pod, ifname, ips, conf.macPrefix, ctx.env.netns, result, undo, log);
-    if (!conf.onlyOpMac) result = plumb(conf, ctx, pod, host, ips, result, undo, log);
-    undo.commit();
-    log.info('ADD done');
-    return result;
-  } catch (e) {
-    log.error(`ADD failed, rolling back: ${e instanceof Error ? e.message : String(e)}`);
-    undo.run(log);
-    throw plumbingError(e, 'veth');
-  } finally {
-    host.close();
-    pod.close();
-  }
+  return addWithRollback({ conf, plugin: 'veth', netns: ctx.env.netns, ifname, ips, prev, log },
+    (pod, host, result, undo) => plumb(conf, ctx, pod, host, ips, result, undo, log));
 }
 
 function plumb(conf: MetaConf, ctx: PluginContext, pod: Pod, host: Rtnl, ips: NicIp[], prev: CniResult, undo: Undo, log: Logger): CniResult {
