@@ -26,3 +26,11 @@ export function rewriteMac(pod: Pod, ifname: string, ips: readonly NicIp[], pref
     interfaces: result.interfaces.map((i) => (i.name === ifname && (i.sandbox === netns || i.sandbox !== undefined) ? { ...i, mac } : i)),
   };
 }
+
+/** CHECK: what is wrong with the NIC's MAC under mac_prefix, or undefined when it is right. */
+export function macProblem(pod: Pod, ifname: string, ips: NicIp[], macPrefix: string): string | undefined {
+  const v4 = ips.find((x) => x.family === 4);
+  const mac = v4 ? macFromPrefix(macPrefix, v4.ip) : undefined;
+  const have = pod.rt.link(ifname)?.mac;
+  return mac !== undefined && have !== mac ? `${ifname} has MAC ${have ?? '(no such link)'}, mac_prefix wants ${mac}` : undefined;
+}

@@ -6,7 +6,7 @@ import { hostCidr } from '../meta/cidr';
 import { MetaCode } from '../meta/codes';
 import { parseRouterConf } from '../meta/config';
 import { checkMigrated, mainDefaults, nicDefault, shouldMigrate } from '../meta/default-route';
-import { macFromPrefix } from '../meta/mac';
+import { macProblem } from '../meta/mac-rewrite';
 import { describeRoute, describeRule, findRoutes, hasNeigh, hasRule, routeMatches, type Rule } from '../meta/netops';
 import { requireNicIps } from '../meta/nic-ips';
 import { invocationLogger } from '../meta/plugin-log';
@@ -26,12 +26,8 @@ export async function routerCheck(ctx: PluginContext): Promise<void> {
   const host = Rtnl.open();
   const out: string[] = [];
   try {
-    if (conf.macPrefix !== undefined) {
-      const v4 = ips.find((x) => x.family === 4);
-      const mac = v4 ? macFromPrefix(conf.macPrefix, v4.ip) : undefined;
-      const have = pod.rt.link(ifname)?.mac;
-      if (mac !== undefined && have !== mac) out.push(`${ifname} has MAC ${have ?? '(no such link)'}, mac_prefix wants ${mac}`);
-    }
+    const badMac = conf.macPrefix !== undefined ? macProblem(pod, ifname, ips, conf.macPrefix) : undefined;
+    if (badMac) out.push(badMac);
     if (!conf.onlyOpMac) {
       const overlay = findOverlay(pod.rt, host, conf.overlayInterface);
       const plan = planRouter(conf, ifname, ips, overlay, host, pod.rt);

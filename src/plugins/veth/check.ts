@@ -6,7 +6,7 @@ import { requirePrevResult, openPod } from '../meta/chain';
 import { MetaCode } from '../meta/codes';
 import { parseVethConf } from '../meta/config';
 import { checkMigrated, nicDefault, shouldMigrate } from '../meta/default-route';
-import { macFromPrefix } from '../meta/mac';
+import { macProblem } from '../meta/mac-rewrite';
 import { describeRoute, describeRule, findRoutes, hasNeigh, hasRule, routeMatches } from '../meta/netops';
 import { requireNicIps } from '../meta/nic-ips';
 import { invocationLogger } from '../meta/plugin-log';
@@ -25,12 +25,8 @@ export async function vethCheck(ctx: PluginContext): Promise<void> {
   const host = Rtnl.open();
   const problems: string[] = [];
   try {
-    if (conf.macPrefix !== undefined) {
-      const v4 = ips.find((x) => x.family === 4);
-      const mac = v4 ? macFromPrefix(conf.macPrefix, v4.ip) : undefined;
-      const have = pod.rt.link(ifname)?.mac;
-      if (mac !== undefined && have !== mac) problems.push(`${ifname} has MAC ${have ?? '(no such link)'}, mac_prefix wants ${mac}`);
-    }
+    const badMac = conf.macPrefix !== undefined ? macProblem(pod, ifname, ips, conf.macPrefix) : undefined;
+    if (badMac) problems.push(badMac);
     if (!conf.onlyOpMac) checkPlumbing(problems);
   } finally {
     host.close();
