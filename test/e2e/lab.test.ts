@@ -124,3 +124,44 @@ test('meshnetctl: lab up / status / down from the CLI, and the demo', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('two nodes: per-node pod subnets and daemons, underlay between nodes, same-node links on each', async () => {
+  const name = uniq();
+  const spec = parseLabFile(`
+name: ${name}
+nodes: [n1, n2]
+pods: [{name: a, node: n1}, {name: b, node: n1}, {name: c, node: n2}, {name: d, node: n2}]
+topologies:
+  - {metadata: {name: a}, spec: {links: [{uid: 1, peer_pod: b, local_intf: eth1, peer_intf: eth1, local_ip: 10.9.1.1/30, peer_ip: 10.9.1.2/30}]}}
+  - {metadata: {name: b}, spec: {links: [{uid: 1, peer_pod: a, local_intf: eth1, peer_intf: eth1, local_ip: 10.9.1.2/30, peer_ip: 10.9.1.1/30}]}}
+  - {metadata: {name: c}, spec: {links: [{uid: 2, peer_pod: d, local_intf: eth1, peer_intf: eth1, local_ip: 10.9.2.1/30, peer_ip: 10.9.2.2/30}]}}
+  - {metadata: {name: d}, spec: {links: [{uid: 2, peer_pod: c, local_intf: eth1, peer_intf: eth1, local_ip: 10.9.2.2/30, peer_ip: 10.9.2.1/30}]}}
+`);
+  try {
+    const state = await labUp(spec, '(inline)', { runDir, cniBinDir });
+    assert.equal(labDaemonPids(name).length, 2, 'one meshnetd per node');
+    const eth0 = Object.fromEntries(state.pods.map((p) => [p.name, p.result?.ips[0]?.address ?? '']));
+    assert.match(eth0.a!, /^10\.244\.0\./);
+    assert.match(eth0.c!, /^10\.244\.1\./);
+    const n2 = state.nodes.find((n) => n.name === 'n2')!;
+    const ping = spawnSync('ip', ['netns', 'exec', state.nodes[0]!.netns, 'ping', '-c', '1', '-W', '2', n2.underlayIp]);
+    assert.equal(ping.status, 0, 'node n1 reaches node n2 over the fabric');
+    const rows = await checkLinks(state, await new TopologyClient(new FileStore(state.storeDir)).list());
+    assert.deepEqual(rows.map((r) => [r.a, r.b, r.pass]), [['a:eth1', 'b:eth1', true], ['c:eth1', 'd:eth1', true]]);
+  } finally {
+    await labDown(name, { runDir });
+  }
+  assert.deepEqual(leftovers(name), []);
+
+  // A link between pods on different nodes is refused clearly, and the lab is undone.
+  const cross = parseLabFile(`
+name: ${name}x
+nodes: [n1, n2]
+pods: [{name: a, node: n1}, {name: c, node: n2}]
+topologies:
+  - {metadata: {name: a}, spec: {links: [{uid: 1, peer_pod: c, local_intf: eth1, peer_intf: eth1}]}}
+  - {metadata: {name: c}, spec: {links: [{uid: 1, peer_pod: a, local_intf: eth1, peer_intf: eth1}]}}
+`);
+  await assert.rejects(labUp(cross, '(inline)', { runDir, cniBinDir }), /cross-node links are not supported by this build: link uid 1 \(c:eth1 – a:eth1\) to node 192\.0\.2\.11/);
+  assert.deepEqual(leftovers(`${name}x`), []);
+});
