@@ -29,7 +29,10 @@ export interface LinkInfo {
   linkNetnsId?: number;
   /** Device group (IFLA_GROUP); 0 is the kernel's default group. */
   group: number;
+  /** For kind 'vxlan': its parameters, so callers can tell a correct device from a stale one. */
+  vxlan?: VxlanInfo;
 }
+export interface VxlanInfo { vni: number; remote?: string; local?: string; dev?: number; dstPort: number }
 export interface AddrInfo { ifindex: number; dev: string; family: 4 | 6; cidr: string }
 export interface RouteSpec {
   dst: string;
@@ -53,6 +56,8 @@ export interface VethSpec {
 export interface VxlanSpec {
   name: string; vni: number; local?: string; remote?: string; group?: string; dev?: string;
   dstPort?: number; mtu?: number; learning?: boolean; ns?: NetNs;
+  /** Device group (IFLA_GROUP; `group` above is the multicast group). */
+  devGroup?: number;
 }
 export interface MacvlanSpec {
   name: string; parent: string; mode?: 'private' | 'vepa' | 'bridge' | 'passthru'; ns?: NetNs; mtu?: number; mac?: string;
@@ -222,14 +227,32 @@ export class Rtnl {
         case IFLA_LINK_NETNSID: info.linkNetnsId = p.readInt32LE(v); break;
         case IFLA_GROUP: info.group = p.readUInt32LE(v); break;
         case IFLA_LINKINFO: {
-          const kind = attrStr(parseAttrs(p, v, off + len), IFLA_INFO_KIND);
+          const li = parseAttrs(p, v, off + len);
+          const kind = attrStr(li, IFLA_INFO_KIND);
           if (kind) info.kind = kind;
+          const data = li.get(IFLA_INFO_DATA);
+          if (kind === 'vxlan' && data) info.vxlan = Rtnl.parseVxlan(parseAttrs(data));
           break;
         }
       }
       off += (len + 3) & ~3;
     }
     return info;
+  }
+
+  private static parseVxlan(a: Attrs): VxlanInfo {
+    const ip = (k4: number, k6: number) => {
+      const b = a.get(k4) ?? a.get(k6);
+      return b && (b.length === 4 || b.length === 16) ? formatIp(b) : undefined;
+    };
+    const out: VxlanInfo = { vni: attrU32(a, IFLA_VXLAN_ID) ?? 0, dstPort: a.get(IFLA_VXLAN_PORT)?.readUInt16BE(0) ?? 0 };
+    const remote = ip(IFLA_VXLAN_GROUP, IFLA_VXLAN_GROUP6);
+    const local = ip(IFLA_VXLAN_LOCAL, IFLA_VXLAN_LOCAL6);
+    const dev = attrU32(a, IFLA_VXLAN_LINK);
+    if (remote !== undefined) out.remote = remote;
+    if (local !== undefined) out.local = local;
+    if (dev) out.dev = dev;
+    return out;
   }
 
   links(): LinkInfo[] {
@@ -314,9 +337,11 @@ export class Rtnl {
     const where = s.ns ? `${this.where} for netns ${s.ns.path}` : this.where;
     const op = `creating vxlan ${s.name} (vni ${s.vni}${s.remote ? ` remote ${s.remote}` : ''}${s.group ? ` group ${s.group}` : ''}${s.dev ? ` dev ${s.dev}` : ''})${where}`;
     const devIndex = s.dev !== undefined ? this.indexOf(s.dev, `${op}: underlay ${s.dev}`) : undefined;
+    checkGroup(s.devGroup);
     this.newLink(s.name, 'vxlan', op, {
       ...(s.mtu !== undefined ? { mtu: s.mtu } : {}),
       ...(s.ns ? { ns: s.ns } : {}),
+      ...(s.devGroup !== undefined ? { group: s.devGroup } : {}),
       data: (b) => {
         b.u32(IFLA_VXLAN_ID, s.vni);
         if (peer) b.attr(peer.family === 4 ? IFLA_VXLAN_GROUP : IFLA_VXLAN_GROUP6, peer.addr);

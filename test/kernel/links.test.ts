@@ -213,7 +213,7 @@ test('vxlan between two emulated nodes carries pod traffic (vxlan created into t
     rb.addAddr('u0', '10.200.0.2/24');
     ra.setUp('u0');
     rb.setUp('u0');
-    ra.createVxlan({ name: 'vx0', vni: 4242, local: '10.200.0.1', remote: '10.200.0.2', dev: 'u0', mtu: 1450, ns: podA.ns });
+    ra.createVxlan({ name: 'vx0', vni: 4242, local: '10.200.0.1', remote: '10.200.0.2', dev: 'u0', mtu: 1450, ns: podA.ns, devGroup: 77 });
     rb.createVxlan({ name: 'vx0', vni: 4242, local: '10.200.0.2', remote: '10.200.0.1', dev: 'u0', mtu: 1450, ns: podB.ns, learning: false });
     assert.equal(ra.link('vx0'), undefined);
     const vx = podA.rtnl().link('vx0')!;
@@ -224,6 +224,9 @@ test('vxlan between two emulated nodes carries pod traffic (vxlan created into t
     assert.equal(info['port'], 4789);
     assert.equal(info['remote'], '10.200.0.2');
     assert.equal(info['local'], '10.200.0.1');
+    // The same parameters as LinkInfo reports them (the underlay ifindex is in the node's netns).
+    assert.deepEqual(vx.vxlan, { vni: 4242, remote: '10.200.0.2', local: '10.200.0.1', dev: ra.link('u0')!.index, dstPort: 4789 });
+    assert.equal(vx.group, 77, 'device group set at creation');
     for (const [p, ip] of [[podA, '192.168.77.1/24'], [podB, '192.168.77.2/24']] as const) {
       p.rtnl().addAddr('vx0', ip);
       p.rtnl().setUp('vx0');
