@@ -1,5 +1,11 @@
-// CNI plugin entry: everything lives in the skeleton and the plugin module.
+// CNI plugin entry (the standalone build the exec shim falls back to when meshnetd is not
+// running): everything lives in the skeleton and the plugin module.
 import { runPlugin } from '../cni';
-import { meshnetPlugin } from '../plugins/meshnet/plugin';
+import { grpcRemoteLinker } from '../daemon/remote-linker';
+import { createMeshnetPlugin } from '../plugins/meshnet/plugin';
 
-runPlugin(meshnetPlugin).then((code) => { process.exitCode = code; });
+const remote = grpcRemoteLinker();
+runPlugin(createMeshnetPlugin({ remote })).then((code) => {
+  remote.close();
+  process.exitCode = code;
+});

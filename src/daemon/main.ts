@@ -1,34 +1,82 @@
-// meshnetd, first slice: the node daemon serving the meshnet plugin's CNI calls on its local
-// socket (the exec shim forwards them), so a call costs the plumbing, not a Node start-up.
-// Cross-node links (VXLAN, grpc-wire), the gRPC API and reconciliation come next.
+// meshnetd: the node daemon. Serves the meshnet plugin's CNI calls on its local socket (the exec
+// shim forwards them, so a call costs the plumbing, not a Node start-up) and meshnet's gRPC API
+// (meshnet.v1beta1, port 51111) to peer daemons: Remote.Update makes this node's end of a
+// cross-node VXLAN link. grpc-wire and reconciliation come next.
 import { cniSocketPath, listenCniSocket } from './cni-socket';
-import { meshnetPlugin } from '../plugins/meshnet/plugin';
+import { grpcRemoteLinker } from './remote-linker';
+import { createMeshnetPlugin } from '../plugins/meshnet/plugin';
+import { nodeIpFromDefaultRoute } from '../plugins/meshnet/node-ip';
+import { applyRemoteEnd } from '../plugins/meshnet/remote-end';
+import { isIP } from '../cni';
+import { MESHNET_GRPC_PORT, startGrpcServer } from '../grpc';
 
-const USAGE = `usage: meshnetd [--node NAME] [--lab NAME]
+const USAGE = `usage: meshnetd [--node-ip IP] [--grpc-port PORT] [--node NAME] [--lab NAME]
   Serves the meshnet CNI plugin on /run/meshnet/meshnet-<netns inode>.sock for the network
-  namespace it runs in (run it in the node's netns, as a hostNetwork DaemonSet does).
+  namespace it runs in (run it in the node's netns, as a hostNetwork DaemonSet does), and
+  meshnet's gRPC API for peer daemons on PORT (default ${MESHNET_GRPC_PORT}).
+  --node-ip  this node's IP (VXLAN endpoint); default: the source of the IPv4 default route
   --node and --lab only label log lines and let "meshnetctl lab down" find lab daemons.`;
 
-export async function main(argv: string[]): Promise<number> {
+class ArgError extends Error {}
+
+function parseArgs(argv: string[]): Record<string, string> {
   const opts: Record<string, string> = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '-h' || a === '--help') {
-      process.stdout.write(`${USAGE}\n`);
-      return 0;
+    if (a === '-h' || a === '--help') return { help: '1' };
+    const key = a.slice(2);
+    if (!['node', 'lab', 'node-ip', 'grpc-port'].includes(key) || !a.startsWith('--') || argv[i + 1] === undefined) {
+      throw new ArgError(`unknown or incomplete argument ${JSON.stringify(a)}`);
     }
-    if ((a === '--node' || a === '--lab') && argv[i + 1] !== undefined) {
-      opts[a.slice(2)] = argv[++i]!;
-      continue;
-    }
-    process.stderr.write(`meshnetd: unknown argument ${JSON.stringify(a)}\n${USAGE}\n`);
+    opts[key] = argv[++i]!;
+  }
+  return opts;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let opts: Record<string, string>;
+  try {
+    opts = parseArgs(argv);
+  } catch (e) {
+    process.stderr.write(`meshnetd: ${(e as Error).message}\n${USAGE}\n`);
     return 2;
+  }
+  if (opts.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
   }
   const tag = opts.node ? `[${opts.node}] ` : '';
   const log = (s: string) => process.stderr.write(`${new Date().toISOString()} ${tag}${s}\n`);
+  const nodeIp = opts['node-ip'] ?? nodeIpFromDefaultRoute();
+  if (!nodeIp || !isIP(nodeIp)) {
+    process.stderr.write(`meshnetd: --node-ip ${nodeIp === undefined ? 'is needed (no default route to derive it from)' : `${JSON.stringify(nodeIp)} is not an IP address`}\n`);
+    return 2;
+  }
+  const grpcPort = Number(opts['grpc-port'] ?? MESHNET_GRPC_PORT);
+  if (!(Number.isInteger(grpcPort) && grpcPort > 0 && grpcPort < 65536)) {
+    process.stderr.write(`meshnetd: --grpc-port ${JSON.stringify(opts['grpc-port'])} is not a port number\n`);
+    return 2;
+  }
+
+  const remote = grpcRemoteLinker({ port: grpcPort });
+  const grpc = await startGrpcServer({
+    host: nodeIp.includes(':') ? '::' : '0.0.0.0',
+    port: grpcPort,
+    log,
+    remote: {
+      update: async (req) => {
+        const outcome = applyRemoteEnd({
+          netNs: req.netNs, intfName: req.intfName, intfIp: req.intfIp, peerVtep: req.peerVtep,
+          kubeNs: req.kubeNs, vni: Number(req.vni), nodeIntf: req.nodeIntf,
+        }, nodeIp);
+        log(`Remote.Update from ${req.peerVtep}: ${req.intfName} (VNI ${req.vni}) in ${req.netNs}: ${outcome}`);
+        return true;
+      },
+    },
+  });
   const path = cniSocketPath('meshnet');
-  const server = await listenCniSocket(path, meshnetPlugin, log);
-  log(`meshnetd ${process.pid} serving CNI calls on ${path}`);
+  const cni = await listenCniSocket(path, createMeshnetPlugin({ remote }), log);
+  log(`meshnetd ${process.pid} node ${nodeIp}: CNI calls on ${path}, gRPC on port ${grpc.port}`);
   await new Promise<void>((resolveStop) => {
     const stop = (sig: string) => {
       log(`${sig}: shutting down`);
@@ -37,6 +85,8 @@ export async function main(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  await server.close();
+  await cni.close();
+  await grpc.close();
+  remote.close();
   return 0;
 }

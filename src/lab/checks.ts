@@ -12,7 +12,7 @@ export interface LinkCheck {
   namespace: string;
   a: string; // pod:intf
   b: string;
-  kind: 'veth' | 'self' | 'macvlan';
+  kind: 'veth' | 'self' | 'macvlan' | 'vxlan';
   aIp?: string;
   bIp?: string;
   state: 'up' | 'missing' | 'down';
@@ -86,6 +86,7 @@ async function checkLink(pods: Map<string, PodState>, t: Topology, l: Link, traf
   };
   const a = pods.get(`${ns}/${t.metadata.name}`);
   const b = kind === 'macvlan' ? undefined : pods.get(`${ns}/${l.peer_pod}`);
+  if (a && b && a.node !== b.node) row.kind = 'vxlan';
   if (!a || (kind !== 'macvlan' && !b)) {
     row.detail = 'pod not running';
     return row;

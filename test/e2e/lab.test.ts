@@ -8,8 +8,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { listNamedNetns } from '../../src/kernel';
-import { checkLinks, labDaemonPids, labDown, labUp, parseLabFile, labPrefix } from '../../src/lab';
+import { NetNs, Rtnl, listNamedNetns } from '../../src/kernel';
+import { checkLinks, labDaemonPids, labDown, labUp, parseLabFile, labPrefix, netnsPath, startPod, stopPod } from '../../src/lab';
 import { FileStore } from '../../src/store';
 import { TopologyClient } from '../../src/topology';
 
@@ -152,16 +152,49 @@ topologies:
     await labDown(name, { runDir });
   }
   assert.deepEqual(leftovers(name), []);
+});
 
-  // A link between pods on different nodes is refused clearly, and the lab is undone.
-  const cross = parseLabFile(`
-name: ${name}x
-nodes: [n1, n2]
-pods: [{name: a, node: n1}, {name: c, node: n2}]
-topologies:
-  - {metadata: {name: a}, spec: {links: [{uid: 1, peer_pod: c, local_intf: eth1, peer_intf: eth1}]}}
-  - {metadata: {name: c}, spec: {links: [{uid: 1, peer_pod: a, local_intf: eth1, peer_intf: eth1}]}}
-`);
-  await assert.rejects(labUp(cross, '(inline)', { runDir, cniBinDir }), /cross-node links are not supported by this build: link uid 1 \(c:eth1 – a:eth1\) to node 192\.0\.2\.11/);
-  assert.deepEqual(leftovers(`${name}x`), []);
+test('triangle across three nodes: VXLAN links made by both daemons (Remote.Update over gRPC), MTU 1450, traffic; a re-created pod gets its links back', async () => {
+  const spec = { ...parseLabFile(readFileSync('examples/triangle-vxlan.yaml', 'utf8')), name: uniq() };
+  try {
+    const state = await labUp(spec, 'examples/triangle-vxlan.yaml', { runDir, cniBinDir });
+    assert.equal(labDaemonPids(spec.name).length, 3);
+    const topos = await new TopologyClient(new FileStore(state.storeDir)).list();
+    let rows = await checkLinks(state, topos);
+    assert.deepEqual(rows.map((r) => [r.uid, r.a, r.b, r.kind, r.pass]), [
+      [1, 'r1:eth1', 'r2:eth1', 'vxlan', true],
+      [2, 'r1:eth2', 'r3:eth1', 'vxlan', true],
+      [3, 'r2:eth2', 'r3:eth2', 'vxlan', true],
+    ]);
+    // Each end: a VXLAN device with upstream's VNI (5000 + uid) towards the peer's node, MTU 1450.
+    const r1 = state.pods.find((p) => p.name === 'r1')!;
+    const ns = NetNs.open(netnsPath(r1.netns));
+    const rt = Rtnl.open(ns);
+    try {
+      const eth1 = rt.link('eth1')!;
+      assert.equal(eth1.kind, 'vxlan');
+      assert.equal(eth1.mtu, 1450);
+      assert.equal(eth1.vxlan?.vni, 5001);
+      assert.equal(eth1.vxlan?.remote, state.nodes.find((n) => n.name === 'node2')!.underlayIp);
+    } finally {
+      rt.close();
+      ns.close();
+    }
+    // The far ends were made by the peer nodes' daemons on request.
+    const log2 = readFileSync(join(state.dir, 'nodes', 'node2', 'meshnetd.log'), 'utf8');
+    assert.match(log2, /Remote\.Update from 192\.0\.2\.1[13]: /);
+
+    // r1 goes away and comes back (a new sandbox): its ADD re-creates its ends and asks the
+    // peers to refresh theirs; traffic flows again.
+    const node1 = state.nodes.find((n) => n.name === 'node1')!;
+    await stopPod(state, node1, r1);
+    const again = { ...r1, containerId: randomBytes(32).toString('hex') };
+    state.pods[state.pods.indexOf(r1)] = again;
+    await startPod(state, node1, again);
+    rows = await checkLinks(state, await new TopologyClient(new FileStore(state.storeDir)).list());
+    assert.deepEqual(rows.map((r) => r.pass), [true, true, true], JSON.stringify(rows));
+  } finally {
+    await labDown(spec.name, { runDir });
+  }
+  assert.deepEqual(leftovers(spec.name), []);
 });

@@ -222,11 +222,21 @@ test('malformed JSON, missing env and a Topology with a bad CIDR: error results 
   assert.equal((await client.get('default', a).catch(() => undefined))?.status?.net_ns, undefined);
 });
 
-test('a link to a pod on another node is refused with a clear error', async () => {
+test('a link to a pod on another node: this end is a VXLAN; an unreachable peer daemon fails ADD naming the node', async () => {
   const { a, b, client } = await setup('rem');
-  await client.patchStatus('default', b, (s) => ({ ...s, src_ip: '192.0.2.99', net_ns: `/var/run/netns/${run}-${b}`, container_id: 'x' }));
-  await rejectsWith(execPlugin(conf('1.0.0'), 'ADD', inv(a, 'c1')), 103, /node 192\.0\.2\.99/);
-  assert.match((await client.get('default', a))!.status?.plumbing_error ?? '', /cross|VXLAN/);
+  // This node's underlay holds node_ip; the peer node (198.51.100.99) has no route from here.
+  execFileSync('ip', ['-n', nodeNs, 'link', 'add', 'ul0', 'type', 'veth', 'peer', 'name', 'ul0p']);
+  execFileSync('ip', ['-n', nodeNs, 'addr', 'add', '192.0.2.11/24', 'dev', 'ul0']);
+  execFileSync('ip', ['-n', nodeNs, 'link', 'set', 'ul0', 'up']);
+  await client.patchStatus('default', b, (s) => ({ ...s, src_ip: '198.51.100.99', net_ns: `/var/run/netns/${run}-${b}`, container_id: 'x' }));
+  await rejectsWith(execPlugin(conf('1.0.0'), 'ADD', inv(a, 'c1')), 101, /198\.51\.100\.99/);
+  const eth1 = links(a).get('eth1');
+  assert.equal(eth1?.kind, 'vxlan', 'this node made its own end before asking the peer');
+  assert.deepEqual(eth1?.addrs, ['12.12.12.1/24']);
+  assert.match((await client.get('default', a))!.status?.plumbing_error ?? '', /198\.51\.100\.99/);
+  await execPlugin(conf('1.0.0'), 'DEL', inv(a, 'c1'));
+  assert.ok(!links(a).has('eth1'), 'DEL removes the VXLAN end');
+  execFileSync('ip', ['-n', nodeNs, 'link', 'del', 'ul0']);
 });
 
 test('peer_pod localhost: a macvlan on the node interface peer_intf appears in the pod; DEL removes it', async () => {

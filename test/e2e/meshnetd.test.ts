@@ -31,7 +31,7 @@ async function startDaemon(): Promise<string> {
   const sock = cniSocketPath('meshnet', `/var/run/netns/${node}`);
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
-  daemon = spawn('nsenter', [`--net=/var/run/netns/${node}`, '--', process.execPath, resolve('dist/meshnetd'), '--node', 'test'], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  daemon = spawn('nsenter', [`--net=/var/run/netns/${node}`, '--', process.execPath, resolve('dist/meshnetd'), '--node', 'test', '--node-ip', '192.0.2.1'], { stdio: ['ignore', 'pipe', 'pipe'], env });
   daemon.stderr!.on('data', (d: Buffer) => { daemonLog += d.toString(); });
   for (let i = 0; i < 500 && !existsSync(sock); i++) await sleep(10);
   assert.ok(existsSync(sock), `daemon socket ${sock} did not appear: ${daemonLog}`);
@@ -68,6 +68,11 @@ test('calls go to meshnetd while it runs, to the standalone plugin when it does 
     await topo.create({ apiVersion: 'networkop.co.uk/v1beta1', kind: 'Topology', metadata: { name: a, namespace: 'default' }, spec: { links: [{ uid: 1, peer_pod: b, local_intf: 'e1', peer_intf: 'e1' }] } });
     await topo.create({ apiVersion: 'networkop.co.uk/v1beta1', kind: 'Topology', metadata: { name: b, namespace: 'default' }, spec: { links: [{ uid: 1, peer_pod: a, local_intf: 'e1', peer_intf: 'e1' }] } });
   }
+
+  // A daemon that cannot tell its node IP refuses to start, saying so.
+  const noIp = spawnSync('nsenter', [`--net=/var/run/netns/${node}`, '--', process.execPath, resolve('dist/meshnetd')], { encoding: 'utf8' });
+  assert.equal(noIp.status, 2);
+  assert.match(noIp.stderr, /--node-ip is needed \(no default route to derive it from\)/);
 
   // No daemon yet: the shim runs the JavaScript plugin itself.
   const direct = await execPlugin(conf('1.0.0'), 'ADD', inv('a100', 'ida'));

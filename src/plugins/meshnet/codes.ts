@@ -7,6 +7,4 @@ export const MeshnetCode = {
   Plumbing: 101,
   /** CHECK found a link missing or different from what ADD makes. */
   CheckFailed: 102,
-  /** The topology asks for something this build cannot plumb (e.g. a cross-node link). */
-  Unsupported: 103,
 } as const;

@@ -31,7 +31,7 @@ function paired(a: LinkInfo | undefined, b: LinkInfo | undefined, sameNs: boolea
  * Addresses, offloads and up state for one end; safe to repeat. Offloads are turned off on veth
  * ends only: a macvlan inherits its parent's and the kernel refuses to change them (EOPNOTSUPP).
  */
-function finishEnd(end: LinkEnd, offloads = true): void {
+export function finishEnd(end: LinkEnd, offloads = true): void {
   // NLM_F_REPLACE makes a repeated ADD a no-op without reading the addresses first.
   if (end.ip) end.rtnl.addAddr(end.intf, end.ip, { noDad: true, replace: true });
   // Upstream turns tx offloads off so frames leaving through a wire or VXLAN carry real checksums.

@@ -12,6 +12,8 @@ import { MeshnetCode } from './codes';
 import { parseMeshnetConf, type MeshnetConf } from './config';
 import { MESHNET_LINK_GROUP, inspectEnd, isPaired, plumbMacvlan, plumbVeth, type LinkEnd } from './links';
 import { nodeIpFromDefaultRoute } from './node-ip';
+import type { RemoteLinker } from './remote';
+import { plumbVxlanEnd, vniOf } from './vxlan';
 
 /** This process's netns: the node's, since runtimes run plugins there and meshnetd runs there. */
 const NODE_NETNS = '/proc/self/ns/net';
@@ -84,7 +86,7 @@ type LinkPlan =
   | { link: Link; action: 'self' }
   | { link: Link; action: 'macvlan' }
   | { link: Link; action: 'wait'; reason: string }
-  | { link: Link; action: 'remote'; peerNode: string };
+  | { link: Link; action: 'vxlan'; peerNode: string; peerNetns: string; peerIp?: string };
 
 async function planLinks(client: TopologyClient, me: Topology): Promise<LinkPlan[]> {
   const plans: LinkPlan[] = [];
@@ -95,7 +97,8 @@ async function planLinks(client: TopologyClient, me: Topology): Promise<LinkPlan
     if (!peer || !isAlive(peer)) {
       plans.push({ link, action: 'wait', reason: `peer pod ${link.peer_pod} is not up yet; its ADD plumbs the link` });
     } else if (peer.status!.src_ip !== me.status!.src_ip) {
-      plans.push({ link, action: 'remote', peerNode: peer.status!.src_ip! });
+      const back = peer.spec.links.find((l) => l.uid === link.uid);
+      plans.push({ link, action: 'vxlan', peerNode: peer.status!.src_ip!, peerNetns: peer.status!.net_ns!, peerIp: back?.local_ip ?? link.peer_ip });
     } else if (!netnsPathExists(peer.status!.net_ns!)) {
       // The peer's record outlived its sandbox (its DEL never ran); its next ADD will plumb.
       plans.push({ link, action: 'wait', reason: `peer pod ${link.peer_pod}'s netns ${peer.status!.net_ns} is gone` });
@@ -133,7 +136,7 @@ function resolveNodeIp(conf: MeshnetConf): string {
   return ip;
 }
 
-async function add(ctx: PluginContext): Promise<CniResult> {
+async function add(ctx: PluginContext, deps: MeshnetDeps): Promise<CniResult> {
   const passThrough = ctx.conf.prevResult ?? emptyResult(ctx.conf.cniVersion);
   const subject = await subjectOf(ctx);
   if (!subject) return passThrough; // not a topology pod
@@ -153,15 +156,6 @@ async function add(ctx: PluginContext): Promise<CniResult> {
   if (!me) return passThrough; // deleted meanwhile
 
   const plans = await planLinks(client, me);
-  const remote = plans.filter((p): p is Extract<LinkPlan, { action: 'remote' }> => p.action === 'remote');
-  if (remote.length > 0) {
-    const what = remote.map((p) => `${linkLabel(pod, p.link)} to node ${p.peerNode}`).join('; ');
-    const err = new CniError(MeshnetCode.Unsupported, 'cross-node links are not supported by this build',
-      `${what}: VXLAN and grpc-wire links need meshnetd; place both pods on one node`);
-    await client.patchStatus(pod.namespace, pod.name, (s) => ({ ...s, plumbing_error: err.details })).catch(() => undefined);
-    throw err;
-  }
-
   const h = new Handles();
   try {
     for (const p of plans) {
@@ -172,6 +166,15 @@ async function add(ctx: PluginContext): Promise<CniResult> {
         else if (p.action === 'self') plumbVeth(local(), h.end(ctx.env.netns, link.peer_intf, link.peer_ip));
         // The node's own netns (where the plugin or daemon runs) holds the macvlan's parent.
         else if (p.action === 'macvlan') plumbMacvlan(h.get(NODE_NETNS).rtnl, link.peer_intf, local(), link.uid);
+        else if (p.action === 'vxlan') {
+          const vni = vniOf(link.uid);
+          plumbVxlanEnd(h.get(NODE_NETNS).rtnl, local(), { vni, remote: p.peerNode, local: nodeIp });
+          // The far end is the peer node's to make, in its own netns: ask its daemon.
+          await deps.remote.update(p.peerNode, {
+            netNs: p.peerNetns, intfName: link.peer_intf, intfIp: p.peerIp ?? '', peerVtep: nodeIp,
+            kubeNs: pod.namespace, vni, nodeIntf: '',
+          });
+        }
       } catch (e) {
         const msg = `${linkLabel(pod, link)}: ${e instanceof Error ? e.message : String(e)}`;
         await client.patchStatus(pod.namespace, pod.name, (s) => ({ ...s, plumbing_error: msg })).catch(() => undefined);
@@ -198,15 +201,22 @@ async function check(ctx: PluginContext): Promise<void> {
   try {
     for (const p of await planLinks(client, me)) {
       const { link } = p;
-      if (p.action === 'wait' || p.action === 'remote') continue;
+      if (p.action === 'wait') continue;
       const a = h.end(ctx.env.netns, link.local_intf, link.local_ip);
       const st = inspectEnd(a);
       const label = linkLabel(pod, link);
       if (!st.exists) throw fail(`${label}: interface ${link.local_intf} is missing in the pod`);
       if (!st.up) throw fail(`${label}: interface ${link.local_intf} is down`);
       if (!st.hasIp) throw fail(`${label}: interface ${link.local_intf} lacks address ${link.local_ip}`);
-      const expectKind = p.action === 'macvlan' ? 'macvlan' : 'veth';
+      const expectKind = p.action === 'macvlan' || p.action === 'vxlan' ? p.action : 'veth';
       if (st.kind !== expectKind) throw fail(`${label}: interface ${link.local_intf} is a ${st.kind ?? 'plain'} link, expected ${expectKind}`);
+      if (p.action === 'vxlan') {
+        const v = a.rtnl.link(link.local_intf)?.vxlan;
+        const vni = vniOf(link.uid);
+        if (v?.vni !== vni || v.remote !== p.peerNode) {
+          throw fail(`${label}: VXLAN ${link.local_intf} has VNI ${v?.vni} to ${v?.remote}, expected VNI ${vni} to node ${p.peerNode}`);
+        }
+      }
       if (p.action === 'veth' || p.action === 'self') {
         const b = p.action === 'veth' ? h.end(p.peerNetns, link.peer_intf, undefined) : h.end(ctx.env.netns, link.peer_intf, undefined);
         if (!isPaired(a, b)) throw fail(`${label}: ${link.local_intf} is not paired with ${link.peer_pod}:${link.peer_intf}`);
@@ -244,9 +254,16 @@ async function del(ctx: PluginContext): Promise<void> {
   }
 }
 
-export const meshnetPlugin: PluginFuncs = {
-  about: 'meshnet: point-to-point links between pods from Topology objects',
-  add,
-  check,
-  del,
-};
+export interface MeshnetDeps {
+  /** Reaches peer nodes' daemons for the far end of cross-node links. */
+  remote: RemoteLinker;
+}
+
+export function createMeshnetPlugin(deps: MeshnetDeps): PluginFuncs {
+  return {
+    about: 'meshnet: point-to-point links between pods from Topology objects',
+    add: (ctx) => add(ctx, deps),
+    check,
+    del,
+  };
+}

@@ -1,0 +1,284 @@
+// The meshnet gRPC server: Local, Remote and WireProtocol on one plaintext HTTP/2 port, speaking
+// the gRPC protocol (what grpc-go peers speak) and also Connect (handy for curl while debugging).
+//
+// The daemon supplies plain handlers (types.ts); a service or method without a handler answers
+// UNIMPLEMENTED; a handler that throws answers INTERNAL with the exception's message, or the code
+// of a GrpcStatusError. Handler results are checked: a wrong type answers INTERNAL, naming the
+// method, instead of sending a default value a peer would take for an answer.
+import * as http2 from 'node:http2';
+import { isIPv6, type AddressInfo } from 'node:net';
+import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+import type { DescMessage, MessageInitShape } from '@bufbuild/protobuf';
+import * as pb from './gen/meshnet/v1beta1/meshnet_pb';
+import { toInit } from './codec';
+import { handlerError, grpcStatusName } from './errors';
+import type {
+  CallContext, GenerateNodeInterfaceNameRequest, GenerateNodeInterfaceNameResult, Input, Packet,
+  Pod, PodQuery, RemotePod, SkipQuery, WireCreateResult, WireDef,
+} from './types';
+
+type Result<T> = T | Promise<T>;
+
+/** Remote: what a peer daemon asks of this node. */
+export interface RemoteHandlers {
+  /** Create (or update) the VXLAN end described by `req` on this node. */
+  update(req: RemotePod, call: CallContext): Result<boolean>;
+  /** Create this node's end of a grpc-wire; answer this node's id for it as `peerIntfId`. */
+  addGrpcWireRemote(req: WireDef, call: CallContext): Result<Input<WireCreateResult>>;
+  /** Take this node's end of a grpc-wire down. */
+  grpcWireDownRemote(req: WireDef, call: CallContext): Result<boolean>;
+  /** KNE fork: addGrpcWireRemote for many wires; one result per item, in order. */
+  addGrpcWiresRemoteBatch(req: WireDef[], call: CallContext): Result<ReadonlyArray<Input<WireCreateResult>>>;
+}
+
+/** Local: upstream's plugin-to-daemon API (our plugin uses a unix socket; kept for compatibility). */
+export interface LocalHandlers {
+  get(req: PodQuery, call: CallContext): Result<Input<Pod>>;
+  setAlive(req: Pod, call: CallContext): Result<boolean>;
+  skipReverse(req: SkipQuery, call: CallContext): Result<boolean>;
+  skip(req: SkipQuery, call: CallContext): Result<boolean>;
+  isSkipped(req: SkipQuery, call: CallContext): Result<boolean>;
+  grpcWireExists(req: WireDef, call: CallContext): Result<Input<WireCreateResult>>;
+  addGrpcWireLocal(req: WireDef, call: CallContext): Result<boolean>;
+  remGrpcWire(req: WireDef, call: CallContext): Result<boolean>;
+  generateNodeInterfaceName(req: GenerateNodeInterfaceNameRequest, call: CallContext): Result<Input<GenerateNodeInterfaceNameResult>>;
+}
+
+/** WireProtocol: frames from peer daemons. */
+export interface WireProtocolHandlers {
+  /** Upstream: one unary call per frame. */
+  sendToOnce(packet: Packet, call: CallContext): Result<boolean>;
+  /** KNE fork: one client stream per (namespace, peer node); answered when the stream ends. */
+  sendToStream(packets: AsyncIterable<Packet>, call: CallContext): Promise<boolean>;
+}
+
+export interface GrpcServerOptions {
+  /** Address to listen on: an IP ('0.0.0.0', '::', '127.0.0.1', '::1') or a host name. */
+  host: string;
+  /** TCP port; 0 picks a free one (see the returned `port`). Production uses MESHNET_GRPC_PORT. */
+  port: number;
+  remote?: Partial<RemoteHandlers>;
+  local?: Partial<LocalHandlers>;
+  wire?: Partial<WireProtocolHandlers>;
+  /** One line per failed call and per transport problem. */
+  log?: (line: string) => void;
+  /** HTTP/2 flow-control window, stream and connection (default 16 MiB; see DESIGN.md, gRPC row). */
+  windowBytes?: number;
+  /** How long close() lets in-flight calls finish before it drops connections (default 500 ms). */
+  closeGraceMs?: number;
+}
+
+export interface GrpcServer {
+  /** The port actually bound (useful with port 0). */
+  readonly port: number;
+  readonly host: string;
+  /** Stops accepting, aborts in-flight handlers' signals, drops connections after the grace period. Idempotent. */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_WINDOW_BYTES = 16 * 1024 * 1024;
+
+type Handler<Req, Res> = ((req: Req, call: CallContext) => Result<Res>) | undefined;
+type Log = (line: string) => void;
+
+function callContext(ctx: HandlerContext): CallContext {
+  return {
+    method: `${ctx.service.typeName}/${ctx.method.name}`,
+    signal: ctx.signal,
+    timeoutMs: () => ctx.timeoutMs(),
+  };
+}
+
+function expectBool(method: string, v: unknown): boolean {
+  if (typeof v !== 'boolean') throw new TypeError(`${method} handler returned ${typeof v}, expected boolean`);
+  return v;
+}
+
+function expectObject(method: string, v: unknown): object {
+  if (typeof v !== 'object' || v === null) throw new TypeError(`${method} handler returned ${v === null ? 'null' : typeof v}, expected an object`);
+  return v;
+}
+
+/** Wraps a handler: context, result conversion, error mapping, logging. */
+function wrap<Req, Res, Out>(
+  log: Log | undefined,
+  handler: Handler<Req, Res>,
+  encode: (method: string, res: Res) => Out,
+): ((req: Req, ctx: HandlerContext) => Promise<Out>) | undefined {
+  if (handler === undefined) return undefined; // connect answers UNIMPLEMENTED
+  return async (req, ctx) => {
+    const call = callContext(ctx);
+    try {
+      return encode(call.method, await handler(req, call));
+    } catch (err) {
+      const ce = handlerError(err);
+      log?.(`grpc: ${call.method} failed: ${grpcStatusName(ce.code)}: ${ce.rawMessage}`);
+      throw ce;
+    }
+  };
+}
+
+function boolResponse(method: string, v: boolean): MessageInitShape<typeof pb.BoolResponseSchema> {
+  return { response: expectBool(method, v) };
+}
+
+function message<D extends DescMessage>(schema: D) {
+  return (method: string, v: object): MessageInitShape<D> => toInit(schema, expectObject(method, v), method);
+}
+
+// Handlers are bound to their objects so classes with methods work as handlers.
+function bind<T extends object, K extends keyof T>(h: Partial<T> | undefined, k: K): T[K] | undefined {
+  const f = h?.[k];
+  return typeof f === 'function' ? (f as (...a: unknown[]) => unknown).bind(h) as T[K] : undefined;
+}
+
+function remoteImpl(h: Partial<RemoteHandlers> | undefined, log?: Log): Partial<ServiceImpl<typeof pb.Remote>> {
+  const impl: Partial<ServiceImpl<typeof pb.Remote>> = {};
+  const update = wrap(log, bind(h, 'update'), boolResponse);
+  if (update) impl.update = update;
+  const add = wrap(log, bind(h, 'addGrpcWireRemote'), message(pb.WireCreateResponseSchema));
+  if (add) impl.addGRPCWireRemote = add;
+  const down = wrap(log, bind(h, 'grpcWireDownRemote'), (m, v: boolean) => ({ response: expectBool(m, v) }));
+  if (down) impl.gRPCWireDownRemote = down;
+  const batchHandler = bind(h, 'addGrpcWiresRemoteBatch');
+  const batch = wrap(log, batchHandler && ((req: pb.WireDefBatch, call: CallContext) => batchHandler(req.items, call)),
+    (m, items: ReadonlyArray<Input<WireCreateResult>>) => {
+      if (!Array.isArray(items)) throw new TypeError(`${m} handler returned ${typeof items}, expected an array`);
+      return toInit(pb.WireCreateResponseBatchSchema, { items }, m);
+    });
+  if (batch) impl.addGRPCWiresRemoteBatch = batch;
+  return impl;
+}
+
+function localImpl(h: Partial<LocalHandlers> | undefined, log?: Log): Partial<ServiceImpl<typeof pb.Local>> {
+  const impl: Partial<ServiceImpl<typeof pb.Local>> = {};
+  const get = wrap(log, bind(h, 'get'), message(pb.PodSchema));
+  if (get) impl.get = get;
+  const setAlive = wrap(log, bind(h, 'setAlive'), boolResponse);
+  if (setAlive) impl.setAlive = setAlive;
+  const skipReverse = wrap(log, bind(h, 'skipReverse'), boolResponse);
+  if (skipReverse) impl.skipReverse = skipReverse;
+  const skip = wrap(log, bind(h, 'skip'), boolResponse);
+  if (skip) impl.skip = skip;
+  const isSkipped = wrap(log, bind(h, 'isSkipped'), boolResponse);
+  if (isSkipped) impl.isSkipped = isSkipped;
+  const exists = wrap(log, bind(h, 'grpcWireExists'), message(pb.WireCreateResponseSchema));
+  if (exists) impl.gRPCWireExists = exists;
+  const addLocal = wrap(log, bind(h, 'addGrpcWireLocal'), boolResponse);
+  if (addLocal) impl.addGRPCWireLocal = addLocal;
+  const rem = wrap(log, bind(h, 'remGrpcWire'), boolResponse);
+  if (rem) impl.remGRPCWire = rem;
+  const gen = wrap(log, bind(h, 'generateNodeInterfaceName'), message(pb.GenerateNodeInterfaceNameResponseSchema));
+  if (gen) impl.generateNodeInterfaceName = gen;
+  return impl;
+}
+
+function wireImpl(h: Partial<WireProtocolHandlers> | undefined, log?: Log): Partial<ServiceImpl<typeof pb.WireProtocol>> {
+  const impl: Partial<ServiceImpl<typeof pb.WireProtocol>> = {};
+  const once = wrap(log, bind(h, 'sendToOnce'), boolResponse);
+  if (once) impl.sendToOnce = once;
+  const stream = wrap(log, bind(h, 'sendToStream'), boolResponse);
+  if (stream) impl.sendToStream = stream;
+  return impl;
+}
+
+/** Rewrites an :authority that is not a valid URL authority (unbracketed IPv6, garbage) in place. */
+function fixAuthority(req: http2.Http2ServerRequest): void {
+  const authority = req.headers[':authority'];
+  if (typeof authority !== 'string') {
+    req.headers[':authority'] = 'localhost'; // optional in HTTP/2; routing uses only the path
+    return;
+  }
+  if (URL.canParse(`http://${authority}`)) return;
+  const m = /^(.+):(\d+)$/.exec(authority);
+  const host = m?.[1] ?? authority;
+  req.headers[':authority'] = isIPv6(host) ? `[${host}]${m ? `:${m[2]}` : ''}` : 'invalid-authority';
+}
+
+/** Starts the gRPC server; resolves once it listens (rejects naming host:port if it cannot). */
+export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServer> {
+  const { host, log } = opts;
+  const window = opts.windowBytes ?? DEFAULT_WINDOW_BYTES;
+  const grace = opts.closeGraceMs ?? 500;
+  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) {
+    throw new RangeError(`gRPC server port must be an integer 0..65535, got ${String(opts.port)}`);
+  }
+  if (!Number.isInteger(window) || window < 65535 || window > 2 ** 31 - 1) {
+    throw new RangeError(`windowBytes must be an integer 65535..2^31-1, got ${String(window)}`);
+  }
+  const shutdown = new AbortController();
+  const handler = connectNodeAdapter({
+    grpc: true,
+    grpcWeb: false,
+    connect: true,
+    // connect-node gzips every message >= 1 KiB by default: 10x slower on the wire (DESIGN.md).
+    acceptCompression: [],
+    shutdownSignal: shutdown.signal,
+    routes(router) {
+      router.service(pb.Local, localImpl(opts.local, log));
+      router.service(pb.Remote, remoteImpl(opts.remote, log));
+      router.service(pb.WireProtocol, wireImpl(opts.wire, log));
+    },
+  });
+
+  const server = http2.createServer({
+    settings: { initialWindowSize: window },
+    maxSessionMemory: Math.max(10, Math.ceil((4 * window) / (1024 * 1024))),
+  }, (req, res) => {
+    // connect-node builds a URL from :authority and throws, uncaught, when it is not one: Node's
+    // own http2 client sends `::1:51111` for IPv6 peers. A peer must not be able to crash the daemon.
+    fixAuthority(req);
+    try {
+      handler(req, res);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      log?.(`grpc: request ${req.url} refused: ${message}`);
+      if (!res.headersSent) {
+        res.writeHead(200, { 'content-type': 'application/grpc', 'grpc-status': '13', 'grpc-message': encodeURIComponent(message) });
+      }
+      res.end();
+    }
+  });
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on('session', (session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+    session.on('error', (err) => log?.(`grpc: connection error: ${err.message}`));
+    try {
+      session.setLocalWindowSize(window);
+    } catch (err) {
+      log?.(`grpc: could not raise the connection window: ${(err as Error).message}`);
+    }
+  });
+  server.on('sessionError', (err) => log?.(`grpc: session error: ${err.message}`));
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => {
+      reject(new Error(`gRPC server cannot listen on ${host}:${opts.port}: ${err.message}`, { cause: err }));
+    };
+    server.once('error', onError);
+    server.listen({ host, port: opts.port }, () => {
+      server.off('error', onError);
+      server.on('error', (err) => log?.(`grpc: server error: ${err.message}`));
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    host,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        shutdown.abort(new Error('gRPC server closing'));
+        server.close(() => resolve());
+        for (const s of sessions) s.close(); // GOAWAY: in-flight streams may finish
+        const timer = setTimeout(() => { for (const s of sessions) s.destroy(); }, grace);
+        timer.unref();
+      });
+      return closing;
+    },
+  };
+}

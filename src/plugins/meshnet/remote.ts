@@ -1,0 +1,24 @@
+// How a pod's ADD reaches the far node of a cross-node link: upstream's Remote.Update(RemotePod)
+// to the peer node's daemon, which creates the far VXLAN end in the peer pod. Injected, so the
+// plugin stays free of gRPC: meshnetd passes its pooled client, the standalone binary loads one
+// only when a cross-node link needs it.
+
+/** The RemotePod message, as this side uses it. */
+export interface RemoteEnd {
+  /** netns path of the pod on the receiving node. */
+  netNs: string;
+  intfName: string;
+  /** CIDR for the interface, or '' for none. */
+  intfIp: string;
+  /** The sender's node IP: the receiver's VXLAN remote. */
+  peerVtep: string;
+  kubeNs: string;
+  vni: number;
+  /** The receiver's underlay interface, or '' to let it pick the one holding its node IP. */
+  nodeIntf: string;
+}
+
+export interface RemoteLinker {
+  /** Asks the daemon on `nodeIp` to create its end; throws with the node and the reason. */
+  update(nodeIp: string, end: RemoteEnd): Promise<void>;
+}
