@@ -6,9 +6,9 @@ import { cniSocketPath, listenCniSocket } from './cni-socket';
 import { grpcRemoteLinker } from './remote-linker';
 import { createMeshnetPlugin } from '../plugins/meshnet/plugin';
 import { nodeIpFromDefaultRoute } from '../plugins/meshnet/node-ip';
-import { applyRemoteEnd } from '../plugins/meshnet/remote-end';
+import { RemoteEndError, applyRemoteEnd } from '../plugins/meshnet/remote-end';
 import { isIP } from '../cni';
-import { MESHNET_GRPC_PORT, startGrpcServer } from '../grpc';
+import { GrpcStatusError, MESHNET_GRPC_PORT, startGrpcServer } from '../grpc';
 
 const USAGE = `usage: meshnetd [--node-ip IP] [--grpc-port PORT] [--node NAME] [--lab NAME]
   Serves the meshnet CNI plugin on /run/meshnet/meshnet-<netns inode>.sock for the network
@@ -65,12 +65,20 @@ export async function main(argv: string[]): Promise<number> {
     log,
     remote: {
       update: async (req) => {
-        const outcome = applyRemoteEnd({
-          netNs: req.netNs, intfName: req.intfName, intfIp: req.intfIp, peerVtep: req.peerVtep,
-          kubeNs: req.kubeNs, vni: Number(req.vni), nodeIntf: req.nodeIntf,
-        }, nodeIp);
-        log(`Remote.Update from ${req.peerVtep}: ${req.intfName} (VNI ${req.vni}) in ${req.netNs}: ${outcome}`);
-        return true;
+        try {
+          const outcome = applyRemoteEnd({
+            netNs: req.netNs, intfName: req.intfName, intfIp: req.intfIp, peerVtep: req.peerVtep,
+            // Beyond 2^53 a bigint VNI cannot be valid anyway; validation names the field.
+            kubeNs: req.kubeNs, vni: Number(req.vni), nodeIntf: req.nodeIntf,
+          }, nodeIp);
+          log(`Remote.Update from ${req.peerVtep}: ${req.intfName} (VNI ${req.vni}) in ${req.netNs}: ${outcome}`);
+          return true;
+        } catch (e) {
+          log(`Remote.Update from ${req.peerVtep} refused: ${(e as Error).message}`);
+          // A peer's bad request is its error to fix, not ours: INVALID_ARGUMENT naming the field.
+          if (e instanceof RemoteEndError) throw new GrpcStatusError('INVALID_ARGUMENT', e.message);
+          throw e;
+        }
       },
     },
   });

@@ -92,6 +92,25 @@ test('calls go to meshnetd while it runs, to the standalone plugin when it does 
   const adds = daemonLog.match(/ADD \S+ exit 0/g) ?? [];
   assert.equal(adds.length, 2 * SUPPORTED_VERSIONS.length, `the daemon served the calls:\n${daemonLog}`);
 
+  // Remote.Update from a peer with bad fields: INVALID_ARGUMENT naming the field, nothing created.
+  const grpc = await import('../../src/grpc');
+  // The test process joins the node's netns only to reach the daemon's port there.
+  const callInNode = async (p: Parameters<ReturnType<typeof grpc.remoteClient>['update']>[0]) => {
+    const r = spawnSync('nsenter', [`--net=/var/run/netns/${node}`, '--', process.execPath, '--import', 'tsx', '-e', `
+      import('${resolve('src/grpc/index.ts')}').then(async (g) => {
+        const c = g.remoteClient('127.0.0.1:${grpc.MESHNET_GRPC_PORT}', { timeoutMs: 3000 });
+        try { await c.update(${JSON.stringify(p, (_k, v) => (typeof v === 'bigint' ? Number(v) : v))}); console.log('OK'); }
+        catch (e) { console.log(e.code + ' ' + e.message); } finally { c.close(); }
+      });`], { encoding: 'utf8' });
+    return r.stdout.trim();
+  };
+  const good = { netNs: `/var/run/netns/${run}-a100`, intfName: 'vx9', intfIp: '', peerVtep: '192.0.2.2', kubeNs: 'default', vni: 5009, nodeIntf: '' };
+  assert.match(await callInNode({ ...good, vni: 0 }), /^INVALID_ARGUMENT .*RemotePod\.vni: 0 is not a VXLAN id/);
+  assert.match(await callInNode({ ...good, intfName: 'way-too-long-name0' }), /^INVALID_ARGUMENT .*RemotePod\.intf_name/);
+  assert.match(await callInNode({ ...good, netNs: '/var/run/netns/nope' }), /^INVALID_ARGUMENT .*RemotePod\.net_ns: .* does not exist/);
+  assert.match(await callInNode({ ...good, peerVtep: 'x' }), /^INVALID_ARGUMENT .*RemotePod\.peer_vtep/);
+  assert.ok(!linkNames('a100').includes('vx9'), 'nothing was created');
+
   // Errors come back through the daemon unchanged.
   await assert.rejects(execPlugin({ ...conf('1.0.0'), store: 'rel' }, 'ADD', inv('a100', 'x')), /"store" must be an absolute/);
 
