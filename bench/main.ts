@@ -5,6 +5,7 @@ import { release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { findCniBinDir } from '../src/lab';
 import { benchCniLatency } from './cni-latency';
+import { benchThroughput } from './throughput';
 import { targetLine, type Summary, type Target } from './stats';
 
 function row(label: string, s: Summary): string {
@@ -33,13 +34,22 @@ async function main(): Promise<number> {
     `(Node start-up alone is ~30 ms here; that is why the daemon serves the calls)`);
   targets.push(...lat.targets);
 
+  console.log(`\nTCP throughput, one iperf3 stream, Gbit/s (baselines made by hand between the same pods in this run)`);
+  const tp = await benchThroughput(cniBinDir);
+  console.log(`  plain veth (kernel defaults)         ${tp.gbps.directVeth.toFixed(2).padStart(7)}`);
+  console.log(`  meshnet veth link (same node)        ${tp.gbps.meshnetVeth.toFixed(2).padStart(7)}   tx offloads off (default, as upstream)`);
+  console.log(`  meshnet veth link, offloads kept     ${tp.gbps.meshnetVethOffloads.toFixed(2).padStart(7)}   disable_tx_offloads: false`);
+  console.log(`  plain kernel VXLAN (two nodes)       ${tp.gbps.kernelVxlan.toFixed(2).padStart(7)}`);
+  console.log(`  meshnet VXLAN link (two nodes)       ${tp.gbps.meshnetVxlan.toFixed(2).padStart(7)}`);
+  targets.push(...tp.targets);
+
   console.log('');
   for (const t of targets) console.log(targetLine(t));
 
   const dir = resolve('bench/results');
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const json = { date: new Date().toISOString(), node: process.version, kernel: release(), cniLatency: lat, targets };
+  const json = { date: new Date().toISOString(), node: process.version, kernel: release(), cniLatency: lat, throughput: tp, targets };
   writeFileSync(join(dir, `bench-${stamp}.json`), JSON.stringify(json, null, 2));
   writeFileSync(join(dir, 'latest.json'), JSON.stringify(json, null, 2));
   console.log(`\nwrote bench/results/bench-${stamp}.json`);

@@ -84,6 +84,7 @@ export async function labUp(spec: LabSpec, file: string, opts: LabOptions = {}):
     dir,
     storeDir: join(dir, 'store'),
     cniBinDir: opts.cniBinDir ?? findCniBinDir(),
+    ...(spec.meshnet ? { meshnet: { ...spec.meshnet } } : {}),
     createdAt: new Date().toISOString(),
     nodes: [],
     pods: [],

@@ -5,11 +5,16 @@ import { LOCALHOST_PEER, TopologyError, checkTopologySet, parseTopology, type To
 
 export interface LabNode { name: string }
 export interface LabPod { name: string; namespace: string; node: string }
+/** meshnet plugin settings a lab may choose (store and node_ip are the lab's own). */
+export interface LabMeshnetOptions {
+  disable_tx_offloads?: boolean;
+}
 export interface LabSpec {
   name: string;
   nodes: LabNode[];
   pods: LabPod[];
   topologies: Topology[];
+  meshnet?: LabMeshnetOptions;
 }
 
 export class LabFileError extends Error {
@@ -96,7 +101,20 @@ export function parseLabSpec(doc: unknown): LabSpec {
     if (e instanceof TopologyError) throw new LabFileError('topologies', e.message);
     throw e;
   }
-  return { name: lab, nodes, pods, topologies };
+  const spec: LabSpec = { name: lab, nodes, pods, topologies };
+  if (doc.meshnet !== undefined) spec.meshnet = parseMeshnetOptions(doc.meshnet);
+  return spec;
+}
+
+function parseMeshnetOptions(v: unknown): LabMeshnetOptions {
+  if (!isRecord(v)) throw new LabFileError('meshnet', 'must be a mapping of meshnet plugin settings');
+  const out: LabMeshnetOptions = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (k !== 'disable_tx_offloads') throw new LabFileError(`meshnet.${k}`, 'is not a setting a lab can choose (known: disable_tx_offloads)');
+    if (typeof x !== 'boolean') throw new LabFileError(`meshnet.${k}`, `must be true or false, got ${JSON.stringify(x)}`);
+    out.disable_tx_offloads = x;
+  }
+  return out;
 }
 
 export function parseLabFile(text: string, path = 'lab file'): LabSpec {

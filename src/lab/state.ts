@@ -31,6 +31,8 @@ export interface LabState {
   dir: string;
   storeDir: string;
   cniBinDir: string;
+  /** Extra meshnet plugin settings from the lab file, written into every node's conflist. */
+  meshnet?: Record<string, unknown>;
   createdAt: string;
   nodes: NodeState[];
   pods: PodState[];

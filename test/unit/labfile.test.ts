@@ -22,6 +22,11 @@ function rejects(yaml: string, field: string, re: RegExp): void {
   });
 }
 
+test('meshnet settings in a lab file', () => {
+  assert.deepEqual(parseLabFile('name: x\nnodes: [a]\npods: []\nmeshnet: {disable_tx_offloads: false}\n').meshnet, { disable_tx_offloads: false });
+  assert.equal(parseLabFile('name: x\nnodes: [a]\npods: []\n').meshnet, undefined);
+});
+
 test('lab file errors name the field', () => {
   rejects('name: x\nnodes: [a]\npods: [{name: p, node: b}]\n', 'pods[0].node', /no node named "b"/);
   rejects('name: Bad_Name\nnodes: [a]\npods: []\n', 'name', /lower-case name/);
@@ -34,4 +39,6 @@ test('lab file errors name the field', () => {
   rejects('name: x\nnodes: [a]\npods: [{name: p}]\ntopologies: [{metadata: {name: p}, spec: {links: [{uid: 1, peer_pod: p, local_intf: eth1234567890123, peer_intf: e1}]}}]\n',
     'topologies[0].spec.links[0].local_intf', /not a valid interface name/);
   rejects('name: [\n', 'lab file', /not valid YAML/);
+  rejects('name: x\nnodes: [a]\npods: []\nmeshnet: {disable_tx_offloads: maybe}\n', 'meshnet.disable_tx_offloads', /true or false/);
+  rejects('name: x\nnodes: [a]\npods: []\nmeshnet: {store: /tmp}\n', 'meshnet.store', /not a setting a lab can choose/);
 });

@@ -29,13 +29,14 @@ function paired(a: LinkInfo | undefined, b: LinkInfo | undefined, sameNs: boolea
 
 /**
  * Addresses, offloads and up state for one end; safe to repeat. Offloads are turned off on veth
- * ends only: a macvlan inherits its parent's and the kernel refuses to change them (EOPNOTSUPP).
+ * ends only (when configured): a macvlan inherits its parent's and the kernel refuses to change
+ * them (EOPNOTSUPP), and a VXLAN's frames are checksummed by the underlay path.
  */
-export function finishEnd(end: LinkEnd, offloads = true): void {
+export function finishEnd(end: LinkEnd, disableOffloads: boolean): void {
   // NLM_F_REPLACE makes a repeated ADD a no-op without reading the addresses first.
   if (end.ip) end.rtnl.addAddr(end.intf, end.ip, { noDad: true, replace: true });
   // Upstream turns tx offloads off so frames leaving through a wire or VXLAN carry real checksums.
-  if (offloads) withNetns(end.ns, () => disableTxOffloads(end.intf));
+  if (disableOffloads) withNetns(end.ns, () => disableTxOffloads(end.intf));
   end.rtnl.setUp(end.intf);
 }
 
@@ -43,7 +44,7 @@ export function finishEnd(end: LinkEnd, offloads = true): void {
  * A veth pair between two pods (or two interfaces of one pod for a self link): a.intf in a.ns,
  * b.intf in b.ns, created in one netlink request so neither end ever exists alone.
  */
-export function plumbVeth(a: LinkEnd, b: LinkEnd): 'created' | 'existing' {
+export function plumbVeth(a: LinkEnd, b: LinkEnd, opts: { disableTxOffloads: boolean }): 'created' | 'existing' {
   const sameNs = a.ns.path === b.ns.path;
   let outcome: 'created' | 'existing' = 'existing';
   if (!paired(a.rtnl.link(a.intf), b.rtnl.link(b.intf), sameNs)) {
@@ -60,8 +61,8 @@ export function plumbVeth(a: LinkEnd, b: LinkEnd): 'created' | 'existing' {
       if (!(e instanceof KernelError && e.code === 'EEXIST' && paired(a.rtnl.link(a.intf), b.rtnl.link(b.intf), sameNs))) throw e;
     }
   }
-  finishEnd(a);
-  finishEnd(b);
+  finishEnd(a, opts.disableTxOffloads);
+  finishEnd(b, opts.disableTxOffloads);
   return outcome;
 }
 

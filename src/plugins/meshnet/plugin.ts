@@ -162,8 +162,9 @@ async function add(ctx: PluginContext, deps: MeshnetDeps): Promise<CniResult> {
       const { link } = p;
       const local = () => h.end(ctx.env.netns, link.local_intf, link.local_ip);
       try {
-        if (p.action === 'veth') plumbVeth(local(), h.end(p.peerNetns, link.peer_intf, p.peerIp));
-        else if (p.action === 'self') plumbVeth(local(), h.end(ctx.env.netns, link.peer_intf, link.peer_ip));
+        const veth = { disableTxOffloads: conf.disableTxOffloads };
+        if (p.action === 'veth') plumbVeth(local(), h.end(p.peerNetns, link.peer_intf, p.peerIp), veth);
+        else if (p.action === 'self') plumbVeth(local(), h.end(ctx.env.netns, link.peer_intf, link.peer_ip), veth);
         // The node's own netns (where the plugin or daemon runs) holds the macvlan's parent.
         else if (p.action === 'macvlan') plumbMacvlan(h.get(NODE_NETNS).rtnl, link.peer_intf, local(), link.uid);
         else if (p.action === 'vxlan') {
