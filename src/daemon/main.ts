@@ -6,7 +6,7 @@ import { cniSocketPath, listenCniSocket } from './cni-socket';
 import { grpcRemoteLinker } from './remote-linker';
 import { createMeshnetPlugin } from '../plugins/meshnet/plugin';
 import { nodeIpFromDefaultRoute } from '../plugins/meshnet/node-ip';
-import { RemoteEndError, applyRemoteEnd } from '../plugins/meshnet/remote-end';
+import { RemoteEndError, applyRemoteEnd, removeRemoteEnd } from '../plugins/meshnet/remote-end';
 import { isIP } from '../cni';
 import { GrpcStatusError, MESHNET_GRPC_PORT, startGrpcServer } from '../grpc';
 
@@ -76,6 +76,18 @@ export async function main(argv: string[]): Promise<number> {
         } catch (e) {
           log(`Remote.Update from ${req.peerVtep} refused: ${(e as Error).message}`);
           // A peer's bad request is its error to fix, not ours: INVALID_ARGUMENT naming the field.
+          if (e instanceof RemoteEndError) throw new GrpcStatusError('INVALID_ARGUMENT', e.message);
+          throw e;
+        }
+      },
+    },
+    ext: {
+      removeEnd: async (req) => {
+        try {
+          const removed = removeRemoteEnd({ netNs: req.netNs, intfName: req.intfName, vni: Number(req.vni), peerVtep: req.peerVtep });
+          log(`RemoteExt.RemoveEnd from ${req.peerVtep}: ${req.intfName} (VNI ${req.vni}) in ${req.netNs}: ${removed ? 'removed' : 'nothing to remove'}`);
+          return removed;
+        } catch (e) {
           if (e instanceof RemoteEndError) throw new GrpcStatusError('INVALID_ARGUMENT', e.message);
           throw e;
         }

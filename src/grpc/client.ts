@@ -5,11 +5,12 @@
 import { createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import * as pb from './gen/meshnet/v1beta1/meshnet_pb';
+import * as ext from './gen/meshnet/ext/v1/ext_pb';
 import { grpcBaseUrl } from './address';
 import { toInit } from './codec';
 import { callError } from './errors';
 import { DEFAULT_WINDOW_BYTES } from './server';
-import type { Input, RemotePod, WireCreateResult, WireDef } from './types';
+import type { EndRef, Input, RemotePod, WireCreateResult, WireDef } from './types';
 
 export const DEFAULT_CALL_TIMEOUT_MS = 5000;
 
@@ -34,6 +35,8 @@ export interface RemoteClient {
   grpcWireDownRemote(wire: Input<WireDef>, call?: CallOptions): Promise<boolean>;
   /** Remote.AddGRPCWiresRemoteBatch (KNE fork; an upstream peer answers UNIMPLEMENTED). */
   addGrpcWiresRemoteBatch(wires: ReadonlyArray<Input<WireDef>>, call?: CallOptions): Promise<WireCreateResult[]>;
+  /** meshnet.ext.v1.RemoteExt/RemoveEnd (ours; an upstream peer answers UNIMPLEMENTED). */
+  removeEnd(end: Input<EndRef>, call?: CallOptions): Promise<boolean>;
   /** Drops the connection; calls in flight fail with CANCELLED. Idempotent. */
   close(): void;
 }
@@ -61,9 +64,9 @@ export function remoteClient(address: string, opts: ClientOptions = {}): RemoteC
     defaultTimeoutMs,
   });
   const client: Client<typeof pb.Remote> = createClient(pb.Remote, transport);
-  const svc = pb.Remote.typeName;
+  const extClient: Client<typeof ext.RemoteExt> = createClient(ext.RemoteExt, transport);
 
-  async function call<T>(method: string, fn: () => Promise<T>): Promise<T> {
+  async function call<T>(method: string, fn: () => Promise<T>, svc: string = pb.Remote.typeName): Promise<T> {
     try {
       return await fn();
     } catch (err) {
@@ -86,6 +89,8 @@ export function remoteClient(address: string, opts: ClientOptions = {}): RemoteC
       (await client.gRPCWireDownRemote(toInit(pb.WireDefSchema, wire, 'WireDef'), options(c))).response),
     addGrpcWiresRemoteBatch: (wires, c) => call('AddGRPCWiresRemoteBatch', async () =>
       (await client.addGRPCWiresRemoteBatch(toInit(pb.WireDefBatchSchema, { items: wires }, 'WireDefBatch'), options(c))).items.map(created)),
+    removeEnd: (end, c) => call('RemoveEnd', async () =>
+      (await extClient.removeEnd(toInit(ext.EndRefSchema, end, 'EndRef'), options(c))).removed, ext.RemoteExt.typeName),
     close() {
       session.abort();
     },

@@ -2,7 +2,7 @@
 // KNE fork. The daemon loads this; CNI plugins must not (it pulls in connect and protobuf).
 export { MESHNET_GRPC_PORT, grpcAddress, grpcBaseUrl } from './address';
 export { startGrpcServer, DEFAULT_WINDOW_BYTES } from './server';
-export type { GrpcServer, GrpcServerOptions, RemoteHandlers, LocalHandlers, WireProtocolHandlers } from './server';
+export type { GrpcServer, GrpcServerOptions, RemoteHandlers, RemoteExtHandlers, LocalHandlers, WireProtocolHandlers } from './server';
 export { remoteClient, DEFAULT_CALL_TIMEOUT_MS } from './client';
 export type { RemoteClient, ClientOptions, CallOptions } from './client';
 export { GrpcCallError, GrpcStatusError, GRPC_STATUS_NAMES, grpcStatusName } from './errors';

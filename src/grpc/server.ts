@@ -11,10 +11,11 @@ import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { DescMessage, MessageInitShape } from '@bufbuild/protobuf';
 import * as pb from './gen/meshnet/v1beta1/meshnet_pb';
+import * as ext from './gen/meshnet/ext/v1/ext_pb';
 import { toInit } from './codec';
 import { handlerError, grpcStatusName } from './errors';
 import type {
-  CallContext, GenerateNodeInterfaceNameRequest, GenerateNodeInterfaceNameResult, Input, Packet,
+  CallContext, EndRef, GenerateNodeInterfaceNameRequest, GenerateNodeInterfaceNameResult, Input, Packet,
   Pod, PodQuery, RemotePod, SkipQuery, WireCreateResult, WireDef,
 } from './types';
 
@@ -30,6 +31,12 @@ export interface RemoteHandlers {
   grpcWireDownRemote(req: WireDef, call: CallContext): Result<boolean>;
   /** KNE fork: addGrpcWireRemote for many wires; one result per item, in order. */
   addGrpcWiresRemoteBatch(req: WireDef[], call: CallContext): Result<ReadonlyArray<Input<WireCreateResult>>>;
+}
+
+/** meshnet.ext.v1.RemoteExt: our extensions (separate package, same port). */
+export interface RemoteExtHandlers {
+  /** Remove this node's end of a cross-node VXLAN link; false when nothing matched. */
+  removeEnd(req: EndRef, call: CallContext): Result<boolean>;
 }
 
 /** Local: upstream's plugin-to-daemon API (our plugin uses a unix socket; kept for compatibility). */
@@ -61,6 +68,7 @@ export interface GrpcServerOptions {
   remote?: Partial<RemoteHandlers>;
   local?: Partial<LocalHandlers>;
   wire?: Partial<WireProtocolHandlers>;
+  ext?: Partial<RemoteExtHandlers>;
   /** One line per failed call and per transport problem. */
   log?: (line: string) => void;
   /** HTTP/2 flow-control window, stream and connection (default 16 MiB; see DESIGN.md, gRPC row). */
@@ -183,6 +191,13 @@ function wireImpl(h: Partial<WireProtocolHandlers> | undefined, log?: Log): Part
   return impl;
 }
 
+function extImpl(h: Partial<RemoteExtHandlers> | undefined, log?: Log): Partial<ServiceImpl<typeof ext.RemoteExt>> {
+  const impl: Partial<ServiceImpl<typeof ext.RemoteExt>> = {};
+  const remove = wrap(log, bind(h, 'removeEnd'), (m, v: boolean) => ({ removed: expectBool(m, v) }));
+  if (remove) impl.removeEnd = remove;
+  return impl;
+}
+
 /** Rewrites an :authority that is not a valid URL authority (unbracketed IPv6, garbage) in place. */
 function fixAuthority(req: http2.Http2ServerRequest): void {
   const authority = req.headers[':authority'];
@@ -219,6 +234,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       router.service(pb.Local, localImpl(opts.local, log));
       router.service(pb.Remote, remoteImpl(opts.remote, log));
       router.service(pb.WireProtocol, wireImpl(opts.wire, log));
+      router.service(ext.RemoteExt, extImpl(opts.ext, log));
     },
   });
 

@@ -113,3 +113,11 @@ export interface CallContext {
   /** Milliseconds left before the caller's deadline, or undefined when it set none. */
   timeoutMs(): number | undefined;
 }
+
+/** meshnet.ext.v1.EndRef: one end of a cross-node VXLAN link on the receiving node. */
+export interface EndRef {
+  netNs: string;
+  intfName: string;
+  vni: bigint;
+  peerVtep: string;
+}

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import * as http2 from 'node:http2';
 import {
   startGrpcServer, remoteClient, grpcAddress, GrpcCallError, GrpcStatusError,
-  type GrpcServer, type RemotePod, type WireDef, type CallContext,
+  type GrpcServer, type RemotePod, type WireDef, type CallContext, type EndRef,
 } from '../../src/grpc/index';
 
 const servers: GrpcServer[] = [];
@@ -280,5 +280,22 @@ describe(':authority (Node http2 sends IPv6 hosts unbracketed)', () => {
     }
     assert.deepEqual(statuses, ['0', '0', '0']);
     assert.equal(await client(grpcAddress('127.0.0.1', s.port)).update(POD), true);
+  });
+});
+
+describe('meshnet.ext.v1.RemoteExt (our extension service, same port)', () => {
+  test('RemoveEnd carries every EndRef field and answers removed; without a handler it is UNIMPLEMENTED', async () => {
+    const seen: EndRef[] = [];
+    const s = await serve({ ext: { removeEnd: (req) => { seen.push(req); return req.intfName === 'eth1'; } } });
+    const c = client(grpcAddress('127.0.0.1', s.port));
+    assert.equal(await c.removeEnd({ netNs: '/var/run/netns/x', intfName: 'eth1', vni: 5001, peerVtep: '192.0.2.11' }), true);
+    assert.equal(await c.removeEnd({ netNs: '/var/run/netns/x', intfName: 'eth9', vni: 5009, peerVtep: '192.0.2.11' }), false);
+    assert.deepEqual(seen[0], { ...seen[0], netNs: '/var/run/netns/x', intfName: 'eth1', vni: 5001n, peerVtep: '192.0.2.11' });
+    // A server without the extension (an upstream daemon, say) answers UNIMPLEMENTED, named.
+    const bare = await serve({ remote: { update: () => true } });
+    await rejectsWith(client(grpcAddress('127.0.0.1', bare.port)).removeEnd({ intfName: 'eth1', vni: 1 }), (e) => {
+      assert.equal(e.code, 'UNIMPLEMENTED');
+      assert.match(e.message, /meshnet\.ext\.v1\.RemoteExt\/RemoveEnd/);
+    });
   });
 });

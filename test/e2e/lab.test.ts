@@ -188,6 +188,21 @@ test('triangle across three nodes: VXLAN links made by both daemons (Remote.Upda
     // peers to refresh theirs; traffic flows again.
     const node1 = state.nodes.find((n) => n.name === 'node1')!;
     await stopPod(state, node1, r1);
+    // Like a pulled cable, both ends went: the peers' daemons removed theirs on request.
+    const linksOf = (pod: string) => {
+      const p = state.pods.find((x) => x.name === pod)!;
+      const n = NetNs.open(netnsPath(p.netns));
+      const r = Rtnl.open(n);
+      try {
+        return r.links().map((l) => l.name).filter((x) => x !== 'lo' && x !== 'eth0').sort();
+      } finally {
+        r.close();
+        n.close();
+      }
+    };
+    assert.deepEqual(linksOf('r2'), ['eth2'], 'r2 lost its link to r1 and kept its link to r3');
+    assert.deepEqual(linksOf('r3'), ['eth2'], 'r3 lost its link to r1 and kept its link to r2');
+    assert.match(readFileSync(join(state.dir, 'nodes', 'node2', 'meshnetd.log'), 'utf8'), /RemoteExt\.RemoveEnd from 192\.0\.2\.11: eth1 \(VNI 5001\).*: removed/);
     const again = { ...r1, containerId: randomBytes(32).toString('hex') };
     state.pods[state.pods.indexOf(r1)] = again;
     await startPod(state, node1, again);

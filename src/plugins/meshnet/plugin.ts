@@ -228,12 +228,13 @@ async function check(ctx: PluginContext): Promise<void> {
   }
 }
 
-async function del(ctx: PluginContext): Promise<void> {
+async function del(ctx: PluginContext, deps: MeshnetDeps): Promise<void> {
   const subject = await subjectOf(ctx);
   if (!subject) return;
   const { pod, client, me } = subject;
   // A DEL for another sandbox of this pod (a stale duplicate) must not unplumb the live one.
   if (me.status?.container_id && me.status.container_id !== ctx.env.containerId) return;
+  await removeFarEnds(client, me, deps);
   if (ctx.env.netns && netnsPathExists(ctx.env.netns)) {
     const h = new Handles();
     try {
@@ -255,6 +256,23 @@ async function del(ctx: PluginContext): Promise<void> {
   }
 }
 
+/**
+ * Cross-node links: the far end lives on the peer's node, so ask its daemon to remove it, as a
+ * pulled cable takes both ends down (upstream left it up, silently blackholing). Best effort: a
+ * DEL must not fail because a peer node is down; that end goes when its own pod is deleted.
+ */
+async function removeFarEnds(client: TopologyClient, me: Topology, deps: MeshnetDeps): Promise<void> {
+  if (!isAlive(me)) return;
+  for (const p of await planLinks(client, me)) {
+    if (p.action !== 'vxlan') continue;
+    try {
+      await deps.remote.remove(p.peerNode, { netNs: p.peerNetns, intfName: p.link.peer_intf, vni: vniOf(p.link.uid), peerVtep: me.status!.src_ip! });
+    } catch (e) {
+      process.stderr.write(`meshnet DEL: could not remove the far end of link uid ${p.link.uid} on node ${p.peerNode}: ${(e as Error).message}\n`);
+    }
+  }
+}
+
 export interface MeshnetDeps {
   /** Reaches peer nodes' daemons for the far end of cross-node links. */
   remote: RemoteLinker;
@@ -265,6 +283,6 @@ export function createMeshnetPlugin(deps: MeshnetDeps): PluginFuncs {
     about: 'meshnet: point-to-point links between pods from Topology objects',
     add: (ctx) => add(ctx, deps),
     check,
-    del,
+    del: (ctx) => del(ctx, deps),
   };
 }

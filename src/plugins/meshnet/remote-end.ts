@@ -4,7 +4,8 @@
 import { isIP, parseCidr } from '../../cni';
 import { NetNs, Rtnl, netnsPathExists } from '../../kernel';
 import { isValidIfName } from '../../topology';
-import type { RemoteEnd } from './remote';
+import { MESHNET_LINK_GROUP } from './links';
+import type { RemoteEnd, RemoteEndRef } from './remote';
 import { plumbVxlanEnd } from './vxlan';
 
 export class RemoteEndError extends Error {
@@ -44,6 +45,29 @@ export function applyRemoteEnd(r: RemoteEnd, nodeIp: string): 'created' | 'exist
     }
   } finally {
     node.close();
+    ns.close();
+  }
+}
+
+/**
+ * Removes this node's end of a cross-node link whose other pod went away. Only a meshnet VXLAN
+ * with exactly this VNI towards `peerVtep` is touched: a request can never delete another link.
+ * False when there is nothing matching (already gone, pod gone, re-plumbed elsewhere).
+ */
+export function removeRemoteEnd(r: RemoteEndRef): boolean {
+  validateRemoteEnd({ ...r, intfIp: '', kubeNs: '', nodeIntf: '' });
+  if (!netnsPathExists(r.netNs)) return false;
+  const ns = NetNs.open(r.netNs);
+  try {
+    const rtnl = Rtnl.open(ns);
+    try {
+      const l = rtnl.link(r.intfName);
+      if (l?.kind !== 'vxlan' || l.group !== MESHNET_LINK_GROUP || l.vxlan?.vni !== r.vni || l.vxlan.remote !== r.peerVtep) return false;
+      return rtnl.deleteLink(r.intfName);
+    } finally {
+      rtnl.close();
+    }
+  } finally {
     ns.close();
   }
 }

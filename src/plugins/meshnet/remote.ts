@@ -18,7 +18,18 @@ export interface RemoteEnd {
   nodeIntf: string;
 }
 
+/** EndRef (our extension service): the far end to remove when this pod goes away. */
+export interface RemoteEndRef {
+  netNs: string;
+  intfName: string;
+  vni: number;
+  /** The sender's node IP: the far end's VXLAN remote. */
+  peerVtep: string;
+}
+
 export interface RemoteLinker {
   /** Asks the daemon on `nodeIp` to create its end; throws with the node and the reason. */
   update(nodeIp: string, end: RemoteEnd): Promise<void>;
+  /** Asks the daemon on `nodeIp` to remove its end; false when nothing matched; throws when unreachable. */
+  remove(nodeIp: string, ref: RemoteEndRef): Promise<boolean>;
 }
