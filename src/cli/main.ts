@@ -6,18 +6,40 @@ import { FileStore } from '../store';
 import { TopologyClient } from '../topology';
 import {
   LabError, LabFileError, checkLinks, formatLinkTable, labDown, labState, labUp, listLabs, readLabFile,
-  type LabState,
+  type LabFileOptions, type LabState,
 } from '../lab';
 
 const USAGE = `usage:
   meshnetctl demo [--keep] [FILE]     bring up the 3-pod triangle (or FILE), prove every link, tear down
-  meshnetctl lab up FILE [--no-check] create the lab described by FILE and check its links
+  meshnetctl lab up FILE [--no-check] [--name NAME] [--nodes N]
+                                      create the lab described by FILE and check its links; FILE is a
+                                      lab file or a plain manifest of Topology (and Pod) objects, whose
+                                      lab is named NAME (default: the file name) on N nodes (default 1)
   meshnetctl lab status [NAME]        nodes, pods and link state of a running lab (all labs without NAME)
   meshnetctl lab check NAME           ping across every addressed link
   meshnetctl lab exec NAME POD -- CMD run CMD inside a pod's network namespace (POD or NAMESPACE/POD)
   meshnetctl lab down NAME|FILE       remove everything the lab made`;
 
 class UsageError extends Error {}
+
+/** `--name X` and `--nodes N` (for plain manifests), removed from `args`; the rest is returned. */
+function fileOptions(args: string[]): { opts: LabFileOptions; rest: string[] } {
+  const opts: LabFileOptions = {};
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--name' || a === '--nodes') {
+      const v = args[++i];
+      if (v === undefined) throw new UsageError(`${a} needs a value`);
+      if (a === '--name') opts.name = v;
+      else {
+        if (!/^\d+$/.test(v)) throw new UsageError(`--nodes needs a number, got ${JSON.stringify(v)}`);
+        opts.nodes = Number(v);
+      }
+    } else rest.push(a);
+  }
+  return { opts, rest };
+}
 
 function out(s = ''): void {
   process.stdout.write(`${s}\n`);
@@ -62,10 +84,11 @@ async function showLinks(state: LabState, traffic: boolean): Promise<boolean> {
   return failed === 0;
 }
 
-async function demo(args: string[]): Promise<number> {
+async function demo(argv: string[]): Promise<number> {
+  const { opts, rest: args } = fileOptions(argv);
   const keep = args.includes('--keep');
   const file = args.find((a) => !a.startsWith('--')) ?? defaultDemoFile();
-  const spec = readLabFile(file);
+  const spec = readLabFile(file, opts);
   const t0 = performance.now();
   out(`bringing up lab "${spec.name}": ${spec.nodes.length} node(s), ${spec.pods.length} pods, ` +
     `${spec.topologies.reduce((n, t) => n + t.spec.links.length, 0) / 2} links`);
@@ -88,13 +111,14 @@ async function demo(args: string[]): Promise<number> {
 }
 
 async function lab(args: string[]): Promise<number> {
-  const [sub, ...rest] = args;
+  const [sub, ...all] = args;
+  const { opts, rest } = sub === 'up' ? fileOptions(all) : { opts: {}, rest: all };
   const positional = rest.filter((a) => !a.startsWith('--'));
   switch (sub) {
     case 'up': {
       const file = positional[0];
       if (!file) throw new UsageError('lab up needs a FILE');
-      const spec = readLabFile(file);
+      const spec = readLabFile(file, opts);
       const state = await labUp(spec, file);
       out(describe(state));
       if (rest.includes('--no-check')) return 0;

@@ -8,7 +8,7 @@ import { FileStore } from '../store';
 import { TopologyClient } from '../topology';
 import { startDaemon, stopDaemons } from './daemons';
 import { createFabric, createNode } from './fabric';
-import { parseLabFile, type LabSpec } from './labfile';
+import { parseLabFile, type LabFileOptions, type LabSpec } from './labfile';
 import { cniSocketPath } from '../daemon/cni-socket';
 import { LAB_RUN_DIR, labPrefix, netnsPath } from './names';
 import { newPodState, startPod, stopPod } from './runtime';
@@ -61,14 +61,14 @@ export function findCniBinDir(): string {
   return found;
 }
 
-export function readLabFile(path: string): LabSpec {
+export function readLabFile(path: string, opts: LabFileOptions = {}): LabSpec {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
     throw new LabError(`cannot read lab file ${path}: ${(e as Error).message}`);
   }
-  return parseLabFile(text, path);
+  return parseLabFile(text, path, opts);
 }
 
 export async function labUp(spec: LabSpec, file: string, opts: LabOptions = {}): Promise<LabState> {

@@ -1,6 +1,6 @@
 // The lab file: which nodes exist, which pods run where, and the pods' Topology objects exactly
 // as KNE emits them. Parsed once into typed values; every error names the field.
-import { parse as parseYaml } from 'yaml';
+import { parseAllDocuments } from 'yaml';
 import { LOCALHOST_PEER, TopologyError, checkTopologySet, parseTopology, type Topology } from '../topology';
 
 export interface LabNode { name: string }
@@ -117,12 +117,77 @@ function parseMeshnetOptions(v: unknown): LabMeshnetOptions {
   return out;
 }
 
-export function parseLabFile(text: string, path = 'lab file'): LabSpec {
-  let doc: unknown;
+export interface LabFileOptions {
+  /** Lab name for a plain manifest (default: from the file name). */
+  name?: string;
+  /** Nodes to spread pods over when the manifest does not place them (default 1). */
+  nodes?: number;
+}
+
+/**
+ * A lab file is either a lab document (name, nodes, pods, topologies) or a plain Kubernetes
+ * manifest as meshnet and KNE users already have: multi-document YAML of Topology objects and,
+ * optionally, Pod objects (spec.nodeName places them), `kind: List` included; other kinds are
+ * skipped. Both may be mixed: a lab document plus Topology/Pod documents. A manifest without a
+ * lab document gets its name from the file (or `opts.name`), one pod per Topology unless Pods are
+ * given, and pods spread round-robin over `opts.nodes` nodes unless placed.
+ */
+export function parseLabFile(text: string, path = 'lab file', opts: LabFileOptions = {}): LabSpec {
+  let docs: unknown[];
   try {
-    doc = parseYaml(text);
+    docs = parseAllDocuments(text).map((d, i) => {
+      if (d.errors.length > 0) throw new Error(`document ${i + 1}: ${d.errors[0]!.message}`);
+      return d.toJS() as unknown;
+    }).filter((d) => d !== null && d !== undefined);
   } catch (e) {
     throw new LabFileError(path, `is not valid YAML: ${e instanceof Error ? e.message : String(e)}`);
   }
-  return parseLabSpec(doc);
+  const objects = docs.flatMap((d) => (isRecord(d) && d.kind === 'List' && Array.isArray(d.items) ? d.items as unknown[] : [d]));
+  const headers = objects.filter((d) => isRecord(d) && d.kind === undefined);
+  if (headers.length > 1) throw new LabFileError(path, 'has more than one lab document (a mapping with name, nodes, pods)');
+  const topologies = objects.filter((d) => isRecord(d) && d.kind === 'Topology');
+  const podObjects = objects.filter((d): d is Record<string, unknown> => isRecord(d) && d.kind === 'Pod');
+  const header = headers[0] as Record<string, unknown> | undefined;
+  if (header) {
+    return parseLabSpec({
+      ...header,
+      pods: [...asList(header.pods), ...podObjects.map(podFromObject)],
+      topologies: [...asList(header.topologies), ...topologies],
+    });
+  }
+  if (topologies.length === 0) throw new LabFileError(path, 'has neither a lab document nor any Topology object');
+  type PodDoc = ReturnType<typeof podFromObject>;
+  const pods: PodDoc[] = podObjects.length > 0
+    ? podObjects.map(podFromObject)
+    : topologies.map((t): PodDoc => {
+      const meta = isRecord(t) && isRecord(t.metadata) ? t.metadata : {};
+      return { name: meta.name, ...(meta.namespace !== undefined ? { namespace: meta.namespace } : {}) };
+    });
+  const placed = [...new Set(pods.map((p) => p.node).filter((n): n is string => typeof n === 'string'))];
+  const count = opts.nodes ?? 1;
+  if (!(Number.isInteger(count) && count >= 1 && count <= 240)) throw new LabFileError('--nodes', `must be 1 to 240, got ${count}`);
+  const nodes = placed.length > 0 ? placed : Array.from({ length: count }, (_, i) => `node${i + 1}`);
+  return parseLabSpec({
+    name: opts.name ?? labNameFromPath(path),
+    nodes,
+    pods: pods.map((p, i) => ({ ...p, node: p.node ?? nodes[i % nodes.length] })),
+    topologies,
+  });
+}
+
+function asList(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : v === undefined ? [] : [v];
+}
+
+function podFromObject(o: Record<string, unknown>): { name: unknown; namespace?: unknown; node?: string } {
+  const meta = isRecord(o.metadata) ? o.metadata : {};
+  const node = isRecord(o.spec) && typeof o.spec.nodeName === 'string' ? o.spec.nodeName : undefined;
+  return { name: meta.name, ...(meta.namespace !== undefined ? { namespace: meta.namespace } : {}), ...(node ? { node } : {}) };
+}
+
+/** "tests/3node.yml" -> "3node": lower-case, [a-z0-9-], at most 24 characters. */
+export function labNameFromPath(path: string): string {
+  const base = path.split('/').pop()!.replace(/\.ya?ml$/, '');
+  const name = base.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, MAX_LAB_NAME).replace(/-+$/, '');
+  return name || 'lab';
 }

@@ -116,6 +116,23 @@ test('meshnetctl: lab up / status / down from the CLI, and the demo', () => {
     assert.match(demo.stdout, /lab down: removed 5 network namespaces, stopped 1 meshnetd/);
     assert.deepEqual(leftovers(demoName), []);
 
+    // A plain manifest of Topology objects (no lab document), spread over two nodes.
+    const manifestName = uniq();
+    const manifest = join(dir, 'pair.yaml');
+    writeFileSync(manifest, [
+      'apiVersion: networkop.co.uk/v1beta1\nkind: Topology\nmetadata: {name: a}\nspec: {links: [{uid: 7, peer_pod: b, local_intf: eth1, local_ip: 10.7.0.1/24, peer_intf: eth1, peer_ip: 10.7.0.2/24}]}',
+      'apiVersion: networkop.co.uk/v1beta1\nkind: Topology\nmetadata: {name: b}\nspec: {links: [{uid: 7, peer_pod: a, local_intf: eth1, local_ip: 10.7.0.2/24, peer_intf: eth1, peer_ip: 10.7.0.1/24}]}',
+    ].join('\n---\n'));
+    const m = ctl('lab', 'up', manifest, '--name', manifestName, '--nodes', '2');
+    try {
+      assert.equal(m.status, 0, m.stderr + m.stdout);
+      assert.match(m.stdout, /7\s+a:eth1\s+b:eth1\s+vxlan\s+10\.7\.0\.1\/24 <-> 10\.7\.0\.2\/24\s+up\s+PASS/);
+      assert.match(m.stdout, /1 of 1 links passed traffic/);
+    } finally {
+      ctl('lab', 'down', manifestName);
+    }
+    assert.deepEqual(leftovers(manifestName), []);
+
     const bad = ctl('lab', 'up', join(dir, 'missing.yaml'));
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /cannot read lab file .*missing\.yaml/);

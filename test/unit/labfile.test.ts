@@ -42,3 +42,54 @@ test('lab file errors name the field', () => {
   rejects('name: x\nnodes: [a]\npods: []\nmeshnet: {disable_tx_offloads: maybe}\n', 'meshnet.disable_tx_offloads', /true or false/);
   rejects('name: x\nnodes: [a]\npods: []\nmeshnet: {store: /tmp}\n', 'meshnet.store', /not a setting a lab can choose/);
 });
+
+// A manifest as meshnet users have them (upstream's tests/3node.yml style): Topology and Pod
+// documents, plus kinds the lab does not need.
+const manifest = `
+apiVersion: networkop.co.uk/v1beta1
+kind: Topology
+metadata: {name: r1}
+spec: {links: [{uid: 1, peer_pod: r2, local_intf: eth1, local_ip: 12.12.12.1/24, peer_intf: eth1, peer_ip: 12.12.12.2/24}]}
+---
+apiVersion: networkop.co.uk/v1beta1
+kind: Topology
+metadata: {name: r2}
+spec: {links: [{uid: 1, peer_pod: r1, local_intf: eth1, local_ip: 12.12.12.2/24, peer_intf: eth1, peer_ip: 12.12.12.1/24}]}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: ignored}
+`;
+
+test('a plain manifest of Topology objects: name from the file, one pod per Topology, spread over --nodes', () => {
+  const one = parseLabFile(manifest, 'tests/My_2node.yml');
+  assert.equal(one.name, 'my-2node');
+  assert.deepEqual(one.nodes, [{ name: 'node1' }]);
+  assert.deepEqual(one.pods.map((p) => `${p.name}@${p.node}`), ['r1@node1', 'r2@node1']);
+  const two = parseLabFile(manifest, 'x.yaml', { name: 'mine', nodes: 2 });
+  assert.equal(two.name, 'mine');
+  assert.deepEqual(two.pods.map((p) => `${p.name}@${p.node}`), ['r1@node1', 'r2@node2']);
+});
+
+test('Pod objects place pods (spec.nodeName), kind: List is unwrapped, a lab document may come first', () => {
+  const pods = `
+kind: List
+items:
+  - {apiVersion: v1, kind: Pod, metadata: {name: r1}, spec: {nodeName: worker-a}}
+  - {apiVersion: v1, kind: Pod, metadata: {name: r2}, spec: {nodeName: worker-b}}
+`;
+  const spec = parseLabFile(`${manifest}---${pods}`, 'x.yaml');
+  assert.deepEqual(spec.nodes, [{ name: 'worker-a' }, { name: 'worker-b' }]);
+  assert.deepEqual(spec.pods.map((p) => `${p.name}@${p.node}`), ['r1@worker-a', 'r2@worker-b']);
+  const mixed = parseLabFile(`name: mixed\nnodes: [n1]\npods: [{name: r1}, {name: r2}]\n---${manifest}`, 'x.yaml');
+  assert.equal(mixed.name, 'mixed');
+  assert.equal(mixed.topologies.length, 2);
+});
+
+test('manifest errors name what is wrong', () => {
+  rejects('kind: ConfigMap\nmetadata: {name: x}\n', 'lab file', /neither a lab document nor any Topology/);
+  rejects('name: a\nnodes: [n]\npods: []\n---\nname: b\nnodes: [n]\npods: []\n', 'lab file', /more than one lab document/);
+  assert.throws(() => parseLabFile(manifest, 'x.yaml', { nodes: 0 }), /--nodes: must be 1 to 240/);
+  // Pods given but one missing: the first link naming it is reported with its field.
+  rejects(`${manifest}---\nkind: Pod\nmetadata: {name: r1}\n`, 'topologies[0].spec.links[0].peer_pod', /no pod "r2"/);
+});
