@@ -1,13 +1,14 @@
-// meshnet ADD / CHECK / DEL for links this node can plumb by itself: veth between pods on this
-// node, self links (both ends in one pod) and macvlan to a host interface. The pod's eth0 belongs
-// to the main plugin; meshnet returns prevResult unchanged, as upstream does.
+// meshnet ADD / CHECK / DEL: veth between pods on this node, VXLAN to pods on other nodes (the
+// far end made by the peer node's daemon on request), self links (both ends in one pod) and
+// macvlan to a host interface. The pod whose ADD finds its peer alive plumbs the link. The pod's
+// eth0 belongs to the main plugin; meshnet returns prevResult unchanged, as upstream does.
 import {
   CniError, ErrorCode, emptyResult, requireNetnsPath,
   type CniResult, type PluginContext, type PluginFuncs,
 } from '../../cni';
 import { NetNs, Rtnl, netnsPathExists } from '../../kernel';
 import { FileStore } from '../../store';
-import { LOCALHOST_PEER, TopologyClient, isAlive, type Link, type Topology } from '../../topology';
+import { LOCALHOST_PEER, TopologyClient, isAlive, type Link, type Topology, type TopologyStatus } from '../../topology';
 import { MeshnetCode } from './codes';
 import { parseMeshnetConf, type MeshnetConf } from './config';
 import { MESHNET_LINK_GROUP, inspectEnd, isPaired, plumbMacvlan, plumbVeth, type LinkEnd } from './links';
@@ -85,7 +86,8 @@ type LinkPlan =
   | { link: Link; action: 'veth'; peerNetns: string; peerIp?: string }
   | { link: Link; action: 'self' }
   | { link: Link; action: 'macvlan' }
-  | { link: Link; action: 'wait'; reason: string }
+  /** The peer is not up (or its sandbox is gone): its own ADD will plumb the link. */
+  | { link: Link; action: 'wait' }
   | { link: Link; action: 'vxlan'; peerNode: string; peerNetns: string; peerIp?: string };
 
 async function planLinks(client: TopologyClient, me: Topology): Promise<LinkPlan[]> {
@@ -95,17 +97,16 @@ async function planLinks(client: TopologyClient, me: Topology): Promise<LinkPlan
     if (link.peer_pod === me.metadata.name) { plans.push({ link, action: 'self' }); continue; }
     const peer = await readTopology(client, { namespace: me.metadata.namespace, name: link.peer_pod });
     if (!peer || !isAlive(peer)) {
-      plans.push({ link, action: 'wait', reason: `peer pod ${link.peer_pod} is not up yet; its ADD plumbs the link` });
-    } else if (peer.status!.src_ip !== me.status!.src_ip) {
-      const back = peer.spec.links.find((l) => l.uid === link.uid);
-      plans.push({ link, action: 'vxlan', peerNode: peer.status!.src_ip!, peerNetns: peer.status!.net_ns!, peerIp: back?.local_ip ?? link.peer_ip });
-    } else if (!netnsPathExists(peer.status!.net_ns!)) {
-      // The peer's record outlived its sandbox (its DEL never ran); its next ADD will plumb.
-      plans.push({ link, action: 'wait', reason: `peer pod ${link.peer_pod}'s netns ${peer.status!.net_ns} is gone` });
-    } else {
-      const back = peer.spec.links.find((l) => l.uid === link.uid);
-      plans.push({ link, action: 'veth', peerNetns: peer.status!.net_ns!, peerIp: back?.local_ip ?? link.peer_ip });
+      plans.push({ link, action: 'wait' });
+      continue;
     }
+    // The peer's own Topology says which address its end gets; ours is the fallback.
+    const peerIp = peer.spec.links.find((l) => l.uid === link.uid)?.local_ip ?? link.peer_ip;
+    const { src_ip: peerNode, net_ns: peerNetns } = peer.status as Required<Pick<TopologyStatus, 'src_ip' | 'net_ns'>>;
+    if (peerNode !== me.status!.src_ip) plans.push({ link, action: 'vxlan', peerNode, peerNetns, peerIp });
+    // A record that outlived its sandbox (its DEL never ran): the peer's next ADD will plumb.
+    else if (!netnsPathExists(peerNetns)) plans.push({ link, action: 'wait' });
+    else plans.push({ link, action: 'veth', peerNetns, peerIp });
   }
   return plans;
 }
@@ -156,13 +157,13 @@ async function add(ctx: PluginContext, deps: MeshnetDeps): Promise<CniResult> {
   if (!me) return passThrough; // deleted meanwhile
 
   const plans = await planLinks(client, me);
+  const veth = { disableTxOffloads: conf.disableTxOffloads };
   const h = new Handles();
   try {
     for (const p of plans) {
       const { link } = p;
       const local = () => h.end(ctx.env.netns, link.local_intf, link.local_ip);
       try {
-        const veth = { disableTxOffloads: conf.disableTxOffloads };
         if (p.action === 'veth') plumbVeth(local(), h.end(p.peerNetns, link.peer_intf, p.peerIp), veth);
         else if (p.action === 'self') plumbVeth(local(), h.end(ctx.env.netns, link.peer_intf, link.peer_ip), veth);
         // The node's own netns (where the plugin or daemon runs) holds the macvlan's parent.
