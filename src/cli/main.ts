@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { FileStore } from '../store';
 import { TopologyClient } from '../topology';
 import {
-  LabError, LabFileError, checkLinks, formatLinkTable, labDown, labState, labUp, listLabs, readLabFile,
+  LabError, LabFileError, checkLinks, checkPod, formatLinkTable, labDown, labState, labUp, listLabs, readLabFile,
   type LabFileOptions, type LabState,
 } from '../lab';
 
@@ -16,7 +16,7 @@ const USAGE = `usage:
                                       lab file or a plain manifest of Topology (and Pod) objects, whose
                                       lab is named NAME (default: the file name) on N nodes (default 1)
   meshnetctl lab status [NAME]        nodes, pods and link state of a running lab (all labs without NAME)
-  meshnetctl lab check NAME           ping across every addressed link
+  meshnetctl lab check NAME           CNI CHECK every pod's chain, then ping across every addressed link
   meshnetctl lab exec NAME POD -- CMD run CMD inside a pod's network namespace (POD or NAMESPACE/POD)
   meshnetctl lab down NAME|FILE       remove everything the lab made`;
 
@@ -137,7 +137,20 @@ async function lab(args: string[]): Promise<number> {
     case 'check': {
       const name = positional[0];
       if (!name) throw new UsageError('lab check needs a NAME');
-      return (await showLinks(labState(name), true)) ? 0 : 1;
+      const state = labState(name);
+      // CNI CHECK through each pod's chain, as a runtime does, then traffic across every link.
+      let ok = true;
+      for (const pod of state.pods) {
+        const node = state.nodes.find((n) => n.name === pod.node)!;
+        try {
+          await checkPod(state, node, pod);
+          out(`CNI CHECK ${pod.namespace}/${pod.name}: ok`);
+        } catch (e) {
+          ok = false;
+          out(`CNI CHECK ${pod.namespace}/${pod.name}: FAILED: ${(e as Error).message}`);
+        }
+      }
+      return (await showLinks(state, true)) && ok ? 0 : 1;
     }
     case 'exec': {
       const dash = rest.indexOf('--');

@@ -98,6 +98,15 @@ test('meshnetctl: lab up / status / down from the CLI, and the demo', () => {
     const st = ctl('lab', 'status', name);
     assert.equal(st.status, 0, st.stderr);
     assert.match(st.stdout, /r1:eth1\s+r2:eth1\s+veth\s+12\.12\.12\.1\/24 <-> 12\.12\.12\.2\/24\s+up/);
+    const chk = ctl('lab', 'check', name);
+    assert.equal(chk.status, 0, chk.stderr + chk.stdout);
+    assert.match(chk.stdout, /CNI CHECK default\/r1: ok\nCNI CHECK default\/r2: ok\nCNI CHECK default\/r3: ok/);
+    // Break a link behind meshnet's back: CHECK of that pod fails naming it, and check exits 1.
+    spawnSync('ip', ['-n', `mnl-${name}-p-default-r3`, 'link', 'set', 'eth2', 'down']);
+    const broken = ctl('lab', 'check', name);
+    assert.equal(broken.status, 1);
+    assert.match(broken.stdout, /CNI CHECK default\/r3: FAILED: .*eth2 is down/);
+    spawnSync('ip', ['-n', `mnl-${name}-p-default-r3`, 'link', 'set', 'eth2', 'up']);
     const ex = ctl('lab', 'exec', name, 'r2', '--', 'ping', '-c', '1', '-W', '2', '23.23.23.3');
     assert.equal(ex.status, 0, ex.stderr + ex.stdout);
     assert.match(ex.stdout, /1 received/);
