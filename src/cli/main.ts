@@ -62,7 +62,11 @@ async function topologiesOf(state: LabState) {
 
 function describe(state: LabState): string {
   const lines = [`lab "${state.name}" (from ${state.file}, up since ${state.createdAt})`, '', 'NODES'];
-  for (const n of state.nodes) lines.push(`  ${n.name.padEnd(12)} netns ${n.netns}  underlay ${n.underlayIp}  pods ${n.podSubnet}`);
+  for (const n of state.nodes) {
+    const daemon = n.daemonPid === undefined ? 'no meshnetd'
+      : existsSync(`/proc/${n.daemonPid}`) ? `meshnetd pid ${n.daemonPid}` : `meshnetd pid ${n.daemonPid} NOT RUNNING`;
+    lines.push(`  ${n.name.padEnd(12)} netns ${n.netns}  underlay ${n.underlayIp}  pods ${n.podSubnet}  ${daemon}`);
+  }
   lines.push('', 'PODS');
   for (const p of state.pods) {
     const ip = p.result?.ips.map((x) => x.address).join(',') ?? '(no result)';

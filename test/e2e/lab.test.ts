@@ -97,6 +97,7 @@ test('meshnetctl: lab up / status / down from the CLI, and the demo', () => {
     assert.match(up.stdout, /3 of 3 links passed traffic/);
     const st = ctl('lab', 'status', name);
     assert.equal(st.status, 0, st.stderr);
+    assert.match(st.stdout, /node1 .* underlay 192\.0\.2\.11 .* meshnetd pid \d+\n/);
     assert.match(st.stdout, /r1:eth1\s+r2:eth1\s+veth\s+12\.12\.12\.1\/24 <-> 12\.12\.12\.2\/24\s+up/);
     const chk = ctl('lab', 'check', name);
     assert.equal(chk.status, 0, chk.stderr + chk.stdout);
