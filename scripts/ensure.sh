@@ -16,6 +16,7 @@ command -v iperf3 >/dev/null   || need+=(iperf3)
 command -v nsenter >/dev/null  || need+=(util-linux)
 command -v cc >/dev/null       || need+=(gcc libc6-dev)
 [ -x /usr/lib/cni/bridge ]     || need+=(containernetworking-plugins)
+command -v etcd >/dev/null     || need+=(etcd-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

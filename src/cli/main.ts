@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { FileStore } from '../store';
+import { openStore } from '../store';
 import { TopologyClient } from '../topology';
 import {
   LabError, LabFileError, checkLinks, checkPod, formatLinkTable, labDown, labState, labUp, listLabs, readLabFile,
@@ -22,7 +22,7 @@ const USAGE = `usage:
 
 class UsageError extends Error {}
 
-/** `--name X` and `--nodes N` (for plain manifests), removed from `args`; the rest is returned. */
+/** `--name X` and `--nodes N` (for plain manifests), removed from `args`. */
 function fileOptions(args: string[]): { opts: LabFileOptions; rest: string[] } {
   const opts: LabFileOptions = {};
   const rest: string[] = [];
@@ -57,7 +57,7 @@ function defaultDemoFile(): string {
 }
 
 async function topologiesOf(state: LabState) {
-  return new TopologyClient(new FileStore(state.storeDir)).list();
+  return new TopologyClient(openStore(state.store)).list();
 }
 
 function describe(state: LabState): string {

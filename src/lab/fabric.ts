@@ -41,7 +41,7 @@ export function nodeConfList(state: LabState, node: NodeState): Record<string, u
           dataDir: join(state.dir, 'nodes', node.name, 'ipam'),
         },
       },
-      { ...state.meshnet, type: 'meshnet', store: state.storeDir, node_ip: node.underlayIp },
+      { ...state.meshnet, type: 'meshnet', store: state.store, node_ip: node.underlayIp },
     ],
   };
 }

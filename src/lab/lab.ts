@@ -4,7 +4,7 @@ import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { ExecTrace } from '../cni';
 import { deleteNamedNetns, listNamedNetns } from '../kernel';
-import { FileStore } from '../store';
+import { openStore } from '../store';
 import { TopologyClient } from '../topology';
 import { startDaemon, stopDaemons } from './daemons';
 import { createFabric, createNode } from './fabric';
@@ -82,7 +82,7 @@ export async function labUp(spec: LabSpec, file: string, opts: LabOptions = {}):
     name: spec.name,
     file: resolve(file),
     dir,
-    storeDir: join(dir, 'store'),
+    store: join(dir, 'store'),
     cniBinDir: opts.cniBinDir ?? findCniBinDir(),
     ...(spec.meshnet ? { meshnet: { ...spec.meshnet } } : {}),
     createdAt: new Date().toISOString(),
@@ -100,7 +100,7 @@ export async function labUp(spec: LabSpec, file: string, opts: LabOptions = {}):
       saveState(state);
     }
     // KNE creates the Topology objects before the pods, so every ADD finds its own.
-    const topologies = new TopologyClient(new FileStore(state.storeDir));
+    const topologies = new TopologyClient(openStore(state.store));
     for (const t of spec.topologies) await topologies.create(t);
     for (const p of spec.pods) {
       const pod = newPodState(spec.name, p);

@@ -29,7 +29,8 @@ export interface LabState {
   name: string;
   file: string;
   dir: string;
-  storeDir: string;
+  /** Store reference of the lab's Topology objects (the lab's own directory: every node reaches it). */
+  store: string;
   cniBinDir: string;
   /** Extra meshnet plugin settings from the lab file, written into every node's conflist. */
   meshnet?: Record<string, unknown>;

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { NetNs, Rtnl, listNamedNetns } from '../../src/kernel';
 import { checkLinks, labDaemonPids, labDown, labUp, parseLabFile, labPrefix, netnsPath, startPod, stopPod } from '../../src/lab';
-import { FileStore } from '../../src/store';
+import { openStore } from '../../src/store';
 import { TopologyClient } from '../../src/topology';
 
 const runDir = mkdtempSync(join(tmpdir(), 'labtest-'));
@@ -39,7 +39,7 @@ test('triangle: up through the real CNI chain, all three links pass traffic, dow
     assert.equal((log.match(/ADD \w+ exit 0/g) ?? []).length, 3, log);
     // eth0 comes from the bridge plugin: each pod has a 10.244.0.x address from host-local.
     for (const p of state.pods) assert.match(p.result?.ips[0]?.address ?? '', /^10\.244\.0\.\d+\/24$/);
-    const topos = await new TopologyClient(new FileStore(state.storeDir)).list();
+    const topos = await new TopologyClient(openStore(state.store)).list();
     const rows = await checkLinks(state, topos);
     assert.deepEqual(rows.map((r) => [r.uid, r.a, r.b, r.state, r.pass]), [
       [1, 'r1:eth1', 'r2:eth1', 'up', true],
@@ -173,7 +173,7 @@ topologies:
     const n2 = state.nodes.find((n) => n.name === 'n2')!;
     const ping = spawnSync('ip', ['netns', 'exec', state.nodes[0]!.netns, 'ping', '-c', '1', '-W', '2', n2.underlayIp]);
     assert.equal(ping.status, 0, 'node n1 reaches node n2 over the fabric');
-    const rows = await checkLinks(state, await new TopologyClient(new FileStore(state.storeDir)).list());
+    const rows = await checkLinks(state, await new TopologyClient(openStore(state.store)).list());
     assert.deepEqual(rows.map((r) => [r.a, r.b, r.pass]), [['a:eth1', 'b:eth1', true], ['c:eth1', 'd:eth1', true]]);
   } finally {
     await labDown(name, { runDir });
@@ -186,7 +186,7 @@ test('triangle across three nodes: VXLAN links made by both daemons (Remote.Upda
   try {
     const state = await labUp(spec, 'examples/triangle-vxlan.yaml', { runDir, cniBinDir });
     assert.equal(labDaemonPids(spec.name).length, 3);
-    const topos = await new TopologyClient(new FileStore(state.storeDir)).list();
+    const topos = await new TopologyClient(openStore(state.store)).list();
     let rows = await checkLinks(state, topos);
     assert.deepEqual(rows.map((r) => [r.uid, r.a, r.b, r.kind, r.pass]), [
       [1, 'r1:eth1', 'r2:eth1', 'vxlan', true],
@@ -233,7 +233,7 @@ test('triangle across three nodes: VXLAN links made by both daemons (Remote.Upda
     const again = { ...r1, containerId: randomBytes(32).toString('hex') };
     state.pods[state.pods.indexOf(r1)] = again;
     await startPod(state, node1, again);
-    rows = await checkLinks(state, await new TopologyClient(new FileStore(state.storeDir)).list());
+    rows = await checkLinks(state, await new TopologyClient(openStore(state.store)).list());
     assert.deepEqual(rows.map((r) => r.pass), [true, true, true], JSON.stringify(rows));
   } finally {
     await labDown(spec.name, { runDir });

@@ -6,8 +6,8 @@ import { CniError, ErrorCode, isIP } from '../../cni';
 export const DEFAULT_STORE_DIR = '/var/lib/meshnet/store';
 
 export interface MeshnetConf {
-  /** Directory of the embedded store holding Topology objects. */
-  storeDir: string;
+  /** Where the Topology objects are: a directory (embedded store) or etcd://host:port[,...]. */
+  store: string;
   /** This node's IP as recorded in Topology status.src_ip; undefined = derive from the default route. */
   nodeIp?: string;
   /**
@@ -20,16 +20,16 @@ export interface MeshnetConf {
 
 export function parseMeshnetConf(raw: Record<string, unknown>): MeshnetConf {
   const store = raw.store ?? DEFAULT_STORE_DIR;
-  if (typeof store !== 'string' || !store.startsWith('/')) {
+  if (typeof store !== 'string' || !(store.startsWith('/') || /^etcd:\/\/[^/\s]+:\d+(,[^/\s]+:\d+)*$/.test(store))) {
     throw new CniError(ErrorCode.InvalidNetworkConfig, 'invalid meshnet config',
-      `"store" must be an absolute directory path, got ${JSON.stringify(store)}`);
+      `"store" must be an absolute directory path or etcd://host:port[,host:port...], got ${JSON.stringify(store)}`);
   }
   const dto = raw.disable_tx_offloads ?? true;
   if (typeof dto !== 'boolean') {
     throw new CniError(ErrorCode.InvalidNetworkConfig, 'invalid meshnet config',
       `"disable_tx_offloads" must be true or false, got ${JSON.stringify(dto)}`);
   }
-  const conf: MeshnetConf = { storeDir: store, disableTxOffloads: dto };
+  const conf: MeshnetConf = { store, disableTxOffloads: dto };
   if (raw.node_ip !== undefined) {
     if (typeof raw.node_ip !== 'string' || !isIP(raw.node_ip)) {
       throw new CniError(ErrorCode.InvalidNetworkConfig, 'invalid meshnet config',

@@ -7,7 +7,7 @@ import {
   type CniResult, type PluginContext, type PluginFuncs,
 } from '../../cni';
 import { NetNs, Rtnl, netnsPathExists } from '../../kernel';
-import { FileStore } from '../../store';
+import { openStore } from '../../store';
 import { LOCALHOST_PEER, TopologyClient, isAlive, type Link, type Topology, type TopologyStatus } from '../../topology';
 import { MeshnetCode } from './codes';
 import { parseMeshnetConf, type MeshnetConf } from './config';
@@ -123,7 +123,7 @@ async function subjectOf(ctx: PluginContext): Promise<Subject | undefined> {
   const conf = parseMeshnetConf(ctx.conf.raw);
   const pod = podOf(ctx);
   if (!pod) return undefined;
-  const client = new TopologyClient(new FileStore(conf.storeDir));
+  const client = new TopologyClient(openStore(conf.store));
   const me = await readTopology(client, pod);
   return me ? { conf, pod, client, me } : undefined;
 }

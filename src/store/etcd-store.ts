@@ -1,0 +1,156 @@
+// The etcd backend: the private store of the original meshnet design, and what lets several
+// machines share one topology without Kubernetes. Speaks etcd v3's JSON gateway (/v3/kv/*) over
+// plain HTTP, so it needs no gRPC stack or extra package on the plugin path. resourceVersion is
+// the key's mod_revision; create and update are transactions comparing revisions, so conflicts
+// behave as the Kubernetes API's do.
+import { randomUUID } from 'node:crypto';
+import { request } from 'node:http';
+import { StoreError, type Store, type StoredObject } from './store';
+
+const SEGMENT = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+const PREFIX = '/meshnet/';
+
+interface KeyValue { key: string; value?: string; mod_revision?: string; create_revision?: string }
+interface RangeResponse { kvs?: KeyValue[]; count?: string }
+interface TxnResponse { succeeded?: boolean }
+interface DeleteResponse { deleted?: string }
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+const unb64 = (s: string) => Buffer.from(s, 'base64').toString();
+
+/** The first key after every key starting with `prefix` (etcd's range_end for a prefix scan). */
+function prefixEnd(prefix: string): string {
+  const b = Buffer.from(prefix);
+  b[b.length - 1]! += 1;
+  return b.toString();
+}
+
+function checkSegment(kind: string, v: string): void {
+  if (!SEGMENT.test(v) || v.length > 253) throw new StoreError('Invalid', `invalid ${kind} "${v}"`);
+}
+
+export class EtcdStore implements Store {
+  private readonly endpoints: URL[];
+
+  /** `endpoints`: one or more http://host:port of the etcd cluster, tried in order. */
+  constructor(endpoints: string[], private readonly timeoutMs = 5000) {
+    if (endpoints.length === 0) throw new StoreError('Invalid', 'etcd store needs at least one endpoint');
+    this.endpoints = endpoints.map((e) => {
+      const u = new URL(e);
+      if (u.protocol !== 'http:') throw new StoreError('Invalid', `etcd endpoint ${e}: only http:// is supported`);
+      return u;
+    });
+  }
+
+  private key(resource: string, namespace: string, name?: string): string {
+    checkSegment('resource', resource);
+    checkSegment('namespace', namespace);
+    if (name !== undefined) checkSegment('name', name);
+    return `${PREFIX}${resource}/${namespace}/${name ?? ''}`;
+  }
+
+  /** POSTs to the first endpoint that answers; etcd errors name the endpoint and the call. */
+  private async call<T>(path: string, body: unknown): Promise<T> {
+    const payload = JSON.stringify(body);
+    let lastError: Error | undefined;
+    for (const ep of this.endpoints) {
+      try {
+        return await new Promise<T>((resolveCall, reject) => {
+          const req = request(new URL(path, ep), {
+            method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+            timeout: this.timeoutMs,
+          }, (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (d: string) => { text += d; });
+            res.on('end', () => {
+              if (res.statusCode !== 200) reject(new Error(`etcd ${ep.host}${path}: HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+              else resolveCall(JSON.parse(text) as T);
+            });
+          });
+          req.on('timeout', () => req.destroy(new Error(`etcd ${ep.host}${path}: no answer in ${this.timeoutMs} ms`)));
+          req.on('error', (e) => reject(new Error(`etcd ${ep.host}${path}: ${e.message}`)));
+          req.end(payload);
+        });
+      } catch (e) {
+        lastError = e as Error;
+      }
+    }
+    throw lastError!;
+  }
+
+  private decode(kv: KeyValue): StoredObject {
+    const o = JSON.parse(unb64(kv.value ?? '')) as StoredObject;
+    o.metadata.resourceVersion = kv.mod_revision ?? '0';
+    return o;
+  }
+
+  private async getKv(key: string): Promise<KeyValue | undefined> {
+    const r = await this.call<RangeResponse>('/v3/kv/range', { key: b64(key) });
+    return r.kvs?.[0];
+  }
+
+  async get(resource: string, namespace: string, name: string): Promise<StoredObject | undefined> {
+    const kv = await this.getKv(this.key(resource, namespace, name));
+    return kv ? this.decode(kv) : undefined;
+  }
+
+  async list(resource: string, namespace?: string): Promise<StoredObject[]> {
+    checkSegment('resource', resource);
+    const prefix = namespace === undefined ? `${PREFIX}${resource}/` : this.key(resource, namespace);
+    const r = await this.call<RangeResponse>('/v3/kv/range', { key: b64(prefix), range_end: b64(prefixEnd(prefix)), sort_order: 'ASCEND', sort_target: 'KEY' });
+    return (r.kvs ?? []).map((kv) => this.decode(kv));
+  }
+
+  /** Stored without resourceVersion: the revision is etcd's. */
+  private encode(o: StoredObject): string {
+    const { resourceVersion: _rv, ...metadata } = o.metadata;
+    return b64(JSON.stringify({ ...o, metadata }));
+  }
+
+  async create(resource: string, obj: StoredObject): Promise<StoredObject> {
+    const key = this.key(resource, obj.metadata.namespace, obj.metadata.name);
+    const stored: StoredObject = { ...obj, metadata: { ...obj.metadata, uid: randomUUID(), creationTimestamp: new Date().toISOString() } };
+    const r = await this.call<TxnResponse>('/v3/kv/txn', {
+      compare: [{ key: b64(key), target: 'CREATE', create_revision: '0', result: 'EQUAL' }],
+      success: [{ request_put: { key: b64(key), value: this.encode(stored) } }],
+    });
+    if (!r.succeeded) throw new StoreError('AlreadyExists', `${resource} ${obj.metadata.namespace}/${obj.metadata.name} already exists`);
+    return (await this.get(resource, obj.metadata.namespace, obj.metadata.name))!;
+  }
+
+  private async replace(resource: string, obj: StoredObject, part: 'spec' | 'status'): Promise<StoredObject> {
+    const { namespace, name, resourceVersion } = obj.metadata;
+    const key = this.key(resource, namespace, name);
+    const kv = await this.getKv(key);
+    if (!kv) throw new StoreError('NotFound', `${resource} ${namespace}/${name} not found`);
+    const cur = this.decode(kv);
+    const conflict = () => new StoreError('Conflict',
+      `${resource} ${namespace}/${name} was modified (resourceVersion ${cur.metadata.resourceVersion}, update based on ${resourceVersion})`);
+    if (resourceVersion !== undefined && resourceVersion !== cur.metadata.resourceVersion) throw conflict();
+    const next: StoredObject = part === 'spec'
+      ? { ...obj, status: cur.status, metadata: { ...cur.metadata } }
+      : { ...cur, status: obj.status, metadata: { ...cur.metadata } };
+    if (next.status === undefined) delete next.status;
+    // Compare-and-swap on the revision we read: a writer in between makes this a Conflict.
+    const r = await this.call<TxnResponse>('/v3/kv/txn', {
+      compare: [{ key: b64(key), target: 'MOD', mod_revision: kv.mod_revision, result: 'EQUAL' }],
+      success: [{ request_put: { key: b64(key), value: this.encode(next) } }],
+    });
+    if (!r.succeeded) throw conflict();
+    return (await this.get(resource, namespace, name))!;
+  }
+
+  async update(resource: string, obj: StoredObject): Promise<StoredObject> {
+    return this.replace(resource, obj, 'spec');
+  }
+
+  async updateStatus(resource: string, obj: StoredObject): Promise<StoredObject> {
+    return this.replace(resource, obj, 'status');
+  }
+
+  async delete(resource: string, namespace: string, name: string): Promise<boolean> {
+    const r = await this.call<DeleteResponse>('/v3/kv/deleterange', { key: b64(this.key(resource, namespace, name)) });
+    return Number(r.deleted ?? 0) > 0;
+  }
+}
