@@ -11,3 +11,5 @@ export { toInt64 } from './codec';
 export type * from './types';
 /** The generated messages and service descriptors, for code that needs them (e.g. the wire's streams). */
 export * as pb from './gen/meshnet/v1beta1/meshnet_pb';
+export { wireClient, DEFAULT_STREAM_QUEUE } from './wire-client';
+export type { WireClient, WireStream } from './wire-client';
