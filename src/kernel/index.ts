@@ -11,3 +11,5 @@ export { disableTxOffloads, txOffloadsEnabled } from './ethtool';
 export { lockFile } from './filelock';
 export { parseCidr, parseIp, formatIp, parseMac, formatMac, validateIfName, ipFamily } from './ip';
 export type { Cidr, Family } from './ip';
+export { PacketSocket, VNET_HDR_LEN } from './packet';
+export type { PacketSocketOptions, PacketSocketStats } from './packet';

@@ -42,6 +42,17 @@ export const recv = lib.func('intptr_t recv(int fd, _Out_ void *buf, size_t len,
   fd: number, buf: Buffer, len: number, flags: number,
 ) => number;
 
+export const getsockopt = lib.func('int getsockopt(int fd, int level, int name, _Inout_ void *val, _Inout_ uint32_t *len)') as (
+  fd: number, level: number, name: number, val: Buffer, len: number[],
+) => number;
+/** Batch receive/send. `msgvec` is native memory from allocBytes (an array of struct mmsghdr). */
+export const recvmmsg = lib.func('int recvmmsg(int fd, void *msgvec, unsigned int vlen, int flags, void *timeout)') as (
+  fd: number, msgvec: unknown, vlen: number, flags: number, timeout: null,
+) => number;
+export const sendmmsg = lib.func('int sendmmsg(int fd, void *msgvec, unsigned int vlen, int flags)') as (
+  fd: number, msgvec: unknown, vlen: number, flags: number,
+) => number;
+
 /** ioctl with a pointer argument (buffer is read and written in place). */
 const ioctlV = lib.func('int ioctl(int fd, unsigned long req, ...)');
 export function ioctlPtr(fd: number, req: number, arg: Buffer): number {
@@ -64,6 +75,10 @@ export function addressOf(ptr: unknown): bigint {
 }
 export function writeBytes(ptr: unknown, data: Buffer): void {
   new Uint8Array(koffi.view(ptr, data.length)).set(data);
+}
+/** A Buffer aliasing native memory from allocBytes: valid only until freeBytes(ptr); never hand it out. */
+export function viewBytes(ptr: unknown, len: number): Buffer {
+  return Buffer.from(koffi.view(ptr, len));
 }
 export function readBytes(ptr: unknown, len: number): Buffer {
   return Buffer.from(new Uint8Array(koffi.view(ptr, len)));
@@ -101,3 +116,17 @@ export const SIOCSIFFLAGS = 0x8914;
 export const SIOCETHTOOL = 0x8946;
 export const TUNSETIFF = 0x400454ca;
 export const TUNSETPERSIST = 0x400454cb;
+export const AF_PACKET = 17;
+export const ETH_P_ALL = 0x0003;
+export const SOCK_NONBLOCK = 0o4000;
+export const SO_SNDBUF = 7;
+export const SO_SNDBUFFORCE = 32;
+export const SO_RCVBUFFORCE = 33;
+export const SOL_PACKET = 263;
+export const PACKET_STATISTICS = 6;
+export const PACKET_VNET_HDR = 15;
+export const PACKET_IGNORE_OUTGOING = 23;
+export const MSG_DONTWAIT = 0x40;
+export const EAGAIN = 11;
+export const ENOBUFS = 105;
+export const SIOCGIFINDEX = 0x8933;
