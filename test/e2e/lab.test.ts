@@ -240,3 +240,22 @@ test('triangle across three nodes: VXLAN links made by both daemons (Remote.Upda
   }
   assert.deepEqual(leftovers(spec.name), []);
 });
+
+test('a 60-pod ring over 3 nodes (generated like examples/ring150.yaml): all 60 VXLAN links up, down leaves nothing', async () => {
+  const gen = spawnSync(process.execPath, ['examples/gen-ring.mjs', '60', '3'], { encoding: 'utf8' });
+  assert.equal(gen.status, 0, gen.stderr);
+  const spec = { ...parseLabFile(gen.stdout, 'ring60.yaml'), name: uniq() };
+  try {
+    const state = await labUp(spec, '(ring)', { runDir, cniBinDir });
+    const rows = await checkLinks(state, await new TopologyClient(openStore(state.store)).list(), { traffic: false });
+    assert.equal(rows.length, 60);
+    // Round-robin placement puts ring neighbours on different nodes: every link is a VXLAN.
+    const kinds = rows.reduce<Record<string, number>>((m, r) => ({ ...m, [r.kind]: (m[r.kind] ?? 0) + 1 }), {});
+    assert.deepEqual(kinds, { vxlan: 60 }, 'neighbours in the ring sit on different nodes');
+    assert.deepEqual(rows.filter((r) => !r.pass).map((r) => `${r.a} ${r.detail}`), []);
+  } finally {
+    const r = await labDown(spec.name, { runDir });
+    assert.deepEqual(r.podErrors, []);
+  }
+  assert.deepEqual(leftovers(spec.name), []);
+});
