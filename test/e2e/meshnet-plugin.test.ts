@@ -7,11 +7,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
-  CniError, SUPPORTED_VERSIONS, execPlugin, formatResult, type CniResult, type CniVersion, type Invocation,
+  SUPPORTED_VERSIONS, execPlugin, formatResult, type CniResult, type CniVersion, type Invocation,
 } from '../../src/cni';
 import { NetNs, Rtnl, createNamedNetns, deleteNamedNetns, listNamedNetns, txOffloadsEnabled, withNetns } from '../../src/kernel';
 import { FileStore } from '../../src/store';
 import { TopologyClient, type Topology } from '../../src/topology';
+import { rejectsWith } from '../helpers/cni';
 
 const BIN = resolve('dist/cni');
 const run = `mp${process.pid % 100000}${randomBytes(2).toString('hex')}`;
@@ -77,14 +78,6 @@ function ping(pod: string, ip: string): boolean {
   }
 }
 
-async function rejectsWith(p: Promise<unknown>, code: number, re: RegExp): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof CniError, String(e));
-    assert.equal(e.code, code, `code ${e.code}: ${e.message} ${e.details}`);
-    assert.match(`${e.msg} ${e.details}`, re);
-    return true;
-  });
-}
 
 before(async () => {
   assert.ok(existsSync(join(BIN, 'meshnet')), 'dist/cni/meshnet missing: run npm run build');

@@ -16,10 +16,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
-  CniError, SUPPORTED_VERSIONS, addNetworkList, checkNetworkList, delNetworkList, execPlugin, formatResult, parseConfList,
+  SUPPORTED_VERSIONS, addNetworkList, checkNetworkList, delNetworkList, execPlugin, formatResult, parseConfList,
   type CniResult, type CniVersion, type ConfList, type Invocation,
 } from '../../src/cni';
 import { NetNs, Rtnl, createNamedNetns, deleteNamedNetns, listNamedNetns, readSysctl, withNetns } from '../../src/kernel';
+import { rejectsWith } from '../helpers/cni';
 
 const BIN = resolve('dist/cni');
 const REF = '/usr/lib/cni';
@@ -195,14 +196,6 @@ function counts(w: World): string {
   });
 }
 
-async function rejectsWith(p: Promise<unknown>, code: number, re: RegExp): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof CniError, String(e));
-    assert.equal(e.code, code, `code ${e.code}: ${e.message}`);
-    assert.match(`${e.msg} ${e.details}`, re);
-    return true;
-  });
-}
 
 test('dist/cni/router is built and the reference plugins are installed', () => {
   assert.ok(existsSync(join(BIN, 'router')), 'dist/cni/router missing: run npm run build');
