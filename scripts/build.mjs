@@ -24,6 +24,8 @@ const entries = [
   // Chained meta plugins: plain bundles, no daemon behind them.
   { src: 'src/bin/veth.ts', out: 'cni/veth' },
   { src: 'src/bin/router.ts', out: 'cni/router' },
+  { src: 'src/bin/kmesh-cni.ts', out: 'cni/kmesh-cni' },
+  { src: 'src/bin/kmesh-installer.ts', out: 'kmesh-installer' },
   { src: 'bench/main.ts', out: 'bench.cjs' },
 ];
 

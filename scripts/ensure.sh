@@ -17,6 +17,8 @@ command -v nsenter >/dev/null  || need+=(util-linux)
 command -v cc >/dev/null       || need+=(gcc libc6-dev)
 [ -x /usr/lib/cni/bridge ]     || need+=(containernetworking-plugins)
 command -v etcd >/dev/null     || need+=(etcd-server)
+command -v iptables >/dev/null || need+=(iptables)
+command -v openssl >/dev/null  || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -1,0 +1,228 @@
+// The kmesh-cni installer: keeps a kmesh-cni entry in the node's CNI config, the plugin binary in
+// the CNI bin directory and a fresh kubeconfig next to the config, for as long as it runs, and
+// takes all three away on SIGTERM/SIGINT leaving the primary's config byte-identical.
+//
+// Crash safety (kmesh #551/#730): before its first edit of a file the installer records the
+// file's original bytes and mode in `<cni-conf-dir>/.kmesh-cni-state` (no CNI extension, so no
+// runtime loads it), together with a hash of what it wrote. After a SIGKILL everything stays in
+// place and keeps working (entry, binary and kubeconfig are consistent; only token rotation
+// stops). A restarted installer adopts that state; its `--uninstall` or a later SIGTERM restores
+// the original bytes as long as the file still holds what we wrote, and otherwise (the primary
+// rewrote it meanwhile) removes just our entry.
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { extname, join } from 'node:path';
+import { atomicWrite } from './atomic';
+import {
+  chooseConfFile, ConfInFlux, hasEntry, kmeshIndex, parseCandidate, PLUGIN_TYPE, serialize, withEntry, withoutEntry,
+} from './conffile';
+import { kubeconfigText, readServiceAccount } from './kubeconfig-writer';
+
+export interface InstallerOptions {
+  confDir: string;
+  binDir: string;
+  /** A file name in confDir to use instead of choosing one. */
+  confName?: string;
+  /** The plugin binary to copy to binDir/kmesh-cni. */
+  pluginBinary: string;
+  serviceAccountDir: string;
+  /** API server URL written into the kubeconfig. */
+  server: string;
+  /** Extra keys of the kmesh-cni entry (netClsRoot, logFile ...). */
+  entryExtra: Record<string, unknown>;
+  /** Periodic resync, in addition to the directory watches. */
+  resyncMs: number;
+  log(msg: string): void;
+}
+
+export const KUBECONFIG_NAME = 'kmesh-cni-kubeconfig';
+export const STATE_NAME = '.kmesh-cni-state';
+
+interface State {
+  /** The file the primary wrote (a .conf when we converted it). */
+  source: string;
+  /** The file we write (same as source for a .conflist). */
+  target: string;
+  /** Base64 of source's bytes before our first edit; null when unknown (adopted without state). */
+  original: string | null;
+  mode: number;
+  /** sha256 of the bytes we last wrote to target. */
+  written: string;
+}
+
+const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
+
+export class Installer {
+  private watchers: FSWatcher[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private debounce: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly o: InstallerOptions) {}
+
+  get kubeconfigPath(): string { return join(this.o.confDir, KUBECONFIG_NAME); }
+  private get statePath(): string { return join(this.o.confDir, STATE_NAME); }
+  private get binPath(): string { return join(this.o.binDir, PLUGIN_TYPE); }
+
+  entry(): Record<string, unknown> {
+    return { type: PLUGIN_TYPE, kubeConfig: this.kubeconfigPath, ...this.o.entryExtra };
+  }
+
+  /** Installs once, then watches. Throws when the first install cannot be done (missing token, binary ...). */
+  start(): void {
+    this.installBinary();
+    this.writeKubeconfig();
+    this.reconcileConf();
+    const kick = (): void => {
+      if (this.stopped) return;
+      clearTimeout(this.debounce);
+      this.debounce = setTimeout(() => this.resync(), 100);
+    };
+    this.watchers.push(watch(this.o.confDir, kick));
+    // A projected token is swapped through a ..data symlink: the directory sees the rename.
+    if (existsSync(this.o.serviceAccountDir)) this.watchers.push(watch(this.o.serviceAccountDir, kick));
+    this.timer = setInterval(() => this.resync(), this.o.resyncMs);
+  }
+
+  /** Every step, errors logged (the next event or tick retries). */
+  resync(): void {
+    if (this.stopped) return;
+    for (const step of [() => this.installBinary(), () => this.writeKubeconfig(), () => this.reconcileConf()]) {
+      try {
+        step();
+      } catch (e) {
+        if (e instanceof ConfInFlux) {
+          this.o.log(`waiting: ${e.message}`);
+          clearTimeout(this.debounce);
+          this.debounce = setTimeout(() => this.resync(), 300);
+        } else {
+          this.o.log(`resync failed: ${(e as Error).message}`);
+        }
+      }
+    }
+  }
+
+  installBinary(): void {
+    const src = readFileSync(this.o.pluginBinary);
+    if (existsSync(this.binPath) && sha(readFileSync(this.binPath)) === sha(src)) return;
+    atomicWrite(this.binPath, src, 0o755);
+    this.o.log(`installed ${this.binPath}`);
+  }
+
+  writeKubeconfig(): void {
+    const text = kubeconfigText(this.o.server, readServiceAccount(this.o.serviceAccountDir));
+    const path = this.kubeconfigPath;
+    if (existsSync(path) && readFileSync(path, 'utf8') === text && (statSync(path).mode & 0o777) === 0o600) return;
+    atomicWrite(path, text, 0o600);
+    this.o.log(`wrote ${path}`);
+  }
+
+  private loadState(): State | undefined {
+    try {
+      return JSON.parse(readFileSync(this.statePath, 'utf8')) as State;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private saveState(s: State): void {
+    atomicWrite(this.statePath, `${JSON.stringify(s)}\n`, 0o600);
+  }
+
+  /** Makes the chosen config hold our entry; idempotent (no write when it already does). */
+  reconcileConf(): void {
+    const c = chooseConfFile(this.o.confDir, this.o.confName);
+    if (c === undefined) {
+      this.o.log(`no usable CNI config in ${this.o.confDir} yet; waiting for the primary CNI`);
+      return;
+    }
+    const entry = this.entry();
+    let state = this.loadState();
+    // The primary now ships a different file that sorts first: give the old one back.
+    if (state !== undefined && state.target !== c.path && state.source !== c.path) {
+      this.restore(state);
+      state = undefined;
+    }
+    if (!c.single && hasEntry(c.list, entry)) {
+      if (state === undefined || state.target !== c.path) {
+        this.saveState({ source: c.path, target: c.path, original: null, mode: c.mode, written: sha(c.bytes) });
+      }
+      return;
+    }
+    const text = serialize(withEntry(c.list, entry));
+    // The original is known when the file has no entry of ours, or still holds exactly what we wrote.
+    let original: string | null;
+    if (kmeshIndex(c.list) < 0 || c.single) original = c.bytes.toString('base64');
+    else original = state !== undefined && state.target === c.path && state.written === sha(c.bytes) ? state.original : null;
+    if (c.single) {
+      const target = c.path.slice(0, -extname(c.path).length) + '.conflist';
+      // Record first: a SIGKILL between the steps below still leaves a state that restores the .conf.
+      this.saveState({ source: c.path, target, original, mode: c.mode, written: sha(text) });
+      atomicWrite(target, text, c.mode);
+      rmSync(c.path, { force: true });
+      this.o.log(`converted ${c.path} to ${target} with a kmesh-cni entry`);
+      return;
+    }
+    this.saveState({ source: c.path, target: c.path, original, mode: c.mode, written: sha(text) });
+    atomicWrite(c.path, text, c.mode);
+    this.o.log(`inserted kmesh-cni into ${c.path}`);
+  }
+
+  /** Gives `s.source` back: its original bytes when the target still holds what we wrote, else the target minus our entry. */
+  private restore(s: State): void {
+    let cur: Buffer;
+    try {
+      cur = readFileSync(s.target);
+    } catch {
+      if (s.original !== null && s.source !== s.target && !existsSync(s.source)) atomicWrite(s.source, Buffer.from(s.original, 'base64'), s.mode);
+      return;
+    }
+    if (sha(cur) === s.written && s.original !== null) {
+      atomicWrite(s.source, Buffer.from(s.original, 'base64'), s.mode);
+      if (s.source !== s.target) rmSync(s.target, { force: true });
+      this.o.log(`restored ${s.source}`);
+      return;
+    }
+    this.removeEntryFrom(s.target, cur);
+  }
+
+  private removeEntryFrom(path: string, bytes: Buffer): void {
+    const parsed = parseCandidate(path, bytes);
+    if (typeof parsed === 'string' || parsed.single || kmeshIndex(parsed.list) < 0) return;
+    const rest = withoutEntry(parsed.list);
+    if ((rest['plugins'] as unknown[]).length === 0) {
+      this.o.log(`${path} holds only kmesh-cni; leaving it`);
+      return;
+    }
+    atomicWrite(path, serialize(rest), statSync(path).mode & 0o7777);
+    this.o.log(`removed kmesh-cni from ${path}`);
+  }
+
+  /** Removes the entry, kubeconfig, binary and state. Safe to call without a running installer. */
+  uninstall(): void {
+    this.stop();
+    const s = this.loadState();
+    if (s !== undefined) this.restore(s);
+    // Without state (or besides it): no conflist in the directory may keep an entry of ours.
+    for (const name of readdirSync(this.o.confDir).filter((n) => extname(n) === '.conflist').sort()) {
+      const path = join(this.o.confDir, name);
+      try {
+        this.removeEntryFrom(path, readFileSync(path));
+      } catch (e) {
+        this.o.log(`cannot clean ${path}: ${(e as Error).message}`);
+      }
+    }
+    rmSync(this.kubeconfigPath, { force: true });
+    rmSync(this.binPath, { force: true });
+    rmSync(this.statePath, { force: true });
+    this.o.log('uninstalled kmesh-cni');
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+    clearTimeout(this.debounce);
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
+  }
+}
