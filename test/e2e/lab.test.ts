@@ -259,3 +259,27 @@ test('a 60-pod ring over 3 nodes (generated like examples/ring150.yaml): all 60 
   }
   assert.deepEqual(leftovers(spec.name), []);
 });
+
+test('IPv6 link addresses (for v6 BGP/ISIS labs): veth and VXLAN links pass ping6', async () => {
+  const name = uniq();
+  const spec = parseLabFile(`
+name: ${name}
+nodes: [n1, n2]
+pods: [{name: a, node: n1}, {name: b, node: n1}, {name: c, node: n2}]
+topologies:
+  - {metadata: {name: a}, spec: {links: [{uid: 1, peer_pod: b, local_intf: eth1, local_ip: "2001:db8:1::1/64", peer_intf: eth1, peer_ip: "2001:db8:1::2/64"}, {uid: 2, peer_pod: c, local_intf: eth2, local_ip: "2001:db8:2::1/64", peer_intf: eth1, peer_ip: "2001:db8:2::2/64"}]}}
+  - {metadata: {name: b}, spec: {links: [{uid: 1, peer_pod: a, local_intf: eth1, local_ip: "2001:db8:1::2/64", peer_intf: eth1, peer_ip: "2001:db8:1::1/64"}]}}
+  - {metadata: {name: c}, spec: {links: [{uid: 2, peer_pod: a, local_intf: eth1, local_ip: "2001:db8:2::2/64", peer_intf: eth2, peer_ip: "2001:db8:2::1/64"}]}}
+`);
+  try {
+    const state = await labUp(spec, '(v6)', { runDir, cniBinDir });
+    const rows = await checkLinks(state, await new TopologyClient(openStore(state.store)).list());
+    assert.deepEqual(rows.map((r) => [r.kind, r.aIp, r.pass, r.traffic?.received]), [
+      ['veth', '2001:db8:1::1/64', true, 3],
+      ['vxlan', '2001:db8:2::1/64', true, 3],
+    ]);
+  } finally {
+    await labDown(name, { runDir });
+  }
+  assert.deepEqual(leftovers(name), []);
+});
