@@ -1,7 +1,7 @@
 // meshnetd: the node daemon. Serves the meshnet plugin's CNI calls on its local socket (the exec
 // shim forwards them, so a call costs the plumbing, not a Node start-up) and meshnet's gRPC API
-// (meshnet.v1beta1, port 51111) to peer daemons: Remote.Update makes this node's end of a
-// cross-node VXLAN link. grpc-wire and reconciliation come next.
+// (meshnet.v1beta1, port 51111): Remote.Update makes this node's end of a cross-node VXLAN link,
+// Local answers upstream's plugin-side calls from the store. grpc-wire and reconciliation next.
 import { cniSocketPath, listenCniSocket } from './cni-socket';
 import { grpcRemoteLinker } from './remote-linker';
 import { createMeshnetPlugin } from '../plugins/meshnet/plugin';
@@ -9,12 +9,18 @@ import { nodeIpFromDefaultRoute } from '../plugins/meshnet/node-ip';
 import { RemoteEndError, applyRemoteEnd, removeRemoteEnd } from '../plugins/meshnet/remote-end';
 import { isIP } from '../cni';
 import { GrpcStatusError, MESHNET_GRPC_PORT, startGrpcServer } from '../grpc';
+import { DEFAULT_STORE_DIR } from '../plugins/meshnet/config';
+import { openStore } from '../store';
+import { TopologyClient } from '../topology';
+import { localHandlers } from './local-api';
 
-const USAGE = `usage: meshnetd [--node-ip IP] [--grpc-port PORT] [--node NAME] [--lab NAME]
+const USAGE = `usage: meshnetd [--node-ip IP] [--grpc-port PORT] [--store REF] [--node NAME] [--lab NAME]
   Serves the meshnet CNI plugin on /run/meshnet/meshnet-<netns inode>.sock for the network
   namespace it runs in (run it in the node's netns, as a hostNetwork DaemonSet does), and
   meshnet's gRPC API for peer daemons on PORT (default ${MESHNET_GRPC_PORT}).
   --node-ip  this node's IP (VXLAN endpoint); default: the source of the IPv4 default route
+  --store    where Topology objects are, for the gRPC Local service: a directory or etcd://host:port
+             (default ${DEFAULT_STORE_DIR}; the CNI plugin uses its own config's "store")
   --node and --lab only label log lines and let "meshnetctl lab down" find lab daemons.`;
 
 class ArgError extends Error {}
@@ -25,7 +31,7 @@ function parseArgs(argv: string[]): Record<string, string> {
     const a = argv[i]!;
     if (a === '-h' || a === '--help') return { help: '1' };
     const key = a.slice(2);
-    if (!['node', 'lab', 'node-ip', 'grpc-port'].includes(key) || !a.startsWith('--') || argv[i + 1] === undefined) {
+    if (!['node', 'lab', 'node-ip', 'grpc-port', 'store'].includes(key) || !a.startsWith('--') || argv[i + 1] === undefined) {
       throw new ArgError(`unknown or incomplete argument ${JSON.stringify(a)}`);
     }
     opts[key] = argv[++i]!;
@@ -58,11 +64,19 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
+  let topologies: TopologyClient;
+  try {
+    topologies = new TopologyClient(openStore(opts.store ?? DEFAULT_STORE_DIR));
+  } catch (e) {
+    process.stderr.write(`meshnetd: --store: ${(e as Error).message}\n`);
+    return 2;
+  }
   const remote = grpcRemoteLinker({ port: grpcPort });
   const grpc = await startGrpcServer({
     host: nodeIp.includes(':') ? '::' : '0.0.0.0',
     port: grpcPort,
     log,
+    local: localHandlers(topologies),
     remote: {
       update: async (req) => {
         try {
