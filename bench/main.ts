@@ -41,6 +41,8 @@ async function main(): Promise<number> {
   console.log(`  meshnet veth link, offloads kept     ${tp.gbps.meshnetVethOffloads.toFixed(2).padStart(7)}   disable_tx_offloads: false`);
   console.log(`  plain kernel VXLAN (two nodes)       ${tp.gbps.kernelVxlan.toFixed(2).padStart(7)}`);
   console.log(`  meshnet VXLAN link (two nodes)       ${tp.gbps.meshnetVxlan.toFixed(2).padStart(7)}`);
+  console.log(`  plain kernel VXLAN (grpc-wire lab)   ${tp.gbps.kernelVxlanForWire.toFixed(2).padStart(7)}`);
+  console.log(`  meshnet grpc-wire link (two nodes)   ${tp.gbps.grpcWire.toFixed(2).padStart(7)}`);
   targets.push(...tp.targets);
 
   console.log('');

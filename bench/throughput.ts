@@ -29,11 +29,12 @@ export async function iperf(server: string, client: string, serverIp: string): P
   }
 }
 
-function pair(lab: string, nodes: [string, string], meshnet?: LabSpec['meshnet']): LabSpec {
+function pair(lab: string, nodes: [string, string], meshnet?: LabSpec['meshnet'], interNodeLinkType?: LabSpec['interNodeLinkType']): LabSpec {
   const link = (peer: string, mine: string, theirs: string) => ({ uid: 1, peer_pod: peer, local_intf: 'eth1', peer_intf: 'eth1', local_ip: mine, peer_ip: theirs });
   return {
     name: lab,
     ...(meshnet ? { meshnet } : {}),
+    ...(interNodeLinkType ? { interNodeLinkType } : {}),
     nodes: [...new Set(nodes)].map((name) => ({ name })),
     pods: [{ name: 'a', namespace: 'default', node: nodes[0] }, { name: 'b', namespace: 'default', node: nodes[1] }],
     topologies: [
@@ -48,10 +49,10 @@ function pair(lab: string, nodes: [string, string], meshnet?: LabSpec['meshnet']
  * between the same two pods made by hand with kernel defaults (a veth, or a VXLAN over the same
  * underlay): the two differ only in what meshnet chooses.
  */
-async function labLink(lab: string, nodes: [string, string], cniBinDir: string, meshnet?: LabSpec['meshnet']): Promise<{ meshnet: number; baseline: number }> {
+async function labLink(lab: string, nodes: [string, string], cniBinDir: string, meshnet?: LabSpec['meshnet'], interNodeLinkType?: LabSpec['interNodeLinkType']): Promise<{ meshnet: number; baseline: number }> {
   await labDown(lab).catch(() => undefined);
   try {
-    const state = await labUp(pair(lab, nodes, meshnet), '(bench)', { cniBinDir });
+    const state = await labUp(pair(lab, nodes, meshnet, interNodeLinkType), '(bench)', { cniBinDir });
     const [pa, pb] = state.pods as [PodState, PodState];
     const [na, nb] = [state.nodes.find((n) => n.name === pa.node)!, state.nodes.find((n) => n.name === pb.node)!];
     withRtnl([pa.netns, pb.netns, na.netns, nb.netns], ([ra, rb, rna, rnb], [nsa, nsb]) => {
@@ -86,7 +87,7 @@ function withRtnl(names: string[], fn: (rt: Rtnl[], ns: NetNs[]) => void): void 
 
 export interface ThroughputResult {
   seconds: number;
-  gbps: { directVeth: number; meshnetVeth: number; meshnetVethOffloads: number; kernelVxlan: number; meshnetVxlan: number };
+  gbps: { directVeth: number; meshnetVeth: number; meshnetVethOffloads: number; kernelVxlan: number; meshnetVxlan: number; grpcWire: number; kernelVxlanForWire: number };
   targets: Target[];
 }
 
@@ -95,17 +96,21 @@ export async function benchThroughput(cniBinDir: string): Promise<ThroughputResu
   const veth = await labLink(`${tag}v`, ['n1', 'n1'], cniBinDir);
   const vethOffloads = await labLink(`${tag}o`, ['n1', 'n1'], cniBinDir, { disable_tx_offloads: false });
   const vxlan = await labLink(`${tag}x`, ['n1', 'n2'], cniBinDir);
+  const wire = await labLink(`${tag}g`, ['n1', 'n2'], cniBinDir, undefined, 'grpc');
   return {
     seconds: SECONDS,
     gbps: {
       directVeth: veth.baseline, meshnetVeth: veth.meshnet, meshnetVethOffloads: vethOffloads.meshnet,
-      kernelVxlan: vxlan.baseline, meshnetVxlan: vxlan.meshnet,
+      kernelVxlan: vxlan.baseline, meshnetVxlan: vxlan.meshnet, grpcWire: wire.meshnet, kernelVxlanForWire: wire.baseline,
     },
     targets: [
       // Upstream's default (offloads off) is reported as measured: a known, chosen cost.
       target('veth-link-throughput-vs-direct-veth', veth.meshnet / veth.baseline, 0.9, 'min', 'x'),
       target('veth-link-throughput-offloads-on-vs-direct-veth', vethOffloads.meshnet / vethOffloads.baseline, 0.9, 'min', 'x'),
       target('vxlan-link-throughput-vs-kernel-vxlan', vxlan.meshnet / vxlan.baseline, 0.9, 'min', 'x'),
+      // First slice of the userspace wire: one frame per gRPC message. The goal is where batching
+      // and GSO super-frames must take it (docs/grpc-wire-plan.md).
+      target('grpc-wire-throughput-vs-kernel-vxlan', wire.meshnet / wire.baseline, 0.5, 'min', 'x'),
     ],
   };
 }

@@ -3,7 +3,9 @@
 // (meshnet.v1beta1, port 51111): Remote.Update makes this node's end of a cross-node VXLAN link,
 // Local answers upstream's plugin-side calls from the store. grpc-wire and reconciliation next.
 import { cniSocketPath, listenCniSocket } from './cni-socket';
-import { grpcRemoteLinker } from './remote-linker';
+import { PeerClients, grpcRemoteLinker } from './remote-linker';
+import { daemonWireLinker, wireRemoteHandlers } from './wire-linker';
+import { WireDataplane } from '../wire/dataplane';
 import { createMeshnetPlugin } from '../plugins/meshnet/plugin';
 import { nodeIpFromDefaultRoute } from '../plugins/meshnet/node-ip';
 import { RemoteEndError, applyRemoteEnd, removeRemoteEnd } from '../plugins/meshnet/remote-end';
@@ -14,13 +16,15 @@ import { openStore } from '../store';
 import { TopologyClient } from '../topology';
 import { localHandlers } from './local-api';
 
-const USAGE = `usage: meshnetd [--node-ip IP] [--grpc-port PORT] [--store REF] [--node NAME] [--lab NAME]
+const USAGE = `usage: meshnetd [--node-ip IP] [--grpc-port PORT] [--store REF] [--inter-node-link-type vxlan|grpc] [--node NAME] [--lab NAME]
   Serves the meshnet CNI plugin on /run/meshnet/meshnet-<netns inode>.sock for the network
   namespace it runs in (run it in the node's netns, as a hostNetwork DaemonSet does), and
   meshnet's gRPC API for peer daemons on PORT (default ${MESHNET_GRPC_PORT}).
   --node-ip  this node's IP (VXLAN endpoint); default: the source of the IPv4 default route
   --store    where Topology objects are, for the gRPC Local service: a directory or etcd://host:port
              (default ${DEFAULT_STORE_DIR}; the CNI plugin uses its own config's "store")
+  --inter-node-link-type  how pods on different nodes are linked (env INTER_NODE_LINK_TYPE as
+             upstream; default vxlan): a VXLAN, or a grpc-wire carried by the daemons over gRPC
   --node and --lab only label log lines and let "meshnetctl lab down" find lab daemons.`;
 
 class ArgError extends Error {}
@@ -31,7 +35,7 @@ function parseArgs(argv: string[]): Record<string, string> {
     const a = argv[i]!;
     if (a === '-h' || a === '--help') return { help: '1' };
     const key = a.slice(2);
-    if (!['node', 'lab', 'node-ip', 'grpc-port', 'store'].includes(key) || !a.startsWith('--') || argv[i + 1] === undefined) {
+    if (!['node', 'lab', 'node-ip', 'grpc-port', 'store', 'inter-node-link-type'].includes(key) || !a.startsWith('--') || argv[i + 1] === undefined) {
       throw new ArgError(`unknown or incomplete argument ${JSON.stringify(a)}`);
     }
     opts[key] = argv[++i]!;
@@ -64,6 +68,11 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
+  const linkType = (opts['inter-node-link-type'] ?? process.env.INTER_NODE_LINK_TYPE ?? 'vxlan').toLowerCase();
+  if (linkType !== 'vxlan' && linkType !== 'grpc') {
+    process.stderr.write(`meshnetd: --inter-node-link-type must be vxlan or grpc, got ${JSON.stringify(linkType)}\n`);
+    return 2;
+  }
   let topologies: TopologyClient;
   try {
     topologies = new TopologyClient(openStore(opts.store ?? DEFAULT_STORE_DIR));
@@ -71,13 +80,21 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`meshnetd: --store: ${(e as Error).message}\n`);
     return 2;
   }
-  const remote = grpcRemoteLinker({ port: grpcPort });
+  const peers = new PeerClients(grpcPort);
+  const remote = grpcRemoteLinker({ peers });
+  const dataplane = new WireDataplane({ grpcPort, log });
+  const wireRemote = wireRemoteHandlers(dataplane, log);
   const grpc = await startGrpcServer({
     host: nodeIp.includes(':') ? '::' : '0.0.0.0',
     port: grpcPort,
     log,
     local: localHandlers(topologies),
+    wire: {
+      sendToStream: (packets) => dataplane.deliver(packets),
+      sendToOnce: (p) => { dataplane.deliverOne(p); return true; },
+    },
     remote: {
+      ...wireRemote,
       update: async (req) => {
         try {
           const outcome = applyRemoteEnd({
@@ -109,8 +126,10 @@ export async function main(argv: string[]): Promise<number> {
     },
   });
   const path = cniSocketPath('meshnet');
-  const cni = await listenCniSocket(path, createMeshnetPlugin({ remote }), log);
-  log(`meshnetd ${process.pid} node ${nodeIp}: CNI calls on ${path}, gRPC on port ${grpc.port}`);
+  const cni = await listenCniSocket(path, createMeshnetPlugin({
+    remote, interNodeLinkType: linkType, wires: daemonWireLinker(dataplane, peers),
+  }), log);
+  log(`meshnetd ${process.pid} node ${nodeIp}: CNI calls on ${path}, gRPC on port ${grpc.port}, inter-node links: ${linkType}`);
   await new Promise<void>((resolveStop) => {
     const stop = (sig: string) => {
       log(`${sig}: shutting down`);
@@ -121,6 +140,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   await cni.close();
   await grpc.close();
+  dataplane.close();
   remote.close();
   return 0;
 }

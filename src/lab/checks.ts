@@ -12,7 +12,7 @@ export interface LinkCheck {
   namespace: string;
   a: string; // pod:intf
   b: string;
-  kind: 'veth' | 'self' | 'macvlan' | 'vxlan';
+  kind: 'veth' | 'self' | 'macvlan' | 'vxlan' | 'grpc';
   aIp?: string;
   bIp?: string;
   state: 'up' | 'missing' | 'down';
@@ -59,6 +59,7 @@ function linkState(pod: PodState, intf: string): 'up' | 'missing' | 'down' {
 
 /** One row per link (each link is listed once, from the end whose pod sorts first). */
 export async function checkLinks(state: LabState, topologies: Topology[], opts: { traffic?: boolean } = {}): Promise<LinkCheck[]> {
+  const crossNode = state.interNodeLinkType ?? 'vxlan';
   const pods = new Map(state.pods.map((p) => [`${p.namespace}/${p.name}`, p]));
   const seen = new Set<string>();
   const rows: LinkCheck[] = [];
@@ -68,13 +69,13 @@ export async function checkLinks(state: LabState, topologies: Topology[], opts: 
       const key = `${ns}/${l.uid}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      rows.push(await checkLink(pods, t, l, opts.traffic ?? true));
+      rows.push(await checkLink(pods, t, l, opts.traffic ?? true, crossNode));
     }
   }
   return rows.sort((x, y) => x.uid - y.uid);
 }
 
-async function checkLink(pods: Map<string, PodState>, t: Topology, l: Link, traffic: boolean): Promise<LinkCheck> {
+async function checkLink(pods: Map<string, PodState>, t: Topology, l: Link, traffic: boolean, crossNode: 'vxlan' | 'grpc'): Promise<LinkCheck> {
   const ns = t.metadata.namespace;
   const kind = l.peer_pod === LOCALHOST_PEER ? 'macvlan' : l.peer_pod === t.metadata.name ? 'self' : 'veth';
   const row: LinkCheck = {
@@ -86,7 +87,7 @@ async function checkLink(pods: Map<string, PodState>, t: Topology, l: Link, traf
   };
   const a = pods.get(`${ns}/${t.metadata.name}`);
   const b = kind === 'macvlan' ? undefined : pods.get(`${ns}/${l.peer_pod}`);
-  if (a && b && a.node !== b.node) row.kind = 'vxlan';
+  if (a && b && a.node !== b.node) row.kind = crossNode;
   if (!a || (kind !== 'macvlan' && !b)) {
     row.detail = 'pod not running';
     return row;

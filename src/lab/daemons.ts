@@ -24,7 +24,8 @@ export async function startDaemon(state: LabState, node: NodeState): Promise<num
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS; // a node's daemon would not have it; it slows start-up
   // nsenter without --fork execs node in place, so the pid we get is the daemon's.
-  const child = spawn('nsenter', [`--net=${netnsPath(node.netns)}`, '--', process.execPath, bin, '--node', node.name, '--node-ip', node.underlayIp, '--store', state.store, '--lab', state.name], {
+  const child = spawn('nsenter', [`--net=${netnsPath(node.netns)}`, '--', process.execPath, bin, '--node', node.name, '--node-ip', node.underlayIp, '--store', state.store,
+    '--inter-node-link-type', state.interNodeLinkType ?? 'vxlan', '--lab', state.name], {
     detached: true, stdio: ['ignore', fd, fd], env,
   });
   closeSync(fd);

@@ -85,6 +85,7 @@ export async function labUp(spec: LabSpec, file: string, opts: LabOptions = {}):
     store: join(dir, 'store'),
     cniBinDir: opts.cniBinDir ?? findCniBinDir(),
     ...(spec.meshnet ? { meshnet: { ...spec.meshnet } } : {}),
+    ...(spec.interNodeLinkType ? { interNodeLinkType: spec.interNodeLinkType } : {}),
     createdAt: new Date().toISOString(),
     nodes: [],
     pods: [],

@@ -15,6 +15,8 @@ export interface LabSpec {
   pods: LabPod[];
   topologies: Topology[];
   meshnet?: LabMeshnetOptions;
+  /** How pods on different nodes are linked (each node's meshnetd --inter-node-link-type). */
+  interNodeLinkType?: 'vxlan' | 'grpc';
 }
 
 export class LabFileError extends Error {
@@ -103,6 +105,11 @@ export function parseLabSpec(doc: unknown): LabSpec {
   }
   const spec: LabSpec = { name: lab, nodes, pods, topologies };
   if (doc.meshnet !== undefined) spec.meshnet = parseMeshnetOptions(doc.meshnet);
+  if (doc.inter_node_link_type !== undefined) {
+    const t = doc.inter_node_link_type;
+    if (t !== 'vxlan' && t !== 'grpc') throw new LabFileError('inter_node_link_type', `must be vxlan or grpc, got ${JSON.stringify(t)}`);
+    spec.interNodeLinkType = t;
+  }
   return spec;
 }
 

@@ -32,6 +32,8 @@ export interface LabState {
   /** Store reference of the lab's Topology objects (the lab's own directory: every node reaches it). */
   store: string;
   cniBinDir: string;
+  /** Each node's meshnetd --inter-node-link-type. */
+  interNodeLinkType?: 'vxlan' | 'grpc';
   /** Extra meshnet plugin settings from the lab file, written into every node's conflist. */
   meshnet?: Record<string, unknown>;
   createdAt: string;

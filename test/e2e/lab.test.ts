@@ -283,3 +283,41 @@ topologies:
   }
   assert.deepEqual(leftovers(name), []);
 });
+
+test('grpc-wire links (inter_node_link_type: grpc): triangle across three nodes, full MTU, traffic over the daemons\' streams; DEL removes the far end, re-ADD restores it', async () => {
+  const spec = { ...parseLabFile(readFileSync('examples/triangle-grpc.yaml', 'utf8')), name: uniq() };
+  try {
+    const state = await labUp(spec, 'examples/triangle-grpc.yaml', { runDir, cniBinDir });
+    const topologies = new TopologyClient(openStore(state.store));
+    let rows = await checkLinks(state, await topologies.list());
+    assert.deepEqual(rows.map((r) => [r.uid, r.kind, r.pass]), [[1, 'grpc', true], [2, 'grpc', true], [3, 'grpc', true]], JSON.stringify(rows));
+    const r1 = state.pods.find((p) => p.name === 'r1')!;
+    const linkIn = (pod: string, intf: string) => {
+      const p = state.pods.find((x) => x.name === pod)!;
+      const n = NetNs.open(netnsPath(p.netns));
+      const r = Rtnl.open(n);
+      try {
+        return r.link(intf);
+      } finally {
+        r.close();
+        n.close();
+      }
+    };
+    assert.equal(linkIn('r1', 'eth1')?.mtu, 1500, 'no MTU reduction on a grpc-wire');
+    const log1 = readFileSync(join(state.dir, 'nodes', 'node1', 'meshnetd.log'), 'utf8');
+    assert.match(log1, /AddGRPCWireRemote from 192\.0\.2\.1[23]: default\/r1:eth[12] wire \d+ <-> \d+/);
+
+    const node1 = state.nodes.find((n) => n.name === 'node1')!;
+    await stopPod(state, node1, r1);
+    assert.equal(linkIn('r2', 'eth1'), undefined, 'the peer\'s end of the wire went with r1');
+    assert.ok(linkIn('r2', 'eth2'), 'r2 kept its wire to r3');
+    const again = { ...r1, containerId: randomBytes(32).toString('hex') };
+    state.pods[state.pods.indexOf(r1)] = again;
+    await startPod(state, node1, again);
+    rows = await checkLinks(state, await topologies.list());
+    assert.deepEqual(rows.map((r) => r.pass), [true, true, true], JSON.stringify(rows));
+  } finally {
+    await labDown(spec.name, { runDir });
+  }
+  assert.deepEqual(leftovers(spec.name), []);
+});

@@ -22,6 +22,11 @@ function rejects(yaml: string, field: string, re: RegExp): void {
   });
 }
 
+test('inter_node_link_type in a lab file', () => {
+  assert.equal(parseLabFile('name: x\nnodes: [a]\npods: []\ninter_node_link_type: grpc\n').interNodeLinkType, 'grpc');
+  assert.equal(parseLabFile('name: x\nnodes: [a]\npods: []\n').interNodeLinkType, undefined);
+});
+
 test('meshnet settings in a lab file', () => {
   assert.deepEqual(parseLabFile('name: x\nnodes: [a]\npods: []\nmeshnet: {disable_tx_offloads: false}\n').meshnet, { disable_tx_offloads: false });
   assert.equal(parseLabFile('name: x\nnodes: [a]\npods: []\n').meshnet, undefined);
@@ -41,6 +46,7 @@ test('lab file errors name the field', () => {
   rejects('name: [\n', 'lab file', /not valid YAML/);
   rejects('name: x\nnodes: [a]\npods: []\nmeshnet: {disable_tx_offloads: maybe}\n', 'meshnet.disable_tx_offloads', /true or false/);
   rejects('name: x\nnodes: [a]\npods: []\nmeshnet: {store: /tmp}\n', 'meshnet.store', /not a setting a lab can choose/);
+  rejects('name: x\nnodes: [a]\npods: []\ninter_node_link_type: gre\n', 'inter_node_link_type', /must be vxlan or grpc, got "gre"/);
 });
 
 // A manifest as meshnet users have them (upstream's tests/3node.yml style): Topology and Pod

@@ -13,7 +13,7 @@ import { MeshnetCode } from './codes';
 import { parseMeshnetConf, type MeshnetConf } from './config';
 import { MESHNET_LINK_GROUP, inspectEnd, isPaired, plumbMacvlan, plumbVeth, type LinkEnd } from './links';
 import { nodeIpFromDefaultRoute } from './node-ip';
-import type { RemoteLinker } from './remote';
+import type { RemoteLinker, WireLinker, WireSide } from './remote';
 import { plumbVxlanEnd, vniOf } from './vxlan';
 
 /** This process's netns: the node's, since runtimes run plugins there and meshnetd runs there. */
@@ -88,9 +88,9 @@ type LinkPlan =
   | { link: Link; action: 'macvlan' }
   /** The peer is not up (or its sandbox is gone): its own ADD will plumb the link. */
   | { link: Link; action: 'wait' }
-  | { link: Link; action: 'vxlan'; peerNode: string; peerNetns: string; peerIp?: string };
+  | { link: Link; action: 'vxlan' | 'grpc'; peerNode: string; peerNetns: string; peerIp?: string };
 
-async function planLinks(client: TopologyClient, me: Topology): Promise<LinkPlan[]> {
+async function planLinks(client: TopologyClient, me: Topology, interNode: InterNodeLinkType = 'vxlan'): Promise<LinkPlan[]> {
   const plans: LinkPlan[] = [];
   for (const link of me.spec.links) {
     if (link.peer_pod === LOCALHOST_PEER) { plans.push({ link, action: 'macvlan' }); continue; }
@@ -103,7 +103,7 @@ async function planLinks(client: TopologyClient, me: Topology): Promise<LinkPlan
     // The peer's own Topology says which address its end gets; ours is the fallback.
     const peerIp = peer.spec.links.find((l) => l.uid === link.uid)?.local_ip ?? link.peer_ip;
     const { src_ip: peerNode, net_ns: peerNetns } = peer.status as Required<Pick<TopologyStatus, 'src_ip' | 'net_ns'>>;
-    if (peerNode !== me.status!.src_ip) plans.push({ link, action: 'vxlan', peerNode, peerNetns, peerIp });
+    if (peerNode !== me.status!.src_ip) plans.push({ link, action: interNode, peerNode, peerNetns, peerIp });
     // A record that outlived its sandbox (its DEL never ran): the peer's next ADD will plumb.
     else if (!netnsPathExists(peerNetns)) plans.push({ link, action: 'wait' });
     else plans.push({ link, action: 'veth', peerNetns, peerIp });
@@ -156,7 +156,7 @@ async function add(ctx: PluginContext, deps: MeshnetDeps): Promise<CniResult> {
   }
   if (!me) return passThrough; // deleted meanwhile
 
-  const plans = await planLinks(client, me);
+  const plans = await planLinks(client, me, deps.interNodeLinkType);
   const veth = { disableTxOffloads: conf.disableTxOffloads };
   const h = new Handles();
   try {
@@ -176,6 +176,10 @@ async function add(ctx: PluginContext, deps: MeshnetDeps): Promise<CniResult> {
             netNs: p.peerNetns, intfName: link.peer_intf, intfIp: p.peerIp ?? '', peerVtep: nodeIp,
             kubeNs: pod.namespace, vni, nodeIntf: '',
           });
+        } else if (p.action === 'grpc') {
+          if (!deps.wires) throw new Error('grpc-wire links need meshnetd on this node (its dataplane carries the frames)');
+          const [local, peer] = wireSides(pod, link, ctx.env.netns, nodeIp, p);
+          await deps.wires.connect(local, peer, link.uid);
         }
       } catch (e) {
         const msg = `${linkLabel(pod, link)}: ${e instanceof Error ? e.message : String(e)}`;
@@ -189,7 +193,7 @@ async function add(ctx: PluginContext, deps: MeshnetDeps): Promise<CniResult> {
   return passThrough;
 }
 
-async function check(ctx: PluginContext): Promise<void> {
+async function check(ctx: PluginContext, deps: MeshnetDeps): Promise<void> {
   const subject = await subjectOf(ctx);
   if (!subject) return;
   const { pod, client, me } = subject;
@@ -201,7 +205,7 @@ async function check(ctx: PluginContext): Promise<void> {
   }
   const h = new Handles();
   try {
-    for (const p of await planLinks(client, me)) {
+    for (const p of await planLinks(client, me, deps.interNodeLinkType)) {
       const { link } = p;
       if (p.action === 'wait') continue;
       const a = h.end(ctx.env.netns, link.local_intf, link.local_ip);
@@ -210,7 +214,7 @@ async function check(ctx: PluginContext): Promise<void> {
       if (!st.exists) throw fail(`${label}: interface ${link.local_intf} is missing in the pod`);
       if (!st.up) throw fail(`${label}: interface ${link.local_intf} is down`);
       if (!st.hasIp) throw fail(`${label}: interface ${link.local_intf} lacks address ${link.local_ip}`);
-      const expectKind = p.action === 'macvlan' || p.action === 'vxlan' ? p.action : 'veth';
+      const expectKind = p.action === 'macvlan' || p.action === 'vxlan' ? p.action : 'veth'; // a grpc-wire end is a veth
       if (st.kind !== expectKind) throw fail(`${label}: interface ${link.local_intf} is a ${st.kind ?? 'plain'} link, expected ${expectKind}`);
       if (p.action === 'vxlan') {
         const v = a.rtnl.link(link.local_intf)?.vxlan;
@@ -264,26 +268,45 @@ async function del(ctx: PluginContext, deps: MeshnetDeps): Promise<void> {
  */
 async function removeFarEnds(client: TopologyClient, me: Topology, deps: MeshnetDeps): Promise<void> {
   if (!isAlive(me)) return;
-  for (const p of await planLinks(client, me)) {
-    if (p.action !== 'vxlan') continue;
+  const pod = { namespace: me.metadata.namespace, name: me.metadata.name };
+  for (const p of await planLinks(client, me, deps.interNodeLinkType)) {
+    if (p.action !== 'vxlan' && p.action !== 'grpc') continue;
     try {
-      await deps.remote.remove(p.peerNode, { netNs: p.peerNetns, intfName: p.link.peer_intf, vni: vniOf(p.link.uid), peerVtep: me.status!.src_ip! });
+      if (p.action === 'vxlan') {
+        await deps.remote.remove(p.peerNode, { netNs: p.peerNetns, intfName: p.link.peer_intf, vni: vniOf(p.link.uid), peerVtep: me.status!.src_ip! });
+      } else if (deps.wires) {
+        await deps.wires.disconnect(...wireSides(pod, p.link, me.status!.net_ns!, me.status!.src_ip!, p));
+      }
     } catch (e) {
       process.stderr.write(`meshnet DEL: could not remove the far end of link uid ${p.link.uid} on node ${p.peerNode}: ${(e as Error).message}\n`);
     }
   }
 }
 
+export type InterNodeLinkType = 'vxlan' | 'grpc';
+
+/** Both ends of a grpc-wire link as the wire linker takes them. */
+function wireSides(pod: PodRef, link: Link, netns: string, nodeIp: string, p: { peerNode: string; peerNetns: string; peerIp?: string }): [WireSide, WireSide] {
+  return [
+    { namespace: pod.namespace, pod: pod.name, intf: link.local_intf, netns, ip: link.local_ip, node: nodeIp },
+    { namespace: pod.namespace, pod: link.peer_pod, intf: link.peer_intf, netns: p.peerNetns, ip: p.peerIp, node: p.peerNode },
+  ];
+}
+
 export interface MeshnetDeps {
   /** Reaches peer nodes' daemons for the far end of cross-node links. */
   remote: RemoteLinker;
+  /** How pods on different nodes are linked (upstream's INTER_NODE_LINK_TYPE); default vxlan. */
+  interNodeLinkType?: InterNodeLinkType;
+  /** grpc-wire dataplane; only meshnetd has one. */
+  wires?: WireLinker;
 }
 
 export function createMeshnetPlugin(deps: MeshnetDeps): PluginFuncs {
   return {
     about: 'meshnet: point-to-point links between pods from Topology objects',
     add: (ctx) => add(ctx, deps),
-    check,
+    check: (ctx) => check(ctx, deps),
     del: (ctx) => del(ctx, deps),
   };
 }

@@ -33,3 +33,24 @@ export interface RemoteLinker {
   /** Asks the daemon on `nodeIp` to remove its end; false when nothing matched; throws when unreachable. */
   remove(nodeIp: string, ref: RemoteEndRef): Promise<boolean>;
 }
+
+/** One end of a grpc-wire as the plugin knows it. */
+export interface WireSide {
+  namespace: string;
+  pod: string;
+  intf: string;
+  netns: string;
+  /** CIDR for the interface, or undefined. */
+  ip?: string;
+  /** The node the pod runs on. */
+  node: string;
+}
+
+/**
+ * grpc-wire links, which need the node daemon's dataplane (only meshnetd provides one): connect
+ * makes this pod's end and asks the peer node for its end; disconnect removes both.
+ */
+export interface WireLinker {
+  connect(local: WireSide, peer: WireSide, uid: number): Promise<void>;
+  disconnect(local: WireSide, peer: WireSide): Promise<void>;
+}

@@ -1,0 +1,14 @@
+// Wire ids derived from names, so the same wire has the same id after a daemon restart (the KNE
+// fork renumbered restored wires and peers delivered frames to the wrong wire).
+import { createHash } from 'node:crypto';
+
+/** A 63-bit id (fits a proto int64, never 0) for the wire end of `intf` in pod `namespace/pod`. */
+export function wireId(namespace: string, pod: string, intf: string): bigint {
+  const v = createHash('sha256').update(`${namespace}/${pod}/${intf}`).digest().readBigUInt64BE(0) & ((1n << 63n) - 1n);
+  return v === 0n ? 1n : v;
+}
+
+/** The host-side interface of a wire end in the node's netns: "gw" + base-36 id, at most 15 bytes. */
+export function wireHostIntf(id: bigint): string {
+  return `gw${id.toString(36)}`.slice(0, 15);
+}
