@@ -140,6 +140,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   await cni.close();
   await grpc.close();
+  log(`wire stats: ${JSON.stringify(dataplane.stats())}`);
   dataplane.close();
   remote.close();
   return 0;

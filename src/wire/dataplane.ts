@@ -8,6 +8,9 @@ import { grpcAddress, wireClient, type Packet, type WireClient, type WireStream 
 import { MESHNET_LINK_GROUP } from '../plugins/meshnet/links';
 import { wireHostIntf } from './ids';
 
+/** Bytes of kernel buffer per wire socket, each way. */
+const SOCKET_BUFFER = 16 << 20;
+
 export interface WireEndSpec {
   id: bigint;
   /** The peer node's IP and that node's id for the other end. */
@@ -33,13 +36,17 @@ export interface WireStats {
   framesIn: number;
   /** Frames for a wire id this node does not have (a peer ahead of or behind us). */
   unknownWire: number;
+  /** Frames the host end could not take (socket buffer full). */
+  sendFailed: number;
+  /** Frames the kernel dropped before we read them (receive buffer full). */
+  kernelDrops: number;
   streamDrops: number;
 }
 
 export class WireDataplane {
   private readonly wires = new Map<bigint, WireEnd>();
   private readonly peers = new Map<string, { client: WireClient; stream: WireStream }>();
-  private readonly counters = { framesOut: 0, framesIn: 0, unknownWire: 0 };
+  private readonly counters = { framesOut: 0, framesIn: 0, unknownWire: 0, sendFailed: 0 };
 
   constructor(private readonly opts: { grpcPort: number; log: (s: string) => void }) {}
 
@@ -62,7 +69,9 @@ export class WireDataplane {
       node.close();
       podNs.close();
     }
-    const sock = PacketSocket.open(hostIntf, { vnetHdr: true });
+    // Large buffers: the event loop also encodes and sends; while it does, a pod's burst of
+    // super-frames must wait in the socket rather than be dropped by the kernel.
+    const sock = PacketSocket.open(hostIntf, { vnetHdr: true, rcvbuf: SOCKET_BUFFER, sndbuf: SOCKET_BUFFER });
     const end: WireEnd = { ...spec, hostIntf, sock, stop: () => undefined, rxFrames: 0, txFrames: 0 };
     end.stop = sock.onReadable(() => this.pump(end));
     this.wires.set(spec.id, end);
@@ -145,15 +154,19 @@ export class WireDataplane {
       return;
     }
     const f = p.frame;
-    end.sock.send([Buffer.from(f.buffer, f.byteOffset, f.byteLength)]);
-    end.txFrames++;
-    this.counters.framesIn++;
+    // A full socket (EAGAIN) drops the frame, as a congested link would; counted, never blocking.
+    if (end.sock.send([Buffer.from(f.buffer, f.byteOffset, f.byteLength)]) === 1) {
+      end.txFrames++;
+      this.counters.framesIn++;
+    } else this.counters.sendFailed++;
   }
 
   stats(): WireStats {
     let streamDrops = 0;
     for (const p of this.peers.values()) streamDrops += p.stream.stats.dropped;
-    return { wires: this.wires.size, ...this.counters, streamDrops };
+    let kernelDrops = 0;
+    for (const w of this.wires.values()) kernelDrops += w.sock.stats().rxDropsKernel ?? 0;
+    return { wires: this.wires.size, ...this.counters, kernelDrops, streamDrops };
   }
 
   /**
