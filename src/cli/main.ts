@@ -6,6 +6,7 @@ import { openStore } from '../store';
 import { TopologyClient } from '../topology';
 import {
   LabError, LabFileError, checkLinks, checkPod, formatLinkTable, labDown, labState, labUp, listLabs, readLabFile,
+  restartDaemon, saveState,
   type LabFileOptions, type LabState,
 } from '../lab';
 
@@ -18,6 +19,7 @@ const USAGE = `usage:
   meshnetctl lab status [NAME]        nodes, pods and link state of a running lab (all labs without NAME)
   meshnetctl lab check NAME           CNI CHECK every pod's chain, then ping across every addressed link
   meshnetctl lab exec NAME POD -- CMD run CMD inside a pod's network namespace (POD or NAMESPACE/POD)
+  meshnetctl lab restart-daemon NAME NODE  restart one node's meshnetd (its wires are reattached, pods untouched)
   meshnetctl lab down NAME|FILE       remove everything the lab made`;
 
 class UsageError extends Error {}
@@ -167,6 +169,17 @@ async function lab(args: string[]): Promise<number> {
       if (!p) throw new LabError(`lab "${name}" has no pod ${ns}/${pod} (pods: ${state.pods.map((x) => x.name).join(', ')})`);
       const r = spawnSync('ip', ['netns', 'exec', p.netns, ...cmd], { stdio: 'inherit' });
       return r.status ?? 1;
+    }
+    case 'restart-daemon': {
+      const [name, nodeName] = positional;
+      if (!name || !nodeName) throw new UsageError('lab restart-daemon needs NAME NODE');
+      const state = labState(name);
+      const node = state.nodes.find((n) => n.name === nodeName);
+      if (!node) throw new LabError(`lab "${name}" has no node ${nodeName} (nodes: ${state.nodes.map((n) => n.name).join(', ')})`);
+      const pid = await restartDaemon(state, node);
+      saveState(state);
+      out(`meshnetd for node ${nodeName} restarted: pid ${pid}`);
+      return 0;
     }
     case 'down': {
       const arg = positional[0];

@@ -4,7 +4,9 @@
 // Local answers upstream's plugin-side calls from the store. grpc-wire and reconciliation next.
 import { cniSocketPath, listenCniSocket } from './cni-socket';
 import { PeerClients, grpcRemoteLinker } from './remote-linker';
-import { daemonWireLinker, wireRemoteHandlers } from './wire-linker';
+import { hostname } from 'node:os';
+import { daemonWireLinker, restoreWires, wireRemoteHandlers } from './wire-linker';
+import { WireRecords } from '../wire/records';
 import { WireDataplane } from '../wire/dataplane';
 import { createMeshnetPlugin } from '../plugins/meshnet/plugin';
 import { nodeIpFromDefaultRoute } from '../plugins/meshnet/node-ip';
@@ -12,7 +14,7 @@ import { RemoteEndError, applyRemoteEnd, removeRemoteEnd } from '../plugins/mesh
 import { isIP } from '../cni';
 import { GrpcStatusError, MESHNET_GRPC_PORT, startGrpcServer } from '../grpc';
 import { DEFAULT_STORE_DIR } from '../plugins/meshnet/config';
-import { openStore } from '../store';
+import { openStore, type Store } from '../store';
 import { TopologyClient } from '../topology';
 import { localHandlers } from './local-api';
 
@@ -21,11 +23,13 @@ const USAGE = `usage: meshnetd [--node-ip IP] [--grpc-port PORT] [--store REF] [
   namespace it runs in (run it in the node's netns, as a hostNetwork DaemonSet does), and
   meshnet's gRPC API for peer daemons on PORT (default ${MESHNET_GRPC_PORT}).
   --node-ip  this node's IP (VXLAN endpoint); default: the source of the IPv4 default route
-  --store    where Topology objects are, for the gRPC Local service: a directory or etcd://host:port
-             (default ${DEFAULT_STORE_DIR}; the CNI plugin uses its own config's "store")
+  --store    where Topology and GWireKObj objects are (gRPC Local service, wire records): a directory
+             or etcd://host:port (default ${DEFAULT_STORE_DIR}; the CNI plugin uses its config's "store")
   --inter-node-link-type  how pods on different nodes are linked (env INTER_NODE_LINK_TYPE as
              upstream; default vxlan): a VXLAN, or a grpc-wire carried by the daemons over gRPC
-  --node and --lab only label log lines and let "meshnetctl lab down" find lab daemons.`;
+  --node     this node's name (default NODE_NAME, else the host name): labels log lines and keys
+             the node's GWireKObj wire records
+  --lab      lets "meshnetctl lab down" find lab daemons`;
 
 class ArgError extends Error {}
 
@@ -73,9 +77,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`meshnetd: --inter-node-link-type must be vxlan or grpc, got ${JSON.stringify(linkType)}\n`);
     return 2;
   }
-  let topologies: TopologyClient;
+  let store: Store;
   try {
-    topologies = new TopologyClient(openStore(opts.store ?? DEFAULT_STORE_DIR));
+    store = openStore(opts.store ?? DEFAULT_STORE_DIR);
   } catch (e) {
     process.stderr.write(`meshnetd: --store: ${(e as Error).message}\n`);
     return 2;
@@ -83,12 +87,15 @@ export async function main(argv: string[]): Promise<number> {
   const peers = new PeerClients(grpcPort);
   const remote = grpcRemoteLinker({ peers });
   const dataplane = new WireDataplane({ grpcPort, log });
-  const wireRemote = wireRemoteHandlers(dataplane, log);
+  // Upstream's daemons know their node by NODE_NAME; records are keyed by it.
+  const nodeName = opts.node ?? process.env.NODE_NAME ?? hostname();
+  const records = new WireRecords(store, nodeName);
+  const wireRemote = wireRemoteHandlers(dataplane, records, nodeName, log);
   const grpc = await startGrpcServer({
     host: nodeIp.includes(':') ? '::' : '0.0.0.0',
     port: grpcPort,
     log,
-    local: localHandlers(topologies),
+    local: localHandlers(new TopologyClient(store)),
     wire: {
       sendToStream: (packets) => dataplane.deliver(packets),
       sendToOnce: (p) => { dataplane.deliverOne(p); return true; },
@@ -127,8 +134,13 @@ export async function main(argv: string[]): Promise<number> {
   });
   const path = cniSocketPath('meshnet');
   const cni = await listenCniSocket(path, createMeshnetPlugin({
-    remote, interNodeLinkType: linkType, wires: daemonWireLinker(dataplane, peers),
+    remote, interNodeLinkType: linkType, wires: daemonWireLinker(dataplane, peers, records, nodeName),
   }), log);
+  try {
+    await restoreWires(dataplane, records, log);
+  } catch (e) {
+    log(`wires: could not read GWireKObj records: ${(e as Error).message}`);
+  }
   log(`meshnetd ${process.pid} node ${nodeIp}: CNI calls on ${path}, gRPC on port ${grpc.port}, inter-node links: ${linkType}`);
   await new Promise<void>((resolveStop) => {
     const stop = (sig: string) => {

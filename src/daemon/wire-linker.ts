@@ -1,10 +1,12 @@
 // WireLinker for meshnetd: this node's end goes into the local dataplane, the far end is asked of
 // the peer node's daemon with upstream's Remote.AddGRPCWireRemote (WireDef carries the SENDER's
 // wire id and describes the pod on the RECEIVING node), and removed with GRPCWireDownRemote.
+// Every end this node holds is recorded in its GWireKObj, so a restarted daemon can reattach.
 import type { WireDef } from '../grpc';
 import type { WireLinker, WireSide } from '../plugins/meshnet/remote';
-import type { WireDataplane } from '../wire/dataplane';
-import { wireId } from '../wire/ids';
+import type { WireDataplane, WireEndSpec } from '../wire/dataplane';
+import { wireHostIntf, wireId } from '../wire/ids';
+import type { GWireItem, WireRecords } from '../wire/records';
 import type { PeerClients } from './remote-linker';
 
 const idOf = (s: WireSide) => wireId(s.namespace, s.pod, s.intf);
@@ -16,40 +18,79 @@ function wireDef(local: WireSide, peer: WireSide, uid: number): WireDef {
   };
 }
 
-export function daemonWireLinker(dataplane: WireDataplane, peers: PeerClients): WireLinker {
+/** The GWireKObj item of one end held by this node. */
+function item(nodeName: string, e: { ns: string; pod: string; uid: number; spec: WireEndSpec }): GWireItem {
+  return {
+    node_name: nodeName, link_id: e.uid, topo_namespace: e.ns, local_pod_net_ns: e.spec.podNetns, local_pod_name: e.pod,
+    local_pod_ip: e.spec.podIp ?? '', local_pod_iface_name: e.spec.podIntf, wire_iface_name_on_local_node: wireHostIntf(e.spec.id),
+    // int64 in the CRD; a string keeps all 63 bits exact in JSON.
+    wire_iface_id_on_peer_node: e.spec.peerId.toString(), gwire_peer_node_ip: e.spec.peerNode,
+  };
+}
+
+export function daemonWireLinker(dataplane: WireDataplane, peers: PeerClients, records: WireRecords, nodeName: string): WireLinker {
   return {
     async connect(local, peer, uid) {
-      const id = idOf(local);
+      const spec: WireEndSpec = { id: idOf(local), peerNode: peer.node, peerId: idOf(peer), podNetns: local.netns, podIntf: local.intf, ...(local.ip ? { podIp: local.ip } : {}) };
       // Our peers derive the same id for their end; an upstream peer answers its own in peerIntfId.
-      dataplane.addEnd({ id, peerNode: peer.node, peerId: idOf(peer), podNetns: local.netns, podIntf: local.intf, ...(local.ip ? { podIp: local.ip } : {}) });
+      dataplane.addEnd(spec);
       const r = await (await peers.get(peer.node)).addGrpcWireRemote(wireDef(local, peer, uid));
       if (!r.response) throw new Error(`meshnetd on node ${peer.node} refused AddGRPCWireRemote for ${peer.pod}:${peer.intf}`);
       const peerId = BigInt(r.peerIntfId);
-      if (peerId !== idOf(peer)) dataplane.setPeerId(id, peerId);
+      if (peerId !== spec.peerId) dataplane.setPeerId(spec.id, peerId);
+      await records.upsert(item(nodeName, { ns: local.namespace, pod: local.pod, uid, spec: { ...spec, peerId } }));
     },
     async disconnect(local, peer) {
       dataplane.removeEnd(idOf(local));
+      await records.remove({ topo_namespace: local.namespace, local_pod_name: local.pod, local_pod_iface_name: local.intf });
       await (await peers.get(peer.node)).grpcWireDownRemote(wireDef(local, peer, 0));
     },
   };
 }
 
 /** Remote handlers for the far side: make or remove this node's end of a wire a peer asked for. */
-export function wireRemoteHandlers(dataplane: WireDataplane, log: (s: string) => void) {
+export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecords, nodeName: string, log: (s: string) => void) {
   return {
-    addGrpcWireRemote: (req: WireDef) => {
-      const id = wireId(req.topoNs, req.localPodName, req.intfNameInPod);
-      dataplane.addEnd({
-        id, peerNode: req.peerNodeIp, peerId: req.wireIfIdOnPeerNode, podNetns: req.localPodNetNs, podIntf: req.intfNameInPod,
-        ...(req.localPodIp ? { podIp: req.localPodIp } : {}),
-      });
-      log(`AddGRPCWireRemote from ${req.peerNodeIp}: ${req.topoNs}/${req.localPodName}:${req.intfNameInPod} wire ${id} <-> ${req.wireIfIdOnPeerNode}`);
-      return { response: true, peerIntfId: id };
+    addGrpcWireRemote: async (req: WireDef) => {
+      const spec: WireEndSpec = {
+        id: wireId(req.topoNs, req.localPodName, req.intfNameInPod), peerNode: req.peerNodeIp, peerId: req.wireIfIdOnPeerNode,
+        podNetns: req.localPodNetNs, podIntf: req.intfNameInPod, ...(req.localPodIp ? { podIp: req.localPodIp } : {}),
+      };
+      dataplane.addEnd(spec);
+      await records.upsert(item(nodeName, { ns: req.topoNs, pod: req.localPodName, uid: Number(req.linkUid), spec }));
+      log(`AddGRPCWireRemote from ${req.peerNodeIp}: ${req.topoNs}/${req.localPodName}:${req.intfNameInPod} wire ${spec.id} <-> ${req.wireIfIdOnPeerNode}`);
+      return { response: true, peerIntfId: spec.id };
     },
-    grpcWireDownRemote: (req: WireDef) => {
+    grpcWireDownRemote: async (req: WireDef) => {
       const removed = dataplane.removeEnd(wireId(req.topoNs, req.localPodName, req.intfNameInPod));
+      await records.remove({ topo_namespace: req.topoNs, local_pod_name: req.localPodName, local_pod_iface_name: req.intfNameInPod });
       log(`GRPCWireDownRemote from ${req.peerNodeIp}: ${req.topoNs}/${req.localPodName}:${req.intfNameInPod}: ${removed ? 'removed' : 'not here'}`);
       return true;
     },
   };
+}
+
+/**
+ * At start: no records for this node means a first start; records mean a restart, and each
+ * recorded end whose veth survived is relayed again (no pod is touched); ends whose pod or
+ * veth is gone are dropped from the records.
+ */
+export async function restoreWires(dataplane: WireDataplane, records: WireRecords, log: (s: string) => void): Promise<number> {
+  const items = await records.list();
+  if (items.length === 0) {
+    log('wires: first start (no GWireKObj records for this node)');
+    return 0;
+  }
+  let restored = 0;
+  for (const i of items) {
+    const spec: WireEndSpec = {
+      id: wireId(i.topo_namespace, i.local_pod_name, i.local_pod_iface_name), peerNode: i.gwire_peer_node_ip,
+      peerId: BigInt(i.wire_iface_id_on_peer_node), podNetns: i.local_pod_net_ns, podIntf: i.local_pod_iface_name,
+      ...(i.local_pod_ip ? { podIp: i.local_pod_ip } : {}),
+    };
+    if (dataplane.attachEnd(spec)) restored++;
+    else await records.remove(i);
+  }
+  log(`wires: restart: restored ${restored} of ${items.length} recorded wire ends`);
+  return restored;
 }

@@ -94,3 +94,15 @@ function isZombie(pid: number): boolean {
     return true;
   }
 }
+
+/** Stops one node's daemon (SIGTERM: it finishes queued calls) and starts a new one. */
+export async function restartDaemon(state: LabState, node: NodeState): Promise<number> {
+  const pid = node.daemonPid;
+  if (pid !== undefined && existsSync(`/proc/${pid}`)) {
+    try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+    for (let i = 0; i < 150 && existsSync(`/proc/${pid}`) && !isZombie(pid); i++) await sleep(20);
+    if (existsSync(`/proc/${pid}`) && !isZombie(pid)) process.kill(pid, 'SIGKILL');
+  }
+  node.daemonPid = await startDaemon(state, node);
+  return node.daemonPid;
+}

@@ -71,6 +71,28 @@ export class WireDataplane {
     }
     // Large buffers: the event loop also encodes and sends; while it does, a pod's burst of
     // super-frames must wait in the socket rather than be dropped by the kernel.
+    this.relay(spec, hostIntf);
+  }
+
+  /**
+   * After a daemon restart: relays an end whose veth already exists (made by the previous
+   * daemon), without touching the pod. False when its host end is gone.
+   */
+  attachEnd(spec: WireEndSpec): boolean {
+    const hostIntf = wireHostIntf(spec.id);
+    const node = Rtnl.open();
+    try {
+      if (!node.link(hostIntf)) return false;
+    } finally {
+      node.close();
+    }
+    this.relay(spec, hostIntf);
+    return true;
+  }
+
+  private relay(spec: WireEndSpec, hostIntf: string): void {
+    // Large buffers: the event loop also encodes and sends; while it does, a pod's burst of
+    // super-frames must wait in the socket rather than be dropped by the kernel.
     const sock = PacketSocket.open(hostIntf, { vnetHdr: true, rcvbuf: SOCKET_BUFFER, sndbuf: SOCKET_BUFFER });
     const end: WireEnd = { ...spec, hostIntf, sock, stop: () => undefined, rxFrames: 0, txFrames: 0 };
     end.stop = sock.onReadable(() => this.pump(end));

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { NetNs, Rtnl, listNamedNetns } from '../../src/kernel';
-import { checkLinks, labDaemonPids, labDown, labUp, parseLabFile, labPrefix, netnsPath, startPod, stopPod } from '../../src/lab';
+import { checkLinks, labDaemonPids, labDown, labUp, parseLabFile, labPrefix, netnsPath, restartDaemon, startPod, stopPod } from '../../src/lab';
 import { openStore } from '../../src/store';
 import { TopologyClient } from '../../src/topology';
 
@@ -307,10 +307,31 @@ test('grpc-wire links (inter_node_link_type: grpc): triangle across three nodes,
     const log1 = readFileSync(join(state.dir, 'nodes', 'node1', 'meshnetd.log'), 'utf8');
     assert.match(log1, /AddGRPCWireRemote from 192\.0\.2\.1[23]: default\/r1:eth[12] wire \d+ <-> \d+/);
 
+    // Every wire end is recorded in its node's GWireKObj, with upstream's keys.
+    const store = openStore(state.store);
+    const gw = (await store.get('gwirekobjs', 'default', 'node1')) as { status?: { grpcWireItems?: Record<string, unknown>[] } } | undefined;
+    const items = gw?.status?.grpcWireItems ?? [];
+    assert.deepEqual(items.map((i) => `${i.local_pod_name}:${i.local_pod_iface_name}`).sort(), ['r1:eth1', 'r1:eth2']);
+    assert.deepEqual(Object.keys(items[0]!).sort(), ['gwire_peer_node_ip', 'link_id', 'local_pod_iface_name', 'local_pod_ip', 'local_pod_name',
+      'local_pod_net_ns', 'node_name', 'topo_namespace', 'wire_iface_id_on_peer_node', 'wire_iface_name_on_local_node']);
+
+    // node1's daemon restarts: it finds its records, reattaches to the existing veths, and traffic
+    // resumes with the pods untouched (same interface index before and after).
     const node1 = state.nodes.find((n) => n.name === 'node1')!;
+    const before = linkIn('r1', 'eth1')!.index;
+    await restartDaemon(state, node1);
+    rows = await checkLinks(state, await topologies.list());
+    assert.deepEqual(rows.map((r) => r.pass), [true, true, true], JSON.stringify(rows));
+    assert.equal(linkIn('r1', 'eth1')!.index, before, 'the pod\'s interface was not re-created');
+    assert.match(readFileSync(join(state.dir, 'nodes', 'node1', 'meshnetd.log'), 'utf8'), /wires: restart: restored 2 of 2 recorded wire ends/);
+
     await stopPod(state, node1, r1);
     assert.equal(linkIn('r2', 'eth1'), undefined, 'the peer\'s end of the wire went with r1');
     assert.ok(linkIn('r2', 'eth2'), 'r2 kept its wire to r3');
+    const recorded = async (node: string) => (((await store.get('gwirekobjs', 'default', node)) as { status?: { grpcWireItems?: { local_pod_name: string; local_pod_iface_name: string }[] } } | undefined)
+      ?.status?.grpcWireItems ?? []).map((i) => `${i.local_pod_name}:${i.local_pod_iface_name}`).sort();
+    assert.deepEqual(await recorded('node1'), [], 'r1\'s records went with it');
+    assert.deepEqual(await recorded('node2'), ['r2:eth2'], 'and the far end\'s record on node2');
     const again = { ...r1, containerId: randomBytes(32).toString('hex') };
     state.pods[state.pods.indexOf(r1)] = again;
     await startPod(state, node1, again);
