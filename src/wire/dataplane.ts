@@ -10,6 +10,9 @@ import { wireHostIntf } from './ids';
 
 /** Bytes of kernel buffer per wire socket, each way. */
 const SOCKET_BUFFER = 16 << 20;
+/** How often a lost peer node is probed, and how long a probe stream must survive to count as up. */
+const PROBE_INTERVAL_MS = 1000;
+const PROBE_SETTLE_MS = 300;
 
 export interface WireEndSpec {
   id: bigint;
@@ -47,6 +50,9 @@ export class WireDataplane {
   private readonly wires = new Map<bigint, WireEnd>();
   private readonly peers = new Map<string, { client: WireClient; stream: WireStream }>();
   private readonly counters = { framesOut: 0, framesIn: 0, unknownWire: 0, sendFailed: 0 };
+  /** Peer nodes whose stream broke, with their probe timers: their wires show NO-CARRIER. */
+  private readonly lost = new Map<string, NodeJS.Timeout>();
+  private readonly probing = new Set<string>();
 
   constructor(private readonly opts: { grpcPort: number; log: (s: string) => void }) {}
 
@@ -97,6 +103,8 @@ export class WireDataplane {
     const end: WireEnd = { ...spec, hostIntf, sock, stop: () => undefined, rxFrames: 0, txFrames: 0 };
     end.stop = sock.onReadable(() => this.pump(end));
     this.wires.set(spec.id, end);
+    // Open the peer's stream now, not at the first frame: its loss is how carrier goes down.
+    if (!this.lost.has(spec.peerNode)) this.streamTo(spec.peerNode);
   }
 
   /** Stops relaying and deletes the host end (its pod end goes with it). False when unknown. */
@@ -131,9 +139,9 @@ export class WireDataplane {
     try {
       frames = end.sock.recv();
     } catch (e) {
-      // ENETDOWN: the pod (and so the veth) is gone; its DEL removes the wire.
+      // ENETDOWN once when the host end goes down (peer lost) or away (pod gone: its DEL removes
+      // the wire); the socket keeps working when the end comes back up.
       this.opts.log(`wire ${end.id} (${end.podIntf}): ${(e as KernelError).message}`);
-      end.stop();
       return;
     }
     if (frames.length === 0) return;
@@ -149,18 +157,74 @@ export class WireDataplane {
     let p = this.peers.get(node);
     if (!p) {
       const client = wireClient(grpcAddress(node, this.opts.grpcPort));
-      const stream = client.openStream();
-      p = { client, stream };
-      this.peers.set(node, p);
-      const entry = p;
-      // A broken stream is dropped; the next frame opens a new one.
-      stream.done.then(() => undefined, (e: Error) => {
-        this.opts.log(`wire stream to ${node} ended: ${e.message}`);
-        if (this.peers.get(node) === entry) this.peers.delete(node);
-        entry.client.close();
-      });
+      p = { client, stream: client.openStream() };
+      this.adopt(node, p);
     }
     return p.stream;
+  }
+
+  /** Uses `p` as the stream to `node`; when it breaks, the node's wires lose carrier. */
+  private adopt(node: string, p: { client: WireClient; stream: WireStream }): void {
+    this.peers.set(node, p);
+    // We never end a stream but in close(): any end, clean or not, means the peer went away.
+    const broken = (why: string) => {
+      if (this.closed) return;
+      this.opts.log(`wire stream to ${node} broke: ${why}`);
+      if (this.peers.get(node) === p) this.peers.delete(node);
+      p.client.close();
+      this.peerLost(node);
+    };
+    p.stream.done.then(() => broken('the peer ended it'), (e: Error) => broken(e.message));
+  }
+
+  /** Like a pulled cable: the pod ends of the node's wires show NO-CARRIER until it answers again. */
+  private peerLost(node: string): void {
+    if (this.lost.has(node) || this.closed) return;
+    this.setCarrier(node, false);
+    const timer = setInterval(() => this.probe(node), PROBE_INTERVAL_MS);
+    timer.unref();
+    this.lost.set(node, timer);
+  }
+
+  /** Opens a stream to a lost node; if it survives PROBE_SETTLE_MS, the node is back. */
+  private probe(node: string): void {
+    if (this.probing.has(node) || this.closed) return;
+    this.probing.add(node);
+    const client = wireClient(grpcAddress(node, this.opts.grpcPort));
+    const stream = client.openStream();
+    let failed = false;
+    stream.done.catch(() => { failed = true; });
+    setTimeout(() => {
+      this.probing.delete(node);
+      if (failed || this.closed) {
+        client.close();
+        return;
+      }
+      clearInterval(this.lost.get(node));
+      this.lost.delete(node);
+      this.adopt(node, { client, stream });
+      this.setCarrier(node, true);
+    }, PROBE_SETTLE_MS).unref();
+  }
+
+  private setCarrier(node: string, up: boolean): void {
+    const rt = Rtnl.open();
+    let n = 0;
+    try {
+      for (const w of this.wires.values()) {
+        if (w.peerNode !== node) continue;
+        try {
+          if (up) rt.setUp(w.hostIntf);
+          else rt.setDown(w.hostIntf);
+          n++;
+        } catch (e) {
+          this.opts.log(`wire ${w.id}: carrier ${up ? 'up' : 'down'}: ${(e as Error).message}`);
+        }
+      }
+    } finally {
+      rt.close();
+    }
+    this.opts.log(`wires to node ${node}: carrier ${up ? 'up' : 'DOWN'} on ${n} wire(s)`);
   }
 
   /** Peer → pod: deliver each frame to the wire its id names. */
@@ -176,8 +240,15 @@ export class WireDataplane {
       return;
     }
     const f = p.frame;
-    // A full socket (EAGAIN) drops the frame, as a congested link would; counted, never blocking.
-    if (end.sock.send([Buffer.from(f.buffer, f.byteOffset, f.byteLength)]) === 1) {
+    // A full socket (EAGAIN) or a down end drops the frame, as a congested or unplugged link
+    // would; counted, never blocking, never failing the peer's stream.
+    let sent = 0;
+    try {
+      sent = end.sock.send([Buffer.from(f.buffer, f.byteOffset, f.byteLength)]);
+    } catch {
+      sent = 0;
+    }
+    if (sent === 1) {
       end.txFrames++;
       this.counters.framesIn++;
     } else this.counters.sendFailed++;
@@ -195,7 +266,12 @@ export class WireDataplane {
    * Stops relaying. The veths stay: a daemon restart must not unplug every pod's wires (a
    * restarted daemon is to reattach them from their GWireKObj records: see docs/grpc-wire-plan.md).
    */
+  private closed = false;
+
   close(): void {
+    this.closed = true;
+    for (const t of this.lost.values()) clearInterval(t);
+    this.lost.clear();
     for (const end of this.wires.values()) {
       end.stop();
       end.sock.close();

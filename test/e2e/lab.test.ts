@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { NetNs, Rtnl, listNamedNetns } from '../../src/kernel';
 import { checkLinks, labDaemonPids, labDown, labUp, parseLabFile, labPrefix, netnsPath, restartDaemon, startPod, stopPod } from '../../src/lab';
 import { openStore } from '../../src/store';
@@ -319,7 +320,17 @@ test('grpc-wire links (inter_node_link_type: grpc): triangle across three nodes,
     // resumes with the pods untouched (same interface index before and after).
     const node1 = state.nodes.find((n) => n.name === 'node1')!;
     const before = linkIn('r1', 'eth1')!.index;
+    const until = async (what: string, cond: () => boolean) => {
+      for (let i = 0; i < 250 && !cond(); i++) await sleep(20);
+      assert.ok(cond(), what);
+    };
+    // node1's daemon goes away: like a pulled cable, r2's wire to r1 loses carrier; r2's wire to
+    // r3 (node3) keeps it.
+    process.kill(node1.daemonPid!, 'SIGTERM');
+    await until('r2:eth1 shows NO-CARRIER while node1\'s daemon is down', () => linkIn('r2', 'eth1')?.carrier === false);
+    assert.equal(linkIn('r2', 'eth2')?.carrier, true);
     await restartDaemon(state, node1);
+    await until('carrier is back once node1\'s daemon answers', () => linkIn('r2', 'eth1')?.carrier === true);
     rows = await checkLinks(state, await topologies.list());
     assert.deepEqual(rows.map((r) => r.pass), [true, true, true], JSON.stringify(rows));
     assert.equal(linkIn('r1', 'eth1')!.index, before, 'the pod\'s interface was not re-created');
