@@ -6,7 +6,7 @@ import { openStore } from '../store';
 import { TopologyClient } from '../topology';
 import {
   LabError, LabFileError, checkLinks, checkPod, formatLinkTable, labDown, labState, labUp, listLabs, readLabFile,
-  restartDaemon, saveState,
+  nodeWires, restartDaemon, saveState,
   type LabFileOptions, type LabState,
 } from '../lab';
 
@@ -19,6 +19,7 @@ const USAGE = `usage:
   meshnetctl lab status [NAME]        nodes, pods and link state of a running lab (all labs without NAME)
   meshnetctl lab check NAME           CNI CHECK every pod's chain, then ping across every addressed link
   meshnetctl lab exec NAME POD -- CMD run CMD inside a pod's network namespace (POD or NAMESPACE/POD)
+  meshnetctl lab wires NAME           per-wire telemetry of grpc-wire links (carrier, frames, bytes, drops)
   meshnetctl lab restart-daemon NAME NODE  restart one node's meshnetd (its wires are reattached, pods untouched)
   meshnetctl lab down NAME|FILE       remove everything the lab made`;
 
@@ -169,6 +170,27 @@ async function lab(args: string[]): Promise<number> {
       if (!p) throw new LabError(`lab "${name}" has no pod ${ns}/${pod} (pods: ${state.pods.map((x) => x.name).join(', ')})`);
       const r = spawnSync('ip', ['netns', 'exec', p.netns, ...cmd], { stdio: 'inherit' });
       return r.status ?? 1;
+    }
+    case 'wires': {
+      const name = positional[0];
+      if (!name) throw new UsageError('lab wires needs a NAME');
+      const state = labState(name);
+      const header = ['NODE', 'POD INTERFACE', 'PEER NODE', 'CARRIER', 'FRAMES OUT', 'FRAMES IN', 'BYTES OUT', 'BYTES IN', 'KERNEL DROPS'];
+      const rows: string[][] = [];
+      for (const node of state.nodes) {
+        const podOf = (netns: string) => state.pods.find((p) => netns.endsWith(`/${p.netns}`))?.name ?? netns;
+        for (const w of await nodeWires(node)) {
+          rows.push([node.name, `${podOf(w.podNetns)}:${w.podIntf}`, w.peerNode, w.carrier ? 'up' : 'DOWN',
+            String(w.framesFromPod), String(w.framesToPod), String(w.bytesFromPod), String(w.bytesToPod), String(w.kernelDrops)]);
+        }
+      }
+      if (rows.length === 0) {
+        out('no grpc-wires (the lab links nodes with VXLAN unless inter_node_link_type: grpc)');
+        return 0;
+      }
+      const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+      for (const r of [header, ...rows]) out(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+      return 0;
     }
     case 'restart-daemon': {
       const [name, nodeName] = positional;

@@ -2,6 +2,7 @@
 // shim forwards them, so a call costs the plumbing, not a Node start-up) and meshnet's gRPC API
 // (meshnet.v1beta1, port 51111): Remote.Update makes this node's end of a cross-node VXLAN link,
 // Local answers upstream's plugin-side calls from the store. grpc-wire and reconciliation next.
+import { listenAdmin } from './admin';
 import { cniSocketPath, listenCniSocket } from './cni-socket';
 import { PeerClients, grpcRemoteLinker } from './remote-linker';
 import { hostname } from 'node:os';
@@ -141,7 +142,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     log(`wires: could not read GWireKObj records: ${(e as Error).message}`);
   }
-  log(`meshnetd ${process.pid} node ${nodeIp}: CNI calls on ${path}, gRPC on port ${grpc.port}, inter-node links: ${linkType}`);
+  const admin = await listenAdmin(cniSocketPath('meshnetd-admin'), nodeName, dataplane);
+  log(`meshnetd ${process.pid} node ${nodeIp}: CNI calls on ${path}, gRPC on port ${grpc.port}, inter-node links: ${linkType}, metrics on ${cniSocketPath('meshnetd-admin')}`);
   await new Promise<void>((resolveStop) => {
     const stop = (sig: string) => {
       log(`${sig}: shutting down`);
@@ -151,6 +153,7 @@ export async function main(argv: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   await cni.close();
+  await admin.close();
   await grpc.close();
   log(`wire stats: ${JSON.stringify(dataplane.stats())}`);
   dataplane.close();

@@ -2,12 +2,14 @@
 // would. Lab daemons are tagged "--lab <name>" on their command line so `lab down` finds them
 // even when the state file never recorded them.
 import { spawn } from 'node:child_process';
+import { get as httpGet } from 'node:http';
 import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cniSocketPath } from '../daemon/cni-socket';
 import { netnsPath } from './names';
 import type { LabState, NodeState } from './state';
+import type { WireTelemetry } from '../wire/dataplane';
 
 const READY_TIMEOUT_MS = 10_000;
 
@@ -105,4 +107,25 @@ export async function restartDaemon(state: LabState, node: NodeState): Promise<n
   }
   node.daemonPid = await startDaemon(state, node);
   return node.daemonPid;
+}
+
+/** One node daemon's per-wire telemetry (GET /wires on its admin socket). */
+export async function nodeWires(node: NodeState): Promise<WireTelemetry[]> {
+  const socketPath = cniSocketPath('meshnetd-admin', netnsPath(node.netns));
+  return new Promise((resolveGet, reject) => {
+    const req = httpGet({ socketPath, path: '/wires', timeout: 3000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { body += d; });
+      res.on('end', () => {
+        try {
+          resolveGet(JSON.parse(body) as WireTelemetry[]);
+        } catch (e) {
+          reject(new Error(`meshnetd of node ${node.name}: bad /wires answer: ${(e as Error).message}`));
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`meshnetd of node ${node.name} did not answer on ${socketPath}`)));
+    req.on('error', (e) => reject(new Error(`meshnetd of node ${node.name} (${socketPath}): ${e.message}`)));
+  });
 }

@@ -4,4 +4,4 @@ export * from './checks';
 export * from './state';
 export * from './names';
 export { startPod, stopPod, checkPod, invocation } from './runtime';
-export { labDaemonPids, restartDaemon, stopDaemons } from './daemons';
+export { labDaemonPids, nodeWires, restartDaemon, stopDaemons } from './daemons';

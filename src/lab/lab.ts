@@ -149,7 +149,8 @@ export async function labDown(name: string, opts: LabOptions = {}): Promise<Down
   }
   // Daemons hold their node's netns open: stop them before removing namespaces, and remove
   // the sockets of any that could not clean up after themselves (killed, crashed).
-  const sockets = ours().filter((n) => n.includes('-n-')).map((n) => cniSocketPath('meshnet', netnsPath(n)));
+  const sockets = ours().filter((n) => n.includes('-n-'))
+    .flatMap((n) => ['meshnet', 'meshnetd-admin'].map((kind) => cniSocketPath(kind, netnsPath(n))));
   const daemonsStopped = await stopDaemons(name);
   for (const s of sockets) rmSync(s, { force: true });
   // Pods first, then nodes, then the fabric: parents outlive the links hanging off them.

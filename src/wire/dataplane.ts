@@ -33,6 +33,23 @@ interface WireEnd extends WireEndSpec {
   txFrames: number;
 }
 
+/** One wire end as telemetry reports it. Counters are frames from the pod (out) and to it (in). */
+export interface WireTelemetry {
+  id: string;
+  peerId: string;
+  peerNode: string;
+  podNetns: string;
+  podIntf: string;
+  hostIntf: string;
+  /** False while the peer node is lost (the pod sees NO-CARRIER). */
+  carrier: boolean;
+  framesFromPod: number;
+  framesToPod: number;
+  bytesFromPod: number;
+  bytesToPod: number;
+  kernelDrops: number;
+}
+
 export interface WireStats {
   wires: number;
   framesOut: number;
@@ -252,6 +269,18 @@ export class WireDataplane {
       end.txFrames++;
       this.counters.framesIn++;
     } else this.counters.sendFailed++;
+  }
+
+  /** Per-wire counters, for the daemon's metrics endpoint. */
+  telemetry(): WireTelemetry[] {
+    return [...this.wires.values()].map((w) => {
+      const st = w.sock.stats();
+      return {
+        id: w.id.toString(), peerId: w.peerId.toString(), peerNode: w.peerNode, podNetns: w.podNetns, podIntf: w.podIntf,
+        hostIntf: w.hostIntf, carrier: !this.lost.has(w.peerNode), framesFromPod: w.rxFrames, framesToPod: w.txFrames,
+        bytesFromPod: st.rxBytes, bytesToPod: st.txBytes, kernelDrops: st.rxDropsKernel ?? 0,
+      };
+    });
   }
 
   stats(): WireStats {

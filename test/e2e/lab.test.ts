@@ -10,7 +10,9 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NetNs, Rtnl, listNamedNetns } from '../../src/kernel';
-import { checkLinks, labDaemonPids, labDown, labUp, parseLabFile, labPrefix, netnsPath, restartDaemon, startPod, stopPod } from '../../src/lab';
+import { checkLinks, labDaemonPids, labDown, labUp, nodeWires, parseLabFile, labPrefix, netnsPath, restartDaemon, startPod, stopPod } from '../../src/lab';
+import { cniSocketPath } from '../../src/daemon/cni-socket';
+import { get as httpGet } from 'node:http';
 import { openStore } from '../../src/store';
 import { TopologyClient } from '../../src/topology';
 
@@ -308,6 +310,25 @@ test('grpc-wire links (inter_node_link_type: grpc): triangle across three nodes,
     const log1 = readFileSync(join(state.dir, 'nodes', 'node1', 'meshnetd.log'), 'utf8');
     assert.match(log1, /AddGRPCWireRemote from 192\.0\.2\.1[23]: default\/r1:eth[12] wire \d+ <-> \d+/);
 
+    // Per-wire telemetry from each daemon's admin socket: counters moved by the pings, carrier up.
+    const n1 = state.nodes.find((n) => n.name === 'node1')!;
+    const n2 = state.nodes.find((n) => n.name === 'node2')!;
+    const w1 = await nodeWires(n1);
+    assert.deepEqual(w1.map((w) => w.podIntf).sort(), ['eth1', 'eth2']);
+    const toR2 = w1.find((w) => w.podIntf === 'eth1')!;
+    assert.equal(toR2.peerNode, n2.underlayIp);
+    assert.equal(toR2.carrier, true);
+    assert.ok(toR2.framesFromPod >= 3 && toR2.framesToPod >= 3, JSON.stringify(toR2));
+    const metrics = await new Promise<string>((resolveGet, reject) => {
+      httpGet({ socketPath: cniSocketPath('meshnetd-admin', netnsPath(n1.netns)), path: '/metrics' }, (res) => {
+        let b = '';
+        res.on('data', (d: Buffer) => { b += d.toString(); });
+        res.on('end', () => resolveGet(b));
+      }).on('error', reject);
+    });
+    assert.match(metrics, new RegExp(`meshnet_wire_carrier\\{node="node1",wire="${toR2.id}",pod_netns="[^"]+",pod_intf="eth1",peer_node="192\\.0\\.2\\.12"\\} 1`));
+    assert.match(metrics, /# TYPE meshnet_wire_frames_from_pod_total counter/);
+
     // Every wire end is recorded in its node's GWireKObj, with upstream's keys.
     const store = openStore(state.store);
     const gw = (await store.get('gwirekobjs', 'default', 'node1')) as { status?: { grpcWireItems?: Record<string, unknown>[] } } | undefined;
@@ -329,6 +350,7 @@ test('grpc-wire links (inter_node_link_type: grpc): triangle across three nodes,
     process.kill(node1.daemonPid!, 'SIGTERM');
     await until('r2:eth1 shows NO-CARRIER while node1\'s daemon is down', () => linkIn('r2', 'eth1')?.carrier === false);
     assert.equal(linkIn('r2', 'eth2')?.carrier, true);
+    assert.deepEqual((await nodeWires(n2)).map((w) => [w.podIntf, w.carrier]).sort(), [['eth1', false], ['eth2', true]], 'telemetry agrees');
     await restartDaemon(state, node1);
     await until('carrier is back once node1\'s daemon answers', () => linkIn('r2', 'eth1')?.carrier === true);
     rows = await checkLinks(state, await topologies.list());
