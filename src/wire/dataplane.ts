@@ -102,6 +102,8 @@ export class WireDataplane {
    * daemon), without touching the pod. False when its host end is gone.
    */
   attachEnd(spec: WireEndSpec): boolean {
+    // A CNI ADD served while the restore was running may have made this end already.
+    if (this.wires.has(spec.id)) return true;
     const hostIntf = wireHostIntf(spec.id);
     const node = Rtnl.open();
     try {
