@@ -1,8 +1,9 @@
 // A client of a peer daemon's WireProtocol service: frames of grpc-wire links, each a Packet
 // {remot_intf_id, frame} addressed by the RECEIVER's wire id. SendToOnce is upstream's one unary
-// call per frame; a WireStream is the KNE fork's way: one client stream per peer node carrying
-// every wire's frames, fed from a bounded queue that drops (and counts) rather than blocking the
-// dataplane when the peer or the network is slower than the pods.
+// call per frame (over connect); a WireStream is the KNE fork's way: one client stream per peer
+// node carrying every wire's frames (written straight onto HTTP/2, see raw-stream.ts), with a
+// bounded queue that drops (and counts) rather than blocking the dataplane when the peer or the
+// network is slower than the pods.
 import { createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import * as pb from './gen/meshnet/v1beta1/meshnet_pb';
@@ -10,10 +11,8 @@ import { grpcBaseUrl } from './address';
 import { toInit } from './codec';
 import { callError } from './errors';
 import { DEFAULT_WINDOW_BYTES } from './server';
-import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { Input, Packet } from './types';
-
-type PacketInit = MessageInitShape<typeof pb.PacketSchema>;
+import { openRawWireStream } from './raw-stream';
 
 /** Frames queued per stream before new ones are dropped (the KNE fork's figure). */
 export const DEFAULT_STREAM_QUEUE = 10_000;
@@ -46,6 +45,8 @@ export function wireClient(address: string): WireClient {
   const transport = createGrpcTransport({ baseUrl, sessionManager: session, acceptCompression: [] });
   const client: Client<typeof pb.WireProtocol> = createClient(pb.WireProtocol, transport);
   const method = (m: string) => `${pb.WireProtocol.typeName}/${m}`;
+  // Streams are written straight onto HTTP/2 (raw-stream.ts), each on its own connection.
+  const raw = new Set<ReturnType<typeof openRawWireStream>>();
 
   return {
     address,
@@ -57,58 +58,14 @@ export function wireClient(address: string): WireClient {
       }
     },
     openStream(opts = {}) {
-      const limit = opts.queue ?? DEFAULT_STREAM_QUEUE;
-      // A head index instead of shift(): shift() on a long array is O(n) per frame.
-      let queue: PacketInit[] = [];
-      let head = 0;
-      const stats = { queued: 0, dropped: 0, pending: 0 };
-      let ended = false;
-      let wake: (() => void) | undefined;
-      async function* frames(): AsyncGenerator<PacketInit> {
-        for (;;) {
-          if (head < queue.length) {
-            const next = queue[head]!;
-            queue[head++] = undefined as unknown as PacketInit; // let the frame be collected
-            if (head === queue.length) {
-              queue = [];
-              head = 0;
-            }
-            stats.pending = queue.length - head;
-            yield next;
-            continue;
-          }
-          if (ended) return;
-          await new Promise<void>((r) => { wake = r; });
-          wake = undefined;
-        }
-      }
-      const done = client.sendToStream(frames()).then((r) => r.response, (err: unknown) => {
-        ended = true;
-        throw callError(err, address, method('SendToStream'));
-      });
-      done.catch(() => undefined); // observed through `done`/`end()`; never an unhandled rejection
-      return {
-        stats,
-        done,
-        send(packet) {
-          if (ended || queue.length - head >= limit) {
-            stats.dropped++;
-            return false;
-          }
-          queue.push(toInit(pb.PacketSchema, packet, 'Packet'));
-          stats.queued++;
-          stats.pending = queue.length - head;
-          wake?.();
-          return true;
-        },
-        end() {
-          ended = true;
-          wake?.();
-          return done;
-        },
-      };
+      const stream = openRawWireStream(address, opts);
+      raw.add(stream);
+      void stream.done.finally(() => raw.delete(stream)).catch(() => undefined);
+      return stream;
     },
     close() {
+      for (const r of raw) r.close();
+      raw.clear();
       session.abort();
     },
   };

@@ -1,0 +1,128 @@
+// WireProtocol.SendToStream written straight onto an HTTP/2 stream. The Packet message and gRPC's
+// length-prefixed framing are trivial to encode, and the dataplane sends one message per frame, so
+// going around connect's iterable pipeline (0.36 ms per message from send to server, measured)
+// takes most of the per-message latency out of a grpc-wire hop. Same bytes on the wire as any
+// gRPC client's (interop-tested against grpc-js); the unary calls stay on connect.
+import * as http2 from 'node:http2';
+import { grpcBaseUrl } from './address';
+import { GrpcCallError } from './errors';
+import { DEFAULT_WINDOW_BYTES } from './server';
+import type { Input, Packet } from './types';
+import { DEFAULT_STREAM_QUEUE, type WireStream } from './wire-client';
+
+const METHOD = 'meshnet.v1beta1.WireProtocol/SendToStream';
+
+function varint(n: bigint | number, out: number[]): void {
+  let v = BigInt(n);
+  if (v < 0n) v += 1n << 64n; // int64 two's complement, as protobuf encodes negatives
+  while (v > 0x7fn) {
+    out.push(Number(v & 0x7fn) | 0x80);
+    v >>= 7n;
+  }
+  out.push(Number(v));
+}
+
+/** gRPC message prefix + Packet fields up to the frame bytes (which follow as a second write). */
+export function packetHeader(remotIntfId: bigint | number, frameLength: number): Buffer {
+  const fields: number[] = [];
+  if (BigInt(remotIntfId) !== 0n) {
+    fields.push(0x08); // field 1, varint
+    varint(remotIntfId, fields);
+  }
+  if (frameLength > 0) {
+    fields.push(0x12); // field 2, length-delimited
+    varint(frameLength, fields);
+  }
+  const msgLen = fields.length + frameLength;
+  const b = Buffer.allocUnsafe(5 + fields.length);
+  b.writeUInt8(0, 0); // not compressed
+  b.writeUInt32BE(msgLen, 1);
+  Buffer.from(fields).copy(b, 5);
+  return b;
+}
+
+/** BoolResponse{response=1:bool} inside a gRPC frame; false when absent. */
+function parseBoolResponse(body: Buffer): boolean {
+  if (body.length < 5) return false;
+  const msg = body.subarray(5, 5 + body.readUInt32BE(1));
+  return msg.length >= 2 && msg[0] === 0x08 && msg[1] === 1;
+}
+
+export function openRawWireStream(address: string, opts: { queue?: number } = {}): WireStream & { close(): void } {
+  const baseUrl = grpcBaseUrl(address);
+  const url = new URL(baseUrl);
+  const session = http2.connect(baseUrl, {
+    settings: { initialWindowSize: DEFAULT_WINDOW_BYTES },
+    // Node's client would send an unbracketed IPv6 :authority (see client.ts).
+    ...(url.hostname.startsWith('[') ? { servername: url.hostname } : {}),
+  });
+  session.on('error', () => undefined); // surfaced through the stream below
+  session.on('connect', () => session.setLocalWindowSize(DEFAULT_WINDOW_BYTES));
+  const req = session.request({
+    ':method': 'POST', ':path': `/${METHOD}`, 'content-type': 'application/grpc+proto', te: 'trailers',
+  });
+  // Frames not yet taken by HTTP/2 count against the queue bound; past it new frames are dropped.
+  const limit = opts.queue ?? DEFAULT_STREAM_QUEUE;
+  const stats = { queued: 0, dropped: 0, pending: 0 };
+  const flushed = () => { stats.pending--; };
+  let ended = false;
+  const chunks: Buffer[] = [];
+  const fail = (status: number, detail: string) => new GrpcCallError(address, METHOD, status, detail);
+  const done = new Promise<boolean>((resolveDone, reject) => {
+    let status: number | undefined;
+    let message = '';
+    req.on('response', (h) => {
+      if (h['grpc-status'] !== undefined) {
+        status = Number(h['grpc-status']);
+        message = String(h['grpc-message'] ?? '');
+      }
+    });
+    req.on('trailers', (t) => {
+      status = Number(t['grpc-status'] ?? 2);
+      message = decodeURIComponent(String(t['grpc-message'] ?? ''));
+    });
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.on('close', () => {
+      ended = true;
+      if (status === 0) resolveDone(parseBoolResponse(Buffer.concat(chunks)));
+      else if (status !== undefined) reject(fail(status, message));
+      else reject(fail(14, `stream closed (HTTP/2 code ${req.rstCode ?? 'none'})`)); // UNAVAILABLE
+      session.close();
+    });
+    req.on('error', (e: Error) => {
+      ended = true;
+      reject(fail(14, e.message));
+    });
+  });
+  done.catch(() => undefined);
+  return {
+    stats,
+    done,
+    send(packet: Input<Packet>): boolean {
+      const frame = packet.frame ?? new Uint8Array(0);
+      if (ended || stats.pending >= limit) {
+        stats.dropped++;
+        return false;
+      }
+      const header = packetHeader(packet.remotIntfId ?? 0n, frame.byteLength);
+      if (frame.byteLength > 0) {
+        req.write(header);
+        req.write(frame, flushed);
+      } else req.write(header, flushed);
+      stats.queued++;
+      stats.pending++;
+      return true;
+    },
+    end(): Promise<boolean> {
+      if (!ended) {
+        ended = true;
+        req.end();
+      }
+      return done;
+    },
+    close(): void {
+      ended = true;
+      session.destroy();
+    },
+  };
+}
