@@ -97,6 +97,8 @@ export async function main(argv: string[]): Promise<number> {
     port: grpcPort,
     log,
     local: localHandlers(new TopologyClient(store)),
+    // Frames of peer streams go straight to the dataplane (the raw receive path).
+    wireFrames: (p) => dataplane.deliverOne(p),
     wire: {
       sendToStream: (packets) => dataplane.deliver(packets),
       sendToOnce: (p) => { dataplane.deliverOne(p); return true; },

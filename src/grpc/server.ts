@@ -13,6 +13,7 @@ import type { DescMessage, MessageInitShape } from '@bufbuild/protobuf';
 import * as pb from './gen/meshnet/v1beta1/meshnet_pb';
 import * as ext from './gen/meshnet/ext/v1/ext_pb';
 import { toInit } from './codec';
+import { SEND_TO_STREAM_PATH, serveRawSendToStream } from './raw-receive';
 import { handlerError, grpcStatusName } from './errors';
 import type {
   CallContext, EndRef, GenerateNodeInterfaceNameRequest, GenerateNodeInterfaceNameResult, Input, Packet,
@@ -69,6 +70,11 @@ export interface GrpcServerOptions {
   local?: Partial<LocalHandlers>;
   wire?: Partial<WireProtocolHandlers>;
   ext?: Partial<RemoteExtHandlers>;
+  /**
+   * Hot path for grpc-wire: when given, SendToStream is parsed straight off HTTP/2 and each
+   * Packet is handed here as its bytes arrive (raw-receive.ts), instead of to wire.sendToStream.
+   */
+  wireFrames?: (p: Packet) => void;
   /** One line per failed call and per transport problem. */
   log?: (line: string) => void;
   /** HTTP/2 flow-control window, stream and connection (default 16 MiB; see DESIGN.md, gRPC row). */
@@ -246,6 +252,10 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     // own http2 client sends `::1:51111` for IPv6 peers. A peer must not be able to crash the daemon.
     fixAuthority(req);
     try {
+      if (opts.wireFrames && req.url === SEND_TO_STREAM_PATH && req.method === 'POST') {
+        serveRawSendToStream(req, res, opts.wireFrames);
+        return;
+      }
       handler(req, res);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);

@@ -93,3 +93,47 @@ test('grpc-js server (a grpc-go stand-in) receives our stream and SendToOnce; a 
   await assert.rejects(cb.sendToOnce({ remotIntfId: 1n, frame: frame(0, 60) }), (e: unknown) =>
     e instanceof GrpcCallError && e.code === 'UNIMPLEMENTED' && /WireProtocol\/SendToOnce/.test(e.message));
 });
+
+test('the raw receive path (wireFrames): our stream and a grpc-js stream arrive intact; a malformed message is refused naming what is wrong', async () => {
+  const got: Packet[] = [];
+  const s = await startGrpcServer({ host: '127.0.0.1', port: 0, wireFrames: (p) => got.push({ remotIntfId: p.remotIntfId, frame: Uint8Array.from(p.frame) }) });
+  servers.push(s);
+  // Ours.
+  const c = wireClient(grpcAddress('127.0.0.1', s.port));
+  clients.push(c);
+  const st = c.openStream();
+  const sizes = [60, 1514, 9000, 65000];
+  for (let i = 0; i < 400; i++) st.send({ remotIntfId: 2n ** 62n + BigInt(i), frame: frame(i, sizes[i % 4]!) });
+  assert.equal(await st.end(), true);
+  assert.equal(got.length, 400);
+  got.forEach((p, i) => {
+    assert.equal(p.remotIntfId, 2n ** 62n + BigInt(i));
+    assert.equal(p.frame.length, sizes[i % 4]);
+    assert.equal(Buffer.from(p.frame).readUInt32BE(0), i);
+  });
+  // grpc-js (a grpc-go stand-in) as the sender.
+  got.length = 0;
+  const def = protoLoader.loadSync(join(import.meta.dirname, '../../proto/meshnet/v1beta1/meshnet.proto'), { keepCase: true, longs: String, defaults: true });
+  const WP = (grpc.loadPackageDefinition(def) as unknown as { meshnet: { v1beta1: { WireProtocol: grpc.ServiceClientConstructor } } }).meshnet.v1beta1.WireProtocol;
+  const js = new WP(`127.0.0.1:${s.port}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>;
+  clients.push(js);
+  const reply = await new Promise<{ response: boolean }>((resolve, reject) => {
+    const call = js.SendToStream!.call(js, (e: Error | null, r: { response: boolean }) => (e ? reject(e) : resolve(r)));
+    for (let i = 0; i < 50; i++) call.write({ remot_intf_id: String(7000 + i), frame: Buffer.from(frame(i, 1514)) });
+    call.end();
+  });
+  assert.deepEqual(reply, { response: true });
+  assert.deepEqual(got.map((p) => [p.remotIntfId, p.frame.length, Buffer.from(p.frame).readUInt32BE(0)]),
+    Array.from({ length: 50 }, (_, i) => [BigInt(7000 + i), 1514, i]));
+  // A message whose frame field claims more bytes than it has.
+  const http2 = await import('node:http2');
+  const session = http2.connect(`http://127.0.0.1:${s.port}`);
+  const req = session.request({ ':method': 'POST', ':path': '/meshnet.v1beta1.WireProtocol/SendToStream', 'content-type': 'application/grpc', te: 'trailers' });
+  const trailers = new Promise<Record<string, unknown>>((resolve) => req.on('trailers', (t) => resolve(t)));
+  req.end(Buffer.from([0, 0, 0, 0, 4, 0x12, 0x7f, 0x01, 0x02]));
+  req.resume();
+  const t = await trailers;
+  session.close();
+  assert.equal(t['grpc-status'], '3');
+  assert.match(decodeURIComponent(String(t['grpc-message'])), /field 2 runs past the message/);
+});
