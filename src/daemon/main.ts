@@ -97,12 +97,10 @@ export async function main(argv: string[]): Promise<number> {
     port: grpcPort,
     log,
     local: localHandlers(new TopologyClient(store)),
-    // Frames of peer streams go straight to the dataplane (the raw receive path).
+    // Frames of peer streams go straight to the dataplane (the raw receive path serves every
+    // SendToStream); SendToOnce, upstream's one call per frame, through connect.
     wireFrames: (p) => dataplane.deliverOne(p),
-    wire: {
-      sendToStream: (packets) => dataplane.deliver(packets),
-      sendToOnce: (p) => { dataplane.deliverOne(p); return true; },
-    },
+    wire: { sendToOnce: (p) => { dataplane.deliverOne(p); return true; } },
     remote: {
       ...wireRemote,
       update: async (req) => {

@@ -8,7 +8,10 @@ import { grpcBaseUrl } from './address';
 import { GrpcCallError } from './errors';
 import { DEFAULT_WINDOW_BYTES } from './server';
 import type { Input, Packet } from './types';
-import { DEFAULT_STREAM_QUEUE, type WireStream } from './wire-client';
+import type { WireStream } from './wire-client';
+
+/** Frames queued per stream before new ones are dropped (the KNE fork's figure). */
+export const DEFAULT_STREAM_QUEUE = 10_000;
 
 const METHOD = 'meshnet.v1beta1.WireProtocol/SendToStream';
 

@@ -14,8 +14,7 @@ import { DEFAULT_WINDOW_BYTES } from './server';
 import type { Input, Packet } from './types';
 import { openRawWireStream } from './raw-stream';
 
-/** Frames queued per stream before new ones are dropped (the KNE fork's figure). */
-export const DEFAULT_STREAM_QUEUE = 10_000;
+export { DEFAULT_STREAM_QUEUE } from './raw-stream';
 
 export interface WireStream {
   /** Queues a frame; false (and counted in `dropped`) when the queue is full or the stream ended. */

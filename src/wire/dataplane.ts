@@ -246,12 +246,7 @@ export class WireDataplane {
     this.opts.log(`wires to node ${node}: carrier ${up ? 'up' : 'DOWN'} on ${n} wire(s)`);
   }
 
-  /** Peer → pod: deliver each frame to the wire its id names. */
-  async deliver(packets: AsyncIterable<Packet>): Promise<boolean> {
-    for await (const p of packets) this.deliverOne(p);
-    return true;
-  }
-
+  /** Peer → pod: deliver a frame to the wire its id names. */
   deliverOne(p: Packet): void {
     const end = this.wires.get(p.remotIntfId);
     if (!end) {
