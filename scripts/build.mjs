@@ -16,9 +16,19 @@ mkdirSync(join(dist, 'cni'), { recursive: true });
 mkdirSync(join(dist, 'lib'), { recursive: true });
 writeFileSync(join(dist, 'package.json'), '{ "type": "commonjs" }\n');
 
+// The standalone plugin loads the Kubernetes store (and @kubernetes/client-node, 2.5 MB) from its
+// own file, only for a kubernetes store: parsing it on every exec would cost ~35 ms.
+const kubeStoreApart = {
+  name: 'kube-store-apart',
+  setup(b) {
+    b.onResolve({ filter: /\/kube\/kube-store$/ }, () => ({ path: './kube-store.cjs', external: true }));
+  },
+};
+
 const entries = [
   // The JavaScript build of each daemon-backed plugin; dist/cni/<type> is the exec shim.
-  { src: 'src/bin/meshnet.ts', out: 'lib/meshnet-plugin.cjs' },
+  { src: 'src/bin/meshnet.ts', out: 'lib/meshnet-plugin.cjs', plugins: [kubeStoreApart] },
+  { src: 'src/store/kube/kube-store.ts', out: 'lib/kube-store.cjs' },
   { src: 'src/bin/meshnetd.ts', out: 'meshnetd' },
   { src: 'src/bin/meshnetctl.ts', out: 'meshnetctl' },
   // Chained meta plugins: plain bundles, no daemon behind them.
@@ -29,7 +39,7 @@ const entries = [
   { src: 'bench/main.ts', out: 'bench.cjs' },
 ];
 
-await Promise.all(entries.map(async ({ src, out }) => {
+await Promise.all(entries.map(async ({ src, out, plugins = [] }) => {
   const outfile = join(dist, out);
   await build({
     entryPoints: [join(root, src)],
@@ -44,15 +54,23 @@ await Promise.all(entries.map(async ({ src, out }) => {
     minify: false,
     legalComments: 'none',
     logLevel: 'warning',
+    plugins,
   });
   chmodSync(outfile, 0o755);
 }));
 
 // The exec shim in front of daemon-backed plugins (see src/shim/cni-shim.c for why). Without a
 // C compiler the plugin's JavaScript build stands in for it: same behaviour, slower start.
+// Linked statically: on a cluster node the runtime execs it on the host, whose C library may be
+// older than the build machine's (a dynamically linked shim would fail with "GLIBC_2.34 not found").
 const shimmed = ['meshnet'];
-const cc = spawnSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', `-DNODE_BIN="${process.execPath}"`,
-  '-o', join(dist, 'cni', 'meshnet-shim'), join(root, 'src/shim/cni-shim.c')], { stdio: 'inherit' });
+const ccArgs = (extra) => ['-O2', '-Wall', '-Wextra', '-Werror', ...extra, `-DNODE_BIN="${process.execPath}"`,
+  '-o', join(dist, 'cni', 'meshnet-shim'), join(root, 'src/shim/cni-shim.c')];
+let cc = spawnSync('cc', ccArgs(['-static']), { stdio: 'inherit' });
+if (cc.status !== 0) {
+  console.warn('warning: static link of the exec shim failed (no libc.a?); linking it dynamically');
+  cc = spawnSync('cc', ccArgs([]), { stdio: 'inherit' });
+}
 for (const type of shimmed) {
   const out = join(dist, 'cni', type);
   if (cc.status === 0) copyFileSync(join(dist, 'cni', 'meshnet-shim'), out);

@@ -19,6 +19,7 @@ command -v cc >/dev/null       || need+=(gcc libc6-dev)
 command -v etcd >/dev/null     || need+=(etcd-server)
 command -v iptables >/dev/null || need+=(iptables)
 command -v openssl >/dev/null  || need+=(openssl)
+command -v kubectl >/dev/null  || need+=(kubernetes-client)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

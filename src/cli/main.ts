@@ -60,7 +60,7 @@ function defaultDemoFile(): string {
 }
 
 async function topologiesOf(state: LabState) {
-  return new TopologyClient(openStore(state.store)).list();
+  return new TopologyClient(await openStore(state.store)).list();
 }
 
 function describe(state: LabState): string {

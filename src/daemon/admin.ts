@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:http';
 import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WireDataplane, WireTelemetry } from '../wire/dataplane';
+import { serveProbe, type ReadinessCheck } from './health';
 
 const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 
@@ -32,10 +33,11 @@ export function metricsText(node: string, wires: WireTelemetry[], totals: Record
   return `${lines.join('\n')}\n`;
 }
 
-export async function listenAdmin(path: string, node: string, dataplane: WireDataplane): Promise<{ close(): Promise<void> }> {
+export async function listenAdmin(path: string, node: string, dataplane: WireDataplane, checks: ReadinessCheck[] = []): Promise<{ close(): Promise<void> }> {
   mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
   try { unlinkSync(path); } catch { /* none left over */ }
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer(async (req, res) => {
+    if (req.method === 'GET' && await serveProbe(req.url, checks, res)) return;
     if (req.method === 'GET' && req.url === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
       res.end(metricsText(node, dataplane.telemetry(), { ...dataplane.stats() }));
@@ -44,7 +46,7 @@ export async function listenAdmin(path: string, node: string, dataplane: WireDat
       res.end(JSON.stringify(dataplane.telemetry()));
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' });
-      res.end('meshnetd admin: GET /metrics or GET /wires\n');
+      res.end('meshnetd admin: GET /metrics, /wires, /healthz or /readyz\n');
     }
   });
   await new Promise<void>((resolveListen, reject) => {

@@ -23,11 +23,17 @@ function notFound(ns: string, name: string): GrpcStatusError {
   return new GrpcStatusError('NOT_FOUND', `Topology ${ns}/${name} not found`);
 }
 
-function podMessage(t: Topology): Pod {
+/** This daemon's node, as upstream's Local.Get reports it (HOST_IP and HOST_INTF). */
+export interface LocalNode {
+  nodeIp: string;
+  nodeIntf?: string;
+}
+
+function podMessage(t: Topology, node: LocalNode): Pod {
   const s = t.status ?? {};
   return {
     name: t.metadata.name, kubeNs: t.metadata.namespace,
-    srcIp: s.src_ip ?? '', netNs: s.net_ns ?? '', containerId: s.container_id ?? '', nodeIp: s.src_ip ?? '', nodeIntf: '',
+    srcIp: s.src_ip ?? '', netNs: s.net_ns ?? '', containerId: s.container_id ?? '', nodeIp: node.nodeIp, nodeIntf: node.nodeIntf ?? '',
     links: t.spec.links.map((l) => ({
       uid: BigInt(l.uid), peerPod: l.peer_pod, localIntf: l.local_intf, peerIntf: l.peer_intf, localIp: l.local_ip ?? '', peerIp: l.peer_ip ?? '',
     })),
@@ -45,7 +51,7 @@ export function nodeInterfaceName(podName: string, podIntf: string): string {
   return `${podIntf.replace(/[^a-zA-Z0-9]/g, '').slice(0, 6)}-${h}`;
 }
 
-export function localHandlers(topologies: TopologyClient): Partial<LocalHandlers> {
+export function localHandlers(topologies: TopologyClient, node: LocalNode): Partial<LocalHandlers> {
   const patch = (ns: string, name: string, f: (s: TopologyStatus) => TopologyStatus) => mapped(async () => {
     if (!(await topologies.patchStatus(ns, name, f))) throw notFound(ns, name);
     return true;
@@ -54,7 +60,7 @@ export function localHandlers(topologies: TopologyClient): Partial<LocalHandlers
     get: (q) => mapped(async () => {
       const t = await topologies.get(q.kubeNs, q.name);
       if (!t) throw notFound(q.kubeNs, q.name);
-      return podMessage(t);
+      return podMessage(t, node);
     }),
     // An empty field clears it, so SetAlive with no net_ns marks the pod not alive.
     setAlive: (p) => patch(p.kubeNs, p.name, (s) => ({

@@ -1,102 +1,90 @@
 // meshnetd: the node daemon. Serves the meshnet plugin's CNI calls on its local socket (the exec
 // shim forwards them, so a call costs the plumbing, not a Node start-up) and meshnet's gRPC API
 // (meshnet.v1beta1, port 51111): Remote.Update makes this node's end of a cross-node VXLAN link,
-// Local answers upstream's plugin-side calls from the store. grpc-wire and reconciliation next.
+// the wire services carry grpc-wire frames, Local answers upstream's plugin-side calls from the
+// store. In a cluster it also installs the shim and chains meshnet into the node's CNI config.
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { listenAdmin } from './admin';
 import { cniSocketPath, listenCniSocket } from './cni-socket';
+import { CniInstaller } from './cni-installer';
+import { ConfigError, USAGE, parseDaemonConfig, type DaemonConfig } from './config';
+import { listenHealth, type ReadinessCheck } from './health';
 import { PeerClients, grpcRemoteLinker } from './remote-linker';
-import { hostname } from 'node:os';
 import { daemonWireLinker, restoreWires, wireRemoteHandlers } from './wire-linker';
 import { WireRecords } from '../wire/records';
 import { WireDataplane } from '../wire/dataplane';
 import { createMeshnetPlugin } from '../plugins/meshnet/plugin';
 import { nodeIpFromDefaultRoute } from '../plugins/meshnet/node-ip';
 import { RemoteEndError, applyRemoteEnd, removeRemoteEnd } from '../plugins/meshnet/remote-end';
-import { isIP } from '../cni';
-import { GrpcStatusError, MESHNET_GRPC_PORT, startGrpcServer } from '../grpc';
-import { DEFAULT_STORE_DIR } from '../plugins/meshnet/config';
-import { openStore, type Store } from '../store';
-import { TopologyClient } from '../topology';
+import { GrpcStatusError, startGrpcServer } from '../grpc';
+import { StoreError, openStore, type Store } from '../store';
+import { TOPOLOGY_RESOURCE, TopologyClient } from '../topology';
 import { localHandlers } from './local-api';
 
-const USAGE = `usage: meshnetd [--node-ip IP] [--grpc-port PORT] [--store REF] [--inter-node-link-type vxlan|grpc] [--node NAME] [--lab NAME]
-  Serves the meshnet CNI plugin on /run/meshnet/meshnet-<netns inode>.sock for the network
-  namespace it runs in (run it in the node's netns, as a hostNetwork DaemonSet does), and
-  meshnet's gRPC API for peer daemons on PORT (default ${MESHNET_GRPC_PORT}).
-  --node-ip  this node's IP (VXLAN endpoint); default: the source of the IPv4 default route
-  --store    where Topology and GWireKObj objects are (gRPC Local service, wire records): a directory
-             or etcd://host:port (default ${DEFAULT_STORE_DIR}; the CNI plugin uses its config's "store")
-  --inter-node-link-type  how pods on different nodes are linked (env INTER_NODE_LINK_TYPE as
-             upstream; default vxlan): a VXLAN, or a grpc-wire carried by the daemons over gRPC
-  --node     this node's name (default NODE_NAME, else the host name): labels log lines and keys
-             the node's GWireKObj wire records
-  --lab      lets "meshnetctl lab down" find lab daemons`;
+/** A name no Topology can have in practice: its NotFound proves the store answers. */
+const PROBE_NAME = 'meshnetd-readiness-probe';
 
-class ArgError extends Error {}
+/** The exec shim the installer copies: dist/cni/meshnet next to this bundle (the image's layout). */
+function shimPath(): string {
+  return resolve(join(dirname(process.argv[1] ?? '.'), 'cni', 'meshnet'));
+}
 
-function parseArgs(argv: string[]): Record<string, string> {
-  const opts: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '-h' || a === '--help') return { help: '1' };
-    const key = a.slice(2);
-    if (!['node', 'lab', 'node-ip', 'grpc-port', 'store', 'inter-node-link-type'].includes(key) || !a.startsWith('--') || argv[i + 1] === undefined) {
-      throw new ArgError(`unknown or incomplete argument ${JSON.stringify(a)}`);
-    }
-    opts[key] = argv[++i]!;
+/** The store answers (NotFound for the probe object counts): for /readyz and the start-up check. */
+async function storeProblem(store: Store): Promise<string | undefined> {
+  try {
+    await store.get(TOPOLOGY_RESOURCE, 'default', PROBE_NAME);
+    return undefined;
+  } catch (e) {
+    return e instanceof StoreError ? e.message : String(e);
   }
-  return opts;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let opts: Record<string, string>;
+  let cfg: DaemonConfig | undefined;
   try {
-    opts = parseArgs(argv);
+    cfg = parseDaemonConfig(argv, process.env);
   } catch (e) {
-    process.stderr.write(`meshnetd: ${(e as Error).message}\n${USAGE}\n`);
+    if (!(e instanceof ConfigError)) throw e;
+    process.stderr.write(`meshnetd: ${e.message}\n${USAGE}\n`);
     return 2;
   }
-  if (opts.help) {
+  if (!cfg) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const tag = opts.node ? `[${opts.node}] ` : '';
+  const tag = cfg.lab || cfg.inCluster ? `[${cfg.nodeName}] ` : '';
   const log = (s: string) => process.stderr.write(`${new Date().toISOString()} ${tag}${s}\n`);
-  const nodeIp = opts['node-ip'] ?? nodeIpFromDefaultRoute();
-  if (!nodeIp || !isIP(nodeIp)) {
-    process.stderr.write(`meshnetd: --node-ip ${nodeIp === undefined ? 'is needed (no default route to derive it from)' : `${JSON.stringify(nodeIp)} is not an IP address`}\n`);
+  const nodeIp = cfg.nodeIp ?? nodeIpFromDefaultRoute();
+  if (!nodeIp) {
+    process.stderr.write('meshnetd: the node IP is needed: set --node-ip or HOST_IP (this node has no IPv4 default route to derive it from)\n');
     return 2;
   }
-  const grpcPort = Number(opts['grpc-port'] ?? MESHNET_GRPC_PORT);
-  if (!(Number.isInteger(grpcPort) && grpcPort > 0 && grpcPort < 65536)) {
-    process.stderr.write(`meshnetd: --grpc-port ${JSON.stringify(opts['grpc-port'])} is not a port number\n`);
-    return 2;
-  }
-
-  const linkType = (opts['inter-node-link-type'] ?? process.env.INTER_NODE_LINK_TYPE ?? 'vxlan').toLowerCase();
-  if (linkType !== 'vxlan' && linkType !== 'grpc') {
-    process.stderr.write(`meshnetd: --inter-node-link-type must be vxlan or grpc, got ${JSON.stringify(linkType)}\n`);
-    return 2;
-  }
+  const grpcPort = cfg.grpcPort;
+  const linkType = cfg.interNodeLinkType;
   let store: Store;
   try {
-    store = openStore(opts.store ?? DEFAULT_STORE_DIR);
+    store = await openStore(cfg.store);
   } catch (e) {
-    process.stderr.write(`meshnetd: --store: ${(e as Error).message}\n`);
+    process.stderr.write(`meshnetd: --store ${cfg.store}: ${(e as Error).message}\n`);
     return 2;
   }
+  // Not fatal: the API server may come later (kubelet restarts us otherwise); readiness says so.
+  const startProblem = await storeProblem(store);
+  if (startProblem) log(`store ${cfg.store}: ${startProblem}`);
+  const hostIntf = cfg.hostIntf;
   const peers = new PeerClients(grpcPort);
   const remote = grpcRemoteLinker({ peers });
   const dataplane = new WireDataplane({ grpcPort, log });
   // Upstream's daemons know their node by NODE_NAME; records are keyed by it.
-  const nodeName = opts.node ?? process.env.NODE_NAME ?? hostname();
+  const nodeName = cfg.nodeName;
   const records = new WireRecords(store, nodeName);
   const wireRemote = wireRemoteHandlers(dataplane, records, nodeName, log);
   const grpc = await startGrpcServer({
     host: nodeIp.includes(':') ? '::' : '0.0.0.0',
     port: grpcPort,
     log,
-    local: localHandlers(new TopologyClient(store)),
+    local: localHandlers(new TopologyClient(store), { nodeIp, ...(hostIntf ? { nodeIntf: hostIntf } : {}) }),
     // Frames of peer streams go straight to the dataplane (the raw receive path serves every
     // SendToStream); SendToOnce, upstream's one call per frame, through connect.
     wireFrames: (p) => dataplane.deliverOne(p),
@@ -109,7 +97,7 @@ export async function main(argv: string[]): Promise<number> {
             netNs: req.netNs, intfName: req.intfName, intfIp: req.intfIp, peerVtep: req.peerVtep,
             // Beyond 2^53 a bigint VNI cannot be valid anyway; validation names the field.
             kubeNs: req.kubeNs, vni: Number(req.vni), nodeIntf: req.nodeIntf,
-          }, nodeIp);
+          }, nodeIp, hostIntf);
           log(`Remote.Update from ${req.peerVtep}: ${req.intfName} (VNI ${req.vni}) in ${req.netNs}: ${outcome}`);
           return true;
         } catch (e) {
@@ -136,14 +124,40 @@ export async function main(argv: string[]): Promise<number> {
   const path = cniSocketPath('meshnet');
   const cni = await listenCniSocket(path, createMeshnetPlugin({
     remote, interNodeLinkType: linkType, wires: daemonWireLinker(dataplane, peers, records, nodeName),
+    store: { ref: cfg.store, store }, nodeIp, ...(hostIntf ? { hostIntf } : {}),
   }), log);
   try {
     await restoreWires(dataplane, records, log);
   } catch (e) {
     log(`wires: could not read GWireKObj records: ${(e as Error).message}`);
   }
-  const admin = await listenAdmin(cniSocketPath('meshnetd-admin'), nodeName, dataplane);
-  log(`meshnetd ${process.pid} node ${nodeIp}: CNI calls on ${path}, gRPC on port ${grpc.port}, inter-node links: ${linkType}, metrics on ${cniSocketPath('meshnetd-admin')}`);
+  let installer: CniInstaller | undefined;
+  if (cfg.cniInstall) {
+    installer = new CniInstaller({
+      confDir: cfg.cniConfDir, binDir: cfg.cniBinDir, shim: shimPath(), interNodeLinkType: linkType, resyncMs: 10_000,
+      log: (m) => log(`cni install: ${m}`),
+    });
+    try {
+      if (!existsSync(shimPath())) throw new Error(`the exec shim ${shimPath()} is missing from this installation`);
+      installer.start();
+    } catch (e) {
+      log(`cni install: cannot install: ${(e as Error).message}`);
+      installer.uninstall();
+      await cni.close();
+      await grpc.close();
+      dataplane.close();
+      remote.close();
+      return 1;
+    }
+  }
+  const checks: ReadinessCheck[] = [
+    { name: 'store', check: () => storeProblem(store) },
+    ...(installer ? [{ name: 'cni config', check: async () => (installer!.installed ? undefined : `meshnet is not chained in ${cfg!.cniConfDir} yet (no primary CNI config?)`) }] : []),
+  ];
+  const admin = await listenAdmin(cniSocketPath('meshnetd-admin'), nodeName, dataplane, checks);
+  const health = cfg.healthPort ? await listenHealth(cfg.healthPort, checks) : undefined;
+  log(`meshnetd ${process.pid} node ${nodeName} (${nodeIp}): CNI calls on ${path}, gRPC on port ${grpc.port}, inter-node links: ${linkType}, ` +
+    `store ${cfg.store}, metrics on ${cniSocketPath('meshnetd-admin')}${health ? `, probes on port ${health.port}` : ''}`);
   await new Promise<void>((resolveStop) => {
     const stop = (sig: string) => {
       log(`${sig}: shutting down`);
@@ -152,11 +166,14 @@ export async function main(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  installer?.uninstall();
   await cni.close();
   await admin.close();
+  await health?.close();
   await grpc.close();
   log(`wire stats: ${JSON.stringify(dataplane.stats())}`);
   dataplane.close();
   remote.close();
+  (store as { close?: () => void }).close?.();
   return 0;
 }

@@ -20,11 +20,14 @@ function wireDef(local: WireSide, peer: WireSide, uid: number): WireDef {
 
 /** The GWireKObj item of one end held by this node. */
 function item(nodeName: string, e: { ns: string; pod: string; uid: number; spec: WireEndSpec }): GWireItem {
+  if (e.spec.peerId > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new Error(`peer wire id ${e.spec.peerId} is over 2^53-1: GWireKObj cannot record it exactly as a JSON integer`);
+  }
   return {
     node_name: nodeName, link_id: e.uid, topo_namespace: e.ns, local_pod_net_ns: e.spec.podNetns, local_pod_name: e.pod,
     local_pod_ip: e.spec.podIp ?? '', local_pod_iface_name: e.spec.podIntf, wire_iface_name_on_local_node: wireHostIntf(e.spec.id),
-    // int64 in the CRD; a string keeps all 63 bits exact in JSON.
-    wire_iface_id_on_peer_node: e.spec.peerId.toString(), gwire_peer_node_ip: e.spec.peerNode,
+    // int64 in the CRD: a JSON integer (our ids fit 53 bits; an upstream peer's are counters).
+    wire_iface_id_on_peer_node: Number(e.spec.peerId), gwire_peer_node_ip: e.spec.peerNode,
   };
 }
 

@@ -13,3 +13,4 @@ export { parseCidr, parseIp, formatIp, parseMac, formatMac, validateIfName, ipFa
 export type { Cidr, Family } from './ip';
 export { PacketSocket, VNET_HDR_LEN } from './packet';
 export type { PacketSocketOptions, PacketSocketStats } from './packet';
+export { listenTcpInNetns } from './tcp-listen';

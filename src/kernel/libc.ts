@@ -32,6 +32,7 @@ export const socket = lib.func('int socket(int domain, int type, int protocol)')
 export const bind = lib.func('int bind(int fd, const void *addr, uint32_t len)') as (
   fd: number, addr: Buffer, len: number,
 ) => number;
+export const listen = lib.func('int listen(int fd, int backlog)') as (fd: number, backlog: number) => number;
 export const setsockopt = lib.func('int setsockopt(int fd, int level, int name, const void *val, uint32_t len)') as (
   fd: number, level: number, name: number, val: Buffer, len: number,
 ) => number;
@@ -98,6 +99,9 @@ export const MNT_DETACH = 2;
 export const LOCK_EX = 2;
 export const LOCK_UN = 8;
 export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const SOCK_STREAM = 1;
+export const SO_REUSEADDR = 2;
 export const AF_NETLINK = 16;
 export const SOCK_DGRAM = 2;
 export const SOCK_RAW = 3;

@@ -3,7 +3,7 @@
 // even when the state file never recorded them.
 import { spawn } from 'node:child_process';
 import { get as httpGet } from 'node:http';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cniSocketPath } from '../daemon/cni-socket';
@@ -22,6 +22,10 @@ export async function startDaemon(state: LabState, node: NodeState): Promise<num
   const bin = daemonBinary(state);
   if (!existsSync(bin)) throw new Error(`meshnetd not found at ${bin}: run npm run build`);
   const logFile = join(state.dir, 'nodes', node.name, 'meshnetd.log');
+  const sock = cniSocketPath('meshnet', netnsPath(node.netns));
+  // A socket left by a killed daemon (or by one of an old netns with the same inode) would end
+  // the readiness wait below before this daemon listens.
+  rmSync(sock, { force: true });
   const fd = openSync(logFile, 'a');
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS; // a node's daemon would not have it; it slows start-up
@@ -34,7 +38,6 @@ export async function startDaemon(state: LabState, node: NodeState): Promise<num
   child.unref();
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start meshnetd for node ${node.name}`);
-  const sock = cniSocketPath('meshnet', netnsPath(node.netns));
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (!existsSync(sock)) {
     if (child.exitCode !== null || !existsSync(`/proc/${pid}`)) {

@@ -101,7 +101,7 @@ export async function labUp(spec: LabSpec, file: string, opts: LabOptions = {}):
       saveState(state);
     }
     // KNE creates the Topology objects before the pods, so every ADD finds its own.
-    const topologies = new TopologyClient(openStore(state.store));
+    const topologies = new TopologyClient(await openStore(state.store));
     for (const t of spec.topologies) await topologies.create(t);
     for (const p of spec.pods) {
       const pod = newPodState(spec.name, p);

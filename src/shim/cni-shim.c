@@ -14,7 +14,9 @@
  *
  * Fallback: when no daemon listens (not started, restarting), the shim execs the same plugin
  * compiled to JavaScript, <dir of this binary>/../lib/<plugin>-plugin.cjs, with the same
- * environment and stdin, so the plugin works without the daemon, only slower.
+ * environment and stdin, so the plugin works without the daemon, only slower. Where that build
+ * or Node.js is not there (a cluster node: meshnetd's installer copies only this shim), the shim
+ * answers a CNI error naming the daemon, code 11 "try again later", and the runtime retries.
  *
  * Wire format (version 1), request:  "MNC1\n" { "KEY=VALUE\n" } "\n" <stdin bytes> EOF(shutdown)
  *                           response: "<exit code>\n" <stdout bytes> EOF
@@ -112,15 +114,30 @@ static void self_paths(const char **name, char *dir, size_t dirlen) {
   snprintf(dir, dirlen, "%s", dirname(exe));
 }
 
+/* The node binary to run the JavaScript build with: NODE_BIN, else "node" in PATH; NULL if neither. */
+static const char *find_node(char *out, size_t outlen) {
+  if (access(NODE_BIN, X_OK) == 0) return NODE_BIN;
+  const char *path = getenv("PATH");
+  if (!path) return NULL;
+  char copy[4096];
+  snprintf(copy, sizeof copy, "%s", path);
+  for (char *save = NULL, *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+    snprintf(out, outlen, "%s/node", *d ? d : ".");
+    if (access(out, X_OK) == 0) return out;
+  }
+  return NULL;
+}
+
 /* Runs the JavaScript build of the plugin with the stdin we already consumed. */
 static int exec_fallback(const char *name, const char *dir, const struct buf *in, const char *sock) {
-  char script[PATH_MAX];
+  char script[PATH_MAX], nodebuf[PATH_MAX];
   snprintf(script, sizeof script, "%s/../lib/%s-plugin.cjs", dir, name);
-  if (access(script, R_OK) < 0) {
-    char details[2 * PATH_MAX + 128];
-    snprintf(details, sizeof details, "no daemon answers on %s and the standalone plugin %s is missing: start meshnetd on this node",
-             sock, script);
-    return fail(11, "meshnetd is not running", details);
+  const char *node = access(script, R_OK) == 0 ? find_node(nodebuf, sizeof nodebuf) : NULL;
+  if (!node) {
+    char details[2 * PATH_MAX + 160];
+    snprintf(details, sizeof details, "no meshnetd answers on %s (is the meshnet DaemonSet pod running on this node?) and %s",
+             sock, access(script, R_OK) < 0 ? "there is no standalone plugin to run instead" : "Node.js is not installed to run the standalone plugin");
+    return fail(11, "meshnetd is not running on this node", details);
   }
   int mfd = memfd_create("cni-stdin", 0);
   if (mfd < 0 || write_all(mfd, in->p ? in->p : "", in->len) < 0 || lseek(mfd, 0, SEEK_SET) < 0 ||
@@ -129,9 +146,8 @@ static int exec_fallback(const char *name, const char *dir, const struct buf *in
   }
   close(mfd);
   char *argv_node[] = {"node", script, NULL};
-  execvp("node", argv_node);
-  execv(NODE_BIN, argv_node);
-  return fail(999, "cni-shim: cannot run node for the plugin", "node is neither in PATH nor at " NODE_BIN);
+  execv(node, argv_node);
+  return fail(11, "meshnetd is not running on this node", strerror(errno));
 }
 
 int main(void) {

@@ -6,7 +6,13 @@ import { mkdirSync, readFileSync, writeFileSync, renameSync, readdirSync, unlink
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { lockFile } from '../kernel';
-import { StoreError, type Store, type StoredObject } from './store';
+import { mergePatch } from './merge-patch';
+import { abortableSleep, reflect, type WatchSource } from './reflector';
+import { requireStatusSubresource, resourceInfo } from './resources';
+import { StoreError, type Store, type StoredObject, type StoreWatch, type WatchEvent, type WatchOptions } from './store';
+
+/** How often a watch looks at the store's version counter. */
+const WATCH_POLL_MS = 100;
 
 const SEGMENT = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
@@ -22,6 +28,7 @@ export class FileStore implements Store {
   }
 
   private file(resource: string, namespace: string, name: string): string {
+    resourceInfo(resource);
     checkSegment('resource', resource);
     checkSegment('namespace', namespace);
     checkSegment('name', name);
@@ -68,8 +75,19 @@ export class FileStore implements Store {
     return this.read(this.file(resource, namespace, name));
   }
 
+  private currentVersion(): string {
+    try {
+      return readFileSync(join(this.dir, '.rv'), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return '0';
+      throw e;
+    }
+  }
+
   async list(resource: string, namespace?: string): Promise<StoredObject[]> {
+    resourceInfo(resource);
     checkSegment('resource', resource);
+    if (namespace !== undefined) checkSegment('namespace', namespace);
     const base = join(this.dir, resource);
     const namespaces = namespace !== undefined ? [namespace] : safeReaddir(base);
     const out: StoredObject[] = [];
@@ -90,6 +108,7 @@ export class FileStore implements Store {
       }
       const stored: StoredObject = {
         ...obj,
+        ...(resourceInfo(resource).statusSubresource ? { status: undefined } : {}),
         metadata: {
           ...obj.metadata,
           resourceVersion: this.nextVersion(),
@@ -97,13 +116,15 @@ export class FileStore implements Store {
           creationTimestamp: new Date().toISOString(),
         },
       };
+      if (stored.status === undefined) delete stored.status;
       this.write(path, stored);
       return stored;
     });
   }
 
-  private replace(resource: string, obj: StoredObject, part: 'spec' | 'status'): StoredObject {
-    const { namespace, name, resourceVersion } = obj.metadata;
+  /** Read-modify-write under the lock; `resourceVersion` (when set) must be the stored one. */
+  private modify(resource: string, namespace: string, name: string, resourceVersion: string | undefined,
+    change: (cur: StoredObject) => StoredObject): StoredObject {
     const path = this.file(resource, namespace, name);
     return this.locked(() => {
       const cur = this.read(path);
@@ -112,9 +133,7 @@ export class FileStore implements Store {
         throw new StoreError('Conflict',
           `${resource} ${namespace}/${name} was modified (resourceVersion ${cur.metadata.resourceVersion}, update based on ${resourceVersion})`);
       }
-      const next: StoredObject = part === 'spec'
-        ? { ...obj, status: cur.status, metadata: { ...cur.metadata } }
-        : { ...cur, status: obj.status, metadata: { ...cur.metadata } };
+      const next = change(cur);
       if (next.status === undefined) delete next.status;
       next.metadata.resourceVersion = this.nextVersion();
       this.write(path, next);
@@ -123,11 +142,46 @@ export class FileStore implements Store {
   }
 
   async update(resource: string, obj: StoredObject): Promise<StoredObject> {
-    return this.replace(resource, obj, 'spec');
+    const { namespace, name, resourceVersion, labels, annotations } = obj.metadata;
+    const withStatus = !resourceInfo(resource).statusSubresource;
+    return this.modify(resource, namespace, name, resourceVersion, (cur) => ({
+      ...obj,
+      status: withStatus ? obj.status : cur.status,
+      metadata: { ...cur.metadata, ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) },
+    }));
   }
 
   async updateStatus(resource: string, obj: StoredObject): Promise<StoredObject> {
-    return this.replace(resource, obj, 'status');
+    requireStatusSubresource(resource);
+    const { namespace, name, resourceVersion } = obj.metadata;
+    return this.modify(resource, namespace, name, resourceVersion, (cur) => ({ ...cur, status: obj.status, metadata: { ...cur.metadata } }));
+  }
+
+  async patchStatus(resource: string, namespace: string, name: string, patch: Record<string, unknown>, resourceVersion?: string): Promise<StoredObject> {
+    return this.modify(resource, namespace, name, resourceVersion, (cur) => ({
+      ...cur, status: mergePatch(cur.status, patch), metadata: { ...cur.metadata },
+    }));
+  }
+
+  /**
+   * Polls the store's version counter; when it moved, the reflector lists again and delivers
+   * the difference (the files hold no change history to stream from).
+   */
+  watch(resource: string, namespace: string | undefined, onEvent: (e: WatchEvent) => void, opts?: WatchOptions): StoreWatch {
+    const source: WatchSource = {
+      list: async () => {
+        const resourceVersion = this.currentVersion();
+        return { items: await this.list(resource, namespace), resourceVersion };
+      },
+      stream: async (rv, _onEvent, _onProgress, signal) => {
+        while (!signal.aborted) {
+          if (this.currentVersion() !== rv) return 'relist';
+          await abortableSleep(WATCH_POLL_MS, signal);
+        }
+        return undefined;
+      },
+    };
+    return reflect(source, onEvent, opts);
   }
 
   async delete(resource: string, namespace: string, name: string): Promise<boolean> {
@@ -135,6 +189,7 @@ export class FileStore implements Store {
     return this.locked(() => {
       try {
         unlinkSync(path);
+        this.nextVersion(); // watchers notice deletions by the counter too
         return true;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;

@@ -88,12 +88,23 @@ function parseStatus(v: unknown, path: string): TopologyStatus | undefined {
   return s;
 }
 
+/** A link left out of a leniently parsed Topology, with the reason naming its field. */
+export interface BadLink {
+  index: number;
+  /** The link's uid when it had a usable one. */
+  uid?: number;
+  error: TopologyError;
+}
+
 /**
  * Parses one Topology object. `defaultNamespace` applies when metadata.namespace is absent
  * (kubectl's behaviour). Links are checked one by one and as a set: uids and local
  * interface names must be unique within the pod (a self link uses two local names).
+ * With `badLinks` the parse is lenient about links: a bad link (and the later of two that
+ * clash) is left out and reported there, so the pod's valid links can still be plumbed; the
+ * object itself (metadata, spec) must still be well formed.
  */
-export function parseTopology(v: unknown, defaultNamespace = 'default', where = 'Topology'): Topology {
+export function parseTopology(v: unknown, defaultNamespace = 'default', where = 'Topology', badLinks?: BadLink[]): Topology {
   if (!isRecord(v)) throw new TopologyError(where, 'must be an object');
   if (v.apiVersion !== undefined && v.apiVersion !== TOPOLOGY_API_VERSION) {
     throw new TopologyError(`${where}.apiVersion`, `must be ${TOPOLOGY_API_VERSION}, got ${JSON.stringify(v.apiVersion)}`);
@@ -112,23 +123,30 @@ export function parseTopology(v: unknown, defaultNamespace = 'default', where = 
   if (!isRecord(spec)) throw new TopologyError(`${where}.spec`, 'is required');
   const rawLinks = spec.links ?? [];
   if (!Array.isArray(rawLinks)) throw new TopologyError(`${where}.spec.links`, 'must be a list');
-  const links = rawLinks.map((l, i) => parseLink(l, `${where}.spec.links[${i}]`));
-
   const uids = new Map<number, number>();
   const intfs = new Map<string, number>();
-  links.forEach((l, i) => {
+  const links: Link[] = [];
+  rawLinks.forEach((raw, i) => {
     const p = `${where}.spec.links[${i}]`;
-    const prev = uids.get(l.uid);
-    if (prev !== undefined) throw new TopologyError(`${p}.uid`, `uid ${l.uid} is already used by spec.links[${prev}]`);
-    uids.set(l.uid, i);
-    const names = l.peer_pod === name ? [l.local_intf, l.peer_intf] : [l.local_intf];
-    if (l.peer_pod === name && l.local_intf === l.peer_intf) {
-      throw new TopologyError(`${p}.peer_intf`, `a self link needs two different interfaces, both are "${l.local_intf}"`);
-    }
-    for (const n of names) {
-      const used = intfs.get(n);
-      if (used !== undefined) throw new TopologyError(`${p}.local_intf`, `interface "${n}" is already used by spec.links[${used}]`);
-      intfs.set(n, i);
+    try {
+      const l = parseLink(raw, p);
+      const prev = uids.get(l.uid);
+      if (prev !== undefined) throw new TopologyError(`${p}.uid`, `uid ${l.uid} is already used by spec.links[${prev}]`);
+      const names = l.peer_pod === name ? [l.local_intf, l.peer_intf] : [l.local_intf];
+      if (l.peer_pod === name && l.local_intf === l.peer_intf) {
+        throw new TopologyError(`${p}.peer_intf`, `a self link needs two different interfaces, both are "${l.local_intf}"`);
+      }
+      for (const n of names) {
+        const used = intfs.get(n);
+        if (used !== undefined) throw new TopologyError(`${p}.local_intf`, `interface "${n}" is already used by spec.links[${used}]`);
+      }
+      uids.set(l.uid, i);
+      for (const n of names) intfs.set(n, i);
+      links.push(l);
+    } catch (e) {
+      if (!badLinks || !(e instanceof TopologyError)) throw e;
+      const uid = isRecord(raw) && Number.isSafeInteger(raw.uid) ? raw.uid as number : undefined;
+      badLinks.push({ index: i, ...(uid !== undefined ? { uid } : {}), error: e });
     }
   });
 

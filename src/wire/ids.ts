@@ -2,9 +2,12 @@
 // fork renumbered restored wires and peers delivered frames to the wrong wire).
 import { createHash } from 'node:crypto';
 
-/** A 63-bit id (fits a proto int64, never 0) for the wire end of `intf` in pod `namespace/pod`. */
+/** Ids are at most 2^53 - 1: GWireKObj stores them as JSON integers, exact only up to there. */
+const ID_BITS = 53n;
+
+/** A 53-bit id (fits a proto int64 and a JSON number exactly, never 0) for the wire end of `intf` in pod `namespace/pod`. */
 export function wireId(namespace: string, pod: string, intf: string): bigint {
-  const v = createHash('sha256').update(`${namespace}/${pod}/${intf}`).digest().readBigUInt64BE(0) & ((1n << 63n) - 1n);
+  const v = createHash('sha256').update(`${namespace}/${pod}/${intf}`).digest().readBigUInt64BE(0) & ((1n << ID_BITS) - 1n);
   return v === 0n ? 1n : v;
 }
 

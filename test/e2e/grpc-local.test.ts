@@ -26,7 +26,7 @@ after(async () => {
 });
 
 async function client() {
-  const s = await startGrpcServer({ host: '127.0.0.1', port: 0, local: localHandlers(topologies) });
+  const s = await startGrpcServer({ host: '127.0.0.1', port: 0, local: localHandlers(topologies, { nodeIp: '192.0.2.99', nodeIntf: 'eth0' }) });
   close = () => s.close();
   const c = new Local(grpcAddress('127.0.0.1', s.port), grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>;
   clients.push(c);
@@ -46,6 +46,8 @@ test('Local over a store: Get, SetAlive, Skip / IsSkipped / SkipReverse, Generat
   const pod = await call('Get', { name: 'r1', kube_ns: 'default' });
   assert.equal(pod.name, 'r1');
   assert.equal(pod.src_ip, '');
+  // As upstream: node_ip and node_intf are this daemon's HOST_IP and HOST_INTF, whatever the pod.
+  assert.deepEqual([pod.node_ip, pod.node_intf], ['192.0.2.99', 'eth0']);
   assert.deepEqual((pod.links as Obj[]).map((l) => [l.uid, l.peer_pod, l.local_intf, l.local_ip]), [['7', 'r2', 'eth1', '12.12.12.1/24']]);
 
   assert.deepEqual(await call('SetAlive', { name: 'r1', kube_ns: 'default', src_ip: '192.0.2.11', net_ns: '/var/run/netns/x', container_id: 'c1' }), { response: true });

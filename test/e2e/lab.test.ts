@@ -42,7 +42,7 @@ test('triangle: up through the real CNI chain, all three links pass traffic, dow
     assert.equal((log.match(/ADD \w+ exit 0/g) ?? []).length, 3, log);
     // eth0 comes from the bridge plugin: each pod has a 10.244.0.x address from host-local.
     for (const p of state.pods) assert.match(p.result?.ips[0]?.address ?? '', /^10\.244\.0\.\d+\/24$/);
-    const topos = await new TopologyClient(openStore(state.store)).list();
+    const topos = await new TopologyClient(await openStore(state.store)).list();
     const rows = await checkLinks(state, topos);
     assert.deepEqual(rows.map((r) => [r.uid, r.a, r.b, r.state, r.pass]), [
       [1, 'r1:eth1', 'r2:eth1', 'up', true],
@@ -176,7 +176,7 @@ topologies:
     const n2 = state.nodes.find((n) => n.name === 'n2')!;
     const ping = spawnSync('ip', ['netns', 'exec', state.nodes[0]!.netns, 'ping', '-c', '1', '-W', '2', n2.underlayIp]);
     assert.equal(ping.status, 0, 'node n1 reaches node n2 over the fabric');
-    const rows = await checkLinks(state, await new TopologyClient(openStore(state.store)).list());
+    const rows = await checkLinks(state, await new TopologyClient(await openStore(state.store)).list());
     assert.deepEqual(rows.map((r) => [r.a, r.b, r.pass]), [['a:eth1', 'b:eth1', true], ['c:eth1', 'd:eth1', true]]);
   } finally {
     await labDown(name, { runDir });
@@ -189,7 +189,7 @@ test('triangle across three nodes: VXLAN links made by both daemons (Remote.Upda
   try {
     const state = await labUp(spec, 'examples/triangle-vxlan.yaml', { runDir, cniBinDir });
     assert.equal(labDaemonPids(spec.name).length, 3);
-    const topos = await new TopologyClient(openStore(state.store)).list();
+    const topos = await new TopologyClient(await openStore(state.store)).list();
     let rows = await checkLinks(state, topos);
     assert.deepEqual(rows.map((r) => [r.uid, r.a, r.b, r.kind, r.pass]), [
       [1, 'r1:eth1', 'r2:eth1', 'vxlan', true],
@@ -236,7 +236,7 @@ test('triangle across three nodes: VXLAN links made by both daemons (Remote.Upda
     const again = { ...r1, containerId: randomBytes(32).toString('hex') };
     state.pods[state.pods.indexOf(r1)] = again;
     await startPod(state, node1, again);
-    rows = await checkLinks(state, await new TopologyClient(openStore(state.store)).list());
+    rows = await checkLinks(state, await new TopologyClient(await openStore(state.store)).list());
     assert.deepEqual(rows.map((r) => r.pass), [true, true, true], JSON.stringify(rows));
   } finally {
     await labDown(spec.name, { runDir });
@@ -250,7 +250,7 @@ test('a 60-pod ring over 3 nodes (generated like examples/ring150.yaml): all 60 
   const spec = { ...parseLabFile(gen.stdout, 'ring60.yaml'), name: uniq() };
   try {
     const state = await labUp(spec, '(ring)', { runDir, cniBinDir });
-    const rows = await checkLinks(state, await new TopologyClient(openStore(state.store)).list(), { traffic: false });
+    const rows = await checkLinks(state, await new TopologyClient(await openStore(state.store)).list(), { traffic: false });
     assert.equal(rows.length, 60);
     // Round-robin placement puts ring neighbours on different nodes: every link is a VXLAN.
     const kinds = rows.reduce<Record<string, number>>((m, r) => ({ ...m, [r.kind]: (m[r.kind] ?? 0) + 1 }), {});
@@ -276,7 +276,7 @@ topologies:
 `);
   try {
     const state = await labUp(spec, '(v6)', { runDir, cniBinDir });
-    const rows = await checkLinks(state, await new TopologyClient(openStore(state.store)).list());
+    const rows = await checkLinks(state, await new TopologyClient(await openStore(state.store)).list());
     assert.deepEqual(rows.map((r) => [r.kind, r.aIp, r.pass, r.traffic?.received]), [
       ['veth', '2001:db8:1::1/64', true, 3],
       ['vxlan', '2001:db8:2::1/64', true, 3],
@@ -291,7 +291,7 @@ test('grpc-wire links (inter_node_link_type: grpc): triangle across three nodes,
   const spec = { ...parseLabFile(readFileSync('examples/triangle-grpc.yaml', 'utf8')), name: uniq() };
   try {
     const state = await labUp(spec, 'examples/triangle-grpc.yaml', { runDir, cniBinDir });
-    const topologies = new TopologyClient(openStore(state.store));
+    const topologies = new TopologyClient(await openStore(state.store));
     let rows = await checkLinks(state, await topologies.list());
     assert.deepEqual(rows.map((r) => [r.uid, r.kind, r.pass]), [[1, 'grpc', true], [2, 'grpc', true], [3, 'grpc', true]], JSON.stringify(rows));
     const r1 = state.pods.find((p) => p.name === 'r1')!;
@@ -330,7 +330,7 @@ test('grpc-wire links (inter_node_link_type: grpc): triangle across three nodes,
     assert.match(metrics, /# TYPE meshnet_wire_frames_from_pod_total counter/);
 
     // Every wire end is recorded in its node's GWireKObj, with upstream's keys.
-    const store = openStore(state.store);
+    const store = await openStore(state.store);
     const gw = (await store.get('gwirekobjs', 'default', 'node1')) as { status?: { grpcWireItems?: Record<string, unknown>[] } } | undefined;
     const items = gw?.status?.grpcWireItems ?? [];
     assert.deepEqual(items.map((i) => `${i.local_pod_name}:${i.local_pod_iface_name}`).sort(), ['r1:eth1', 'r1:eth2']);

@@ -214,8 +214,8 @@ function rawExec(stdin: string, env: Record<string, string>): { status: number |
   return { status: r.status, out: r.stdout.trim() ? JSON.parse(r.stdout) : {} };
 }
 
-test('malformed JSON, missing env and a Topology with a bad CIDR: error results naming the field', async () => {
-  const { a, client } = await setup('raw');
+test('malformed JSON and missing env: error results naming the field', async () => {
+  const { a } = await setup('raw');
   const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c1', CNI_NETNS: `/var/run/netns/${run}-${a}`, CNI_IFNAME: 'eth0', CNI_PATH: BIN,
     CNI_ARGS: `K8S_POD_NAMESPACE=default;K8S_POD_NAME=${a}` };
   let r = rawExec('{"cniVersion": "1.0.0", "name": ', env);
@@ -228,16 +228,23 @@ test('malformed JSON, missing env and a Topology with a bad CIDR: error results 
   r = rawExec(JSON.stringify({ ...conf('1.0.0'), cniVersion: undefined }), env);
   assert.equal(r.out.code, 1);
   assert.match(`${r.out.msg} ${r.out.details}`, /cniVersion/);
-  // A Topology written by something that skipped validation: the plugin names the bad field.
+  assert.deepEqual([...links(a).keys()], [], 'nothing was created');
+});
+
+test('a Topology with a bad link (written by something that skipped validation): the link is left out and named in status.plumbing_error, the valid links come up', async () => {
+  const { a, client } = await setup('badl');
   const store = new FileStore(join(dir, 'store'));
   const cur = (await store.get('topologies', 'default', a))!;
-  await store.update('topologies', { ...cur, spec: { links: [{ uid: 1, peer_pod: 'x', local_intf: 'eth1', peer_intf: 'eth1', local_ip: '12.12.12.1/33' }] } });
-  r = rawExec(JSON.stringify(conf('1.0.0')), env);
-  assert.equal(r.status, 1);
-  assert.equal(r.out.code, 100);
-  assert.match(r.out.details ?? '', /spec\.links\[0\]\.local_ip.*12\.12\.12\.1\/33/);
-  assert.deepEqual([...links(a).keys()], [], 'nothing was created');
-  assert.equal((await client.get('default', a).catch(() => undefined))?.status?.net_ns, undefined);
+  const spec = cur.spec as Topology['spec'];
+  await store.update('topologies', { ...cur, spec: { links: [...spec.links, { uid: 3, peer_pod: 'x', local_intf: 'eth3', peer_intf: 'eth1', local_ip: '12.12.12.1/33' }] } });
+  const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c1', CNI_NETNS: `/var/run/netns/${run}-${a}`, CNI_IFNAME: 'eth0', CNI_PATH: BIN,
+    CNI_ARGS: `K8S_POD_NAMESPACE=default;K8S_POD_NAME=${a}` };
+  const r = rawExec(JSON.stringify(conf('1.0.0')), env);
+  assert.equal(r.status, 0, JSON.stringify(r.out));
+  assert.deepEqual([...links(a).keys()].sort(), ['lo1', 'lo2'], 'the valid self link is plumbed, the bad link is not');
+  const st = (await client.get('default', a))!.status!;
+  assert.match(st.plumbing_error ?? '', /^spec\.links\[2\]\.local_ip: "12\.12\.12\.1\/33" is not a CIDR/);
+  assert.equal(st.net_ns, `/var/run/netns/${run}-${a}`, 'the pod is alive');
 });
 
 test('a link to a pod on another node: this end is a VXLAN; an unreachable peer daemon fails ADD naming the node', async () => {

@@ -3,7 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -29,9 +29,12 @@ after(async () => {
 
 async function startDaemon(): Promise<string> {
   const sock = cniSocketPath('meshnet', `/var/run/netns/${node}`);
+  // A socket file left by a killed daemon of an earlier netns with the same inode would make
+  // the wait below return before this daemon listens.
+  rmSync(sock, { force: true });
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
-  daemon = spawn('nsenter', [`--net=/var/run/netns/${node}`, '--', process.execPath, resolve('dist/meshnetd'), '--node', 'test', '--node-ip', '192.0.2.1'], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  daemon = spawn('nsenter', [`--net=/var/run/netns/${node}`, '--', process.execPath, resolve('dist/meshnetd'), '--node', 'test', '--node-ip', '192.0.2.1', '--store', join(dir, 'store')], { stdio: ['ignore', 'pipe', 'pipe'], env });
   daemon.stderr!.on('data', (d: Buffer) => { daemonLog += d.toString(); });
   for (let i = 0; i < 500 && !existsSync(sock); i++) await sleep(10);
   assert.ok(existsSync(sock), `daemon socket ${sock} did not appear: ${daemonLog}`);
@@ -72,7 +75,7 @@ test('calls go to meshnetd while it runs, to the standalone plugin when it does 
   // A daemon that cannot tell its node IP refuses to start, saying so.
   const noIp = spawnSync('nsenter', [`--net=/var/run/netns/${node}`, '--', process.execPath, resolve('dist/meshnetd')], { encoding: 'utf8' });
   assert.equal(noIp.status, 2);
-  assert.match(noIp.stderr, /--node-ip is needed \(no default route to derive it from\)/);
+  assert.match(noIp.stderr, /the node IP is needed: set --node-ip or HOST_IP \(this node has no IPv4 default route to derive it from\)/);
 
   // No daemon yet: the shim runs the JavaScript plugin itself.
   const direct = await execPlugin(conf('1.0.0'), 'ADD', inv('a100', 'ida'));
@@ -111,6 +114,19 @@ test('calls go to meshnetd while it runs, to the standalone plugin when it does 
   assert.match(await callInNode({ ...good, peerVtep: 'x' }), /^INVALID_ARGUMENT .*RemotePod\.peer_vtep/);
   assert.ok(!linkNames('a100').includes('vx9'), 'nothing was created');
 
+  // Upstream's bare conflist entry works through the daemon: its store and node IP are the ones.
+  const bare = { cniVersion: '1.0.0', name: 'meshnet', type: 'meshnet' };
+  await execPlugin(bare, 'ADD', inv('a100', 'bare1'));
+  await execPlugin(bare, 'ADD', inv('b100', 'bare2'));
+  assert.deepEqual(linkNames('a100'), ['e1']);
+  assert.equal((await topo.get('default', 'a100'))?.status?.src_ip, '192.0.2.1', "the daemon's node IP was recorded");
+  await execPlugin(bare, 'DEL', inv('a100', 'bare1'));
+  await execPlugin(bare, 'DEL', inv('b100', 'bare2'));
+  // A config naming another store than the daemon's is refused, naming both (one store setting).
+  await assert.rejects(execPlugin({ ...bare, store: '/tmp/elsewhere' }, 'ADD', inv('a100', 'x')),
+    (e: Error & { code?: number }) => e.code === 7 && /"\/tmp\/elsewhere" but meshnetd on this node serves/.test(e.message));
+  await execPlugin(conf('1.0.0'), 'ADD', inv('a100', 'ida'));
+
   // Errors come back through the daemon unchanged.
   await assert.rejects(execPlugin({ ...conf('1.0.0'), store: 'rel' }, 'ADD', inv('a100', 'x')), /"store" must be an absolute/);
 
@@ -131,9 +147,28 @@ test('the exec shim alone (no daemon, no JavaScript build next to it) answers wi
     assert.equal(r.status, 1);
     const out = JSON.parse(r.stdout) as { code: number; msg: string; details: string };
     assert.equal(out.code, 11);
-    assert.equal(out.msg, 'meshnetd is not running');
-    assert.match(out.details, /no daemon answers on \/run\/meshnet\/meshnet-\d+\.sock .*meshnet-plugin\.cjs is missing/);
+    assert.equal(out.msg, 'meshnetd is not running on this node');
+    assert.match(out.details, /no meshnetd answers on \/run\/meshnet\/meshnet-\d+\.sock .*there is no standalone plugin to run instead/);
   } finally {
     rmSync(lonely, { recursive: true, force: true });
+  }
+});
+
+test('on a node without Node.js (a cluster node) the shim answers error 11 naming the daemon instead of exec\'ing a missing runtime', () => {
+  const root = mkdtempSync(join(tmpdir(), `${run}-nonode-`));
+  try {
+    mkdirSync(join(root, 'bin'));
+    mkdirSync(join(root, 'lib'));
+    copyFileSync(resolve('dist/lib/meshnet-plugin.cjs'), join(root, 'lib', 'meshnet-plugin.cjs'));
+    // The shim as built for an image whose Node.js is not on this host.
+    const cc = spawnSync('cc', ['-O2', '-DNODE_BIN="/nonexistent/bin/node"', '-o', join(root, 'bin', 'meshnet'), resolve('src/shim/cni-shim.c')], { encoding: 'utf8' });
+    assert.equal(cc.status, 0, cc.stderr);
+    const r = spawnSync(join(root, 'bin', 'meshnet'), [], { input: '{"cniVersion":"1.0.0","name":"n","type":"meshnet"}', encoding: 'utf8', env: { CNI_COMMAND: 'ADD', PATH: '/nonexistent' } });
+    assert.equal(r.status, 1);
+    const out = JSON.parse(r.stdout) as { code: number; msg: string; details: string };
+    assert.deepEqual([out.code, out.msg], [11, 'meshnetd is not running on this node']);
+    assert.match(out.details, /no meshnetd answers on \/run\/meshnet\/meshnet-\d+\.sock \(is the meshnet DaemonSet pod running on this node\?\) and Node\.js is not installed/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });

@@ -1,21 +1,34 @@
-// The Store contract, run against every backend: the embedded file store and a real etcd. The
-// plugin and the lab rely on exactly these semantics (Kubernetes-like conflicts and errors).
+// The Store contract, run against every backend: the embedded file store, a real etcd and the
+// Kubernetes API (the API-server double with meshnet's CRDs). The plugin, the daemon and the lab
+// rely on exactly these semantics (Kubernetes-like conflicts, subresources, patches and watches).
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EtcdStore, FileStore, StoreError, openStore, type Store, type StoredObject } from '../../src/store';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EtcdStore, FileStore, StoreError, openStore, type Store, type StoredObject, type WatchEvent } from '../../src/store';
+import { KubeStore } from '../../src/store/kube/kube-store';
 import { startEtcd, type TestEtcd } from '../helpers/etcd';
+import { startKube, type TestKube } from '../helpers/kube';
 
 let etcd: TestEtcd;
+let kube: TestKube;
 const dir = mkdtempSync(join(tmpdir(), 'store-test-'));
-before(async () => { etcd = await startEtcd(); });
+before(async () => {
+  etcd = await startEtcd();
+  kube = await startKube();
+  kube.namespace('contract');
+  kube.namespace('other');
+  kube.namespace('watched');
+});
 after(async () => {
   await etcd?.stop();
+  await kube?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
+const LINK = { uid: 1, peer_pod: 'r2', local_intf: 'eth1', peer_intf: 'eth1' };
 const obj = (name: string, namespace = 'contract'): StoredObject => ({
   apiVersion: 'networkop.co.uk/v1beta1', kind: 'Topology', metadata: { name, namespace }, spec: { links: [] },
 });
@@ -27,7 +40,25 @@ function reason(r: StoreError['reason']) {
 const backends: [string, () => Store][] = [
   ['file store', () => new FileStore(join(dir, 'files'))],
   ['etcd', () => new EtcdStore([etcd.endpoint])],
+  ['kubernetes', () => new KubeStore(kube.storeRef)],
 ];
+
+/** Collects a watch's events; `until` waits for a condition on them. */
+function collect(s: Store, namespace?: string) {
+  const events: WatchEvent[] = [];
+  const w = s.watch('topologies', namespace, (e) => events.push(e));
+  return {
+    events, w,
+    names: () => events.map((e) => `${e.type} ${e.object.metadata.name}`),
+    async until(what: string, f: () => boolean, ms = 5000) {
+      const end = Date.now() + ms;
+      while (!f()) {
+        if (Date.now() > end) throw new Error(`timed out waiting for ${what}; events: ${events.map((e) => `${e.type} ${e.object.metadata.name}`).join(', ')}`);
+        await sleep(20);
+      }
+    },
+  };
+}
 
 for (const [label, make] of backends) {
   describe(`Store contract: ${label}`, () => {
@@ -52,8 +83,8 @@ for (const [label, make] of backends) {
       const v1 = await s.create('topologies', obj('c1'));
       const v2 = await s.updateStatus('topologies', { ...v1, status: { src_ip: '192.0.2.1' } });
       assert.notEqual(v2.metadata.resourceVersion, v1.metadata.resourceVersion);
-      const v3 = await s.update('topologies', { ...v2, spec: { links: [{ uid: 1 }] } });
-      assert.deepEqual([v3.spec, v3.status], [{ links: [{ uid: 1 }] }, { src_ip: '192.0.2.1' }]);
+      const v3 = await s.update('topologies', { ...v2, spec: { links: [LINK] } });
+      assert.deepEqual([v3.spec, v3.status], [{ links: [LINK] }, { src_ip: '192.0.2.1' }]);
       assert.equal(v3.metadata.uid, v1.metadata.uid, 'uid is kept');
       // Based on an old resourceVersion: Conflict, and nothing changes.
       await assert.rejects(s.updateStatus('topologies', { ...v1, status: { src_ip: 'x' } }), reason('Conflict'));
@@ -81,14 +112,66 @@ for (const [label, make] of backends) {
       await assert.rejects(s.create('topologies', obj('Bad_Name')), reason('Invalid'));
       await assert.rejects(s.get('topologies', '../etc', 'x'), reason('Invalid'));
     });
+
+    test('patchStatus merges into the status: objects merge, null removes, a stale resourceVersion conflicts', async () => {
+      const s = make();
+      const v1 = await s.create('topologies', obj('p1'));
+      const v2 = await s.patchStatus('topologies', 'contract', 'p1', { src_ip: '192.0.2.1', net_ns: '/var/run/netns/a' });
+      assert.deepEqual(v2.status, { src_ip: '192.0.2.1', net_ns: '/var/run/netns/a' });
+      const v3 = await s.patchStatus('topologies', 'contract', 'p1', { net_ns: null, container_id: 'c1' });
+      assert.deepEqual(v3.status, { src_ip: '192.0.2.1', container_id: 'c1' });
+      assert.deepEqual(v3.spec, { links: [] }, 'spec untouched');
+      await assert.rejects(s.patchStatus('topologies', 'contract', 'p1', { src_ip: 'x' }, v1.metadata.resourceVersion), reason('Conflict'));
+      assert.equal((await s.patchStatus('topologies', 'contract', 'p1', { src_ip: '192.0.2.2' }, v3.metadata.resourceVersion)).status && 'ok', 'ok');
+      await assert.rejects(s.patchStatus('topologies', 'contract', 'nope', { src_ip: 'x' }), reason('NotFound'));
+    });
+
+    test('a status subresource (Topology): create drops status, update keeps it; without one (GWireKObj) status is part of the object', async () => {
+      const s = make();
+      const t = await s.create('topologies', { ...obj('sub1'), status: { src_ip: '192.0.2.9' } });
+      assert.equal(t.status, undefined, 'status ignored on create');
+      const g = { apiVersion: 'networkop.co.uk/v1beta1', kind: 'GWireKObj', metadata: { name: 'node1', namespace: 'contract' }, spec: {}, status: { grpcWireItems: [{ link_id: 3, wire_iface_id_on_peer_node: 9007199254740991 }] } };
+      const g1 = await s.create('gwirekobjs', g);
+      assert.deepEqual(g1.status, g.status, 'status kept on create');
+      const g2 = await s.update('gwirekobjs', { ...g1, status: { grpcWireItems: [] } });
+      assert.deepEqual(g2.status, { grpcWireItems: [] }, 'a full update replaces status');
+      await assert.rejects(s.updateStatus('gwirekobjs', g2), reason('Invalid'));
+      assert.equal((await s.get('gwirekobjs', 'contract', 'node1'))?.metadata.resourceVersion, g2.metadata.resourceVersion);
+      await s.delete('gwirekobjs', 'contract', 'node1');
+    });
+
+    test('watch: existing objects arrive as ADDED, then every change in order; stop() ends it', async () => {
+      const s = make();
+      await s.create('topologies', obj('w1', 'watched'));
+      const c = collect(s, 'watched');
+      await c.w.synced;
+      assert.deepEqual(c.names(), ['ADDED w1']);
+      await s.create('topologies', obj('w2', 'watched'));
+      await c.until('w2 added', () => c.names().includes('ADDED w2'));
+      await s.patchStatus('topologies', 'watched', 'w1', { src_ip: '192.0.2.1' });
+      await c.until('w1 modified', () => c.names().includes('MODIFIED w1'));
+      assert.deepEqual(c.events.at(-1)!.object.status, { src_ip: '192.0.2.1' });
+      await s.delete('topologies', 'watched', 'w2');
+      await c.until('w2 deleted', () => c.names().includes('DELETED w2'));
+      assert.deepEqual(c.names(), ['ADDED w1', 'ADDED w2', 'MODIFIED w1', 'DELETED w2']);
+      await s.create('topologies', obj('w3', 'contract'));
+      c.w.stop();
+      await s.create('topologies', obj('w4', 'watched'));
+      await sleep(300);
+      assert.ok(!c.names().some((n) => n.endsWith('w3') || n.endsWith('w4')), `other namespaces and changes after stop() are not delivered: ${c.names().join(', ')}`);
+      await s.delete('topologies', 'watched', 'w1');
+      await s.delete('topologies', 'watched', 'w4');
+    });
   });
 }
 
-test('openStore: directories, etcd URLs, and a clear error for anything else', () => {
-  assert.ok(openStore('/tmp/x') instanceof FileStore);
-  assert.ok(openStore('etcd://127.0.0.1:2379,10.0.0.2:2379') instanceof EtcdStore);
-  assert.throws(() => openStore('relative'), /expected an absolute directory or etcd:\/\/host:port/);
-  assert.throws(() => openStore('etcd://nohostport'), /expected etcd:\/\/host:port/);
+test('openStore: directories, etcd URLs, kubernetes, and a clear error for anything else', async () => {
+  assert.ok(await openStore('/tmp/x') instanceof FileStore);
+  assert.ok(await openStore('etcd://127.0.0.1:2379,10.0.0.2:2379') instanceof EtcdStore);
+  assert.ok(await openStore(kube.storeRef) instanceof KubeStore);
+  await assert.rejects(openStore('relative'), /expected an absolute directory, etcd:\/\/host:port.*kubernetes/);
+  await assert.rejects(openStore('etcd://nohostport'), /expected etcd:\/\/host:port/);
+  await assert.rejects(openStore('kubernetes:relative/path'), /kubernetes:\/absolute\/path\/to\/kubeconfig/);
 });
 
 test('etcd unreachable: the error names the endpoint', async () => {

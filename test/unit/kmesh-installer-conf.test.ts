@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   chooseConfFile, ConfInFlux, hasEntry, serialize, withEntry, withoutEntry,
-} from '../../src/plugins/kmesh/installer/conffile';
+} from '../../src/install/conflist';
 import { parseKmeshConf } from '../../src/plugins/kmesh/config';
 import { loadKubeConfig } from '../../src/plugins/kmesh/kubeconfig';
 import { findPodCgroup } from '../../src/plugins/kmesh/cgroup';
@@ -53,7 +53,7 @@ test('withEntry appends, replaces in place, and is detected by hasEntry; without
   const stale = { ...list, plugins: [{ type: 'bridge' }, { type: 'kmesh-cni', kubeConfig: '/old' }, { type: 'portmap' }] };
   assert.ok(!hasEntry(stale, entry));
   assert.deepEqual(withEntry(stale, entry)['plugins'], [{ type: 'bridge' }, entry, { type: 'portmap' }]);
-  assert.deepEqual(withoutEntry(added)['plugins'], list.plugins);
+  assert.deepEqual(withoutEntry(added, 'kmesh-cni')['plugins'], list.plugins);
   assert.deepEqual(list.plugins, [{ type: 'bridge' }, { type: 'portmap' }], 'input not mutated');
 });
 

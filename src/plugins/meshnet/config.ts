@@ -1,13 +1,13 @@
 // meshnet's own config keys. Upstream's conflist entry is just {"type":"meshnet","name":"meshnet"}
-// and the plugin asks the node daemon for everything else; until meshnetd serves the embedded
-// store, these optional keys say where the store is and which node this is.
+// and the plugin asks the node daemon for everything else: meshnetd serves the call with its own
+// store and node IP. These optional keys are for the plugin running without a daemon (and must
+// agree with the daemon's settings when one serves the call).
 import { CniError, ErrorCode, isIP } from '../../cni';
-
-export const DEFAULT_STORE_DIR = '/var/lib/meshnet/store';
+import { isStoreRef, STORE_REF_FORMS } from '../../store';
 
 export interface MeshnetConf {
-  /** Where the Topology objects are: a directory (embedded store) or etcd://host:port[,...]. */
-  store: string;
+  /** Where the Topology objects are (a store reference); undefined: meshnetd's store. */
+  store?: string;
   /** This node's IP as recorded in Topology status.src_ip; undefined = derive from the default route. */
   nodeIp?: string;
   /**
@@ -19,17 +19,18 @@ export interface MeshnetConf {
 }
 
 export function parseMeshnetConf(raw: Record<string, unknown>): MeshnetConf {
-  const store = raw.store ?? DEFAULT_STORE_DIR;
-  if (typeof store !== 'string' || !(store.startsWith('/') || /^etcd:\/\/[^/\s]+:\d+(,[^/\s]+:\d+)*$/.test(store))) {
+  const store = raw.store;
+  if (store !== undefined && (typeof store !== 'string' || !isStoreRef(store))) {
     throw new CniError(ErrorCode.InvalidNetworkConfig, 'invalid meshnet config',
-      `"store" must be an absolute directory path or etcd://host:port[,host:port...], got ${JSON.stringify(store)}`);
+      `"store" must be ${STORE_REF_FORMS}, got ${JSON.stringify(store)}`);
   }
   const dto = raw.disable_tx_offloads ?? true;
   if (typeof dto !== 'boolean') {
     throw new CniError(ErrorCode.InvalidNetworkConfig, 'invalid meshnet config',
       `"disable_tx_offloads" must be true or false, got ${JSON.stringify(dto)}`);
   }
-  const conf: MeshnetConf = { store, disableTxOffloads: dto };
+  const conf: MeshnetConf = { disableTxOffloads: dto };
+  if (store !== undefined) conf.store = store;
   if (raw.node_ip !== undefined) {
     if (typeof raw.node_ip !== 'string' || !isIP(raw.node_ip)) {
       throw new CniError(ErrorCode.InvalidNetworkConfig, 'invalid meshnet config',

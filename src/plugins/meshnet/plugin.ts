@@ -7,8 +7,11 @@ import {
   type CniResult, type PluginContext, type PluginFuncs,
 } from '../../cni';
 import { NetNs, Rtnl, netnsPathExists } from '../../kernel';
-import { openStore } from '../../store';
-import { LOCALHOST_PEER, TopologyClient, isAlive, type Link, type Topology, type TopologyStatus } from '../../topology';
+import { openStore, type Store } from '../../store';
+import {
+  LOCALHOST_PEER, TopologyClient, isAlive, topologyWhere,
+  type BadLink, type Link, type Topology, type TopologyStatus,
+} from '../../topology';
 import { MeshnetCode } from './codes';
 import { parseMeshnetConf, type MeshnetConf } from './config';
 import { MESHNET_LINK_GROUP, inspectEnd, isPaired, plumbMacvlan, plumbVeth, type LinkEnd } from './links';
@@ -40,6 +43,15 @@ async function readTopology(client: TopologyClient, pod: PodRef): Promise<Topolo
     return await client.get(pod.namespace, pod.name);
   } catch (e) {
     throw storeError(e, `reading Topology ${pod.namespace}/${pod.name}`);
+  }
+}
+
+/** The pod's peers, by name: one list of its namespace (one request, whatever the link count). */
+async function readPeers(client: TopologyClient, namespace: string): Promise<Map<string, Topology>> {
+  try {
+    return new Map((await client.list(namespace)).map((t) => [t.metadata.name, t]));
+  } catch (e) {
+    throw storeError(e, `listing Topologies in namespace ${namespace}`);
   }
 }
 
@@ -90,12 +102,33 @@ type LinkPlan =
   | { link: Link; action: 'wait' }
   | { link: Link; action: 'vxlan' | 'grpc'; peerNode: string; peerNetns: string; peerIp?: string };
 
-async function planLinks(client: TopologyClient, me: Topology, interNode: InterNodeLinkType = 'vxlan'): Promise<LinkPlan[]> {
+/** A bad link's error without the object prefix: `spec.links[1].local_intf: ...`. */
+function badLinkText(t: Topology, b: BadLink): string {
+  const prefix = `${topologyWhere(t.metadata.namespace, t.metadata.name)}.`;
+  return b.error.message.startsWith(prefix) ? b.error.message.slice(prefix.length) : b.error.message;
+}
+
+/** Why links of `me` are not plumbed though listed: its own bad links, and links whose peer's half is bad. */
+function linkProblems(me: Topology, peers: Map<string, Topology>): { problems: string[]; skip: Set<number> } {
+  const problems = TopologyClient.badLinks(me).map((b) => badLinkText(me, b));
+  const skip = new Set<number>();
+  for (const link of me.spec.links) {
+    const peer = peers.get(link.peer_pod);
+    const bad = peer && link.peer_pod !== me.metadata.name ? TopologyClient.badLinks(peer).find((b) => b.uid === link.uid) : undefined;
+    if (!bad || !peer) continue;
+    skip.add(link.uid);
+    problems.push(`link uid ${link.uid}: the peer's half is invalid (${topologyWhere(peer.metadata.namespace, peer.metadata.name)} ${badLinkText(peer, bad)})`);
+  }
+  return { problems, skip };
+}
+
+function planLinks(me: Topology, peers: Map<string, Topology>, interNode: InterNodeLinkType = 'vxlan', skip = new Set<number>()): LinkPlan[] {
   const plans: LinkPlan[] = [];
   for (const link of me.spec.links) {
+    if (skip.has(link.uid)) continue;
     if (link.peer_pod === LOCALHOST_PEER) { plans.push({ link, action: 'macvlan' }); continue; }
     if (link.peer_pod === me.metadata.name) { plans.push({ link, action: 'self' }); continue; }
-    const peer = await readTopology(client, { namespace: me.metadata.namespace, name: link.peer_pod });
+    const peer = peers.get(link.peer_pod);
     if (!peer || !isAlive(peer)) {
       plans.push({ link, action: 'wait' });
       continue;
@@ -119,17 +152,42 @@ interface Subject {
   me: Topology;
 }
 
-async function subjectOf(ctx: PluginContext): Promise<Subject | undefined> {
+/** The store this call uses: meshnetd's own when it serves the call, else the config's "store". */
+async function storeFor(conf: MeshnetConf, deps: MeshnetDeps): Promise<Store> {
+  if (deps.store) {
+    if (conf.store !== undefined && conf.store !== deps.store.ref) {
+      throw new CniError(ErrorCode.InvalidNetworkConfig, 'meshnet config and meshnetd disagree on the store',
+        `the config's "store" is ${JSON.stringify(conf.store)} but meshnetd on this node serves ${JSON.stringify(deps.store.ref)}: ` +
+        'remove "store" from the config (meshnetd\'s --store is the one setting) or make them equal');
+    }
+    return deps.store.store;
+  }
+  if (conf.store === undefined) {
+    throw new CniError(ErrorCode.TryAgainLater, 'meshnetd is not running on this node',
+      'no meshnetd answered on this node\'s socket and the meshnet config names no "store" to use without it: start meshnetd (kubelet retries the call)');
+  }
+  try {
+    return await openStore(conf.store);
+  } catch (e) {
+    throw new CniError(ErrorCode.InvalidNetworkConfig, 'invalid meshnet config', `"store": ${(e as Error).message}`);
+  }
+}
+
+async function subjectOf(ctx: PluginContext, deps: MeshnetDeps): Promise<Subject | undefined> {
   const conf = parseMeshnetConf(ctx.conf.raw);
   const pod = podOf(ctx);
   if (!pod) return undefined;
-  const client = new TopologyClient(openStore(conf.store));
+  const client = new TopologyClient(await storeFor(conf, deps));
   const me = await readTopology(client, pod);
   return me ? { conf, pod, client, me } : undefined;
 }
 
-function resolveNodeIp(conf: MeshnetConf): string {
-  const ip = conf.nodeIp ?? nodeIpFromDefaultRoute();
+function resolveNodeIp(conf: MeshnetConf, deps: MeshnetDeps): string {
+  if (deps.nodeIp !== undefined && conf.nodeIp !== undefined && conf.nodeIp !== deps.nodeIp) {
+    throw new CniError(ErrorCode.InvalidNetworkConfig, 'meshnet config and meshnetd disagree on the node IP',
+      `the config's "node_ip" is ${conf.nodeIp} but meshnetd on this node runs with ${deps.nodeIp} (HOST_IP / --node-ip): remove "node_ip" from the config or make them equal`);
+  }
+  const ip = conf.nodeIp ?? deps.nodeIp ?? nodeIpFromDefaultRoute();
   if (!ip) {
     throw new CniError(ErrorCode.InvalidNetworkConfig, 'cannot tell this node\'s IP',
       'set "node_ip" in the meshnet config: this node has no default route to derive it from');
@@ -139,24 +197,33 @@ function resolveNodeIp(conf: MeshnetConf): string {
 
 async function add(ctx: PluginContext, deps: MeshnetDeps): Promise<CniResult> {
   const passThrough = ctx.conf.prevResult ?? emptyResult(ctx.conf.cniVersion);
-  const subject = await subjectOf(ctx);
-  if (!subject) return passThrough; // not a topology pod
-  const { conf, pod, client } = subject;
+  const conf = parseMeshnetConf(ctx.conf.raw);
+  const pod = podOf(ctx);
+  if (!pod) return passThrough; // not a Kubernetes pod: nothing of ours
+  const client = new TopologyClient(await storeFor(conf, deps));
   requireNetnsPath(ctx.env.netns, ctx.env.command);
-  const nodeIp = resolveNodeIp(conf);
+  const nodeIp = resolveNodeIp(conf, deps);
 
   // Alive first, then look at peers: of two pods coming up together at least one sees the other.
+  // One merge patch of the status, no read before it; NotFound means no Topology: not ours.
   let me: Topology | undefined;
   try {
-    me = await client.patchStatus(pod.namespace, pod.name, (s) => ({
-      ...s, src_ip: nodeIp, net_ns: ctx.env.netns, container_id: ctx.env.containerId, plumbing_error: undefined,
-    }));
+    me = await client.setStatus(pod.namespace, pod.name, {
+      src_ip: nodeIp, net_ns: ctx.env.netns, container_id: ctx.env.containerId, plumbing_error: undefined,
+    });
   } catch (e) {
     throw storeError(e, `marking ${pod.namespace}/${pod.name} alive`);
   }
-  if (!me) return passThrough; // deleted meanwhile
+  if (!me) return passThrough; // not a topology pod
 
-  const plans = await planLinks(client, me, deps.interNodeLinkType);
+  const peers = await readPeers(client, pod.namespace);
+  const { problems, skip } = linkProblems(me, peers);
+  const recordProblems = async (extra: string[]) => {
+    const all = [...problems, ...extra];
+    if (all.length === 0) return;
+    await client.setStatus(pod.namespace, pod.name, { plumbing_error: all.join('; ') }).catch(() => undefined);
+  };
+  const plans = planLinks(me, peers, deps.interNodeLinkType, skip);
   const veth = { disableTxOffloads: conf.disableTxOffloads };
   const h = new Handles();
   try {
@@ -170,7 +237,7 @@ async function add(ctx: PluginContext, deps: MeshnetDeps): Promise<CniResult> {
         else if (p.action === 'macvlan') plumbMacvlan(h.get(NODE_NETNS).rtnl, link.peer_intf, local(), link.uid);
         else if (p.action === 'vxlan') {
           const vni = vniOf(link.uid);
-          plumbVxlanEnd(h.get(NODE_NETNS).rtnl, local(), { vni, remote: p.peerNode, local: nodeIp });
+          plumbVxlanEnd(h.get(NODE_NETNS).rtnl, local(), { vni, remote: p.peerNode, local: nodeIp, ...(deps.hostIntf ? { dev: deps.hostIntf } : {}) });
           // The far end is the peer node's to make, in its own netns: ask its daemon.
           await deps.remote.update(p.peerNode, {
             netNs: p.peerNetns, intfName: link.peer_intf, intfIp: p.peerIp ?? '', peerVtep: nodeIp,
@@ -183,18 +250,21 @@ async function add(ctx: PluginContext, deps: MeshnetDeps): Promise<CniResult> {
         }
       } catch (e) {
         const msg = `${linkLabel(pod, link)}: ${e instanceof Error ? e.message : String(e)}`;
-        await client.patchStatus(pod.namespace, pod.name, (s) => ({ ...s, plumbing_error: msg })).catch(() => undefined);
+        await recordProblems([msg]);
         throw new CniError(MeshnetCode.Plumbing, 'meshnet could not plumb a link', msg);
       }
     }
   } finally {
     h.close();
   }
+  // Invalid links are left out, not fatal: the pod runs with its valid links and the reason is
+  // in status.plumbing_error (kubectl get topo shows it).
+  await recordProblems([]);
   return passThrough;
 }
 
 async function check(ctx: PluginContext, deps: MeshnetDeps): Promise<void> {
-  const subject = await subjectOf(ctx);
+  const subject = await subjectOf(ctx, deps);
   if (!subject) return;
   const { pod, client, me } = subject;
   requireNetnsPath(ctx.env.netns, ctx.env.command);
@@ -203,9 +273,10 @@ async function check(ctx: PluginContext, deps: MeshnetDeps): Promise<void> {
     throw fail(`Topology ${pod.namespace}/${pod.name} records container ${me.status?.container_id ?? '(none)'} ` +
       `in ${me.status?.net_ns ?? '(none)'}, not ${ctx.env.containerId} in ${ctx.env.netns}`);
   }
+  const peers = await readPeers(client, pod.namespace);
   const h = new Handles();
   try {
-    for (const p of await planLinks(client, me, deps.interNodeLinkType)) {
+    for (const p of planLinks(me, peers, deps.interNodeLinkType, linkProblems(me, peers).skip)) {
       const { link } = p;
       if (p.action === 'wait') continue;
       const a = h.end(ctx.env.netns, link.local_intf, link.local_ip);
@@ -234,7 +305,7 @@ async function check(ctx: PluginContext, deps: MeshnetDeps): Promise<void> {
 }
 
 async function del(ctx: PluginContext, deps: MeshnetDeps): Promise<void> {
-  const subject = await subjectOf(ctx);
+  const subject = await subjectOf(ctx, deps);
   if (!subject) return;
   const { pod, client, me } = subject;
   // A DEL for another sandbox of this pod (a stale duplicate) must not unplumb the live one.
@@ -253,9 +324,9 @@ async function del(ctx: PluginContext, deps: MeshnetDeps): Promise<void> {
     }
   }
   try {
-    await client.patchStatus(pod.namespace, pod.name, (s) => ({
-      ...s, src_ip: undefined, net_ns: undefined, container_id: undefined, plumbing_error: undefined,
-    }));
+    await client.setStatus(pod.namespace, pod.name, {
+      src_ip: undefined, net_ns: undefined, container_id: undefined, plumbing_error: undefined,
+    });
   } catch (e) {
     throw storeError(e, `clearing status of ${pod.namespace}/${pod.name}`);
   }
@@ -269,7 +340,8 @@ async function del(ctx: PluginContext, deps: MeshnetDeps): Promise<void> {
 async function removeFarEnds(client: TopologyClient, me: Topology, deps: MeshnetDeps): Promise<void> {
   if (!isAlive(me)) return;
   const pod = { namespace: me.metadata.namespace, name: me.metadata.name };
-  for (const p of await planLinks(client, me, deps.interNodeLinkType)) {
+  const peers = await readPeers(client, pod.namespace);
+  for (const p of planLinks(me, peers, deps.interNodeLinkType)) {
     if (p.action !== 'vxlan' && p.action !== 'grpc') continue;
     try {
       if (p.action === 'vxlan') {
@@ -300,6 +372,15 @@ export interface MeshnetDeps {
   interNodeLinkType?: InterNodeLinkType;
   /** grpc-wire dataplane; only meshnetd has one. */
   wires?: WireLinker;
+  /**
+   * meshnetd's store (and the reference it was opened from): when the daemon serves the call it
+   * is the one store setting, so upstream's bare {"type":"meshnet","name":"meshnet"} works.
+   */
+  store?: { ref: string; store: Store };
+  /** meshnetd's node IP (HOST_IP / --node-ip), used when the config has no "node_ip". */
+  nodeIp?: string;
+  /** The underlay interface for VXLAN ends (upstream's HOST_INTF); default: the node IP's. */
+  hostIntf?: string;
 }
 
 export function createMeshnetPlugin(deps: MeshnetDeps): PluginFuncs {

@@ -30,8 +30,11 @@ export function validateRemoteEnd(r: RemoteEnd): void {
   if (r.nodeIntf !== '' && !isValidIfName(r.nodeIntf)) throw new RemoteEndError('node_intf', `${JSON.stringify(r.nodeIntf)} is not a valid interface name`);
 }
 
-/** Creates this node's end; `nodeIp` is this node's VTEP address. Idempotent. */
-export function applyRemoteEnd(r: RemoteEnd, nodeIp: string): 'created' | 'existing' {
+/**
+ * Creates this node's end; `nodeIp` is this node's VTEP address, `hostIntf` its underlay
+ * interface when configured (HOST_INTF). Idempotent.
+ */
+export function applyRemoteEnd(r: RemoteEnd, nodeIp: string, hostIntf?: string): 'created' | 'existing' {
   validateRemoteEnd(r);
   if (!netnsPathExists(r.netNs)) throw new RemoteEndError('net_ns', `${r.netNs} does not exist on this node (the pod is gone)`);
   const ns = NetNs.open(r.netNs);
@@ -39,7 +42,7 @@ export function applyRemoteEnd(r: RemoteEnd, nodeIp: string): 'created' | 'exist
   try {
     const rtnl = Rtnl.open(ns);
     try {
-      return plumbVxlanEnd(node, { ns, rtnl, intf: r.intfName, ip: r.intfIp || undefined }, { vni: r.vni, remote: r.peerVtep, local: nodeIp });
+      return plumbVxlanEnd(node, { ns, rtnl, intf: r.intfName, ip: r.intfIp || undefined }, { vni: r.vni, remote: r.peerVtep, local: nodeIp, ...(hostIntf ? { dev: hostIntf } : {}) });
     } finally {
       rtnl.close();
     }

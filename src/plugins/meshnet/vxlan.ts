@@ -23,12 +23,19 @@ export interface VxlanEndSpec {
   vni: number;
   /** The peer node's IP (its VTEP). */
   remote: string;
-  /** This node's IP; the underlay interface is the one holding it. */
+  /** This node's IP; the underlay interface is the one holding it (unless `dev` names it). */
   local: string;
+  /** The underlay interface (upstream's HOST_INTF), when the node IP's interface is not the one. */
+  dev?: string;
 }
 
-/** The node's underlay interface: the one holding the node IP. */
-export function underlayOf(node: Rtnl, nodeIp: string): LinkInfo {
+/** The node's underlay interface: `dev` when given, else the one holding the node IP. */
+export function underlayOf(node: Rtnl, nodeIp: string, dev?: string): LinkInfo {
+  if (dev) {
+    const l = node.link(dev);
+    if (!l) throw new Error(`the node interface ${dev} (HOST_INTF) does not exist`);
+    return l;
+  }
   const addr = node.addrs().find((a) => a.cidr.split('/')[0] === nodeIp);
   const link = addr ? node.linkByIndex(addr.ifindex) : undefined;
   if (!link) throw new Error(`no interface on this node holds the node IP ${nodeIp} (the VXLAN underlay)`);
@@ -44,7 +51,7 @@ export function plumbVxlanEnd(node: Rtnl, end: LinkEnd, spec: VxlanEndSpec): 'cr
     return 'existing';
   }
   if (cur) end.rtnl.deleteLink(end.intf); // a stale end (the peer moved nodes) or someone else's link
-  const uplink = underlayOf(node, spec.local);
+  const uplink = underlayOf(node, spec.local, spec.dev);
   node.createVxlan({
     name: end.intf, vni: spec.vni, local: spec.local, remote: spec.remote, dev: uplink.name,
     dstPort: VXLAN_PORT, mtu: uplink.mtu - VXLAN_OVERHEAD, ns: end.ns, devGroup: MESHNET_LINK_GROUP,

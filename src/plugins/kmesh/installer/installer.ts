@@ -10,13 +10,15 @@
 // the original bytes as long as the file still holds what we wrote, and otherwise (the primary
 // rewrote it meanwhile) removes just our entry.
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
-import { atomicWrite } from './atomic';
-import {
-  chooseConfFile, ConfInFlux, hasEntry, kmeshIndex, parseCandidate, PLUGIN_TYPE, serialize, withEntry, withoutEntry,
-} from './conffile';
+import { atomicWrite } from '../../../install/atomic';
+import { chooseConfFile, entryIndex, hasEntry, parseCandidate, serialize, withEntry, withoutEntry } from '../../../install/conflist';
+import { ResyncLoop } from '../../../install/resync';
 import { kubeconfigText, readServiceAccount } from './kubeconfig-writer';
+
+export const PLUGIN_TYPE = 'kmesh-cni';
+const kmeshIndex = (list: Record<string, unknown>) => entryIndex(list, PLUGIN_TYPE);
 
 export interface InstallerOptions {
   confDir: string;
@@ -53,10 +55,7 @@ interface State {
 const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 
 export class Installer {
-  private watchers: FSWatcher[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private debounce: NodeJS.Timeout | undefined;
-  private stopped = false;
+  private loop: ResyncLoop | undefined;
 
   constructor(private readonly o: InstallerOptions) {}
 
@@ -73,33 +72,23 @@ export class Installer {
     this.installBinary();
     this.writeKubeconfig();
     this.reconcileConf();
-    const kick = (): void => {
-      if (this.stopped) return;
-      clearTimeout(this.debounce);
-      this.debounce = setTimeout(() => this.resync(), 100);
-    };
-    this.watchers.push(watch(this.o.confDir, kick));
     // A projected token is swapped through a ..data symlink: the directory sees the rename.
-    if (existsSync(this.o.serviceAccountDir)) this.watchers.push(watch(this.o.serviceAccountDir, kick));
-    this.timer = setInterval(() => this.resync(), this.o.resyncMs);
+    this.loop = new ResyncLoop({ dirs: [this.o.confDir, this.o.serviceAccountDir], resyncMs: this.o.resyncMs, log: this.o.log, step: () => this.resync() });
+    this.loop.start();
   }
 
-  /** Every step, errors logged (the next event or tick retries). */
+  /** Every step, each on its own (a stale token must not stop the config from being kept); failures go to the loop, which logs and retries. */
   resync(): void {
-    if (this.stopped) return;
+    let first: unknown;
     for (const step of [() => this.installBinary(), () => this.writeKubeconfig(), () => this.reconcileConf()]) {
       try {
         step();
       } catch (e) {
-        if (e instanceof ConfInFlux) {
-          this.o.log(`waiting: ${e.message}`);
-          clearTimeout(this.debounce);
-          this.debounce = setTimeout(() => this.resync(), 300);
-        } else {
-          this.o.log(`resync failed: ${(e as Error).message}`);
-        }
+        if (first === undefined) first = e;
+        else this.o.log(`resync failed: ${(e as Error).message}`);
       }
     }
+    if (first !== undefined) throw first;
   }
 
   installBinary(): void {
@@ -131,7 +120,7 @@ export class Installer {
 
   /** Makes the chosen config hold our entry; idempotent (no write when it already does). */
   reconcileConf(): void {
-    const c = chooseConfFile(this.o.confDir, this.o.confName);
+    const c = chooseConfFile(this.o.confDir, this.o.confName !== undefined ? { configured: this.o.confName } : {});
     if (c === undefined) {
       this.o.log(`no usable CNI config in ${this.o.confDir} yet; waiting for the primary CNI`);
       return;
@@ -189,7 +178,7 @@ export class Installer {
   private removeEntryFrom(path: string, bytes: Buffer): void {
     const parsed = parseCandidate(path, bytes);
     if (typeof parsed === 'string' || parsed.single || kmeshIndex(parsed.list) < 0) return;
-    const rest = withoutEntry(parsed.list);
+    const rest = withoutEntry(parsed.list, PLUGIN_TYPE);
     if ((rest['plugins'] as unknown[]).length === 0) {
       this.o.log(`${path} holds only kmesh-cni; leaving it`);
       return;
@@ -219,10 +208,6 @@ export class Installer {
   }
 
   stop(): void {
-    this.stopped = true;
-    clearInterval(this.timer);
-    clearTimeout(this.debounce);
-    for (const w of this.watchers) w.close();
-    this.watchers = [];
+    this.loop?.stop();
   }
 }

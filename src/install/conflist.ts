@@ -1,11 +1,11 @@
-// Choosing and editing the node's CNI configuration, as a runtime would read it: files in the
-// directory sorted by name, the first `.conflist`, `.conf` or `.json` that parses and has at
-// least one plugin wins. `.conf`/`.json` hold a single plugin's config and are read as a list of
-// one (libcni's ConfListFromConf), so the installer turns them into a `.conflist`.
+// Choosing and editing a node's CNI configuration as a runtime reads it: files in the directory
+// sorted by name, the first `.conflist`, `.conf` or `.json` that parses and has at least one
+// plugin wins (libcni's ConfFiles + ConfListFromConf). `.conf`/`.json` hold one plugin's config
+// and are read as a list of one. Shared by every installer that chains a plugin into the node's
+// config (meshnetd's, kmesh-installer); entries are found by their plugin `type`.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 
-export const PLUGIN_TYPE = 'kmesh-cni';
 export const CNI_EXTENSIONS = ['.conflist', '.conf', '.json'] as const;
 
 type Obj = Record<string, unknown>;
@@ -50,16 +50,23 @@ export function parseCandidate(name: string, bytes: Buffer): { list: Obj; single
   return { list, single: true };
 }
 
+export interface ChooseOptions {
+  /** A file name in the directory that wins (when it exists and parses). */
+  configured?: string;
+  /** File names never chosen (an installer's own derived file). */
+  skip?: (name: string) => boolean;
+}
+
 /**
- * The config file the runtime would use. `configured`: a file name in `dir` that wins (when it
- * exists and parses). Throws ConfInFlux when a file sorting before the winner does not parse but
- * was written moments ago (the caller retries shortly), so a half-written primary config never
- * makes us pick the wrong file.
+ * The config file the runtime would use. Throws ConfInFlux when a file sorting before the winner
+ * does not parse but was written moments ago (the caller retries shortly), so a half-written
+ * primary config never makes us pick the wrong file.
  */
-export function chooseConfFile(dir: string, configured?: string): Candidate | undefined {
-  const names = configured !== undefined
-    ? [configured]
-    : readdirSync(dir).filter((n) => (CNI_EXTENSIONS as readonly string[]).includes(extname(n))).sort();
+export function chooseConfFile(dir: string, opts: ChooseOptions | string = {}): Candidate | undefined {
+  const o: ChooseOptions = typeof opts === 'string' ? { configured: opts } : opts;
+  const names = o.configured !== undefined
+    ? [o.configured]
+    : readdirSync(dir).filter((n) => (CNI_EXTENSIONS as readonly string[]).includes(extname(n)) && !o.skip?.(n)).sort();
   for (const name of names) {
     const path = join(dir, name);
     let bytes: Buffer;
@@ -87,8 +94,9 @@ export function pluginsOf(list: Obj): Obj[] {
   return Array.isArray(p) ? p.filter(isObj) : [];
 }
 
-export function kmeshIndex(list: Obj): number {
-  return pluginsOf(list).findIndex((p) => p['type'] === PLUGIN_TYPE);
+/** Index of the first plugin of `type` in the list, -1 when absent. */
+export function entryIndex(list: Obj, type: string): number {
+  return pluginsOf(list).findIndex((p) => p['type'] === type);
 }
 
 function sameJson(a: unknown, b: unknown): boolean {
@@ -101,24 +109,30 @@ function canonical(v: unknown): unknown {
   return v;
 }
 
-/** True when the list already holds exactly `entry` (wherever it is). */
+const typeOf = (entry: Obj): string => {
+  if (typeof entry['type'] !== 'string' || !entry['type']) throw new Error('a plugin entry needs a type');
+  return entry['type'];
+};
+
+/** True when the list already holds exactly `entry` (wherever it is), found by its type. */
 export function hasEntry(list: Obj, entry: Obj): boolean {
-  const i = kmeshIndex(list);
+  const i = entryIndex(list, typeOf(entry));
   return i >= 0 && sameJson(pluginsOf(list)[i], entry);
 }
 
-/** A copy of `list` with `entry` replacing the existing kmesh-cni entry in place, or appended. */
+/** A copy of `list` with `entry` replacing the existing entry of its type in place, or appended. */
 export function withEntry(list: Obj, entry: Obj): Obj {
+  const type = typeOf(entry);
   const plugins = [...(list['plugins'] as unknown[])];
-  const i = plugins.findIndex((p) => isObj(p) && p['type'] === PLUGIN_TYPE);
+  const i = plugins.findIndex((p) => isObj(p) && p['type'] === type);
   if (i >= 0) plugins[i] = entry;
   else plugins.push(entry);
   return { ...list, plugins };
 }
 
-/** A copy of `list` without kmesh-cni entries. */
-export function withoutEntry(list: Obj): Obj {
-  return { ...list, plugins: (list['plugins'] as unknown[]).filter((p) => !(isObj(p) && p['type'] === PLUGIN_TYPE)) };
+/** A copy of `list` without entries of `type`. */
+export function withoutEntry(list: Obj, type: string): Obj {
+  return { ...list, plugins: (list['plugins'] as unknown[]).filter((p) => !(isObj(p) && p['type'] === type)) };
 }
 
 export function serialize(list: Obj): string {

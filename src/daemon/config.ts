@@ -1,0 +1,103 @@
+// meshnetd's settings, from flags first and upstream's environment second (a KNE or upstream
+// DaemonSet sets HOST_IP, HOST_INTF, GRPC_PORT, NODE_NAME and INTER_NODE_LINK_TYPE), parsed once
+// into typed values; every error names the flag or variable.
+import { hostname } from 'node:os';
+import { isIP } from '../cni';
+import { MESHNET_GRPC_PORT } from '../grpc';
+import { isValidIfName } from '../topology';
+import { DEFAULT_STORE_DIR, STORE_REF_FORMS, isStoreRef } from '../store';
+
+export const DEFAULT_HEALTH_PORT = 51112;
+
+export interface DaemonConfig {
+  /** This node's IP (VXLAN endpoint, status.src_ip, Local.Get's node_ip); undefined: the default route's. */
+  nodeIp?: string;
+  /** The underlay interface for VXLAN ends (upstream's HOST_INTF). */
+  hostIntf?: string;
+  grpcPort: number;
+  nodeName: string;
+  interNodeLinkType: 'vxlan' | 'grpc';
+  /** Store reference: the one store of the daemon and of the plugin calls it serves. */
+  store: string;
+  /** Running in a Kubernetes pod (KUBERNETES_SERVICE_HOST is set). */
+  inCluster: boolean;
+  cniInstall: boolean;
+  cniConfDir: string;
+  cniBinDir: string;
+  /** /healthz and /readyz on this TCP port (all addresses; the DaemonSet's probes); 0: off. */
+  healthPort: number;
+  lab?: string;
+}
+
+export class ConfigError extends Error {}
+
+export const USAGE = `usage: meshnetd [flags]
+  Serves the meshnet CNI plugin on /run/meshnet/meshnet-<netns inode>.sock for the network
+  namespace it runs in (run it in the node's netns, as the hostNetwork DaemonSet does), and
+  meshnet's gRPC API for peer daemons. Flags override upstream's environment variables.
+  --node-ip IP            this node's IP (env HOST_IP); default: the source of the IPv4 default route
+  --host-intf NAME        underlay interface for VXLAN links (env HOST_INTF); default: the node IP's
+  --grpc-port PORT        gRPC port (env GRPC_PORT; default ${MESHNET_GRPC_PORT})
+  --node NAME             this node's name (env NODE_NAME, else the host name): keys its GWireKObj records
+  --inter-node-link-type vxlan|grpc   how pods on different nodes are linked (env INTER_NODE_LINK_TYPE; default vxlan)
+  --store REF             where Topology and GWireKObj objects are: ${STORE_REF_FORMS}
+                          (default: kubernetes in a pod, else ${DEFAULT_STORE_DIR}); the CNI calls it
+                          serves use the same store
+  --cni-install | --no-cni-install    copy the exec shim to the CNI bin dir and chain meshnet into the
+                          node's CNI config while running (default: on in a pod, off elsewhere)
+  --cni-conf-dir DIR      CNI config directory (default /etc/cni/net.d)
+  --cni-bin-dir DIR       CNI plugin directory (default /opt/cni/bin)
+  --health-port PORT      GET /healthz and /readyz over HTTP for probes (default ${DEFAULT_HEALTH_PORT} in a pod, else off; 0: off)
+  --lab NAME              lets "meshnetctl lab down" find lab daemons
+  --help`;
+
+const VALUE_FLAGS = ['node', 'lab', 'node-ip', 'host-intf', 'grpc-port', 'store', 'inter-node-link-type', 'cni-conf-dir', 'cni-bin-dir', 'health-port'];
+
+function port(v: string, what: string, allowZero = false): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 65535 || (n === 0 && !allowZero)) throw new ConfigError(`${what}: ${JSON.stringify(v)} is not a port number`);
+  return n;
+}
+
+/** `undefined` when --help was asked for. */
+export function parseDaemonConfig(argv: string[], env: Record<string, string | undefined>): DaemonConfig | undefined {
+  const f: Record<string, string> = {};
+  let install: boolean | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-h' || a === '--help') return undefined;
+    if (a === '--cni-install' || a === '--no-cni-install') { install = a === '--cni-install'; continue; }
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
+    if (!m || !VALUE_FLAGS.includes(m[1]!)) throw new ConfigError(`unknown argument ${JSON.stringify(a)}`);
+    const v = m[2] ?? argv[++i];
+    if (v === undefined) throw new ConfigError(`${a} needs a value`);
+    f[m[1]!] = v;
+  }
+  const inCluster = Boolean(env.KUBERNETES_SERVICE_HOST);
+  const pick = (flag: string, envName: string) => (f[flag] !== undefined ? { v: f[flag], what: `--${flag}` } : env[envName] ? { v: env[envName]!, what: envName } : undefined);
+
+  const ip = pick('node-ip', 'HOST_IP');
+  if (ip && !isIP(ip.v)) throw new ConfigError(`${ip.what}: ${JSON.stringify(ip.v)} is not an IP address`);
+  const intf = pick('host-intf', 'HOST_INTF');
+  if (intf && !isValidIfName(intf.v)) throw new ConfigError(`${intf.what}: ${JSON.stringify(intf.v)} is not an interface name`);
+  const gp = pick('grpc-port', 'GRPC_PORT');
+  const lt = pick('inter-node-link-type', 'INTER_NODE_LINK_TYPE');
+  const linkType = (lt?.v ?? 'vxlan').toLowerCase();
+  if (linkType !== 'vxlan' && linkType !== 'grpc') throw new ConfigError(`${lt!.what}: must be vxlan or grpc, got ${JSON.stringify(lt!.v)}`);
+  const store = f.store ?? (inCluster ? 'kubernetes' : DEFAULT_STORE_DIR);
+  if (!isStoreRef(store)) throw new ConfigError(`--store: must be ${STORE_REF_FORMS}, got ${JSON.stringify(store)}`);
+  const hp = f['health-port'] !== undefined ? port(f['health-port'], '--health-port', true) : inCluster ? DEFAULT_HEALTH_PORT : 0;
+  return {
+    ...(ip ? { nodeIp: ip.v } : {}),
+    ...(intf ? { hostIntf: intf.v } : {}),
+    grpcPort: gp ? port(gp.v, gp.what) : MESHNET_GRPC_PORT,
+    nodeName: f.node ?? (env.NODE_NAME || hostname()),
+    interNodeLinkType: linkType,
+    store, inCluster,
+    cniInstall: install ?? inCluster,
+    cniConfDir: f['cni-conf-dir'] ?? '/etc/cni/net.d',
+    cniBinDir: f['cni-bin-dir'] ?? '/opt/cni/bin',
+    healthPort: hp,
+    ...(f.lab ? { lab: f.lab } : {}),
+  };
+}

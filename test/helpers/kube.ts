@@ -1,0 +1,57 @@
+// An API-server double with meshnet's CRDs (deploy/base/crds.yaml) applied and a kubeconfig on
+// disk, for tests of the Kubernetes path. Everything lives in a temp directory removed by stop().
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { ADMIN_TOKEN, ApiServerDouble, type DoubleOptions, type PolicyRule } from '../apiserver/server';
+
+export interface TestKube {
+  double: ApiServerDouble;
+  dir: string;
+  /** Path of an admin kubeconfig. */
+  kubeconfig: string;
+  /** `kubernetes:<kubeconfig>` */
+  storeRef: string;
+  /** Writes a kubeconfig for another token; returns its path. */
+  kubeconfigFor(token: string, server?: string): string;
+  /** Creates every document of a YAML text (CRDs, namespaces, objects) as the admin. */
+  seed(yamlText: string): void;
+  namespace(name: string): void;
+  stop(): Promise<void>;
+}
+
+/** The meshnet ClusterRole's rules from deploy/base/rbac.yaml: what meshnetd's service account may do. */
+export function meshnetRules(): PolicyRule[] {
+  const docs = parseAllDocuments(readFileSync('deploy/base/rbac.yaml', 'utf8')).map((d) => d.toJS() as Record<string, unknown>);
+  const role = docs.find((d) => d.kind === 'ClusterRole');
+  if (!role) throw new Error('deploy/base/rbac.yaml has no ClusterRole');
+  return role.rules as PolicyRule[];
+}
+
+export async function startKube(opts: DoubleOptions & { crds?: boolean } = {}): Promise<TestKube> {
+  const dir = mkdtempSync(join(tmpdir(), 'kube-double-'));
+  const double = await ApiServerDouble.start({ bookmarkIntervalMs: 200, ...opts });
+  let n = 0;
+  const kubeconfigFor = (token: string, server?: string) => {
+    const p = join(dir, n++ === 0 ? 'kubeconfig' : `kubeconfig-${token}-${n}`);
+    writeFileSync(p, double.kubeconfig(token, server));
+    return p;
+  };
+  const kubeconfig = kubeconfigFor(ADMIN_TOKEN);
+  const seed = (text: string) => {
+    for (const d of parseAllDocuments(text)) {
+      const o = d.toJS() as Record<string, unknown> | null;
+      if (o) double.seed(o);
+    }
+  };
+  if (opts.crds !== false) seed(readFileSync('deploy/base/crds.yaml', 'utf8'));
+  return {
+    double, dir, kubeconfig, storeRef: `kubernetes:${kubeconfig}`, kubeconfigFor, seed,
+    namespace: (name) => { double.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } }); },
+    stop: async () => {
+      await double.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
