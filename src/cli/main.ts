@@ -1,21 +1,23 @@
 // meshnetctl: the lab (up / status / check / down) and the demo.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { openStore } from '../store';
 import { TopologyClient } from '../topology';
 import {
   LabError, LabFileError, checkLinks, checkPod, formatLinkTable, labDown, labState, labUp, listLabs, readLabFile,
-  nodeWires, restartDaemon, saveState,
+  nodeWires, restartDaemon, saveState, startApiProxy, netnsPath,
   type LabFileOptions, type LabState,
 } from '../lab';
 
 const USAGE = `usage:
   meshnetctl demo [--keep] [FILE]     bring up the 3-pod triangle (or FILE), prove every link, tear down
-  meshnetctl lab up FILE [--no-check] [--name NAME] [--nodes N]
+  meshnetctl lab up FILE [--no-check] [--name NAME] [--nodes N] [--kubeconfig PATH]
                                       create the lab described by FILE and check its links; FILE is a
                                       lab file or a plain manifest of Topology (and Pod) objects, whose
-                                      lab is named NAME (default: the file name) on N nodes (default 1)
+                                      lab is named NAME (default: the file name) on N nodes (default 1);
+                                      with --kubeconfig the Topologies live in that Kubernetes API server
+                                      (meshnet's CRDs and missing namespaces are created, and removed by down)
   meshnetctl lab status [NAME]        nodes, pods and link state of a running lab (all labs without NAME)
   meshnetctl lab check NAME           CNI CHECK every pod's chain, then ping across every addressed link
   meshnetctl lab exec NAME POD -- CMD run CMD inside a pod's network namespace (POD or NAMESPACE/POD)
@@ -25,23 +27,25 @@ const USAGE = `usage:
 
 class UsageError extends Error {}
 
-/** `--name X` and `--nodes N` (for plain manifests), removed from `args`. */
-function fileOptions(args: string[]): { opts: LabFileOptions; rest: string[] } {
+/** `--name X` and `--nodes N` (for plain manifests) and `--kubeconfig PATH`, removed from `args`. */
+function fileOptions(args: string[]): { opts: LabFileOptions; kubeconfig?: string; rest: string[] } {
   const opts: LabFileOptions = {};
   const rest: string[] = [];
+  let kubeconfig: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (a === '--name' || a === '--nodes') {
+    if (a === '--name' || a === '--nodes' || a === '--kubeconfig') {
       const v = args[++i];
       if (v === undefined) throw new UsageError(`${a} needs a value`);
       if (a === '--name') opts.name = v;
+      else if (a === '--kubeconfig') kubeconfig = v;
       else {
         if (!/^\d+$/.test(v)) throw new UsageError(`--nodes needs a number, got ${JSON.stringify(v)}`);
         opts.nodes = Number(v);
       }
     } else rest.push(a);
   }
-  return { opts, rest };
+  return { opts, ...(kubeconfig !== undefined ? { kubeconfig } : {}), rest };
 }
 
 function out(s = ''): void {
@@ -64,7 +68,8 @@ async function topologiesOf(state: LabState) {
 }
 
 function describe(state: LabState): string {
-  const lines = [`lab "${state.name}" (from ${state.file}, up since ${state.createdAt})`, '', 'NODES'];
+  const lines = [`lab "${state.name}" (from ${state.file}, up since ${state.createdAt})`,
+    `store: ${state.kube ? `Kubernetes API ${state.kube.server} (kubeconfig ${state.kube.kubeconfig})` : state.store}`, '', 'NODES'];
   for (const n of state.nodes) {
     const daemon = n.daemonPid === undefined ? 'no meshnetd'
       : existsSync(`/proc/${n.daemonPid}`) ? `meshnetd pid ${n.daemonPid}` : `meshnetd pid ${n.daemonPid} NOT RUNNING`;
@@ -92,14 +97,14 @@ async function showLinks(state: LabState, traffic: boolean): Promise<boolean> {
 }
 
 async function demo(argv: string[]): Promise<number> {
-  const { opts, rest: args } = fileOptions(argv);
+  const { opts, kubeconfig, rest: args } = fileOptions(argv);
   const keep = args.includes('--keep');
   const file = args.find((a) => !a.startsWith('--')) ?? defaultDemoFile();
   const spec = readLabFile(file, opts);
   const t0 = performance.now();
   out(`bringing up lab "${spec.name}": ${spec.nodes.length} node(s), ${spec.pods.length} pods, ` +
     `${spec.topologies.reduce((n, t) => n + t.spec.links.length, 0) / 2} links`);
-  const state = await labUp(spec, file);
+  const state = await labUp(spec, file, kubeconfig !== undefined ? { kubeconfig } : {});
   let ok = false;
   try {
     out(`up in ${(performance.now() - t0).toFixed(0)} ms`);
@@ -111,7 +116,8 @@ async function demo(argv: string[]): Promise<number> {
       out(`\nlab kept up: try "node dist/meshnetctl lab status ${spec.name}", "node dist/meshnetctl lab exec ${spec.name} ${state.pods[0]?.name ?? 'POD'} -- ip addr", then "node dist/meshnetctl lab down ${spec.name}"`);
     } else {
       const r = await labDown(spec.name);
-      out(`\nlab down: removed ${r.removedNetns} network namespaces, stopped ${r.daemonsStopped} meshnetd` + (r.podErrors.length ? `; DEL errors: ${r.podErrors.join('; ')}` : ''));
+      out(`\nlab down: removed ${r.removedNetns} network namespaces, stopped ${r.daemonsStopped} meshnetd` + (r.podErrors.length ? `; DEL errors: ${r.podErrors.join('; ')}` : '')
+        + (r.apiErrors.length ? `; API errors: ${r.apiErrors.join('; ')}` : ''));
     }
   }
   return ok ? 0 : 1;
@@ -119,14 +125,14 @@ async function demo(argv: string[]): Promise<number> {
 
 async function lab(args: string[]): Promise<number> {
   const [sub, ...all] = args;
-  const { opts, rest } = sub === 'up' ? fileOptions(all) : { opts: {}, rest: all };
+  const { opts, kubeconfig, rest } = sub === 'up' ? fileOptions(all) : { opts: {}, kubeconfig: undefined, rest: all };
   const positional = rest.filter((a) => !a.startsWith('--'));
   switch (sub) {
     case 'up': {
       const file = positional[0];
       if (!file) throw new UsageError('lab up needs a FILE');
       const spec = readLabFile(file, opts);
-      const state = await labUp(spec, file);
+      const state = await labUp(spec, file, kubeconfig !== undefined ? { kubeconfig } : {});
       out(describe(state));
       if (rest.includes('--no-check')) return 0;
       return (await showLinks(state, true)) ? 0 : 1;
@@ -210,11 +216,36 @@ async function lab(args: string[]): Promise<number> {
       const r = await labDown(name);
       out(`lab "${name}" down: removed ${r.removedNetns} network namespaces, stopped ${r.daemonsStopped} meshnetd`);
       for (const e of r.podErrors) out(`  DEL error (cleaned up anyway): ${e}`);
-      return 0;
+      for (const e of r.apiErrors) out(`  Kubernetes API: ${e}`);
+      return r.apiErrors.length ? 1 : 0;
+    }
+    case 'api-proxy': {
+      // Internal: started by `lab up --kubeconfig`, tagged --lab NAME so `lab down` finds it.
+      const i = rest.indexOf('--lab');
+      const name = i >= 0 ? rest[i + 1] : undefined;
+      const j = rest.indexOf('--run-dir');
+      if (!name) throw new UsageError('lab api-proxy needs --lab NAME');
+      return runApiProxy(name, j >= 0 ? rest[j + 1] : undefined);
     }
     default:
       throw new UsageError(sub ? `unknown lab command "${sub}"` : 'lab needs a command');
   }
+}
+
+/** The lab's API proxy process: listens in every node netns until SIGTERM. */
+async function runApiProxy(name: string, runDir?: string): Promise<number> {
+  const state = labState(name, runDir ? { runDir } : {});
+  if (!state.kube) throw new LabError(`lab "${name}" does not use a Kubernetes API server`);
+  const log = (s: string) => process.stderr.write(`${new Date().toISOString()} ${s}\n`);
+  const proxy = await startApiProxy(state.kube.target, state.nodes.map((n) => netnsPath(n.netns)), log);
+  writeFileSync(join(state.dir, 'api-proxy.ready'), `${process.pid}\n`);
+  log(`api proxy for lab ${name}: ${state.kube.target.ip}:${state.kube.target.port} reachable from ${state.nodes.length} node(s)`);
+  await new Promise<void>((r) => {
+    process.once('SIGTERM', () => r());
+    process.once('SIGINT', () => r());
+  });
+  await proxy.close();
+  return 0;
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -30,7 +30,8 @@ export async function startDaemon(state: LabState, node: NodeState): Promise<num
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS; // a node's daemon would not have it; it slows start-up
   // nsenter without --fork execs node in place, so the pid we get is the daemon's.
-  const child = spawn('nsenter', [`--net=${netnsPath(node.netns)}`, '--', process.execPath, bin, '--node', node.name, '--node-ip', node.underlayIp, '--store', state.store,
+  const store = state.kube ? `kubernetes:${state.kube.daemonKubeconfig}` : state.store;
+  const child = spawn('nsenter', [`--net=${netnsPath(node.netns)}`, '--', process.execPath, bin, '--node', node.name, '--node-ip', node.underlayIp, '--store', store,
     '--inter-node-link-type', state.interNodeLinkType ?? 'vxlan', '--lab', state.name], {
     detached: true, stdio: ['ignore', fd, fd], env,
   });
@@ -59,6 +60,15 @@ function tail(file: string): string {
 
 /** Pids of running meshnetd processes tagged with this lab. */
 export function labDaemonPids(lab: string): number[] {
+  return labProcessPids(lab, (argv) => argv.some((a) => a.endsWith('meshnetd')));
+}
+
+/** Pids of the lab's API proxy (kube labs). */
+export function labProxyPids(lab: string): number[] {
+  return labProcessPids(lab, (argv) => argv.includes('api-proxy'));
+}
+
+function labProcessPids(lab: string, match: (argv: string[]) => boolean): number[] {
   const pids: number[] = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -69,14 +79,22 @@ export function labDaemonPids(lab: string): number[] {
       continue; // exited meanwhile
     }
     const i = argv.indexOf('--lab');
-    if (i > 0 && argv[i + 1] === lab && argv.some((a) => a.endsWith('meshnetd'))) pids.push(Number(d));
+    if (i > 0 && argv[i + 1] === lab && match(argv)) pids.push(Number(d));
   }
   return pids;
 }
 
 /** SIGTERM, then SIGKILL after a grace period, every daemon of the lab; returns how many were stopped. */
 export async function stopDaemons(lab: string, graceMs = 3000): Promise<number> {
-  const pids = labDaemonPids(lab);
+  return stopPids(labDaemonPids(lab), graceMs);
+}
+
+/** Stops the lab's API proxy (after its daemons: they use it until they exit). */
+export async function stopApiProxy(lab: string): Promise<number> {
+  return stopPids(labProxyPids(lab), 3000);
+}
+
+async function stopPids(pids: number[], graceMs: number): Promise<number> {
   for (const pid of pids) {
     try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
   }
@@ -131,4 +149,31 @@ export async function nodeWires(node: NodeState): Promise<WireTelemetry[]> {
     req.on('timeout', () => req.destroy(new Error(`meshnetd of node ${node.name} did not answer on ${socketPath}`)));
     req.on('error', (e) => reject(new Error(`meshnetd of node ${node.name} (${socketPath}): ${e.message}`)));
   });
+}
+
+/**
+ * Starts `meshnetctl lab api-proxy --lab NAME` (it reads the lab state for its target and nodes)
+ * and waits until it listens in every node netns; returns its pid.
+ */
+export async function startApiProxyProcess(state: LabState): Promise<number> {
+  const cli = join(state.cniBinDir, '..', 'meshnetctl');
+  if (!existsSync(cli)) throw new Error(`meshnetctl not found at ${cli}: run npm run build`);
+  const logFile = join(state.dir, 'api-proxy.log');
+  const ready = join(state.dir, 'api-proxy.ready');
+  rmSync(ready, { force: true });
+  const fd = openSync(logFile, 'a');
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const child = spawn(process.execPath, [cli, 'lab', 'api-proxy', '--lab', state.name, '--run-dir', join(state.dir, '..')], { detached: true, stdio: ['ignore', fd, fd], env });
+  closeSync(fd);
+  child.unref();
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('could not start the lab API proxy');
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (!existsSync(ready)) {
+    if (child.exitCode !== null || !existsSync(`/proc/${pid}`) || isZombie(pid)) throw new Error(`the lab API proxy exited at start-up; see ${logFile}:\n${tail(logFile)}`);
+    if (Date.now() > deadline) throw new Error(`the lab API proxy did not get ready within ${READY_TIMEOUT_MS} ms; see ${logFile}`);
+    await sleep(10);
+  }
+  return pid;
 }

@@ -41,7 +41,11 @@ export function nodeConfList(state: LabState, node: NodeState): Record<string, u
           dataDir: join(state.dir, 'nodes', node.name, 'ipam'),
         },
       },
-      { ...state.meshnet, type: 'meshnet', store: state.store, node_ip: node.underlayIp },
+      // With a Kubernetes store the entry is upstream's own: the node's meshnetd supplies the
+      // store and node IP, as on a cluster. The embedded store keeps them in the config, so the
+      // plugin also works without a daemon.
+      state.kube ? { ...state.meshnet, type: 'meshnet', name: 'meshnet' }
+        : { ...state.meshnet, type: 'meshnet', store: state.store, node_ip: node.underlayIp },
     ],
   };
 }

@@ -5,3 +5,5 @@ export * from './state';
 export * from './names';
 export { startPod, stopPod, checkPod, invocation } from './runtime';
 export { labDaemonPids, nodeWires, restartDaemon, stopDaemons } from './daemons';
+export { labProxyPids } from './daemons';
+export { startApiProxy } from './api-proxy';

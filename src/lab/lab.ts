@@ -4,9 +4,10 @@ import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { ExecTrace } from '../cni';
 import { deleteNamedNetns, listNamedNetns } from '../kernel';
-import { openStore } from '../store';
+import { StoreError, openStore } from '../store';
 import { TopologyClient } from '../topology';
-import { startDaemon, stopDaemons } from './daemons';
+import { startApiProxyProcess, startDaemon, stopApiProxy, stopDaemons } from './daemons';
+import { cleanupKubeLab, prepareKubeLab } from './kube';
 import { createFabric, createNode } from './fabric';
 import { parseLabFile, type LabFileOptions, type LabSpec } from './labfile';
 import { cniSocketPath } from '../daemon/cni-socket';
@@ -26,6 +27,11 @@ export interface LabOptions {
    * back to running the plugin in a Node process per call: same behaviour, slower.
    */
   daemons?: boolean;
+  /**
+   * Keep the lab's objects in the Kubernetes API server this kubeconfig names instead of the
+   * embedded store: Topologies are written there, every node's meshnetd uses it as its store.
+   */
+  kubeconfig?: string;
 }
 
 /** Pods torn down at once by `lab down`. */
@@ -92,17 +98,44 @@ export async function labUp(spec: LabSpec, file: string, opts: LabOptions = {}):
   };
   saveState(state);
   try {
+    if (opts.kubeconfig !== undefined) {
+      if ((opts.daemons ?? true) === false) throw new LabError('a lab on a Kubernetes API needs its node daemons (they are the plugin\'s store)');
+      await prepareKubeLab(opts.kubeconfig, spec.topologies.map((t) => t.metadata.namespace), dir, (k) => {
+        state.kube = k;
+        state.store = `kubernetes:${k.kubeconfig}`;
+        saveState(state);
+      });
+    }
     createFabric(spec.name);
     for (const [i, n] of spec.nodes.entries()) {
-      const node = createNode(state, n.name, i);
-      state.nodes.push(node);
+      state.nodes.push(createNode(state, n.name, i));
       saveState(state);
-      if (opts.daemons ?? true) node.daemonPid = await startDaemon(state, node);
+    }
+    // The node namespaces reach a Kubernetes API server only through the lab's proxy.
+    if (state.kube) {
+      state.apiProxyPid = await startApiProxyProcess(state);
       saveState(state);
+    }
+    if (opts.daemons ?? true) {
+      for (const node of state.nodes) {
+        node.daemonPid = await startDaemon(state, node);
+        saveState(state);
+      }
     }
     // KNE creates the Topology objects before the pods, so every ADD finds its own.
     const topologies = new TopologyClient(await openStore(state.store));
-    for (const t of spec.topologies) await topologies.create(t);
+    for (const t of spec.topologies) {
+      try {
+        await topologies.create(t);
+      } catch (e) {
+        if (e instanceof StoreError && e.reason === 'AlreadyExists') {
+          throw new LabError(`Topology ${t.metadata.namespace}/${t.metadata.name} already exists in the store (${state.kube ? state.kube.server : state.store}); the lab creates its own and will not touch it`);
+        }
+        throw e;
+      }
+      state.kube?.created.topologies.push({ namespace: t.metadata.namespace, name: t.metadata.name });
+      saveState(state);
+    }
     for (const p of spec.pods) {
       const pod = newPodState(spec.name, p);
       const node = state.nodes.find((n) => n.name === p.node)!;
@@ -122,6 +155,8 @@ export interface DownReport {
   podErrors: string[];
   removedNetns: number;
   daemonsStopped: number;
+  /** What could not be deleted from the Kubernetes API server (kube labs). */
+  apiErrors: string[];
 }
 
 /**
@@ -152,12 +187,16 @@ export async function labDown(name: string, opts: LabOptions = {}): Promise<Down
   const sockets = ours().filter((n) => n.includes('-n-'))
     .flatMap((n) => ['meshnet', 'meshnetd-admin'].map((kind) => cniSocketPath(kind, netnsPath(n))));
   const daemonsStopped = await stopDaemons(name);
+  await stopApiProxy(name);
   for (const s of sockets) rmSync(s, { force: true });
+  const apiErrors = state?.kube
+    ? await cleanupKubeLab(state.kube, state.nodes.map((n) => n.name), state.pods.map((p) => p.namespace))
+    : [];
   // Pods first, then nodes, then the fabric: parents outlive the links hanging off them.
   const order = (n: string) => (n.includes('-p-') ? 0 : n.endsWith('-fabric') ? 2 : 1);
   for (const ns of ours().sort((a, b) => order(a) - order(b))) deleteNamedNetns(ns);
   rmSync(labDir(name, runDir), { recursive: true, force: true });
-  return { podErrors, removedNetns: before - ours().length, daemonsStopped };
+  return { podErrors, removedNetns: before - ours().length, daemonsStopped, apiErrors };
 }
 
 export function labState(name: string, opts: LabOptions = {}): LabState {

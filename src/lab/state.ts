@@ -2,6 +2,7 @@
 import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CniResult } from '../cni';
+import type { KubeLabState } from './kube';
 import { LAB_RUN_DIR } from './names';
 
 export interface NodeState {
@@ -36,6 +37,10 @@ export interface LabState {
   interNodeLinkType?: 'vxlan' | 'grpc';
   /** Extra meshnet plugin settings from the lab file, written into every node's conflist. */
   meshnet?: Record<string, unknown>;
+  /** Set when the store is a Kubernetes API server (lab up --kubeconfig). */
+  kube?: KubeLabState;
+  /** The process making the API server reachable from the node namespaces (kube labs). */
+  apiProxyPid?: number;
   createdAt: string;
   nodes: NodeState[];
   pods: PodState[];

@@ -158,6 +158,19 @@ test('bookmarks keep an idle watch current: after a cut it resumes at the bookma
   }
 });
 
+test('every connection cut by the server (a restart, an idle timeout): the next requests go through on new ones', async () => {
+  const n = ns();
+  const s = new KubeStore(kube.storeRef);
+  await s.create('topologies', topo('r1', n));
+  for (let i = 0; i < 5; i++) {
+    kube.double.dropConnections(); // the client has not seen the close yet: its next request reuses a dead socket
+    assert.ok(await s.get('topologies', n, 'r1'));
+    kube.double.dropConnections();
+    await s.patchStatus('topologies', n, 'r1', { src_ip: `192.0.2.${i}` });
+  }
+  assert.deepEqual((await s.get('topologies', n, 'r1'))?.status, { src_ip: '192.0.2.4' });
+});
+
 test('an unreachable API server: the error names the server', async () => {
   const dead = kube.kubeconfigFor('double-admin-token', 'https://127.0.0.1:1');
   const s = await openStore(`kubernetes:${dead}`);

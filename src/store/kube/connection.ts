@@ -124,7 +124,13 @@ export function connect(ref: string): KubeConnection {
     const res = new Promise<IncomingMessage>((resolve, reject) => {
       req.on('response', resolve);
       req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)));
-      req.on('error', (e) => reject(new StoreError('Unavailable', `Kubernetes API ${server}: ${(e as Error).message}`)));
+      req.on('error', (e) => {
+        const err = new StoreError('Unavailable', `Kubernetes API ${server}: ${(e as Error).message}`);
+        // A kept-alive connection the server (or a load balancer) closed while idle: the request
+        // never reached it, so it is safe to send again on a new one (Node's documented pattern).
+        if (req.reusedSocket && ['ECONNRESET', 'EPIPE'].includes((e as NodeJS.ErrnoException).code ?? '')) (err as StoreError & { stale?: boolean }).stale = true;
+        reject(err);
+      });
     });
     return { req, res };
   };
@@ -139,9 +145,17 @@ export function connect(ref: string): KubeConnection {
         h['content-type'] ??= 'application/json';
         h['content-length'] = String(Buffer.byteLength(payload));
       }
-      const { req, res } = await send(method, path, h, undefined, timeoutMs);
-      req.end(payload);
-      const r = await res;
+      let r: IncomingMessage;
+      for (let attempt = 1; ; attempt++) {
+        const { req, res } = await send(method, path, h, undefined, timeoutMs);
+        req.end(payload);
+        try {
+          r = await res;
+          break;
+        } catch (e) {
+          if (!(e as { stale?: boolean }).stale || attempt >= 3) throw e;
+        }
+      }
       const text = await new Promise<string>((resolve, reject) => {
         let b = '';
         r.setEncoding('utf8');

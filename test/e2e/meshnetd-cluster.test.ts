@@ -1,0 +1,167 @@
+// meshnetd as the DaemonSet runs it: in a node's netns with the DaemonSet's environment
+// (KUBERNETES_SERVICE_HOST/PORT, a mounted service-account token bound to the meshnet ClusterRole,
+// HOST_IP, NODE_NAME, INTER_NODE_LINK_TYPE) and no flags about the store or the installer. It
+// must pick the Kubernetes store, install the shim and chain meshnet into the node's CNI config,
+// answer probes, serve the runtime's calls of the installed chain with upstream's bare entry,
+// answer Local.Get with HOST_IP, and clean up on SIGTERM.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { addNetworkList, delNetworkList, parseConfList, type Invocation } from '../../src/cni';
+import { NetNs, Rtnl, createNamedNetns, deleteNamedNetns, listNamedNetns } from '../../src/kernel';
+import { cniSocketPath } from '../../src/daemon/cni-socket';
+import { startApiProxy, type ApiProxy } from '../../src/lab/api-proxy';
+import { KubeStore } from '../../src/store/kube/kube-store';
+import { TopologyClient } from '../../src/topology';
+import { meshnetRules, startKube, type TestKube } from '../helpers/kube';
+
+const run = `mc${process.pid % 10000}${randomBytes(2).toString('hex')}`;
+const node = `${run}-node`;
+const HOST_IP = '192.0.2.77';
+let kube: TestKube;
+let proxy: ApiProxy;
+let daemon: ChildProcess;
+let daemonLog = '';
+let base: string;
+let confDir: string;
+let binDir: string;
+const PRIMARY = '10-bridge.conflist';
+let primaryText: string;
+
+function admin(path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolveGet, reject) => {
+    const req = httpGet({ socketPath: cniSocketPath('meshnetd-admin', `/var/run/netns/${node}`), path, timeout: 5000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => { body += d.toString(); });
+      res.on('end', () => resolveGet({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+  });
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined | false> | T | undefined | false, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v !== undefined && v !== false) return v;
+    } catch { /* not yet */ }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${daemonLog}`);
+    await sleep(50);
+  }
+}
+
+before(async () => {
+  kube = await startKube();
+  kube.double.addUser({ token: 'meshnet-sa-token', name: 'system:serviceaccount:meshnet:meshnet', rules: meshnetRules() });
+  base = mkdtempSync(join(tmpdir(), `${run}-`));
+  confDir = join(base, 'net.d');
+  binDir = join(base, 'bin');
+  const sa = join(base, 'serviceaccount');
+  for (const d of [confDir, binDir, sa]) mkdirSync(d, { recursive: true });
+  writeFileSync(join(sa, 'token'), 'meshnet-sa-token');
+  writeFileSync(join(sa, 'ca.crt'), kube.double.caPem!);
+  writeFileSync(join(sa, 'namespace'), 'meshnet');
+  // The node's primary CNI: Debian's bridge + host-local, as a cluster's CNI writes its file.
+  primaryText = JSON.stringify({ cniVersion: '1.0.0', name: 'primary', plugins: [{ type: 'bridge', bridge: 'cni0', isGateway: true,
+    ipam: { type: 'host-local', ranges: [[{ subnet: '10.250.0.0/24' }]], dataDir: join(base, 'ipam') } }] });
+  createNamedNetns(node);
+  proxy = await startApiProxy({ ip: '127.0.0.1', port: kube.double.port }, [`/var/run/netns/${node}`]);
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '', KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(kube.double.port),
+    MESHNET_SERVICEACCOUNT_DIR: sa, HOST_IP, NODE_NAME: 'kind-worker', INTER_NODE_LINK_TYPE: 'GRPC', POD_NAME: 'meshnet-x1', POD_NAMESPACE: 'meshnet',
+  };
+  // The DaemonSet's command, with only the host paths moved to temp directories.
+  rmSync(cniSocketPath('meshnet', `/var/run/netns/${node}`), { force: true });
+  daemon = spawn('nsenter', [`--net=/var/run/netns/${node}`, '--', process.execPath, resolve('dist/meshnetd'),
+    '--cni-conf-dir', confDir, '--cni-bin-dir', binDir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  daemon.stderr!.on('data', (d: Buffer) => { daemonLog += d.toString(); });
+  await until('the admin socket', () => existsSync(cniSocketPath('meshnetd-admin', `/var/run/netns/${node}`)));
+});
+
+after(async () => {
+  if (daemon && daemon.exitCode === null) daemon.kill('SIGKILL');
+  await proxy?.close();
+  await kube?.stop();
+  for (const ns of listNamedNetns().filter((n) => n.startsWith(run))) deleteNamedNetns(ns);
+  rmSync(base, { recursive: true, force: true });
+});
+
+test('without a primary CNI config the daemon is not ready, and /readyz says why', async () => {
+  const r = await admin('/readyz');
+  assert.equal(r.status, 503);
+  assert.match(r.body, /cni config: meshnet is not chained in .*net\.d yet \(no primary CNI config\?\)/);
+  assert.equal((await admin('/healthz')).status, 200, 'but it is alive');
+});
+
+test('in a pod it uses the API server with the mounted service-account token (the meshnet ClusterRole suffices) and gets ready once a primary CNI config exists', async () => {
+  writeFileSync(join(confDir, PRIMARY), primaryText);
+  await until('ready', async () => (await admin('/readyz')).status === 200);
+  const mine = kube.double.requests.filter((r) => r.user === 'system:serviceaccount:meshnet:meshnet');
+  assert.ok(mine.length > 0 && mine.every((r) => r.status < 400 || r.status === 404), JSON.stringify(mine.filter((r) => r.status >= 400 && r.status !== 404)));
+  assert.match(daemonLog, /store kubernetes/);
+});
+
+test('it installs the shim and a derived 00-meshnet.conflist (primary + upstream\'s entry, cniVersion kept) and the link-type file', () => {
+  assert.deepEqual(readFileSync(join(binDir, 'meshnet')), readFileSync(resolve('dist/cni/meshnet')));
+  const d = JSON.parse(readFileSync(join(confDir, '00-meshnet.conflist'), 'utf8')) as { cniVersion: string; plugins: Record<string, unknown>[] };
+  assert.equal(d.cniVersion, '1.0.0');
+  assert.deepEqual(d.plugins.map((p) => p.type), ['bridge', 'meshnet']);
+  assert.deepEqual(d.plugins[1], { type: 'meshnet', name: 'meshnet' });
+  assert.equal(readFileSync(join(confDir, 'meshnet-inter-node-link-type'), 'utf8'), 'GRPC');
+});
+
+test('the runtime runs the installed chain (bridge, then the installed meshnet shim with the bare entry): the pod gets eth0 and its links from the Kubernetes store', async () => {
+  const pod = `${run}-p1`;
+  createNamedNetns(pod);
+  const topologies = new TopologyClient(new KubeStore(kube.storeRef));
+  await topologies.create({ apiVersion: 'networkop.co.uk/v1beta1', kind: 'Topology', metadata: { name: 'p1', namespace: 'default' },
+    spec: { links: [{ uid: 1, peer_pod: 'p1', local_intf: 'e1', peer_intf: 'e2', local_ip: '10.9.0.1/30', peer_ip: '10.9.0.2/30' }] } });
+  const list = parseConfList(readFileSync(join(confDir, '00-meshnet.conflist'), 'utf8'));
+  const inv: Invocation = {
+    containerId: 'c0ffee', netns: `/var/run/netns/${pod}`, ifname: 'eth0',
+    args: { IgnoreUnknown: '1', K8S_POD_NAMESPACE: 'default', K8S_POD_NAME: 'p1', K8S_POD_INFRA_CONTAINER_ID: 'c0ffee' },
+    path: [binDir, '/usr/lib/cni'], wrapper: ['nsenter', `--net=/var/run/netns/${node}`, '--'], timeoutMs: 30_000,
+  };
+  const result = await addNetworkList(list, inv);
+  assert.match(result.ips[0]?.address ?? '', /^10\.250\.0\.\d+\/24$/);
+  const ns = NetNs.open(pod);
+  const r = Rtnl.open(ns);
+  try {
+    assert.deepEqual(r.links().map((l) => l.name).filter((n) => n !== 'lo').sort(), ['e1', 'e2', 'eth0']);
+  } finally {
+    r.close();
+    ns.close();
+  }
+  assert.equal((await topologies.get('default', 'p1'))?.status?.src_ip, HOST_IP, 'HOST_IP recorded as the node');
+  assert.match(daemonLog, /ADD c0ffee exit 0/);
+  await delNetworkList(list, inv, result);
+  assert.deepEqual((await topologies.get('default', 'p1'))?.status ?? {}, {});
+  deleteNamedNetns(pod);
+});
+
+test("Local.Get answers this node's HOST_IP as node_ip, as upstream's daemon does", () => {
+  const r = spawnSync('nsenter', [`--net=/var/run/netns/${node}`, '--', process.execPath, '--import', 'tsx', '-e', `
+    import('${resolve('node_modules/@grpc/grpc-js/build/src/index.js')}').then(async (grpc) => {
+      const loader = await import('${resolve('node_modules/@grpc/proto-loader/build/src/index.js')}');
+      const def = loader.loadSync('${resolve('proto/meshnet/v1beta1/meshnet.proto')}', { keepCase: true, longs: String });
+      const Local = grpc.loadPackageDefinition(def).meshnet.v1beta1.Local;
+      const c = new Local('127.0.0.1:51111', grpc.credentials.createInsecure());
+      c.Get({ name: 'p1', kube_ns: 'default' }, (e, pod) => { console.log(e ? 'ERR ' + e.message : pod.node_ip); c.close(); });
+    });`], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+  assert.equal(r.stdout.trim(), HOST_IP, r.stderr);
+});
+
+test('SIGTERM: the derived conflist and the link-type file are removed, the primary is byte-identical', async () => {
+  daemon.kill('SIGTERM');
+  await until('exit', () => daemon.exitCode !== null);
+  assert.equal(daemon.exitCode, 0, daemonLog);
+  assert.deepEqual(readdirSync(confDir), [PRIMARY]);
+  assert.equal(readFileSync(join(confDir, PRIMARY), 'utf8'), primaryText);
+});
