@@ -2,6 +2,10 @@
 // measured in the same chain, the same runs and the same exec path (a runtime-like exec through
 // nsenter into the node's netns). The pod under test has 4 same-node links to 4 running peers,
 // so every meshnet ADD plumbs 4 veth pairs (addresses, offloads off, up) and every DEL removes them.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ExecTrace } from '../src/cni';
 import { labDown, labUp, stopDaemons, type LabSpec, type LabState } from '../src/lab';
 import { startPod, stopPod } from '../src/lab/runtime';
@@ -24,7 +28,28 @@ export interface CniLatencyResult {
   daemon: PathResult;
   /** No daemon: the shim falls back to the plugin's JavaScript build in a Node process per call. */
   standalone: PathResult;
+  /** With meshnetd, the store a Kubernetes API server (the API-server double, its own process). */
+  kubernetes: PathResult;
   targets: Target[];
+}
+
+/** The API-server double (test/apiserver) in its own process, as an API server is; returns its kubeconfig. */
+async function startApiServer(): Promise<{ kubeconfig: string; stop(): void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-apiserver-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/apiserver/main.ts', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const stop = () => {
+    child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  for (let i = 0; i < 300 && !existsSync(join(dir, 'ready')); i++) {
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  if (!existsSync(join(dir, 'ready'))) {
+    stop();
+    throw new Error('the API-server double did not start (needs tsx and openssl: run from the repository after npm ci)');
+  }
+  return { kubeconfig: join(dir, 'kubeconfig'), stop };
 }
 
 function starSpec(lab: string, links: number): LabSpec {
@@ -95,14 +120,26 @@ export async function benchCniLatency(opts: { runs: number; warmup: number; link
     const daemon = await measure(state, opts.runs, opts.warmup);
     await stopDaemons(lab);
     const standalone = await measure(state, opts.runs, opts.warmup);
+    await labDown(lab);
+    const api = await startApiServer();
+    let kubernetes: PathResult;
+    try {
+      const kstate = await labUp(starSpec(lab, opts.links), '(bench)', { cniBinDir: opts.cniBinDir, kubeconfig: api.kubeconfig });
+      kubernetes = await measure(kstate, opts.runs, opts.warmup);
+      await labDown(lab);
+    } finally {
+      api.stop();
+    }
     return {
       links: opts.links,
       runs: opts.runs,
       daemon,
       standalone,
+      kubernetes,
       targets: [
         target('add-latency-vs-bridge', daemon.meshnetAdd.median / daemon.bridgeAdd.median, 2, 'max', 'x'),
         target('del-latency-vs-bridge', daemon.meshnetDel.median / daemon.bridgeDel.median, 2, 'max', 'x'),
+        target('add-latency-vs-bridge-kubernetes', kubernetes.meshnetAdd.median / kubernetes.bridgeAdd.median, 2, 'max', 'x'),
       ],
     };
   } finally {

@@ -21,7 +21,8 @@ async function main(): Promise<number> {
 
   console.log(`CNI ADD/DEL latency: ${runs} runs per path, pod with 4 same-node links, each plugin exec'd as a runtime does (through nsenter into the node netns)`);
   const lat = await benchCniLatency({ runs, warmup: 3, links: 4, cniBinDir });
-  for (const [label, p] of [['with meshnetd (default)', lat.daemon], ['standalone (no daemon: a Node process per call)', lat.standalone]] as const) {
+  for (const [label, p] of [['with meshnetd (default)', lat.daemon], ['standalone (no daemon: a Node process per call)', lat.standalone],
+    ['with meshnetd, Kubernetes store (API-server double in its own process, HTTPS, bearer token)', lat.kubernetes]] as const) {
     console.log(`\n${label}`);
     console.log(`${'  ms'.padEnd(36)} ${'median'.padStart(8)} ${'p90'.padStart(8)} ${'min'.padStart(8)}`);
     console.log(row('  bridge ADD (reference)', p.bridgeAdd));

@@ -5,10 +5,9 @@ import { lookup } from 'node:dns/promises';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { StoreError, openStore } from '../store';
-import { connect, type KubeConnection } from '../store/kube/connection';
+import type { KubeConnection } from '../store/kube/connection';
 import { GWIRE_RESOURCE } from '../wire/records';
 import { TOPOLOGY_RESOURCE } from '../topology';
 import type { ApiTarget } from './api-proxy';
@@ -50,9 +49,13 @@ function failed(conn: KubeConnection, what: string, r: { status: number; body: s
   return new Error(`Kubernetes API ${conn.server}: ${what}: ${r.status} ${msg}`);
 }
 
+/** The Kubernetes client code, loaded only for kube labs (it is most of meshnetctl's start-up otherwise). */
+const kubeConnection = () => import('../store/kube/connection');
+
 /** The daemons' kubeconfig: the user's when the server is an IP; else a copy naming the resolved IP (TLS still checks the host name). */
-function daemonKubeconfigFor(kubeconfig: string, host: string, target: ApiTarget, dir: string): string {
+async function daemonKubeconfigFor(kubeconfig: string, host: string, target: ApiTarget, dir: string): Promise<string> {
   if (isIP(host)) return kubeconfig;
+  const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);
   const cluster = kc.getCurrentCluster()!;
@@ -73,6 +76,7 @@ function daemonKubeconfigFor(kubeconfig: string, host: string, target: ApiTarget
  */
 export async function prepareKubeLab(kubeconfigArg: string, namespaces: string[], stateDir: string, record: (k: KubeLabState) => void): Promise<KubeLabState> {
   const kubeconfig = resolve(kubeconfigArg);
+  const { connect } = await kubeConnection();
   const conn = connect(`kubernetes:${kubeconfig}`);
   try {
     const url = new URL(conn.server);
@@ -83,7 +87,7 @@ export async function prepareKubeLab(kubeconfigArg: string, namespaces: string[]
       kubeconfig, server: conn.server, target: { ip, port }, daemonKubeconfig: '',
       created: { crds: [], namespaces: [], topologies: [] },
     };
-    state.daemonKubeconfig = daemonKubeconfigFor(kubeconfig, host, state.target, stateDir);
+    state.daemonKubeconfig = await daemonKubeconfigFor(kubeconfig, host, state.target, stateDir);
     record(state);
     const docs = parseAllDocuments(readFileSync(crdsFile(), 'utf8')).map((d) => d.toJS() as { metadata: { name: string } });
     for (const crd of docs) {
@@ -152,6 +156,7 @@ export async function cleanupKubeLab(k: KubeLabState, nodeNames: string[], names
       });
     }
   }
+  const { connect } = await kubeConnection();
   const conn = connect(`kubernetes:${k.kubeconfig}`);
   try {
     for (const ns of k.created.namespaces) {

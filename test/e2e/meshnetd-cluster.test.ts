@@ -6,7 +6,7 @@
 // answer Local.Get with HOST_IP, and clean up on SIGTERM.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -33,6 +33,18 @@ let confDir: string;
 let binDir: string;
 const PRIMARY = '10-bridge.conflist';
 let primaryText: string;
+
+function runAsync(cmd: string, args: string[], env: Record<string, string>): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolveRun, reject) => {
+    const c = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    c.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    c.on('error', reject);
+    c.on('close', () => resolveRun({ stdout, stderr }));
+  });
+}
 
 function admin(path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolveGet, reject) => {
@@ -146,15 +158,16 @@ test('the runtime runs the installed chain (bridge, then the installed meshnet s
   deleteNamedNetns(pod);
 });
 
-test("Local.Get answers this node's HOST_IP as node_ip, as upstream's daemon does", () => {
-  const r = spawnSync('nsenter', [`--net=/var/run/netns/${node}`, '--', process.execPath, '--import', 'tsx', '-e', `
+test("Local.Get answers this node's HOST_IP as node_ip, as upstream's daemon does", async () => {
+  // A grpc-js client inside the node netns (asynchronously: the API server double lives in this process).
+  const r = await runAsync('nsenter', [`--net=/var/run/netns/${node}`, '--', process.execPath, '--import', 'tsx', '-e', `
     import('${resolve('node_modules/@grpc/grpc-js/build/src/index.js')}').then(async (grpc) => {
       const loader = await import('${resolve('node_modules/@grpc/proto-loader/build/src/index.js')}');
       const def = loader.loadSync('${resolve('proto/meshnet/v1beta1/meshnet.proto')}', { keepCase: true, longs: String });
       const Local = grpc.loadPackageDefinition(def).meshnet.v1beta1.Local;
       const c = new Local('127.0.0.1:51111', grpc.credentials.createInsecure());
       c.Get({ name: 'p1', kube_ns: 'default' }, (e, pod) => { console.log(e ? 'ERR ' + e.message : pod.node_ip); c.close(); });
-    });`], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+    });`], { PATH: process.env.PATH ?? '' });
   assert.equal(r.stdout.trim(), HOST_IP, r.stderr);
 });
 
