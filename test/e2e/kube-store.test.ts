@@ -69,6 +69,17 @@ test('GWireKObj records are written with integer ids, as the CRD types them (a s
     reason('Invalid', /422.*wire_iface_id_on_peer_node in body must be of type integer/));
 });
 
+test('fields the CRD does not declare are pruned by the API server (with a warning), as a real one does: they never come back', async () => {
+  const n = ns();
+  const s = new KubeStore(kube.storeRef);
+  const o = topo('pr1', n);
+  (o.spec as { links: Record<string, unknown>[] }).links[0]!.mtu = 9000;
+  const created = await s.create('topologies', o);
+  assert.deepEqual((created.spec as { links: Record<string, unknown>[] }).links[0], { uid: 1, peer_pod: 'peer', local_intf: 'eth1', peer_intf: 'eth1' });
+  const patched = await s.patchStatus('topologies', n, 'pr1', { src_ip: '192.0.2.1', favourite_colour: 'blue' });
+  assert.deepEqual(patched.status, { src_ip: '192.0.2.1' });
+});
+
 test('two daemons recording wires in the same GWireKObj at once: the 409 conflicts are retried and no record is lost', async () => {
   const n = ns();
   const a = new WireRecords(new KubeStore(kube.storeRef), 'race-node');

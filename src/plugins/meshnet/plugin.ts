@@ -202,7 +202,14 @@ async function add(ctx: PluginContext, deps: MeshnetDeps): Promise<CniResult> {
   if (!pod) return passThrough; // not a Kubernetes pod: nothing of ours
   const client = new TopologyClient(await storeFor(conf, deps));
   requireNetnsPath(ctx.env.netns, ctx.env.command);
-  const nodeIp = resolveNodeIp(conf, deps);
+  let nodeIp: string;
+  try {
+    nodeIp = resolveNodeIp(conf, deps);
+  } catch (e) {
+    // A pod without a Topology is passed through whatever this node's settings.
+    if (!(await readTopology(client, pod))) return passThrough;
+    throw e;
+  }
 
   // Alive first, then look at peers: of two pods coming up together at least one sees the other.
   // One merge patch of the status, no read before it; NotFound means no Topology: not ours.
