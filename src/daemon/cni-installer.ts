@@ -7,7 +7,7 @@
 // re-derived whenever the primary changes, and the primary's own file is never touched
 // (docs/decisions.md). Also writes upstream's meshnet-inter-node-link-type file. Removed on exit.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { atomicWrite } from '../install/atomic';
 import { chooseConfFile, hasEntry, parseCandidate, serialize, withEntry } from '../install/conflist';
@@ -60,6 +60,9 @@ export class CniInstaller {
 
   /** Installs once (throws when the binary cannot be put in place), then keeps it installed. */
   start(): void {
+    // A fresh node may not have them yet (the DaemonSet mounts them DirectoryOrCreate).
+    mkdirSync(this.o.binDir, { recursive: true });
+    mkdirSync(this.o.confDir, { recursive: true });
     this.installBinary();
     this.writeLinkType();
     this.loop = new ResyncLoop({ dirs: [this.o.confDir], resyncMs: this.o.resyncMs, log: this.o.log, step: () => this.reconcile() });

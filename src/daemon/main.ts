@@ -126,10 +126,27 @@ export async function main(argv: string[]): Promise<number> {
     remote, interNodeLinkType: linkType, wires: daemonWireLinker(dataplane, peers, records, nodeName),
     store: { ref: cfg.store, store }, nodeIp, ...(hostIntf ? { hostIntf } : {}),
   }), log);
-  try {
-    await restoreWires(dataplane, records, log);
-  } catch (e) {
-    log(`wires: could not read GWireKObj records: ${(e as Error).message}`);
+  // Wire records must be read before this daemon can reattach surviving wires; an API server that
+  // is not answering yet only delays that (retried with backoff in the background), and /readyz
+  // says so meanwhile.
+  let wiresRestored = false;
+  let stopping = false;
+  const tryRestore = async () => {
+    try {
+      await restoreWires(dataplane, records, log);
+      wiresRestored = true;
+    } catch (e) {
+      log(`wires: could not read GWireKObj records (will retry): ${(e as Error).message}`);
+    }
+  };
+  await tryRestore();
+  if (!wiresRestored) {
+    void (async () => {
+      for (let delay = 2000; !wiresRestored && !stopping; delay = Math.min(delay * 2, 30_000)) {
+        await new Promise((r) => setTimeout(r, delay).unref());
+        if (!stopping) await tryRestore();
+      }
+    })();
   }
   let installer: CniInstaller | undefined;
   if (cfg.cniInstall) {
@@ -152,6 +169,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const checks: ReadinessCheck[] = [
     { name: 'store', check: () => storeProblem(store) },
+    { name: 'wires', check: async () => (wiresRestored ? undefined : 'the GWireKObj wire records of this node have not been read yet') },
     ...(installer ? [{ name: 'cni config', check: async () => (installer!.installed ? undefined : `meshnet is not chained in ${cfg!.cniConfDir} yet (no primary CNI config?)`) }] : []),
   ];
   const admin = await listenAdmin(cniSocketPath('meshnetd-admin'), nodeName, dataplane, checks);
@@ -166,6 +184,7 @@ export async function main(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  stopping = true;
   installer?.uninstall();
   await cni.close();
   await admin.close();

@@ -119,8 +119,10 @@ export class EtcdStore implements Store {
     return { items: (r.kvs ?? []).map((kv) => this.decode(kv)), resourceVersion: r.header?.revision ?? '0' };
   }
 
-  async list(resource: string, namespace?: string): Promise<StoredObject[]> {
-    return (await this.listAt(resource, namespace)).items;
+  async list(resource: string, namespace?: string, name?: string): Promise<StoredObject[]> {
+    if (name !== undefined) checkSegment('name', name);
+    const items = (await this.listAt(resource, namespace)).items;
+    return name === undefined ? items : items.filter((o) => o.metadata.name === name);
   }
 
   /** Stored without resourceVersion: the revision is etcd's. */

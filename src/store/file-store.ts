@@ -84,15 +84,16 @@ export class FileStore implements Store {
     }
   }
 
-  async list(resource: string, namespace?: string): Promise<StoredObject[]> {
+  async list(resource: string, namespace?: string, name?: string): Promise<StoredObject[]> {
     resourceInfo(resource);
     checkSegment('resource', resource);
     if (namespace !== undefined) checkSegment('namespace', namespace);
+    if (name !== undefined) checkSegment('name', name);
     const base = join(this.dir, resource);
     const namespaces = namespace !== undefined ? [namespace] : safeReaddir(base);
     const out: StoredObject[] = [];
     for (const ns of namespaces) {
-      for (const f of safeReaddir(join(base, ns)).filter((n) => n.endsWith('.json')).sort()) {
+      for (const f of safeReaddir(join(base, ns)).filter((n) => (name !== undefined ? n === `${name}.json` : n.endsWith('.json'))).sort()) {
         const o = this.read(join(base, ns, f));
         if (o) out.push(o);
       }

@@ -63,8 +63,12 @@ export interface StoreWatch {
 export interface Store {
   /** undefined when the object does not exist. */
   get(resource: string, namespace: string, name: string): Promise<StoredObject | undefined>;
-  /** All objects of a resource, in one namespace or (namespace undefined) in all. */
-  list(resource: string, namespace?: string): Promise<StoredObject[]>;
+  /**
+   * All objects of a resource, in one namespace or (namespace undefined) in all; with `name`, only
+   * those of that name (a field selector metadata.name=<name> on the API server: how a daemon
+   * finds its own GWireKObj records in every namespace).
+   */
+  list(resource: string, namespace?: string, name?: string): Promise<StoredObject[]>;
   /**
    * Fails with AlreadyExists. Sets resourceVersion, uid and creationTimestamp. A resource with a
    * status subresource drops the status on create (as the API server does); one without keeps it.

@@ -95,9 +95,9 @@ export class WireRecords {
     });
   }
 
-  /** Every item recorded for this node, across namespaces (upstream: field selector metadata.name=<node>). */
+  /** Every item recorded for this node, across namespaces (as upstream: field selector metadata.name=<node>). */
   async list(): Promise<GWireItem[]> {
-    const all = await this.store.list(GWIRE_RESOURCE) as GWireKObj[];
-    return all.filter((o) => o.metadata.name === this.nodeName).flatMap(itemsOf);
+    const mine = await this.store.list(GWIRE_RESOURCE, undefined, this.nodeName) as GWireKObj[];
+    return mine.flatMap(itemsOf);
   }
 }

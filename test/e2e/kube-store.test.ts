@@ -62,6 +62,8 @@ test('GWireKObj records are written with integer ids, as the CRD types them (a s
   assert.equal(stored.status.grpcWireItems[0]!.wire_iface_id_on_peer_node, 2 ** 53 - 1);
   assert.equal(stored.status.grpcWireItems[0]!.link_id, 7);
   assert.deepEqual(await records.list(), [item(n, 'r1', 2 ** 53 - 1)]);
+  // Found the way upstream finds them: a field selector on the node's name, across namespaces.
+  assert.ok(kube.double.requests.some((r) => r.verb === 'list' && r.path === '/apis/networkop.co.uk/v1beta1/gwirekobjs?fieldSelector=metadata.name%3Dnode1'));
   // What the records used to write: the API server refuses it.
   const s = new KubeStore(kube.storeRef);
   const cur = (await s.get('gwirekobjs', n, 'node1'))!;

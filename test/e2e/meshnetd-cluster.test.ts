@@ -46,9 +46,9 @@ function runAsync(cmd: string, args: string[], env: Record<string, string>): Pro
   });
 }
 
-function admin(path: string): Promise<{ status: number; body: string }> {
+function admin(path: string, socketPath = cniSocketPath('meshnetd-admin', `/var/run/netns/${node}`)): Promise<{ status: number; body: string }> {
   return new Promise((resolveGet, reject) => {
-    const req = httpGet({ socketPath: cniSocketPath('meshnetd-admin', `/var/run/netns/${node}`), path, timeout: 5000 }, (res) => {
+    const req = httpGet({ socketPath, path, timeout: 5000 }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => { body += d.toString(); });
       res.on('end', () => resolveGet({ status: res.statusCode ?? 0, body }));
@@ -94,7 +94,8 @@ before(async () => {
   daemon = spawn('nsenter', [`--net=/var/run/netns/${node}`, '--', process.execPath, resolve('dist/meshnetd'),
     '--cni-conf-dir', confDir, '--cni-bin-dir', binDir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   daemon.stderr!.on('data', (d: Buffer) => { daemonLog += d.toString(); });
-  await until('the admin socket', () => existsSync(cniSocketPath('meshnetd-admin', `/var/run/netns/${node}`)));
+  // Answering, not just present: a socket file of an earlier daemon (same netns inode) may linger.
+  await until('the admin socket', async () => (await admin('/healthz')).status === 200);
 });
 
 after(async () => {
@@ -169,6 +170,46 @@ test("Local.Get answers this node's HOST_IP as node_ip, as upstream's daemon doe
       c.Get({ name: 'p1', kube_ns: 'default' }, (e, pod) => { console.log(e ? 'ERR ' + e.message : pod.node_ip); c.close(); });
     });`], { PATH: process.env.PATH ?? '' });
   assert.equal(r.stdout.trim(), HOST_IP, r.stderr);
+});
+
+test('an API server not reachable when meshnetd starts: it runs, /readyz names the store and the unread wire records, and it gets ready once the API answers', async () => {
+  const node2 = `${run}-n2`;
+  createNamedNetns(node2);
+  const ns2 = NetNs.open(node2);
+  const rt2 = Rtnl.open(ns2);
+  rt2.setUp('lo'); // as on a node: the API server's address answers, with a refusal
+  rt2.close();
+  ns2.close();
+  const conf2 = join(base, 'net.d-2');
+  mkdirSync(conf2);
+  writeFileSync(join(conf2, PRIMARY), primaryText);
+  const sock = cniSocketPath('meshnetd-admin', `/var/run/netns/${node2}`);
+  rmSync(sock, { force: true });
+  rmSync(cniSocketPath('meshnet', `/var/run/netns/${node2}`), { force: true });
+  let log2 = '';
+  const d2 = spawn('nsenter', [`--net=/var/run/netns/${node2}`, '--', process.execPath, resolve('dist/meshnetd'), '--cni-conf-dir', conf2, '--cni-bin-dir', join(base, 'bin-2')], {
+    env: { PATH: process.env.PATH ?? '', KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(kube.double.port),
+      MESHNET_SERVICEACCOUNT_DIR: join(base, 'serviceaccount'), HOST_IP: '192.0.2.78', NODE_NAME: 'kind-worker2' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  d2.stderr!.on('data', (d: Buffer) => { log2 += d.toString(); });
+  let proxy2: ApiProxy | undefined;
+  try {
+    await until('the second daemon', async () => d2.exitCode === null && (await admin('/healthz', sock)).status === 200);
+    const r = await admin('/readyz', sock);
+    assert.equal(r.status, 503);
+    assert.match(r.body, /store: Kubernetes API https:\/\/127\.0\.0\.1:\d+: connect ECONNREFUSED/);
+    assert.match(r.body, /wires: the GWireKObj wire records of this node have not been read yet/);
+    // The API server becomes reachable from this node: the daemon gets there by itself.
+    proxy2 = await startApiProxy({ ip: '127.0.0.1', port: kube.double.port }, [`/var/run/netns/${node2}`]);
+    await until('ready', async () => (await admin('/readyz', sock)).status === 200, 15_000);
+    assert.match(log2, /wires: first start/);
+  } finally {
+    d2.kill('SIGTERM');
+    await until('exit', () => d2.exitCode !== null || d2.signalCode !== null);
+    await proxy2?.close();
+    deleteNamedNetns(node2);
+  }
 });
 
 test('SIGTERM: the derived conflist and the link-type file are removed, the primary is byte-identical', async () => {

@@ -73,6 +73,7 @@ for (const [label, make] of backends) {
       assert.equal(await s.get('topologies', 'contract', 'nope'), undefined);
       assert.deepEqual((await s.list('topologies', 'contract')).map((o) => o.metadata.name), ['r1', 'r2']);
       assert.deepEqual((await s.list('topologies')).map((o) => `${o.metadata.namespace}/${o.metadata.name}`).sort(), ['contract/r1', 'contract/r2', 'other/r1']);
+      assert.deepEqual((await s.list('topologies', undefined, 'r1')).map((o) => `${o.metadata.namespace}/${o.metadata.name}`).sort(), ['contract/r1', 'other/r1'], 'by name across namespaces');
       assert.equal(await s.delete('topologies', 'contract', 'r2'), true);
       assert.equal(await s.delete('topologies', 'contract', 'r2'), false);
       assert.equal(await s.get('topologies', 'contract', 'r2'), undefined);

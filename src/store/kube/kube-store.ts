@@ -105,17 +105,19 @@ export class KubeStore implements Store {
     }
   }
 
-  private async listAt(resource: string, namespace?: string): Promise<{ items: StoredObject[]; resourceVersion: string }> {
+  private async listAt(resource: string, namespace?: string, name?: string): Promise<{ items: StoredObject[]; resourceVersion: string }> {
     const r = resourceInfo(resource);
-    const res = await this.call(r, 'GET', this.path(r, namespace), `listing ${resource}${namespace ? ` in ${namespace}` : ''}`);
+    if (name !== undefined) checkSegment('name', name);
+    const q = name !== undefined ? `?${new URLSearchParams({ fieldSelector: `metadata.name=${name}` })}` : '';
+    const res = await this.call(r, 'GET', `${this.path(r, namespace)}${q}`, `listing ${resource}${namespace ? ` in ${namespace}` : ''}${name ? ` named ${name}` : ''}`);
     const list = JSON.parse(res.body) as { items?: StoredObject[]; metadata?: { resourceVersion?: string } };
     const items = (list.items ?? []).map((o) => withTypeMeta(r, o));
     items.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
     return { items, resourceVersion: list.metadata?.resourceVersion ?? '' };
   }
 
-  async list(resource: string, namespace?: string): Promise<StoredObject[]> {
-    return (await this.listAt(resource, namespace)).items;
+  async list(resource: string, namespace?: string, name?: string): Promise<StoredObject[]> {
+    return (await this.listAt(resource, namespace, name)).items;
   }
 
   async create(resource: string, obj: StoredObject): Promise<StoredObject> {
