@@ -40,19 +40,28 @@ export function reflect(source: WatchSource, onEvent: (e: WatchEvent) => void, o
   let markSynced!: () => void;
   const synced = new Promise<void>((r) => { markSynced = r; });
 
+  /** The consumer's handler; its exceptions are reported, never allowed to break the watch. */
+  const emit = (e: WatchEvent) => {
+    try {
+      onEvent(e);
+    } catch (err) {
+      opts.onError?.(err instanceof Error ? err : new Error(String(err)));
+    }
+  };
+
   const deliver = (e: WatchEvent) => {
     const k = keyOf(e.object);
     const prev = known.get(k);
     if (e.type === 'DELETED') {
       if (!prev) return;
       known.delete(k);
-      onEvent(e);
+      emit(e);
       return;
     }
     // A replayed event (the same version again after a resume) changes nothing.
     if (prev && prev.metadata.resourceVersion === e.object.metadata.resourceVersion) return;
     known.set(k, e.object);
-    onEvent({ type: prev ? 'MODIFIED' : 'ADDED', object: e.object });
+    emit({ type: prev ? 'MODIFIED' : 'ADDED', object: e.object });
   };
 
   /** Makes `known` equal to a fresh list, delivering the difference. */

@@ -74,18 +74,21 @@ function loadKubeConfig(ref: { kind: 'in-cluster'; serviceAccountDir: string } |
  */
 export function connect(ref: string): KubeConnection {
   const inCluster = ref === 'kubernetes';
+  const kubeconfigPath = ref.slice('kubernetes:'.length);
   const kc = loadKubeConfig(inCluster
     ? { kind: 'in-cluster', serviceAccountDir: process.env.MESHNET_SERVICEACCOUNT_DIR ?? SERVICE_ACCOUNT_DIR }
-    : { kind: 'file', path: ref.slice('kubernetes:'.length) });
+    : { kind: 'file', path: kubeconfigPath });
   const cluster = kc.getCurrentCluster()!;
   let base: URL;
   try {
     base = new URL(cluster.server);
   } catch {
-    throw new StoreError('Invalid', `${inCluster ? 'in-cluster config' : `kubeconfig ${ref.slice(11)}`}: cluster server ${JSON.stringify(cluster.server)} is not a URL`);
+    throw new StoreError('Invalid', `${inCluster ? 'in-cluster config' : `kubeconfig ${kubeconfigPath}`}: cluster server ${JSON.stringify(cluster.server)} is not a URL`);
   }
   const server = base.origin;
-  const source = inCluster ? 'the in-cluster service account' : `kubeconfig ${ref.slice('kubernetes:'.length)}`;
+  // A server URL may carry a path (an API proxy such as Rancher's): API paths go under it.
+  const prefix = base.pathname.replace(/\/+$/, '');
+  const source = inCluster ? 'the in-cluster service account' : `kubeconfig ${kubeconfigPath}`;
   const secure = base.protocol === 'https:';
   let agent: HttpsAgent | HttpAgent | undefined;
   let agentKey = '';
@@ -116,7 +119,7 @@ export function connect(ref: string): KubeConnection {
 
   const send = async (method: string, path: string, headers: Record<string, string>, signal?: AbortSignal, timeoutMs?: number): Promise<{ req: ClientRequest; res: Promise<IncomingMessage> }> => {
     const a = await auth();
-    const url = new URL(path, base);
+    const url = new URL(`${prefix}${path}`, base.origin);
     const req = (secure ? httpsRequest : httpRequest)(url, {
       method, agent: a.agent, headers: { accept: 'application/json', ...a.headers, ...headers },
       ...(signal ? { signal } : {}), ...(timeoutMs ? { timeout: timeoutMs } : {}),
