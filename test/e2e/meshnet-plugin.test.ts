@@ -247,6 +247,21 @@ test('a Topology with a bad link (written by something that skipped validation):
   assert.equal(st.net_ns, `/var/run/netns/${run}-${a}`, 'the pod is alive');
 });
 
+test("a link whose peer's half is invalid is left out on both sides, each naming why", async () => {
+  const { a, b, client } = await setup('peerbad');
+  const store = new FileStore(join(dir, 'store'));
+  const cur = (await store.get('topologies', 'default', b))!;
+  await store.update('topologies', { ...cur, spec: { links: [{ uid: 1, peer_pod: a, local_intf: 'eth1', peer_intf: 'eth1', local_ip: '12.12.12.2/40' }] } });
+  const env = (pod: string) => ({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: `c-${pod}`, CNI_NETNS: `/var/run/netns/${run}-${pod}`, CNI_IFNAME: 'eth0', CNI_PATH: BIN,
+    CNI_ARGS: `K8S_POD_NAMESPACE=default;K8S_POD_NAME=${pod}` });
+  assert.equal(rawExec(JSON.stringify(conf('1.0.0')), env(b)).status, 0);
+  assert.equal(rawExec(JSON.stringify(conf('1.0.0')), env(a)).status, 0);
+  assert.deepEqual([...links(a).keys()].sort(), ['lo1', 'lo2'], 'the self link is up, the link to b is not');
+  assert.deepEqual([...links(b).keys()], []);
+  assert.match((await client.get('default', a))!.status!.plumbing_error ?? '', new RegExp(`^link uid 1: the peer's half is invalid \\(Topology default/${b} spec\\.links\\[0\\]\\.local_ip: "12\\.12\\.12\\.2/40" is not a CIDR`));
+  assert.match((await client.get('default', b))!.status!.plumbing_error ?? '', /^spec\.links\[0\]\.local_ip: "12\.12\.12\.2\/40" is not a CIDR/);
+});
+
 test('a link to a pod on another node: this end is a VXLAN; an unreachable peer daemon fails ADD naming the node', async () => {
   const { a, b, client } = await setup('rem');
   // This node's underlay holds node_ip; the peer node (198.51.100.99) has no route from here.
