@@ -1,5 +1,7 @@
 // An API-server double with meshnet's CRDs (deploy/base/crds.yaml) applied and a kubeconfig on
 // disk, for tests of the Kubernetes path. Everything lives in a temp directory removed by stop().
+// The double runs in the test's own process: anything that talks to it (kubectl, a daemon, a
+// plugin exec) must be started asynchronously; a spawnSync blocks the double and deadlocks.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
