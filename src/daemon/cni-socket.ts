@@ -2,19 +2,14 @@
 // here, and the call runs through the same plugin skeleton and code as the standalone plugin.
 // See cni-shim.c for the wire format; both sides must change together.
 import { createServer, type Server, type Socket } from 'node:net';
-import { chmodSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { runPlugin, type PluginFuncs, type PluginIO } from '../cni';
 
-export const SOCKET_DIR = '/run/meshnet';
+export { SOCKET_DIR, cniSocketPath } from '../meshnet/sockets';
 const MAGIC = 'MNC1\n';
 /** A request larger than this is not a CNI call (configs are a few KB). */
 const MAX_REQUEST = 16 << 20;
-
-/** The socket of the daemon serving `plugin` for the netns at `netnsPath` (default: ours). */
-export function cniSocketPath(plugin: string, netnsPath = '/proc/self/ns/net', dir = SOCKET_DIR): string {
-  return join(dir, `${plugin}-${statSync(netnsPath).ino}.sock`);
-}
 
 export interface CniRequest {
   env: Record<string, string>;

@@ -10,14 +10,14 @@ import { cniSocketPath, listenCniSocket } from './cni-socket';
 import { CniInstaller } from './cni-installer';
 import { ConfigError, USAGE, parseDaemonConfig, type DaemonConfig } from './config';
 import { listenHealth, type ReadinessCheck } from './health';
-import { PeerClients, grpcRemoteLinker } from './remote-linker';
+import { PeerClients, grpcRemoteLinker } from '../meshnet/remote-linker';
 import { daemonWireLinker, restoreWires, wireRemoteHandlers } from './wire-linker';
 import { WireRecords } from '../wire/records';
 import { WireDataplane } from '../wire/dataplane';
 import { createMeshnetPlugin } from '../plugins/meshnet/plugin';
-import { nodeIpFromDefaultRoute } from '../plugins/meshnet/node-ip';
-import { RemoteEndError, applyRemoteEnd, removeRemoteEnd } from '../plugins/meshnet/remote-end';
-import { GrpcStatusError, startGrpcServer } from '../grpc';
+import { nodeIpFromDefaultRoute } from '../meshnet/node-ip';
+import { startGrpcServer } from '../grpc';
+import { remoteExtHandlers, remoteUpdateHandler } from './remote-api';
 import { StoreError, openStore, type Store } from '../store';
 import { TOPOLOGY_RESOURCE, TopologyClient } from '../topology';
 import { localHandlers } from './local-api';
@@ -89,42 +89,13 @@ export async function main(argv: string[]): Promise<number> {
     // SendToStream); SendToOnce, upstream's one call per frame, through connect.
     wireFrames: (p) => dataplane.deliverOne(p),
     wire: { sendToOnce: (p) => { dataplane.deliverOne(p); return true; } },
-    remote: {
-      ...wireRemote,
-      update: async (req) => {
-        try {
-          const outcome = applyRemoteEnd({
-            netNs: req.netNs, intfName: req.intfName, intfIp: req.intfIp, peerVtep: req.peerVtep,
-            // Beyond 2^53 a bigint VNI cannot be valid anyway; validation names the field.
-            kubeNs: req.kubeNs, vni: Number(req.vni), nodeIntf: req.nodeIntf,
-          }, nodeIp, hostIntf);
-          log(`Remote.Update from ${req.peerVtep}: ${req.intfName} (VNI ${req.vni}) in ${req.netNs}: ${outcome}`);
-          return true;
-        } catch (e) {
-          log(`Remote.Update from ${req.peerVtep} refused: ${(e as Error).message}`);
-          // A peer's bad request is its error to fix, not ours: INVALID_ARGUMENT naming the field.
-          if (e instanceof RemoteEndError) throw new GrpcStatusError('INVALID_ARGUMENT', e.message);
-          throw e;
-        }
-      },
-    },
-    ext: {
-      removeEnd: async (req) => {
-        try {
-          const removed = removeRemoteEnd({ netNs: req.netNs, intfName: req.intfName, vni: Number(req.vni), peerVtep: req.peerVtep });
-          log(`RemoteExt.RemoveEnd from ${req.peerVtep}: ${req.intfName} (VNI ${req.vni}) in ${req.netNs}: ${removed ? 'removed' : 'nothing to remove'}`);
-          return removed;
-        } catch (e) {
-          if (e instanceof RemoteEndError) throw new GrpcStatusError('INVALID_ARGUMENT', e.message);
-          throw e;
-        }
-      },
-    },
+    remote: { ...wireRemote, update: remoteUpdateHandler(nodeIp, hostIntf, log) },
+    ext: remoteExtHandlers(log),
   });
   const path = cniSocketPath('meshnet');
   const cni = await listenCniSocket(path, createMeshnetPlugin({
     remote, interNodeLinkType: linkType, wires: daemonWireLinker(dataplane, peers, records, nodeName),
-    store: { ref: cfg.store, store }, nodeIp, ...(hostIntf ? { hostIntf } : {}),
+    store: { ref: cfg.store, store }, nodeIp, ...(hostIntf ? { hostIntf } : {}), log,
   }), log);
   // Wire records must be read before this daemon can reattach surviving wires; an API server that
   // is not answering yet only delays that (retried with backoff in the background), and /readyz

@@ -3,11 +3,11 @@
 // wire id and describes the pod on the RECEIVING node), and removed with GRPCWireDownRemote.
 // Every end this node holds is recorded in its GWireKObj, so a restarted daemon can reattach.
 import type { WireDef } from '../grpc';
-import type { WireLinker, WireSide } from '../plugins/meshnet/remote';
+import type { WireLinker, WireSide } from '../meshnet/remote';
 import type { WireDataplane, WireEndSpec } from '../wire/dataplane';
 import { wireHostIntf, wireId } from '../wire/ids';
 import type { GWireItem, WireRecords } from '../wire/records';
-import type { PeerClients } from './remote-linker';
+import type { PeerClients } from '../meshnet/remote-linker';
 
 const idOf = (s: WireSide) => wireId(s.namespace, s.pod, s.intf);
 

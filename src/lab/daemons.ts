@@ -6,7 +6,7 @@ import { get as httpGet } from 'node:http';
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cniSocketPath } from '../daemon/cni-socket';
+import { cniSocketPath } from '../meshnet/sockets';
 import { netnsPath } from './names';
 import type { LabState, NodeState } from './state';
 import type { WireTelemetry } from '../wire/dataplane';

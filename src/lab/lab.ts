@@ -10,7 +10,7 @@ import { startApiProxyProcess, startDaemon, stopApiProxy, stopDaemons } from './
 import { cleanupKubeLab, prepareKubeLab } from './kube';
 import { createFabric, createNode } from './fabric';
 import { parseLabFile, type LabFileOptions, type LabSpec } from './labfile';
-import { cniSocketPath } from '../daemon/cni-socket';
+import { cniSocketPath } from '../meshnet/sockets';
 import { LAB_RUN_DIR, labPrefix, netnsPath } from './names';
 import { newPodState, startPod, stopPod } from './runtime';
 import { labDir, loadState, saveState, type LabState } from './state';

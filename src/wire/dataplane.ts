@@ -5,7 +5,7 @@
 // arrive are delivered in O(1) by that id.
 import { NetNs, PacketSocket, Rtnl, type KernelError } from '../kernel';
 import { grpcAddress, wireClient, type Packet, type WireClient, type WireStream } from '../grpc';
-import { MESHNET_LINK_GROUP } from '../plugins/meshnet/links';
+import { MESHNET_LINK_GROUP } from '../meshnet/links';
 import { wireHostIntf } from './ids';
 
 /** Bytes of kernel buffer per wire socket, each way. */

@@ -1,8 +1,10 @@
-// Architecture rules from DESIGN.md, checked on the source so a violation fails the suite:
-// only the kernel layer touches koffi, only netns.ts calls setns, and nothing on the plugin or
-// daemon path spawns processes (no `ip` exec: rtnetlink is in-process).
+// Architecture rules, checked on the source so a violation fails the suite: only the kernel layer
+// touches koffi, only netns.ts calls setns, nothing on the plugin or daemon path spawns processes
+// (no `ip` exec: rtnetlink is in-process), each folder of src/ imports only the folders below it
+// (shared code never imports a plugin), and the repository root holds no stray files.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -49,4 +51,82 @@ test('no import cycles between top-level modules of src/', () => {
   };
   for (const n of edges.keys()) visit(n, []);
   assert.deepEqual([...new Set(cycles)], []);
+});
+
+/**
+ * Which top-level folders of src/ each folder may import (itself always). The layers, bottom up:
+ * cni, kernel, grpc, install (leaves) → store → topology → meshnet (the meshnet core) → wire →
+ * plugins → daemon → lab → cli → bin. Exceptions are per file and say why.
+ */
+const ALLOWED: Record<string, string[]> = {
+  cni: [],
+  kernel: [],
+  grpc: [],
+  install: [],
+  shim: [],
+  store: ['kernel'],
+  topology: ['cni', 'store'],
+  meshnet: ['cni', 'kernel', 'grpc', 'store', 'topology'],
+  wire: ['grpc', 'kernel', 'store', 'meshnet'],
+  plugins: ['cni', 'kernel', 'store', 'topology', 'meshnet', 'install'],
+  daemon: ['cni', 'kernel', 'grpc', 'install', 'store', 'topology', 'meshnet', 'wire', 'plugins'],
+  lab: ['cni', 'kernel', 'store', 'topology', 'meshnet', 'wire', 'grpc'],
+  cli: ['lab', 'store', 'topology', 'kernel'],
+  bin: [],
+};
+
+/** src/bin entries: each imports only the program it starts. */
+const BIN_TARGETS: Record<string, string[]> = {
+  'src/bin/meshnetd.ts': ['src/daemon/main'],
+  'src/bin/meshnetctl.ts': ['src/cli/main'],
+  'src/bin/meshnet.ts': ['src/cni', 'src/plugins/meshnet/', 'src/meshnet/'],
+  'src/bin/veth.ts': ['src/cni', 'src/plugins/veth/'],
+  'src/bin/router.ts': ['src/cni', 'src/plugins/router/'],
+  'src/bin/kmesh-cni.ts': ['src/cni', 'src/plugins/kmesh/'],
+  'src/bin/kmesh-installer.ts': ['src/plugins/kmesh/installer/'],
+};
+
+function importsOf(f: { path: string; text: string }): string[] {
+  return [...f.text.matchAll(/(?:from|import)\s*\(?\s*['"](\.\.?\/[^'"]+)['"]/g)].map((m) => join(f.path, '..', m[1]!));
+}
+
+test('each folder of src/ imports only the folders below it; shared code never imports a plugin', () => {
+  const offenders: string[] = [];
+  for (const f of files) {
+    const from = f.path.split('/')[1]!;
+    if (from === 'bin' || f.path.split('/').length < 3) continue;
+    for (const target of importsOf(f)) {
+      if (!target.startsWith('src/')) continue;
+      const to = target.split('/')[1]!;
+      if (to === from) {
+        // Plugins share code only through plugins/meta, never one plugin from another.
+        const [pa, pb] = [f.path.split('/')[2], target.split('/')[2]];
+        if (from === 'plugins' && pa !== pb && pb !== 'meta') offenders.push(`${f.path} -> ${target}`);
+        continue;
+      }
+      // The daemon serves the meshnet plugin's CNI calls: it may import that plugin's entry, nothing else of plugins/.
+      if (from === 'daemon' && to === 'plugins' && target !== 'src/plugins/meshnet/plugin') { offenders.push(`${f.path} -> ${target}`); continue; }
+      if (!(ALLOWED[from] ?? []).includes(to)) offenders.push(`${f.path} -> ${target}`);
+    }
+  }
+  assert.deepEqual(offenders, []);
+});
+
+test('src/bin entries import only the program they start (the plugin entry no daemon module)', () => {
+  const offenders: string[] = [];
+  for (const f of files.filter((x) => x.path.startsWith('src/bin/'))) {
+    const allowed = BIN_TARGETS[f.path];
+    if (!allowed) { offenders.push(`${f.path}: no rule`); continue; }
+    for (const target of importsOf(f)) if (!allowed.some((a) => target.startsWith(a))) offenders.push(`${f.path} -> ${target}`);
+  }
+  assert.deepEqual(offenders, []);
+});
+
+test('the repository root holds only the project\'s own files (no scratch files)', () => {
+  const tracked = execFileSync('git', ['ls-files'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  const rootFiles = tracked.filter((p) => !p.includes('/'));
+  const rootDirs = [...new Set(tracked.filter((p) => p.includes('/')).map((p) => p.split('/')[0]!))];
+  assert.deepEqual(rootFiles.filter((n) => !['.dockerignore', '.gitignore', 'Dockerfile', 'README.md', 'buf.gen.yaml', 'buf.yaml',
+    'package-lock.json', 'package.json', 'tsconfig.json'].includes(n)), []);
+  assert.deepEqual(rootDirs.filter((d) => !['.ci', 'bench', 'deploy', 'docs', 'examples', 'proto', 'scripts', 'src', 'test'].includes(d)), []);
 });

@@ -6,26 +6,20 @@ import {
   CniError, ErrorCode, emptyResult, requireNetnsPath,
   type CniResult, type PluginContext, type PluginFuncs,
 } from '../../cni';
-import { NetNs, Rtnl, netnsPathExists } from '../../kernel';
+import { netnsPathExists } from '../../kernel';
+import { Handles } from '../../meshnet/handles';
+import { MESHNET_LINK_GROUP, inspectEnd, isPaired } from '../../meshnet/links';
+import { nodeIpFromDefaultRoute } from '../../meshnet/node-ip';
+import { linkLabel, linkProblems, planLinks, type InterNodeLinkType, type PodRef } from '../../meshnet/plan';
+import { plumbLink, removeFarEnds } from '../../meshnet/plumb';
+import type { RemoteLinker, WireLinker } from '../../meshnet/remote';
+import { vniOf } from '../../meshnet/vxlan';
 import { openStore, type Store } from '../../store';
-import {
-  LOCALHOST_PEER, TopologyClient, isAlive, topologyWhere,
-  type BadLink, type Link, type Topology, type TopologyStatus,
-} from '../../topology';
+import { TopologyClient, isAlive, type Topology } from '../../topology';
 import { MeshnetCode } from './codes';
 import { parseMeshnetConf, type MeshnetConf } from './config';
-import { MESHNET_LINK_GROUP, inspectEnd, isPaired, plumbMacvlan, plumbVeth, type LinkEnd } from './links';
-import { nodeIpFromDefaultRoute } from './node-ip';
-import type { RemoteLinker, WireLinker, WireSide } from './remote';
-import { plumbVxlanEnd, vniOf } from './vxlan';
 
-/** This process's netns: the node's, since runtimes run plugins there and meshnetd runs there. */
-const NODE_NETNS = '/proc/self/ns/net';
-
-interface PodRef {
-  namespace: string;
-  name: string;
-}
+export type { InterNodeLinkType } from '../../meshnet/plan';
 
 /** The pod this call is for, or undefined when CNI_ARGS do not name one (not a topology pod). */
 function podOf(ctx: PluginContext): PodRef | undefined {
@@ -53,95 +47,6 @@ async function readPeers(client: TopologyClient, namespace: string): Promise<Map
   } catch (e) {
     throw storeError(e, `listing Topologies in namespace ${namespace}`);
   }
-}
-
-/** Opened netns handles and rtnetlink sockets for one call, closed together at the end. */
-class Handles {
-  private readonly opened: { ns: NetNs; rtnl: Rtnl }[] = [];
-  private readonly byPath = new Map<string, { ns: NetNs; rtnl: Rtnl }>();
-
-  get(path: string): { ns: NetNs; rtnl: Rtnl } {
-    let h = this.byPath.get(path);
-    if (!h) {
-      const ns = NetNs.open(path);
-      try {
-        h = { ns, rtnl: Rtnl.open(ns) };
-      } catch (e) {
-        ns.close();
-        throw e;
-      }
-      this.byPath.set(path, h);
-      this.opened.push(h);
-    }
-    return h;
-  }
-
-  end(path: string, intf: string, ip: string | undefined): LinkEnd {
-    const h = this.get(path);
-    return { ns: h.ns, rtnl: h.rtnl, intf, ip };
-  }
-
-  close(): void {
-    for (const h of this.opened) {
-      h.rtnl.close();
-      h.ns.close();
-    }
-  }
-}
-
-function linkLabel(pod: PodRef, l: Link): string {
-  return `link uid ${l.uid} (${pod.name}:${l.local_intf} – ${l.peer_pod}:${l.peer_intf})`;
-}
-
-/** What one call decides about each link, before touching the kernel. */
-type LinkPlan =
-  | { link: Link; action: 'veth'; peerNetns: string; peerIp?: string }
-  | { link: Link; action: 'self' }
-  | { link: Link; action: 'macvlan' }
-  /** The peer is not up (or its sandbox is gone): its own ADD will plumb the link. */
-  | { link: Link; action: 'wait' }
-  | { link: Link; action: 'vxlan' | 'grpc'; peerNode: string; peerNetns: string; peerIp?: string };
-
-/** A bad link's error without the object prefix: `spec.links[1].local_intf: ...`. */
-function badLinkText(t: Topology, b: BadLink): string {
-  const prefix = `${topologyWhere(t.metadata.namespace, t.metadata.name)}.`;
-  return b.error.message.startsWith(prefix) ? b.error.message.slice(prefix.length) : b.error.message;
-}
-
-/** Why links of `me` are not plumbed though listed: its own bad links, and links whose peer's half is bad. */
-function linkProblems(me: Topology, peers: Map<string, Topology>): { problems: string[]; skip: Set<number> } {
-  const problems = TopologyClient.badLinks(me).map((b) => badLinkText(me, b));
-  const skip = new Set<number>();
-  for (const link of me.spec.links) {
-    const peer = peers.get(link.peer_pod);
-    const bad = peer && link.peer_pod !== me.metadata.name ? TopologyClient.badLinks(peer).find((b) => b.uid === link.uid) : undefined;
-    if (!bad || !peer) continue;
-    skip.add(link.uid);
-    problems.push(`link uid ${link.uid}: the peer's half is invalid (${topologyWhere(peer.metadata.namespace, peer.metadata.name)} ${badLinkText(peer, bad)})`);
-  }
-  return { problems, skip };
-}
-
-function planLinks(me: Topology, peers: Map<string, Topology>, interNode: InterNodeLinkType = 'vxlan', skip = new Set<number>()): LinkPlan[] {
-  const plans: LinkPlan[] = [];
-  for (const link of me.spec.links) {
-    if (skip.has(link.uid)) continue;
-    if (link.peer_pod === LOCALHOST_PEER) { plans.push({ link, action: 'macvlan' }); continue; }
-    if (link.peer_pod === me.metadata.name) { plans.push({ link, action: 'self' }); continue; }
-    const peer = peers.get(link.peer_pod);
-    if (!peer || !isAlive(peer)) {
-      plans.push({ link, action: 'wait' });
-      continue;
-    }
-    // The peer's own Topology says which address its end gets; ours is the fallback.
-    const peerIp = peer.spec.links.find((l) => l.uid === link.uid)?.local_ip ?? link.peer_ip;
-    const { src_ip: peerNode, net_ns: peerNetns } = peer.status as Required<Pick<TopologyStatus, 'src_ip' | 'net_ns'>>;
-    if (peerNode !== me.status!.src_ip) plans.push({ link, action: interNode, peerNode, peerNetns, peerIp });
-    // A record that outlived its sandbox (its DEL never ran): the peer's next ADD will plumb.
-    else if (!netnsPathExists(peerNetns)) plans.push({ link, action: 'wait' });
-    else plans.push({ link, action: 'veth', peerNetns, peerIp });
-  }
-  return plans;
 }
 
 /** What every command starts from: this pod's Topology, or undefined for a pod meshnet ignores. */
@@ -231,32 +136,16 @@ async function add(ctx: PluginContext, deps: MeshnetDeps): Promise<CniResult> {
     await client.setStatus(pod.namespace, pod.name, { plumbing_error: all.join('; ') }).catch(() => undefined);
   };
   const plans = planLinks(me, peers, deps.interNodeLinkType, skip);
-  const veth = { disableTxOffloads: conf.disableTxOffloads };
   const h = new Handles();
   try {
     for (const p of plans) {
-      const { link } = p;
-      const local = () => h.end(ctx.env.netns, link.local_intf, link.local_ip);
       try {
-        if (p.action === 'veth') plumbVeth(local(), h.end(p.peerNetns, link.peer_intf, p.peerIp), veth);
-        else if (p.action === 'self') plumbVeth(local(), h.end(ctx.env.netns, link.peer_intf, link.peer_ip), veth);
-        // The node's own netns (where the plugin or daemon runs) holds the macvlan's parent.
-        else if (p.action === 'macvlan') plumbMacvlan(h.get(NODE_NETNS).rtnl, link.peer_intf, local(), link.uid);
-        else if (p.action === 'vxlan') {
-          const vni = vniOf(link.uid);
-          plumbVxlanEnd(h.get(NODE_NETNS).rtnl, local(), { vni, remote: p.peerNode, local: nodeIp, ...(deps.hostIntf ? { dev: deps.hostIntf } : {}) });
-          // The far end is the peer node's to make, in its own netns: ask its daemon.
-          await deps.remote.update(p.peerNode, {
-            netNs: p.peerNetns, intfName: link.peer_intf, intfIp: p.peerIp ?? '', peerVtep: nodeIp,
-            kubeNs: pod.namespace, vni, nodeIntf: '',
-          });
-        } else if (p.action === 'grpc') {
-          if (!deps.wires) throw new Error('grpc-wire links need meshnetd on this node (its dataplane carries the frames)');
-          const [local, peer] = wireSides(pod, link, ctx.env.netns, nodeIp, p);
-          await deps.wires.connect(local, peer, link.uid);
-        }
+        await plumbLink(p, pod, ctx.env.netns, nodeIp, h, {
+          remote: deps.remote, ...(deps.wires ? { wires: deps.wires } : {}), ...(deps.hostIntf ? { hostIntf: deps.hostIntf } : {}),
+          disableTxOffloads: conf.disableTxOffloads,
+        });
       } catch (e) {
-        const msg = `${linkLabel(pod, link)}: ${e instanceof Error ? e.message : String(e)}`;
+        const msg = `${linkLabel(pod, p.link)}: ${e instanceof Error ? e.message : String(e)}`;
         await recordProblems([msg]);
         throw new CniError(MeshnetCode.Plumbing, 'meshnet could not plumb a link', msg);
       }
@@ -317,7 +206,10 @@ async function del(ctx: PluginContext, deps: MeshnetDeps): Promise<void> {
   const { pod, client, me } = subject;
   // A DEL for another sandbox of this pod (a stale duplicate) must not unplumb the live one.
   if (me.status?.container_id && me.status.container_id !== ctx.env.containerId) return;
-  await removeFarEnds(client, me, deps);
+  if (isAlive(me)) {
+    const failures = await removeFarEnds(me, await readPeers(client, pod.namespace), deps.interNodeLinkType, deps);
+    for (const f of failures) (deps.log ?? ((m: string) => process.stderr.write(`${m}\n`)))(`meshnet DEL: could not remove ${f}`);
+  }
   if (ctx.env.netns && netnsPathExists(ctx.env.netns)) {
     const h = new Handles();
     try {
@@ -339,39 +231,6 @@ async function del(ctx: PluginContext, deps: MeshnetDeps): Promise<void> {
   }
 }
 
-/**
- * Cross-node links: the far end lives on the peer's node, so ask its daemon to remove it, as a
- * pulled cable takes both ends down (upstream left it up, silently blackholing). Best effort: a
- * DEL must not fail because a peer node is down; that end goes when its own pod is deleted.
- */
-async function removeFarEnds(client: TopologyClient, me: Topology, deps: MeshnetDeps): Promise<void> {
-  if (!isAlive(me)) return;
-  const pod = { namespace: me.metadata.namespace, name: me.metadata.name };
-  const peers = await readPeers(client, pod.namespace);
-  for (const p of planLinks(me, peers, deps.interNodeLinkType)) {
-    if (p.action !== 'vxlan' && p.action !== 'grpc') continue;
-    try {
-      if (p.action === 'vxlan') {
-        await deps.remote.remove(p.peerNode, { netNs: p.peerNetns, intfName: p.link.peer_intf, vni: vniOf(p.link.uid), peerVtep: me.status!.src_ip! });
-      } else if (deps.wires) {
-        await deps.wires.disconnect(...wireSides(pod, p.link, me.status!.net_ns!, me.status!.src_ip!, p));
-      }
-    } catch (e) {
-      process.stderr.write(`meshnet DEL: could not remove the far end of link uid ${p.link.uid} on node ${p.peerNode}: ${(e as Error).message}\n`);
-    }
-  }
-}
-
-export type InterNodeLinkType = 'vxlan' | 'grpc';
-
-/** Both ends of a grpc-wire link as the wire linker takes them. */
-function wireSides(pod: PodRef, link: Link, netns: string, nodeIp: string, p: { peerNode: string; peerNetns: string; peerIp?: string }): [WireSide, WireSide] {
-  return [
-    { namespace: pod.namespace, pod: pod.name, intf: link.local_intf, netns, ip: link.local_ip, node: nodeIp },
-    { namespace: pod.namespace, pod: link.peer_pod, intf: link.peer_intf, netns: p.peerNetns, ip: p.peerIp, node: p.peerNode },
-  ];
-}
-
 export interface MeshnetDeps {
   /** Reaches peer nodes' daemons for the far end of cross-node links. */
   remote: RemoteLinker;
@@ -388,6 +247,8 @@ export interface MeshnetDeps {
   nodeIp?: string;
   /** The underlay interface for VXLAN ends (upstream's HOST_INTF); default: the node IP's. */
   hostIntf?: string;
+  /** Where best-effort failures are told (meshnetd's log); default stderr. */
+  log?: (msg: string) => void;
 }
 
 export function createMeshnetPlugin(deps: MeshnetDeps): PluginFuncs {

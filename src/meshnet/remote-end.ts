@@ -1,9 +1,9 @@
 // The receiving side of Remote.Update: a peer node's daemon asks this node to create the far
 // VXLAN end of a cross-node link inside one of this node's pods. Input comes from the network,
 // so every field is checked (and named as on the wire) before anything is touched.
-import { isIP, parseCidr } from '../../cni';
-import { NetNs, Rtnl, netnsPathExists } from '../../kernel';
-import { isValidIfName } from '../../topology';
+import { isIP, parseCidr } from '../cni';
+import { NetNs, Rtnl, netnsPathExists } from '../kernel';
+import { isValidIfName } from '../topology';
 import { MESHNET_LINK_GROUP } from './links';
 import type { RemoteEnd, RemoteEndRef } from './remote';
 import { plumbVxlanEnd } from './vxlan';

@@ -1,6 +1,6 @@
 // The node IP recorded in Topology status when the config does not give one: the preferred
 // source address of this netns's IPv4 default route, i.e. the address peers reach us on.
-import { Rtnl } from '../../kernel';
+import { Rtnl } from '../kernel';
 
 export function nodeIpFromDefaultRoute(): string | undefined {
   const rtnl = Rtnl.open();

@@ -1,7 +1,7 @@
 // VXLAN links between pods on different nodes, as upstream meshnet makes them: each node creates
 // its own end (VNI 5000 + uid, UDP 4789, MTU = underlay MTU - 50) in the node's netns, so the UDP
 // socket lives on the underlay, directly into the pod's netns under the pod's interface name.
-import type { LinkInfo, Rtnl } from '../../kernel';
+import type { LinkInfo, Rtnl } from '../kernel';
 import { finishEnd, MESHNET_LINK_GROUP, type LinkEnd } from './links';
 
 export const VXLAN_VNI_BASE = 5000;

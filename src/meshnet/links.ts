@@ -1,6 +1,6 @@
 // Kernel plumbing of one meshnet link. Each function is idempotent: a repeated ADD, or two pods'
 // ADDs racing for the same link, ends with exactly one correctly paired link.
-import { KernelError, NetNs, Rtnl, withNetns, disableTxOffloads, type LinkInfo } from '../../kernel';
+import { KernelError, NetNs, Rtnl, withNetns, disableTxOffloads, type LinkInfo } from '../kernel';
 
 /** MTU of same-node links, as upstream (the kernel's veth default). */
 export const VETH_MTU = 1500;

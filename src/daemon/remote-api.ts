@@ -1,0 +1,39 @@
+// The far side of cross-node VXLAN links, as peer daemons ask for it: upstream's Remote.Update
+// makes this node's end inside one of its pods, our RemoteExt.RemoveEnd removes it again. The
+// request comes from the network: every field is checked (remote-end.ts) before anything is
+// touched, and a bad field is the peer's error, answered INVALID_ARGUMENT naming it.
+import { GrpcStatusError, type RemoteExtHandlers, type RemoteHandlers } from '../grpc';
+import { RemoteEndError, applyRemoteEnd, removeRemoteEnd } from '../meshnet/remote-end';
+
+export function remoteUpdateHandler(nodeIp: string, hostIntf: string | undefined, log: (s: string) => void): RemoteHandlers['update'] {
+  return async (req) => {
+    try {
+      const outcome = applyRemoteEnd({
+        netNs: req.netNs, intfName: req.intfName, intfIp: req.intfIp, peerVtep: req.peerVtep,
+        // Beyond 2^53 a bigint VNI cannot be valid anyway; validation names the field.
+        kubeNs: req.kubeNs, vni: Number(req.vni), nodeIntf: req.nodeIntf,
+      }, nodeIp, hostIntf);
+      log(`Remote.Update from ${req.peerVtep}: ${req.intfName} (VNI ${req.vni}) in ${req.netNs}: ${outcome}`);
+      return true;
+    } catch (e) {
+      log(`Remote.Update from ${req.peerVtep} refused: ${(e as Error).message}`);
+      if (e instanceof RemoteEndError) throw new GrpcStatusError('INVALID_ARGUMENT', e.message);
+      throw e;
+    }
+  };
+}
+
+export function remoteExtHandlers(log: (s: string) => void): Partial<RemoteExtHandlers> {
+  return {
+    removeEnd: async (req) => {
+      try {
+        const removed = removeRemoteEnd({ netNs: req.netNs, intfName: req.intfName, vni: Number(req.vni), peerVtep: req.peerVtep });
+        log(`RemoteExt.RemoveEnd from ${req.peerVtep}: ${req.intfName} (VNI ${req.vni}) in ${req.netNs}: ${removed ? 'removed' : 'nothing to remove'}`);
+        return removed;
+      } catch (e) {
+        if (e instanceof RemoteEndError) throw new GrpcStatusError('INVALID_ARGUMENT', e.message);
+        throw e;
+      }
+    },
+  };
+}

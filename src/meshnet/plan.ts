@@ -1,0 +1,80 @@
+// Link planning: what each link of a pod needs, decided from the pod's Topology and its peers'
+// (pure: no kernel, no store). Same node → veth; another node → VXLAN or grpc-wire; the pod itself
+// → a self link; `localhost` → macvlan; a peer not up yet → wait (its own ADD plumbs the link).
+import { netnsPathExists } from '../kernel';
+import {
+  LOCALHOST_PEER, TopologyClient, isAlive, topologyWhere,
+  type BadLink, type Link, type Topology, type TopologyStatus,
+} from '../topology';
+import type { WireSide } from './remote';
+
+export type InterNodeLinkType = 'vxlan' | 'grpc';
+
+export interface PodRef {
+  namespace: string;
+  name: string;
+}
+
+/** What one call decides about each link, before touching the kernel. */
+export type LinkPlan =
+  | { link: Link; action: 'veth'; peerNetns: string; peerIp?: string }
+  | { link: Link; action: 'self' }
+  | { link: Link; action: 'macvlan' }
+  /** The peer is not up (or its sandbox is gone): its own ADD will plumb the link. */
+  | { link: Link; action: 'wait' }
+  | { link: Link; action: 'vxlan' | 'grpc'; peerNode: string; peerNetns: string; peerIp?: string };
+
+export function linkLabel(pod: PodRef, l: Link): string {
+  return `link uid ${l.uid} (${pod.name}:${l.local_intf} – ${l.peer_pod}:${l.peer_intf})`;
+}
+
+/** A bad link's error without the object prefix: `spec.links[1].local_intf: ...`. */
+function badLinkText(t: Topology, b: BadLink): string {
+  const prefix = `${topologyWhere(t.metadata.namespace, t.metadata.name)}.`;
+  return b.error.message.startsWith(prefix) ? b.error.message.slice(prefix.length) : b.error.message;
+}
+
+/** Why links of `me` are not plumbed though listed: its own bad links, and links whose peer's half is bad. */
+export function linkProblems(me: Topology, peers: Map<string, Topology>): { problems: string[]; skip: Set<number> } {
+  const problems = TopologyClient.badLinks(me).map((b) => badLinkText(me, b));
+  const skip = new Set<number>();
+  for (const link of me.spec.links) {
+    const peer = peers.get(link.peer_pod);
+    const bad = peer && link.peer_pod !== me.metadata.name ? TopologyClient.badLinks(peer).find((b) => b.uid === link.uid) : undefined;
+    if (!bad || !peer) continue;
+    skip.add(link.uid);
+    problems.push(`link uid ${link.uid}: the peer's half is invalid (${topologyWhere(peer.metadata.namespace, peer.metadata.name)} ${badLinkText(peer, bad)})`);
+  }
+  return { problems, skip };
+}
+
+/** The plan for every link of `me` (alive), given its peers by name; `skip` leaves links out. */
+export function planLinks(me: Topology, peers: Map<string, Topology>, interNode: InterNodeLinkType = 'vxlan', skip = new Set<number>()): LinkPlan[] {
+  const plans: LinkPlan[] = [];
+  for (const link of me.spec.links) {
+    if (skip.has(link.uid)) continue;
+    if (link.peer_pod === LOCALHOST_PEER) { plans.push({ link, action: 'macvlan' }); continue; }
+    if (link.peer_pod === me.metadata.name) { plans.push({ link, action: 'self' }); continue; }
+    const peer = peers.get(link.peer_pod);
+    if (!peer || !isAlive(peer)) {
+      plans.push({ link, action: 'wait' });
+      continue;
+    }
+    // The peer's own Topology says which address its end gets; ours is the fallback.
+    const peerIp = peer.spec.links.find((l) => l.uid === link.uid)?.local_ip ?? link.peer_ip;
+    const { src_ip: peerNode, net_ns: peerNetns } = peer.status as Required<Pick<TopologyStatus, 'src_ip' | 'net_ns'>>;
+    if (peerNode !== me.status!.src_ip) plans.push({ link, action: interNode, peerNode, peerNetns, peerIp });
+    // A record that outlived its sandbox (its DEL never ran): the peer's next ADD will plumb.
+    else if (!netnsPathExists(peerNetns)) plans.push({ link, action: 'wait' });
+    else plans.push({ link, action: 'veth', peerNetns, peerIp });
+  }
+  return plans;
+}
+
+/** Both ends of a grpc-wire link as the wire linker takes them. */
+export function wireSides(pod: PodRef, link: Link, netns: string, nodeIp: string, p: { peerNode: string; peerNetns: string; peerIp?: string }): [WireSide, WireSide] {
+  return [
+    { namespace: pod.namespace, pod: pod.name, intf: link.local_intf, netns, ip: link.local_ip, node: nodeIp },
+    { namespace: pod.namespace, pod: link.peer_pod, intf: link.peer_intf, netns: p.peerNetns, ip: p.peerIp, node: p.peerNode },
+  ];
+}

@@ -1,0 +1,67 @@
+// Carrying out a link plan in the kernel, and asking peer nodes' daemons for the far ends of
+// cross-node links: what CNI ADD and DEL do for each link (and what a reconciler will do).
+import { vniOf, plumbVxlanEnd } from './vxlan';
+import { NODE_NETNS, type Handles } from './handles';
+import { plumbMacvlan, plumbVeth } from './links';
+import { planLinks, wireSides, type InterNodeLinkType, type LinkPlan, type PodRef } from './plan';
+import type { RemoteLinker, WireLinker } from './remote';
+import type { Topology } from '../topology';
+
+export interface PlumbDeps {
+  /** Reaches peer nodes' daemons for the far end of cross-node links. */
+  remote: RemoteLinker;
+  /** grpc-wire dataplane; only meshnetd has one. */
+  wires?: WireLinker;
+  /** The underlay interface for VXLAN ends (upstream's HOST_INTF); default: the node IP's. */
+  hostIntf?: string;
+  /** Turn tx offloads off on veth ends (upstream's behaviour). */
+  disableTxOffloads: boolean;
+}
+
+/** This pod's end of one planned link (and, for a cross-node link, the far end through the peer's daemon). */
+export async function plumbLink(p: LinkPlan, pod: PodRef, podNetns: string, nodeIp: string, h: Handles, deps: PlumbDeps): Promise<void> {
+  const { link } = p;
+  const local = () => h.end(podNetns, link.local_intf, link.local_ip);
+  const veth = { disableTxOffloads: deps.disableTxOffloads };
+  if (p.action === 'veth') plumbVeth(local(), h.end(p.peerNetns, link.peer_intf, p.peerIp), veth);
+  else if (p.action === 'self') plumbVeth(local(), h.end(podNetns, link.peer_intf, link.peer_ip), veth);
+  // The node's own netns (where the plugin or daemon runs) holds the macvlan's parent.
+  else if (p.action === 'macvlan') plumbMacvlan(h.get(NODE_NETNS).rtnl, link.peer_intf, local(), link.uid);
+  else if (p.action === 'vxlan') {
+    const vni = vniOf(link.uid);
+    plumbVxlanEnd(h.get(NODE_NETNS).rtnl, local(), { vni, remote: p.peerNode, local: nodeIp, ...(deps.hostIntf ? { dev: deps.hostIntf } : {}) });
+    // The far end is the peer node's to make, in its own netns: ask its daemon.
+    await deps.remote.update(p.peerNode, {
+      netNs: p.peerNetns, intfName: link.peer_intf, intfIp: p.peerIp ?? '', peerVtep: nodeIp,
+      kubeNs: pod.namespace, vni, nodeIntf: '',
+    });
+  } else if (p.action === 'grpc') {
+    if (!deps.wires) throw new Error('grpc-wire links need meshnetd on this node (its dataplane carries the frames)');
+    const [mine, peer] = wireSides(pod, link, podNetns, nodeIp, p);
+    await deps.wires.connect(mine, peer, link.uid);
+  }
+}
+
+/**
+ * Cross-node links: the far end lives on the peer's node, so ask its daemon to remove it, as a
+ * pulled cable takes both ends down (upstream left it up, silently blackholing). Best effort: a
+ * pod's removal must not fail because a peer node is down; that end goes when its own pod is
+ * deleted. Returns what could not be removed.
+ */
+export async function removeFarEnds(me: Topology, peers: Map<string, Topology>, interNode: InterNodeLinkType | undefined, deps: Pick<PlumbDeps, 'remote' | 'wires'>): Promise<string[]> {
+  const failures: string[] = [];
+  const pod = { namespace: me.metadata.namespace, name: me.metadata.name };
+  for (const p of planLinks(me, peers, interNode)) {
+    if (p.action !== 'vxlan' && p.action !== 'grpc') continue;
+    try {
+      if (p.action === 'vxlan') {
+        await deps.remote.remove(p.peerNode, { netNs: p.peerNetns, intfName: p.link.peer_intf, vni: vniOf(p.link.uid), peerVtep: me.status!.src_ip! });
+      } else if (deps.wires) {
+        await deps.wires.disconnect(...wireSides(pod, p.link, me.status!.net_ns!, me.status!.src_ip!, p));
+      }
+    } catch (e) {
+      failures.push(`the far end of link uid ${p.link.uid} on node ${p.peerNode}: ${(e as Error).message}`);
+    }
+  }
+  return failures;
+}
