@@ -6,6 +6,7 @@ import { isIP } from '../cni';
 import { MESHNET_GRPC_PORT } from '../grpc';
 import { isValidIfName } from '../topology';
 import { DEFAULT_STORE_DIR, STORE_REF_FORMS, isStoreRef } from '../store';
+import { VNI_SCHEMES, type VniScheme } from '../meshnet/vxlan';
 
 export const DEFAULT_HEALTH_PORT = 51112;
 
@@ -17,6 +18,8 @@ export interface DaemonConfig {
   grpcPort: number;
   nodeName: string;
   interNodeLinkType: 'vxlan' | 'grpc';
+  /** How VXLAN VNIs are numbered; every daemon of a cluster alike. */
+  vniScheme: VniScheme;
   /** Store reference: the one store of the daemon and of the plugin calls it serves. */
   store: string;
   /** Running in a Kubernetes pod (KUBERNETES_SERVICE_HOST is set). */
@@ -40,6 +43,8 @@ export const USAGE = `usage: meshnetd [flags]
   --grpc-port PORT        gRPC port (env GRPC_PORT; default ${MESHNET_GRPC_PORT})
   --node NAME             this node's name (env NODE_NAME, else the host name): keys its GWireKObj records
   --inter-node-link-type vxlan|grpc   how pods on different nodes are linked (env INTER_NODE_LINK_TYPE; default vxlan)
+  --vni-scheme kne|upstream   VXLAN VNIs: kne (uid + a block per namespace, as KNE's daemons; default) or
+                          upstream (5000 + uid, for clusters that mix in upstream meshnet daemons)
   --store REF             where Topology and GWireKObj objects are: ${STORE_REF_FORMS}
                           (default: kubernetes in a pod, else ${DEFAULT_STORE_DIR}); the CNI calls it
                           serves use the same store
@@ -51,7 +56,7 @@ export const USAGE = `usage: meshnetd [flags]
   --lab NAME              lets "meshnetctl lab down" find lab daemons
   --help`;
 
-const VALUE_FLAGS = ['node', 'lab', 'node-ip', 'host-intf', 'grpc-port', 'store', 'inter-node-link-type', 'cni-conf-dir', 'cni-bin-dir', 'health-port'];
+const VALUE_FLAGS = ['node', 'lab', 'node-ip', 'host-intf', 'grpc-port', 'store', 'inter-node-link-type', 'vni-scheme', 'cni-conf-dir', 'cni-bin-dir', 'health-port'];
 
 function port(v: string, what: string, allowZero = false): number {
   const n = Number(v);
@@ -84,6 +89,8 @@ export function parseDaemonConfig(argv: string[], env: Record<string, string | u
   const lt = pick('inter-node-link-type', 'INTER_NODE_LINK_TYPE');
   const linkType = (lt?.v ?? 'vxlan').toLowerCase();
   if (linkType !== 'vxlan' && linkType !== 'grpc') throw new ConfigError(`${lt!.what}: must be vxlan or grpc, got ${JSON.stringify(lt!.v)}`);
+  const vniScheme = f['vni-scheme'] ?? 'kne';
+  if (!VNI_SCHEMES.includes(vniScheme as VniScheme)) throw new ConfigError(`--vni-scheme: must be ${VNI_SCHEMES.join(' or ')}, got ${JSON.stringify(vniScheme)}`);
   const store = f.store ?? (inCluster ? 'kubernetes' : DEFAULT_STORE_DIR);
   if (!isStoreRef(store)) throw new ConfigError(`--store: must be ${STORE_REF_FORMS}, got ${JSON.stringify(store)}`);
   const hp = f['health-port'] !== undefined ? port(f['health-port'], '--health-port', true) : inCluster ? DEFAULT_HEALTH_PORT : 0;
@@ -93,6 +100,7 @@ export function parseDaemonConfig(argv: string[], env: Record<string, string | u
     grpcPort: gp ? port(gp.v, gp.what) : MESHNET_GRPC_PORT,
     nodeName: f.node ?? (env.NODE_NAME || hostname()),
     interNodeLinkType: linkType,
+    vniScheme: vniScheme as VniScheme,
     store, inCluster,
     cniInstall: install ?? inCluster,
     cniConfDir: f['cni-conf-dir'] ?? '/etc/cni/net.d',

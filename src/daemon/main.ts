@@ -95,7 +95,7 @@ export async function main(argv: string[]): Promise<number> {
   const path = cniSocketPath('meshnet');
   const cni = await listenCniSocket(path, createMeshnetPlugin({
     remote, interNodeLinkType: linkType, wires: daemonWireLinker(dataplane, peers, records, nodeName),
-    store: { ref: cfg.store, store }, nodeIp, ...(hostIntf ? { hostIntf } : {}), log,
+    store: { ref: cfg.store, store }, nodeIp, ...(hostIntf ? { hostIntf } : {}), log, vniScheme: cfg.vniScheme,
   }), log);
   // Wire records must be read before this daemon can reattach surviving wires; an API server that
   // is not answering yet only delays that (retried with backoff in the background), and /readyz
@@ -145,7 +145,7 @@ export async function main(argv: string[]): Promise<number> {
   ];
   const admin = await listenAdmin(cniSocketPath('meshnetd-admin'), nodeName, dataplane, checks);
   const health = cfg.healthPort ? await listenHealth(cfg.healthPort, checks) : undefined;
-  log(`meshnetd ${process.pid} node ${nodeName} (${nodeIp}): CNI calls on ${path}, gRPC on port ${grpc.port}, inter-node links: ${linkType}, ` +
+  log(`meshnetd ${process.pid} node ${nodeName} (${nodeIp}): CNI calls on ${path}, gRPC on port ${grpc.port}, inter-node links: ${linkType}${linkType === 'vxlan' ? ` (VNIs: ${cfg.vniScheme})` : ''}, ` +
     `store ${cfg.store}, metrics on ${cniSocketPath('meshnetd-admin')}${health ? `, probes on port ${health.port}` : ''}`);
   await new Promise<void>((resolveStop) => {
     const stop = (sig: string) => {

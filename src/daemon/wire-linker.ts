@@ -43,17 +43,18 @@ export function daemonWireLinker(dataplane: WireDataplane, peers: PeerClients, r
       if (peerId !== spec.peerId) dataplane.setPeerId(spec.id, peerId);
       await records.upsert(item(nodeName, { ns: local.namespace, pod: local.pod, uid, spec: { ...spec, peerId } }));
     },
-    async disconnect(local, peer) {
+    async disconnect(local, peer, uid) {
       dataplane.removeEnd(idOf(local));
       await records.remove({ topo_namespace: local.namespace, local_pod_name: local.pod, local_pod_iface_name: local.intf });
-      await (await peers.get(peer.node)).grpcWireDownRemote(wireDef(local, peer, 0));
+      // The real uid: an upstream peer finds its end by (netns, link_uid), so 0 could hit another wire.
+      await (await peers.get(peer.node)).grpcWireDownRemote(wireDef(local, peer, uid));
     },
   };
 }
 
 /** Remote handlers for the far side: make or remove this node's end of a wire a peer asked for. */
 export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecords, nodeName: string, log: (s: string) => void) {
-  return {
+  const handlers = {
     addGrpcWireRemote: async (req: WireDef) => {
       const spec: WireEndSpec = {
         id: wireId(req.topoNs, req.localPodName, req.intfNameInPod), peerNode: req.peerNodeIp, peerId: req.wireIfIdOnPeerNode,
@@ -70,7 +71,25 @@ export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecord
       log(`GRPCWireDownRemote from ${req.peerNodeIp}: ${req.topoNs}/${req.localPodName}:${req.intfNameInPod}: ${removed ? 'removed' : 'not here'}`);
       return true;
     },
+    /**
+     * KNE's controller creates wires in batches, with no fallback to the single call: one result
+     * per item, in order; an item that fails answers response false (with the sender's id) and
+     * does not stop the others.
+     */
+    addGrpcWiresRemoteBatch: async (items: WireDef[]) => {
+      const out: { response: boolean; peerIntfId: bigint }[] = [];
+      for (const item of items) {
+        try {
+          out.push(await handlers.addGrpcWireRemote(item));
+        } catch (e) {
+          log(`AddGRPCWiresRemoteBatch from ${item.peerNodeIp}: ${item.topoNs}/${item.localPodName}:${item.intfNameInPod} failed: ${(e as Error).message}`);
+          out.push({ response: false, peerIntfId: item.wireIfIdOnPeerNode });
+        }
+      }
+      return out;
+    },
   };
+  return handlers;
 }
 
 /**

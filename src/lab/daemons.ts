@@ -32,7 +32,7 @@ export async function startDaemon(state: LabState, node: NodeState): Promise<num
   // nsenter without --fork execs node in place, so the pid we get is the daemon's.
   const store = state.kube ? `kubernetes:${state.kube.daemonKubeconfig}` : state.store;
   const child = spawn('nsenter', [`--net=${netnsPath(node.netns)}`, '--', process.execPath, bin, '--node', node.name, '--node-ip', node.underlayIp, '--store', store,
-    '--inter-node-link-type', state.interNodeLinkType ?? 'vxlan', '--lab', state.name], {
+    '--inter-node-link-type', state.interNodeLinkType ?? 'vxlan', '--vni-scheme', state.vniScheme ?? 'kne', '--lab', state.name], {
     detached: true, stdio: ['ignore', fd, fd], env,
   });
   closeSync(fd);

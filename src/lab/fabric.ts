@@ -45,7 +45,7 @@ export function nodeConfList(state: LabState, node: NodeState): Record<string, u
       // store and node IP, as on a cluster. The embedded store keeps them in the config, so the
       // plugin also works without a daemon.
       state.kube ? { ...state.meshnet, type: 'meshnet', name: 'meshnet' }
-        : { ...state.meshnet, type: 'meshnet', store: state.store, node_ip: node.underlayIp },
+        : { ...state.meshnet, type: 'meshnet', store: state.store, node_ip: node.underlayIp, ...(state.vniScheme ? { vni_scheme: state.vniScheme } : {}) },
     ],
   };
 }

@@ -92,6 +92,7 @@ export async function labUp(spec: LabSpec, file: string, opts: LabOptions = {}):
     cniBinDir: opts.cniBinDir ?? findCniBinDir(),
     ...(spec.meshnet ? { meshnet: { ...spec.meshnet } } : {}),
     ...(spec.interNodeLinkType ? { interNodeLinkType: spec.interNodeLinkType } : {}),
+    ...(spec.vniScheme ? { vniScheme: spec.vniScheme } : {}),
     createdAt: new Date().toISOString(),
     nodes: [],
     pods: [],

@@ -17,6 +17,8 @@ export interface LabSpec {
   meshnet?: LabMeshnetOptions;
   /** How pods on different nodes are linked (each node's meshnetd --inter-node-link-type). */
   interNodeLinkType?: 'vxlan' | 'grpc';
+  /** How VXLAN VNIs are numbered (each node's meshnetd --vni-scheme). */
+  vniScheme?: 'kne' | 'upstream';
 }
 
 export class LabFileError extends Error {
@@ -109,6 +111,11 @@ export function parseLabSpec(doc: unknown): LabSpec {
     const t = doc.inter_node_link_type;
     if (t !== 'vxlan' && t !== 'grpc') throw new LabFileError('inter_node_link_type', `must be vxlan or grpc, got ${JSON.stringify(t)}`);
     spec.interNodeLinkType = t;
+  }
+  if (doc.vni_scheme !== undefined) {
+    const v = doc.vni_scheme;
+    if (v !== 'kne' && v !== 'upstream') throw new LabFileError('vni_scheme', `must be kne or upstream, got ${JSON.stringify(v)}`);
+    spec.vniScheme = v;
   }
   return spec;
 }

@@ -35,6 +35,8 @@ export interface LabState {
   cniBinDir: string;
   /** Each node's meshnetd --inter-node-link-type. */
   interNodeLinkType?: 'vxlan' | 'grpc';
+  /** Each node's meshnetd --vni-scheme (default kne). */
+  vniScheme?: 'kne' | 'upstream';
   /** Extra meshnet plugin settings from the lab file, written into every node's conflist. */
   meshnet?: Record<string, unknown>;
   /** Set when the store is a Kubernetes API server (lab up --kubeconfig). */

@@ -7,6 +7,7 @@ import {
   type BadLink, type Link, type Topology, type TopologyStatus,
 } from '../topology';
 import type { WireSide } from './remote';
+import { vniOf, type VniScheme } from './vxlan';
 
 export type InterNodeLinkType = 'vxlan' | 'grpc';
 
@@ -77,4 +78,50 @@ export function wireSides(pod: PodRef, link: Link, netns: string, nodeIp: string
     { namespace: pod.namespace, pod: pod.name, intf: link.local_intf, netns, ip: link.local_ip, node: nodeIp },
     { namespace: pod.namespace, pod: link.peer_pod, intf: link.peer_intf, netns: p.peerNetns, ip: p.peerIp, node: p.peerNode },
   ];
+}
+
+/** A link's identity across namespaces: uids are unique only within one. */
+const linkKey = (ns: string, uid: number) => `${ns}\u0000${String(uid).padStart(10, '0')}`;
+
+/**
+ * VXLAN links of `me` whose VNI another cross-node link already uses on one of the same nodes (a
+ * VXLAN per VNI and port per node: the kernel would refuse the second with EEXIST). Of two
+ * colliding links the one with the smaller (namespace, uid) keeps the VNI, so both nodes decide
+ * alike; the other is left out with a message naming both. `all`: every Topology, all namespaces.
+ */
+export function vniCollisions(me: Topology, plans: LinkPlan[], all: Topology[], scheme: VniScheme): Map<number, string> {
+  const out = new Map<number, string>();
+  const mine = plans.filter((p): p is Extract<LinkPlan, { action: 'vxlan' | 'grpc' }> => p.action === 'vxlan');
+  if (mine.length === 0) return out;
+  const byNs = new Map<string, Map<string, Topology>>();
+  for (const t of all) (byNs.get(t.metadata.namespace) ?? byNs.set(t.metadata.namespace, new Map()).get(t.metadata.namespace)!).set(t.metadata.name, t);
+  // Every other alive cross-node link, by VNI: its nodes and a label.
+  const used = new Map<number, { key: string; nodes: string[]; label: string }[]>();
+  for (const t of all) {
+    if (!isAlive(t)) continue;
+    const ns = t.metadata.namespace;
+    for (const l of t.spec.links) {
+      const peer = byNs.get(ns)?.get(l.peer_pod);
+      if (!peer || !isAlive(peer) || peer.status!.src_ip === t.status!.src_ip) continue;
+      let vni: number;
+      try {
+        vni = vniOf(l.uid, ns, scheme);
+      } catch {
+        continue;
+      }
+      const list = used.get(vni) ?? used.set(vni, []).get(vni)!;
+      list.push({ key: linkKey(ns, l.uid), nodes: [t.status!.src_ip!, peer.status!.src_ip!], label: `uid ${l.uid} in namespace ${ns} (${t.metadata.name}:${l.local_intf} – ${l.peer_pod}:${l.peer_intf})` });
+    }
+  }
+  for (const p of mine) {
+    const ns = me.metadata.namespace;
+    const key = linkKey(ns, p.link.uid);
+    const vni = vniOf(p.link.uid, ns, scheme);
+    const nodes = [me.status!.src_ip!, p.peerNode];
+    const other = (used.get(vni) ?? []).find((o) => o.key !== key && o.key < key && o.nodes.some((n) => nodes.includes(n)));
+    if (other) {
+      out.set(p.link.uid, `${linkLabel({ namespace: ns, name: me.metadata.name }, p.link)}: VXLAN VNI ${vni} (vni_scheme ${scheme}) is already used by link ${other.label} on a shared node; not plumbed`);
+    }
+  }
+  return out;
 }

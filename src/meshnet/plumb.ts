@@ -1,6 +1,6 @@
 // Carrying out a link plan in the kernel, and asking peer nodes' daemons for the far ends of
 // cross-node links: what CNI ADD and DEL do for each link (and what a reconciler will do).
-import { vniOf, plumbVxlanEnd } from './vxlan';
+import { vniOf, plumbVxlanEnd, type VniScheme } from './vxlan';
 import { NODE_NETNS, type Handles } from './handles';
 import { plumbMacvlan, plumbVeth } from './links';
 import { planLinks, wireSides, type InterNodeLinkType, type LinkPlan, type PodRef } from './plan';
@@ -16,6 +16,8 @@ export interface PlumbDeps {
   hostIntf?: string;
   /** Turn tx offloads off on veth ends (upstream's behaviour). */
   disableTxOffloads: boolean;
+  /** How VXLAN VNIs are numbered (every daemon of the cluster alike). */
+  vniScheme: VniScheme;
 }
 
 /** This pod's end of one planned link (and, for a cross-node link, the far end through the peer's daemon). */
@@ -28,7 +30,7 @@ export async function plumbLink(p: LinkPlan, pod: PodRef, podNetns: string, node
   // The node's own netns (where the plugin or daemon runs) holds the macvlan's parent.
   else if (p.action === 'macvlan') plumbMacvlan(h.get(NODE_NETNS).rtnl, link.peer_intf, local(), link.uid);
   else if (p.action === 'vxlan') {
-    const vni = vniOf(link.uid);
+    const vni = vniOf(link.uid, pod.namespace, deps.vniScheme);
     plumbVxlanEnd(h.get(NODE_NETNS).rtnl, local(), { vni, remote: p.peerNode, local: nodeIp, ...(deps.hostIntf ? { dev: deps.hostIntf } : {}) });
     // The far end is the peer node's to make, in its own netns: ask its daemon.
     await deps.remote.update(p.peerNode, {
@@ -48,16 +50,16 @@ export async function plumbLink(p: LinkPlan, pod: PodRef, podNetns: string, node
  * pod's removal must not fail because a peer node is down; that end goes when its own pod is
  * deleted. Returns what could not be removed.
  */
-export async function removeFarEnds(me: Topology, peers: Map<string, Topology>, interNode: InterNodeLinkType | undefined, deps: Pick<PlumbDeps, 'remote' | 'wires'>): Promise<string[]> {
+export async function removeFarEnds(me: Topology, peers: Map<string, Topology>, interNode: InterNodeLinkType | undefined, deps: Pick<PlumbDeps, 'remote' | 'wires' | 'vniScheme'>): Promise<string[]> {
   const failures: string[] = [];
   const pod = { namespace: me.metadata.namespace, name: me.metadata.name };
   for (const p of planLinks(me, peers, interNode)) {
     if (p.action !== 'vxlan' && p.action !== 'grpc') continue;
     try {
       if (p.action === 'vxlan') {
-        await deps.remote.remove(p.peerNode, { netNs: p.peerNetns, intfName: p.link.peer_intf, vni: vniOf(p.link.uid), peerVtep: me.status!.src_ip! });
+        await deps.remote.remove(p.peerNode, { netNs: p.peerNetns, intfName: p.link.peer_intf, vni: vniOf(p.link.uid, pod.namespace, deps.vniScheme), peerVtep: me.status!.src_ip! });
       } else if (deps.wires) {
-        await deps.wires.disconnect(...wireSides(pod, p.link, me.status!.net_ns!, me.status!.src_ip!, p));
+        await deps.wires.disconnect(...wireSides(pod, p.link, me.status!.net_ns!, me.status!.src_ip!, p), p.link.uid);
       }
     } catch (e) {
       failures.push(`the far end of link uid ${p.link.uid} on node ${p.peerNode}: ${(e as Error).message}`);

@@ -52,5 +52,6 @@ export interface WireSide {
  */
 export interface WireLinker {
   connect(local: WireSide, peer: WireSide, uid: number): Promise<void>;
-  disconnect(local: WireSide, peer: WireSide): Promise<void>;
+  /** `uid`: the link's uid, which an upstream peer needs to find its end (by netns and uid). */
+  disconnect(local: WireSide, peer: WireSide, uid: number): Promise<void>;
 }

@@ -1,7 +1,9 @@
-// VXLAN links between pods on different nodes, as upstream meshnet makes them: each node creates
-// its own end (VNI 5000 + uid, UDP 4789, MTU = underlay MTU - 50) in the node's netns, so the UDP
-// socket lives on the underlay, directly into the pod's netns under the pod's interface name.
-import type { LinkInfo, Rtnl } from '../kernel';
+// VXLAN links between pods on different nodes, as meshnet makes them: each node creates its own
+// end (UDP 4789, MTU = underlay MTU - 50) in the node's netns, so the UDP socket lives on the
+// underlay, directly into the pod's netns under the pod's interface name. The VNI comes from the
+// link's uid and, by default, its namespace (KNE's scheme), so topologies in different namespaces
+// that reuse uids do not collide (upstream's 5000 + uid did: meshnet-cni #45).
+import { isKernelError, type LinkInfo, type Rtnl } from '../kernel';
 import { finishEnd, MESHNET_LINK_GROUP, type LinkEnd } from './links';
 
 export const VXLAN_VNI_BASE = 5000;
@@ -10,12 +12,27 @@ export const VXLAN_PORT = 4789;
 export const VXLAN_OVERHEAD = 50;
 
 /**
- * Upstream's VNI rule, kept so ends made by either implementation meet. VNIs of two topology
- * namespaces using the same uid collide on a node pair (upstream issue #45).
+ * `kne`: uid + 10000 + (fnv32a(namespace) mod 1000) × 10000, as KNE's daemons compute it (its
+ * wire-util.go), the default; `upstream`: 5000 + uid, for clusters that mix in upstream daemons.
+ * Every daemon of a cluster must use the same scheme: the two ends of a link are made by two nodes.
  */
-export function vniOf(uid: number): number {
-  const vni = VXLAN_VNI_BASE + uid;
-  if (vni >= 1 << 24) throw new Error(`link uid ${uid}: VNI ${vni} does not fit VXLAN's 24 bits (uid must be below ${(1 << 24) - VXLAN_VNI_BASE})`);
+export type VniScheme = 'kne' | 'upstream';
+export const VNI_SCHEMES: readonly VniScheme[] = ['kne', 'upstream'];
+
+/** 32-bit FNV-1a, as Go's hash/fnv New32a. */
+export function fnv32a(s: string): number {
+  let h = 0x811c9dc5;
+  for (const b of Buffer.from(s, 'utf8')) {
+    h ^= b;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/** The VNI of link `uid` of a topology in `namespace`; throws when it does not fit 24 bits. */
+export function vniOf(uid: number, namespace: string, scheme: VniScheme = 'kne'): number {
+  const vni = scheme === 'upstream' ? VXLAN_VNI_BASE + uid : uid + 10000 + (fnv32a(namespace || 'default') % 1000) * 10000;
+  if (vni >= 1 << 24) throw new Error(`link uid ${uid}: VNI ${vni} (vni_scheme ${scheme}) does not fit VXLAN's 24 bits`);
   return vni;
 }
 
@@ -52,10 +69,18 @@ export function plumbVxlanEnd(node: Rtnl, end: LinkEnd, spec: VxlanEndSpec): 'cr
   }
   if (cur) end.rtnl.deleteLink(end.intf); // a stale end (the peer moved nodes) or someone else's link
   const uplink = underlayOf(node, spec.local, spec.dev);
-  node.createVxlan({
-    name: end.intf, vni: spec.vni, local: spec.local, remote: spec.remote, dev: uplink.name,
-    dstPort: VXLAN_PORT, mtu: uplink.mtu - VXLAN_OVERHEAD, ns: end.ns, devGroup: MESHNET_LINK_GROUP,
-  });
+  try {
+    node.createVxlan({
+      name: end.intf, vni: spec.vni, local: spec.local, remote: spec.remote, dev: uplink.name,
+      dstPort: VXLAN_PORT, mtu: uplink.mtu - VXLAN_OVERHEAD, ns: end.ns, devGroup: MESHNET_LINK_GROUP,
+    });
+  } catch (e) {
+    // The kernel allows one VXLAN per VNI and port on a node: say which VNI, not a bare EEXIST.
+    if (isKernelError(e, 'EEXIST')) {
+      throw new Error(`VXLAN ${end.intf}: VNI ${spec.vni} is already used by another VXLAN on this node (another link with the same VNI: see vni_scheme)`);
+    }
+    throw e;
+  }
   finishEnd(end, false);
   return 'created';
 }

@@ -15,6 +15,7 @@ import { cniSocketPath } from '../../src/daemon/cni-socket';
 import { get as httpGet } from 'node:http';
 import { openStore } from '../../src/store';
 import { TopologyClient } from '../../src/topology';
+import { vniOf } from '../../src/meshnet/vxlan';
 
 const runDir = mkdtempSync(join(tmpdir(), 'labtest-'));
 const cniBinDir = resolve('dist/cni');
@@ -196,7 +197,7 @@ test('triangle across three nodes: VXLAN links made by both daemons (Remote.Upda
       [2, 'r1:eth2', 'r3:eth1', 'vxlan', true],
       [3, 'r2:eth2', 'r3:eth2', 'vxlan', true],
     ]);
-    // Each end: a VXLAN device with upstream's VNI (5000 + uid) towards the peer's node, MTU 1450.
+    // Each end: a VXLAN device with the default (KNE's) VNI for uid 1 in "default", towards the peer's node, MTU 1450.
     const r1 = state.pods.find((p) => p.name === 'r1')!;
     const ns = NetNs.open(netnsPath(r1.netns));
     const rt = Rtnl.open(ns);
@@ -204,7 +205,7 @@ test('triangle across three nodes: VXLAN links made by both daemons (Remote.Upda
       const eth1 = rt.link('eth1')!;
       assert.equal(eth1.kind, 'vxlan');
       assert.equal(eth1.mtu, 1450);
-      assert.equal(eth1.vxlan?.vni, 5001);
+      assert.equal(eth1.vxlan?.vni, vniOf(1, 'default', 'kne'));
       assert.equal(eth1.vxlan?.remote, state.nodes.find((n) => n.name === 'node2')!.underlayIp);
     } finally {
       rt.close();
@@ -232,7 +233,7 @@ test('triangle across three nodes: VXLAN links made by both daemons (Remote.Upda
     };
     assert.deepEqual(linksOf('r2'), ['eth2'], 'r2 lost its link to r1 and kept its link to r3');
     assert.deepEqual(linksOf('r3'), ['eth2'], 'r3 lost its link to r1 and kept its link to r2');
-    assert.match(readFileSync(join(state.dir, 'nodes', 'node2', 'meshnetd.log'), 'utf8'), /RemoteExt\.RemoveEnd from 192\.0\.2\.11: eth1 \(VNI 5001\).*: removed/);
+    assert.match(readFileSync(join(state.dir, 'nodes', 'node2', 'meshnetd.log'), 'utf8'), new RegExp(`RemoteExt\\.RemoveEnd from 192\\.0\\.2\\.11: eth1 \\(VNI ${vniOf(1, 'default', 'kne')}\\).*: removed`));
     const again = { ...r1, containerId: randomBytes(32).toString('hex') };
     state.pods[state.pods.indexOf(r1)] = again;
     await startPod(state, node1, again);

@@ -4,6 +4,7 @@
 // agree with the daemon's settings when one serves the call).
 import { CniError, ErrorCode, isIP } from '../../cni';
 import { isStoreRef, STORE_REF_FORMS } from '../../store';
+import { VNI_SCHEMES, type VniScheme } from '../../meshnet/vxlan';
 
 export interface MeshnetConf {
   /** Where the Topology objects are (a store reference); undefined: meshnetd's store. */
@@ -16,6 +17,8 @@ export interface MeshnetConf {
    * throughput (bench: ~0.25x of a plain veth); Linux-based routers can set it false.
    */
   disableTxOffloads: boolean;
+  /** How VXLAN VNIs are numbered; undefined: meshnetd's (default kne). */
+  vniScheme?: VniScheme;
 }
 
 export function parseMeshnetConf(raw: Record<string, unknown>): MeshnetConf {
@@ -31,6 +34,13 @@ export function parseMeshnetConf(raw: Record<string, unknown>): MeshnetConf {
   }
   const conf: MeshnetConf = { disableTxOffloads: dto };
   if (store !== undefined) conf.store = store;
+  if (raw.vni_scheme !== undefined) {
+    if (!VNI_SCHEMES.includes(raw.vni_scheme as VniScheme)) {
+      throw new CniError(ErrorCode.InvalidNetworkConfig, 'invalid meshnet config',
+        `"vni_scheme" must be ${VNI_SCHEMES.join(' or ')}, got ${JSON.stringify(raw.vni_scheme)}`);
+    }
+    conf.vniScheme = raw.vni_scheme as VniScheme;
+  }
   if (raw.node_ip !== undefined) {
     if (typeof raw.node_ip !== 'string' || !isIP(raw.node_ip)) {
       throw new CniError(ErrorCode.InvalidNetworkConfig, 'invalid meshnet config',

@@ -10,10 +10,10 @@ import { netnsPathExists } from '../../kernel';
 import { Handles } from '../../meshnet/handles';
 import { MESHNET_LINK_GROUP, inspectEnd, isPaired } from '../../meshnet/links';
 import { nodeIpFromDefaultRoute } from '../../meshnet/node-ip';
-import { linkLabel, linkProblems, planLinks, type InterNodeLinkType, type PodRef } from '../../meshnet/plan';
+import { linkLabel, linkProblems, planLinks, vniCollisions, type InterNodeLinkType, type PodRef } from '../../meshnet/plan';
 import { plumbLink, removeFarEnds } from '../../meshnet/plumb';
 import type { RemoteLinker, WireLinker } from '../../meshnet/remote';
-import { vniOf } from '../../meshnet/vxlan';
+import { vniOf, type VniScheme } from '../../meshnet/vxlan';
 import { openStore, type Store } from '../../store';
 import { TopologyClient, isAlive, type Topology } from '../../topology';
 import { MeshnetCode } from './codes';
@@ -87,6 +87,15 @@ async function subjectOf(ctx: PluginContext, deps: MeshnetDeps): Promise<Subject
   return me ? { conf, pod, client, me } : undefined;
 }
 
+/** How VNIs are numbered: meshnetd's setting when it serves the call (the config must agree), else the config's, else kne. */
+function resolveVniScheme(conf: MeshnetConf, deps: MeshnetDeps): VniScheme {
+  if (deps.vniScheme !== undefined && conf.vniScheme !== undefined && conf.vniScheme !== deps.vniScheme) {
+    throw new CniError(ErrorCode.InvalidNetworkConfig, 'meshnet config and meshnetd disagree on the VNI scheme',
+      `the config's "vni_scheme" is ${conf.vniScheme} but meshnetd on this node runs with ${deps.vniScheme} (--vni-scheme): remove "vni_scheme" from the config or make them equal`);
+  }
+  return deps.vniScheme ?? conf.vniScheme ?? 'kne';
+}
+
 function resolveNodeIp(conf: MeshnetConf, deps: MeshnetDeps): string {
   if (deps.nodeIp !== undefined && conf.nodeIp !== undefined && conf.nodeIp !== deps.nodeIp) {
     throw new CniError(ErrorCode.InvalidNetworkConfig, 'meshnet config and meshnetd disagree on the node IP',
@@ -135,14 +144,27 @@ async function add(ctx: PluginContext, deps: MeshnetDeps): Promise<CniResult> {
     if (all.length === 0) return;
     await client.setStatus(pod.namespace, pod.name, { plumbing_error: all.join('; ') }).catch(() => undefined);
   };
-  const plans = planLinks(me, peers, deps.interNodeLinkType, skip);
+  const vniScheme = resolveVniScheme(conf, deps);
+  let plans = planLinks(me, peers, deps.interNodeLinkType, skip);
+  // A VNI another cross-node link already holds on one of our nodes: left out and named, never a bare EEXIST.
+  if (plans.some((p) => p.action === 'vxlan')) {
+    let all: Topology[];
+    try {
+      all = await client.list();
+    } catch (e) {
+      throw storeError(e, 'listing Topologies of every namespace (VNI collisions)');
+    }
+    const collisions = vniCollisions(me, plans, all, vniScheme);
+    problems.push(...collisions.values());
+    plans = plans.filter((p) => !collisions.has(p.link.uid));
+  }
   const h = new Handles();
   try {
     for (const p of plans) {
       try {
         await plumbLink(p, pod, ctx.env.netns, nodeIp, h, {
           remote: deps.remote, ...(deps.wires ? { wires: deps.wires } : {}), ...(deps.hostIntf ? { hostIntf: deps.hostIntf } : {}),
-          disableTxOffloads: conf.disableTxOffloads,
+          disableTxOffloads: conf.disableTxOffloads, vniScheme,
         });
       } catch (e) {
         const msg = `${linkLabel(pod, p.link)}: ${e instanceof Error ? e.message : String(e)}`;
@@ -170,9 +192,15 @@ async function check(ctx: PluginContext, deps: MeshnetDeps): Promise<void> {
       `in ${me.status?.net_ns ?? '(none)'}, not ${ctx.env.containerId} in ${ctx.env.netns}`);
   }
   const peers = await readPeers(client, pod.namespace);
+  const vniScheme = resolveVniScheme(subject.conf, deps);
+  let plans = planLinks(me, peers, deps.interNodeLinkType, linkProblems(me, peers).skip);
+  if (plans.some((p) => p.action === 'vxlan')) {
+    const collisions = vniCollisions(me, plans, await client.list(), vniScheme);
+    plans = plans.filter((p) => !collisions.has(p.link.uid));
+  }
   const h = new Handles();
   try {
-    for (const p of planLinks(me, peers, deps.interNodeLinkType, linkProblems(me, peers).skip)) {
+    for (const p of plans) {
       const { link } = p;
       if (p.action === 'wait') continue;
       const a = h.end(ctx.env.netns, link.local_intf, link.local_ip);
@@ -185,7 +213,7 @@ async function check(ctx: PluginContext, deps: MeshnetDeps): Promise<void> {
       if (st.kind !== expectKind) throw fail(`${label}: interface ${link.local_intf} is a ${st.kind ?? 'plain'} link, expected ${expectKind}`);
       if (p.action === 'vxlan') {
         const v = a.rtnl.link(link.local_intf)?.vxlan;
-        const vni = vniOf(link.uid);
+        const vni = vniOf(link.uid, pod.namespace, vniScheme);
         if (v?.vni !== vni || v.remote !== p.peerNode) {
           throw fail(`${label}: VXLAN ${link.local_intf} has VNI ${v?.vni} to ${v?.remote}, expected VNI ${vni} to node ${p.peerNode}`);
         }
@@ -207,7 +235,7 @@ async function del(ctx: PluginContext, deps: MeshnetDeps): Promise<void> {
   // A DEL for another sandbox of this pod (a stale duplicate) must not unplumb the live one.
   if (me.status?.container_id && me.status.container_id !== ctx.env.containerId) return;
   if (isAlive(me)) {
-    const failures = await removeFarEnds(me, await readPeers(client, pod.namespace), deps.interNodeLinkType, deps);
+    const failures = await removeFarEnds(me, await readPeers(client, pod.namespace), deps.interNodeLinkType, { ...deps, vniScheme: resolveVniScheme(subject.conf, deps) });
     for (const f of failures) (deps.log ?? ((m: string) => process.stderr.write(`${m}\n`)))(`meshnet DEL: could not remove ${f}`);
   }
   if (ctx.env.netns && netnsPathExists(ctx.env.netns)) {
@@ -249,6 +277,8 @@ export interface MeshnetDeps {
   hostIntf?: string;
   /** Where best-effort failures are told (meshnetd's log); default stderr. */
   log?: (msg: string) => void;
+  /** meshnetd's VNI scheme (--vni-scheme); default kne. */
+  vniScheme?: VniScheme;
 }
 
 export function createMeshnetPlugin(deps: MeshnetDeps): PluginFuncs {

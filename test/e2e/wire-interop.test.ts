@@ -1,0 +1,111 @@
+// grpc-wire calls between our daemon and the Go daemons, with @grpc/grpc-js and upstream's proto
+// standing in for them: the link uid in GRPCWireDownRemote (an upstream peer finds its end by
+// netns and uid), and KNE's controller's AddGRPCWiresRemoteBatch against a real meshnetd.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { NetNs, Rtnl, createNamedNetns, deleteNamedNetns, listNamedNetns } from '../../src/kernel';
+import { PeerClients } from '../../src/meshnet/remote-linker';
+import { daemonWireLinker } from '../../src/daemon/wire-linker';
+import { cniSocketPath } from '../../src/meshnet/sockets';
+import { FileStore } from '../../src/store';
+import { WireDataplane } from '../../src/wire/dataplane';
+import { WireRecords } from '../../src/wire/records';
+
+const PROTO = resolve('proto/meshnet/v1beta1/meshnet.proto');
+const def = protoLoader.loadSync(PROTO, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+const { Remote } = (grpc.loadPackageDefinition(def) as unknown as { meshnet: { v1beta1: Record<'Remote', grpc.ServiceClientConstructor> } }).meshnet.v1beta1;
+const run = `wi${process.pid % 10000}${randomBytes(2).toString('hex')}`;
+const dir = mkdtempSync(join(tmpdir(), `${run}-`));
+const cleanups: (() => Promise<void> | void)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+  for (const ns of listNamedNetns().filter((n) => n.startsWith(run))) deleteNamedNetns(ns);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('GRPCWireDownRemote tells the peer the link\'s uid (an upstream daemon looks its end up by netns and uid)', async () => {
+  const seen: Record<string, unknown>[] = [];
+  const server = new grpc.Server();
+  server.addService(Remote.service, {
+    GRPCWireDownRemote: (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      seen.push(call.request);
+      cb(null, { response: true });
+    },
+  });
+  const port = await new Promise<number>((r, j) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? j(e) : r(p))));
+  cleanups.push(() => new Promise<void>((r) => server.tryShutdown(() => r())));
+  const peers = new PeerClients(port);
+  cleanups.push(() => peers.close());
+  const dataplane = new WireDataplane({ grpcPort: port, log: () => undefined });
+  cleanups.push(() => dataplane.close());
+  const linker = daemonWireLinker(dataplane, peers, new WireRecords(new FileStore(join(dir, 'store')), 'node1'), 'node1');
+  await linker.disconnect(
+    { namespace: 'default', pod: 'r1', intf: 'eth1', netns: '/var/run/netns/r1', node: '192.0.2.11' },
+    { namespace: 'default', pod: 'r2', intf: 'eth3', netns: '/var/run/netns/r2', node: '127.0.0.1' }, 42);
+  assert.equal(seen.length, 1);
+  assert.deepEqual([seen[0]!.link_uid, seen[0]!.local_pod_name, seen[0]!.intf_name_in_pod, seen[0]!.local_pod_net_ns], ['42', 'r2', 'eth3', '/var/run/netns/r2']);
+});
+
+/** A grpc-js client run inside the node's netns (where meshnetd listens), asynchronously. */
+function inNode(node: string, script: string): Promise<string> {
+  return new Promise((resolveRun, reject) => {
+    const c = spawn('nsenter', [`--net=/var/run/netns/${node}`, '--', process.execPath, '--import', 'tsx', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    c.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    c.on('error', reject);
+    c.on('close', () => (out.trim() ? resolveRun(out.trim()) : reject(new Error(err))));
+  });
+}
+
+test('AddGRPCWiresRemoteBatch (KNE\'s controller, no fallback): every wire end is made, one result per item in order; a bad item answers false and does not stop the others', async () => {
+  const node = `${run}-node`;
+  const pod = `${run}-pod`;
+  createNamedNetns(node);
+  createNamedNetns(pod);
+  const sock = cniSocketPath('meshnet', `/var/run/netns/${node}`);
+  rmSync(sock, { force: true });
+  let log = '';
+  const d: ChildProcess = spawn('nsenter', [`--net=/var/run/netns/${node}`, '--', process.execPath, resolve('dist/meshnetd'),
+    '--node', 'node1', '--node-ip', '192.0.2.21', '--store', join(dir, 'store2'), '--inter-node-link-type', 'grpc'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  d.stderr!.on('data', (b: Buffer) => { log += b.toString(); });
+  cleanups.push(async () => {
+    d.kill('SIGTERM');
+    for (let i = 0; i < 100 && d.exitCode === null && d.signalCode === null; i++) await sleep(20);
+  });
+  for (let i = 0; i < 500 && !existsSync(sock); i++) await sleep(10);
+  assert.ok(existsSync(sock), log);
+  const item = (intf: string, id: number, netns = `/var/run/netns/${pod}`) => ({
+    wire_if_id_on_peer_node: String(id), peer_node_ip: '192.0.2.22', intf_name_in_pod: intf, local_pod_net_ns: netns,
+    link_uid: String(id), local_pod_name: 'r1', wire_if_name_on_local_node: '', topo_ns: 'default', local_pod_ip: '',
+  });
+  const items = [item('eth1', 101), item('eth2', 102, '/var/run/netns/nonexistent'), item('eth3', 103)];
+  const out = await inNode(node, `
+    const grpc = require('${resolve('node_modules/@grpc/grpc-js')}');
+    const loader = require('${resolve('node_modules/@grpc/proto-loader')}');
+    const def = loader.loadSync('${PROTO}', { keepCase: true, longs: String, defaults: true });
+    const Remote = grpc.loadPackageDefinition(def).meshnet.v1beta1.Remote;
+    const c = new Remote('127.0.0.1:51111', grpc.credentials.createInsecure());
+    c.AddGRPCWiresRemoteBatch({ items: ${JSON.stringify(items)} }, (e, r) => { console.log(e ? 'ERR ' + e.message : JSON.stringify(r.items)); c.close(); });`);
+  const results = JSON.parse(out) as { response: boolean; peer_intf_id: string }[];
+  assert.deepEqual(results.map((r) => r.response), [true, false, true], log);
+  assert.equal(results[1]!.peer_intf_id, '102', 'a failed item answers the sender\'s id back');
+  assert.notEqual(results[0]!.peer_intf_id, results[2]!.peer_intf_id);
+  const ns = NetNs.open(pod);
+  const rt = Rtnl.open(ns);
+  try {
+    assert.deepEqual(rt.links().map((l) => l.name).filter((n) => n !== 'lo').sort(), ['eth1', 'eth3']);
+  } finally {
+    rt.close();
+    ns.close();
+  }
+});
