@@ -74,15 +74,21 @@ export function openRawWireStream(address: string, opts: { queue?: number } = {}
   const done = new Promise<boolean>((resolveDone, reject) => {
     let status: number | undefined;
     let message = '';
+    // Once the peer has sent its status the call is over, though our side of the HTTP/2 stream is
+    // still open (we never end it): close it, or 'close' would never come. A peer that does not
+    // serve SendToStream (upstream meshnet) answers at once, trailers-only, UNIMPLEMENTED.
+    const over = () => { if (!req.closed) req.close(http2.constants.NGHTTP2_NO_ERROR); };
     req.on('response', (h) => {
       if (h['grpc-status'] !== undefined) {
         status = Number(h['grpc-status']);
-        message = String(h['grpc-message'] ?? '');
+        message = decodeURIComponent(String(h['grpc-message'] ?? ''));
+        over();
       }
     });
     req.on('trailers', (t) => {
       status = Number(t['grpc-status'] ?? 2);
       message = decodeURIComponent(String(t['grpc-message'] ?? ''));
+      over();
     });
     req.on('data', (d: Buffer) => chunks.push(d));
     req.on('close', () => {

@@ -31,8 +31,16 @@ export interface WireClient {
   readonly address: string;
   sendToOnce(packet: Input<Packet>, timeoutMs?: number): Promise<boolean>;
   openStream(opts?: { queue?: number }): WireStream;
+  /**
+   * A WireStream made of SendToOnce calls, for a peer that does not serve SendToStream (upstream
+   * meshnet): at most `queue` calls in flight, frames beyond that dropped and counted.
+   */
+  openUnaryStream(opts?: { queue?: number }): WireStream;
   close(): void;
 }
+
+/** Calls in flight towards a SendToOnce-only peer before frames are dropped. */
+const UNARY_IN_FLIGHT = 256;
 
 export function wireClient(address: string): WireClient {
   const baseUrl = grpcBaseUrl(address);
@@ -61,6 +69,34 @@ export function wireClient(address: string): WireClient {
       raw.add(stream);
       void stream.done.finally(() => raw.delete(stream)).catch(() => undefined);
       return stream;
+    },
+    openUnaryStream(opts = {}) {
+      const limit = opts.queue ?? UNARY_IN_FLIGHT;
+      const stats = { queued: 0, dropped: 0, pending: 0 };
+      let ended = false;
+      let finish!: (v: boolean) => void;
+      const done = new Promise<boolean>((r) => { finish = r; });
+      return {
+        stats,
+        done,
+        send(packet) {
+          if (ended || stats.pending >= limit) {
+            stats.dropped++;
+            return false;
+          }
+          stats.queued++;
+          stats.pending++;
+          client.sendToOnce(toInit(pb.PacketSchema, packet, 'Packet'), { timeoutMs: 5000 })
+            .then((r) => { if (!r.response) stats.dropped++; }, () => { stats.dropped++; })
+            .finally(() => { stats.pending--; });
+          return true;
+        },
+        end() {
+          ended = true;
+          finish(true);
+          return done;
+        },
+      };
     },
     close() {
       for (const r of raw) r.close();

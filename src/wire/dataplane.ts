@@ -4,7 +4,7 @@
 // peer node (WireProtocol.SendToStream), each Packet carrying the RECEIVER's wire id; frames that
 // arrive are delivered in O(1) by that id.
 import { NetNs, PacketSocket, Rtnl, type KernelError } from '../kernel';
-import { grpcAddress, wireClient, type Packet, type WireClient, type WireStream } from '../grpc';
+import { GrpcCallError, grpcAddress, wireClient, type Packet, type WireClient, type WireStream } from '../grpc';
 import { MESHNET_LINK_GROUP } from '../meshnet/links';
 import { wireHostIntf } from './ids';
 
@@ -70,6 +70,8 @@ export class WireDataplane {
   /** Peer nodes whose stream broke, with their probe timers: their wires show NO-CARRIER. */
   private readonly lost = new Map<string, NodeJS.Timeout>();
   private readonly probing = new Set<string>();
+  /** Peer nodes that do not serve SendToStream (upstream meshnet): frames go one SendToOnce each. */
+  private readonly unaryPeers = new Set<string>();
 
   constructor(private readonly opts: { grpcPort: number; log: (s: string) => void }) {}
 
@@ -176,7 +178,7 @@ export class WireDataplane {
     let p = this.peers.get(node);
     if (!p) {
       const client = wireClient(grpcAddress(node, this.opts.grpcPort));
-      p = { client, stream: client.openStream() };
+      p = { client, stream: this.unaryPeers.has(node) ? client.openUnaryStream() : client.openStream() };
       this.adopt(node, p);
     }
     return p.stream;
@@ -193,7 +195,18 @@ export class WireDataplane {
       p.client.close();
       this.peerLost(node);
     };
-    p.stream.done.then(() => broken('the peer ended it'), (e: Error) => broken(e.message));
+    p.stream.done.then(() => broken('the peer ended it'), (e: Error) => {
+      // Upstream meshnet serves only SendToOnce: the peer is there, it just wants one call per frame.
+      if (e instanceof GrpcCallError && e.code === 'UNIMPLEMENTED' && !this.unaryPeers.has(node) && !this.closed) {
+        this.opts.log(`node ${node} does not serve WireProtocol.SendToStream (upstream meshnet): sending each frame with SendToOnce`);
+        this.unaryPeers.add(node);
+        if (this.peers.get(node) === p) this.peers.delete(node);
+        p.client.close();
+        this.streamTo(node);
+        return;
+      }
+      broken(e.message);
+    });
   }
 
   /** Like a pulled cable: the pod ends of the node's wires show NO-CARRIER until it answers again. */

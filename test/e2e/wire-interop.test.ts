@@ -1,6 +1,7 @@
 // grpc-wire calls between our daemon and the Go daemons, with @grpc/grpc-js and upstream's proto
 // standing in for them: the link uid in GRPCWireDownRemote (an upstream peer finds its end by
-// netns and uid), and KNE's controller's AddGRPCWiresRemoteBatch against a real meshnetd.
+// netns and uid), KNE's controller's AddGRPCWiresRemoteBatch against a real meshnetd, and frames
+// to a peer that serves only SendToOnce (upstream meshnet).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -109,3 +110,27 @@ test('AddGRPCWiresRemoteBatch (KNE\'s controller, no fallback): every wire end i
     ns.close();
   }
 });
+
+test('towards a peer that serves only SendToOnce (upstream meshnet), the pod\'s frames go one SendToOnce each, addressed by the peer\'s wire id', async () => {
+  const node = `${run}-un`;
+  const pod = `${run}-up`;
+  createNamedNetns(node);
+  createNamedNetns(pod);
+  const out = await inNodeFile(node, resolve('test/helpers/unary-peer-scenario.ts'), [`/var/run/netns/${pod}`]);
+  const r = JSON.parse(out) as { got: { id: string; bytes: number }[]; logs: string[] };
+  assert.ok(r.got.length > 0, `no SendToOnce arrived; dataplane said: ${r.logs.join(' | ')}`);
+  assert.ok(r.got.every((g) => g.id === '777' && g.bytes >= 42), JSON.stringify(r.got));
+  assert.ok(r.logs.some((l) => /does not serve WireProtocol\.SendToStream \(upstream meshnet\): sending each frame with SendToOnce/.test(l)), r.logs.join(' | '));
+});
+
+function inNodeFile(node: string, file: string, args: string[]): Promise<string> {
+  return new Promise((resolveRun, reject) => {
+    const c = spawn('nsenter', [`--net=/var/run/netns/${node}`, '--', process.execPath, '--import', 'tsx', file, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    c.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    c.on('error', reject);
+    c.on('close', () => (out.trim() ? resolveRun(out.trim()) : reject(new Error(err))));
+  });
+}
