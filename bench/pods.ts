@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { podNetns, type LabState, type PodState } from '../src/lab';
 
 /** A fresh sandbox identity for an existing lab pod. */

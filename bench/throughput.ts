@@ -1,6 +1,6 @@
 // TCP throughput across meshnet links against kernel baselines made by hand in the same run,
 // between the same two pods over the same underlay: a meshnet veth link vs a plain veth, and a
-// meshnet VXLAN link (two nodes) vs a plain kernel VXLAN. One iperf3 stream each, like DESIGN.md's
+// meshnet VXLAN link (two nodes) vs a plain kernel VXLAN. One iperf3 stream each, like the project's
 // baselines. Shows what meshnet's choices cost (upstream turns tx offloads off on veth links).
 import { spawn, spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -11,7 +11,7 @@ import { CniInstaller } from './cni-installer';
 import { ConfigError, USAGE, parseDaemonConfig, type DaemonConfig } from './config';
 import { listenHealth, type ReadinessCheck } from './health';
 import { PeerClients, grpcRemoteLinker } from '../meshnet/remote-linker';
-import { daemonWireLinker, restoreWires, wireRemoteHandlers } from './wire-linker';
+import { daemonWireLinker, localWireHandlers, restoreWires, wireRemoteHandlers } from './wire-linker';
 import { WireRecords } from '../wire/records';
 import { WireDataplane } from '../wire/dataplane';
 import { createMeshnetPlugin } from '../plugins/meshnet/plugin';
@@ -84,7 +84,7 @@ export async function main(argv: string[]): Promise<number> {
     host: nodeIp.includes(':') ? '::' : '0.0.0.0',
     port: grpcPort,
     log,
-    local: localHandlers(new TopologyClient(store), { nodeIp, ...(hostIntf ? { nodeIntf: hostIntf } : {}) }),
+    local: { ...localHandlers(new TopologyClient(store), { nodeIp, ...(hostIntf ? { nodeIntf: hostIntf } : {}) }), ...localWireHandlers(dataplane, records, nodeName, log) },
     // Frames of peer streams go straight to the dataplane (the raw receive path serves every
     // SendToStream); SendToOnce, upstream's one call per frame, through connect.
     wireFrames: (p) => dataplane.deliverOne(p),

@@ -2,8 +2,11 @@
 // the peer node's daemon with upstream's Remote.AddGRPCWireRemote (WireDef carries the SENDER's
 // wire id and describes the pod on the RECEIVING node), and removed with GRPCWireDownRemote.
 // Every end this node holds is recorded in its GWireKObj, so a restarted daemon can reattach.
-import type { WireDef } from '../grpc';
+import { isIP } from '../cni';
+import { GrpcStatusError, type WireDef } from '../grpc';
+import { NetNs, Rtnl, netnsPathExists } from '../kernel';
 import type { WireLinker, WireSide } from '../meshnet/remote';
+import { isValidIfName } from '../topology';
 import type { WireDataplane, WireEndSpec } from '../wire/dataplane';
 import { wireHostIntf, wireId } from '../wire/ids';
 import type { GWireItem, WireRecords } from '../wire/records';
@@ -25,7 +28,7 @@ function item(nodeName: string, e: { ns: string; pod: string; uid: number; spec:
   }
   return {
     node_name: nodeName, link_id: e.uid, topo_namespace: e.ns, local_pod_net_ns: e.spec.podNetns, local_pod_name: e.pod,
-    local_pod_ip: e.spec.podIp ?? '', local_pod_iface_name: e.spec.podIntf, wire_iface_name_on_local_node: wireHostIntf(e.spec.id),
+    local_pod_ip: e.spec.podIp ?? '', local_pod_iface_name: e.spec.podIntf, wire_iface_name_on_local_node: e.spec.hostIntf ?? wireHostIntf(e.spec.id),
     // int64 in the CRD: a JSON integer (our ids fit 53 bits; an upstream peer's are counters).
     wire_iface_id_on_peer_node: Number(e.spec.peerId), gwire_peer_node_ip: e.spec.peerNode,
   };
@@ -34,7 +37,10 @@ function item(nodeName: string, e: { ns: string; pod: string; uid: number; spec:
 export function daemonWireLinker(dataplane: WireDataplane, peers: PeerClients, records: WireRecords, nodeName: string): WireLinker {
   return {
     async connect(local, peer, uid) {
-      const spec: WireEndSpec = { id: idOf(local), peerNode: peer.node, peerId: idOf(peer), podNetns: local.netns, podIntf: local.intf, ...(local.ip ? { podIp: local.ip } : {}) };
+      const spec: WireEndSpec = {
+        id: idOf(local), peerNode: peer.node, peerId: idOf(peer), podNetns: local.netns, podIntf: local.intf, ...(local.ip ? { podIp: local.ip } : {}),
+        pod: { namespace: local.namespace, name: local.pod }, linkUid: uid,
+      };
       // Our peers derive the same id for their end; an upstream peer answers its own in peerIntfId.
       dataplane.addEnd(spec);
       const r = await (await peers.get(peer.node)).addGrpcWireRemote(wireDef(local, peer, uid));
@@ -59,6 +65,7 @@ export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecord
       const spec: WireEndSpec = {
         id: wireId(req.topoNs, req.localPodName, req.intfNameInPod), peerNode: req.peerNodeIp, peerId: req.wireIfIdOnPeerNode,
         podNetns: req.localPodNetNs, podIntf: req.intfNameInPod, ...(req.localPodIp ? { podIp: req.localPodIp } : {}),
+        pod: { namespace: req.topoNs, name: req.localPodName }, linkUid: Number(req.linkUid),
       };
       dataplane.addEnd(spec);
       await records.upsert(item(nodeName, { ns: req.topoNs, pod: req.localPodName, uid: Number(req.linkUid), spec }));
@@ -105,14 +112,93 @@ export async function restoreWires(dataplane: WireDataplane, records: WireRecord
   }
   let restored = 0;
   for (const i of items) {
+    let id = wireId(i.topo_namespace, i.local_pod_name, i.local_pod_iface_name);
+    // An end upstream's Go plugin made (AddGRPCWireLocal): its host end has its own name, and its
+    // id, as the peer knows it, is that interface's index.
+    const foreign = i.wire_iface_name_on_local_node && i.wire_iface_name_on_local_node !== wireHostIntf(id) ? i.wire_iface_name_on_local_node : undefined;
+    if (foreign) {
+      const index = hostIfindex(foreign);
+      if (index === undefined) { await records.remove(i); continue; }
+      id = BigInt(index);
+    }
     const spec: WireEndSpec = {
-      id: wireId(i.topo_namespace, i.local_pod_name, i.local_pod_iface_name), peerNode: i.gwire_peer_node_ip,
+      id, peerNode: i.gwire_peer_node_ip,
       peerId: BigInt(i.wire_iface_id_on_peer_node), podNetns: i.local_pod_net_ns, podIntf: i.local_pod_iface_name,
       ...(i.local_pod_ip ? { podIp: i.local_pod_ip } : {}),
+      pod: { namespace: i.topo_namespace, name: i.local_pod_name }, linkUid: i.link_id, ...(foreign ? { hostIntf: foreign } : {}),
     };
     if (dataplane.attachEnd(spec)) restored++;
     else await records.remove(i);
   }
   log(`wires: restart: restored ${restored} of ${items.length} recorded wire ends`);
   return restored;
+}
+
+/** The index of an interface in this (the node's) netns, or undefined. */
+function hostIfindex(name: string): number | undefined {
+  const rt = Rtnl.open();
+  try {
+    return rt.link(name)?.index;
+  } finally {
+    rt.close();
+  }
+}
+
+/** Fields of a WireDef from upstream's Go plugin, checked (named as on the wire) before anything is touched. */
+function checkLocalWireDef(req: WireDef, fields: ('wire_if_name_on_local_node' | 'intf_name_in_pod' | 'local_pod_net_ns' | 'peer_node_ip' | 'wire_if_id_on_peer_node')[]): void {
+  const bad = (f: string, why: string) => new GrpcStatusError('INVALID_ARGUMENT', `WireDef.${f}: ${why}`);
+  for (const f of fields) {
+    if (f === 'wire_if_name_on_local_node' && !isValidIfName(req.wireIfNameOnLocalNode)) throw bad(f, `${JSON.stringify(req.wireIfNameOnLocalNode)} is not an interface name`);
+    if (f === 'intf_name_in_pod' && !isValidIfName(req.intfNameInPod)) throw bad(f, `${JSON.stringify(req.intfNameInPod)} is not an interface name`);
+    if (f === 'local_pod_net_ns' && (!req.localPodNetNs.startsWith('/') || !netnsPathExists(req.localPodNetNs))) throw bad(f, `${JSON.stringify(req.localPodNetNs)} is not a network namespace on this node`);
+    if (f === 'peer_node_ip' && !isIP(req.peerNodeIp)) throw bad(f, `${JSON.stringify(req.peerNodeIp)} is not an IP address`);
+    if (f === 'wire_if_id_on_peer_node' && req.wireIfIdOnPeerNode <= 0n) throw bad(f, `${req.wireIfIdOnPeerNode} is not a wire id`);
+  }
+}
+
+/**
+ * The Local service's wire methods, which upstream's Go plugin calls (our plugin runs inside the
+ * daemon and needs none of them). Upstream's plugin makes the veth itself (pod end, host end named
+ * by GenerateNodeInterfaceName), tells the peer the host end's ifindex as this node's id, then
+ * asks us to relay it: AddGRPCWireLocal. GRPCWireExists finds a wire by (pod netns, link uid);
+ * RemGRPCWire removes every wire of a pod.
+ */
+export function localWireHandlers(dataplane: WireDataplane, records: WireRecords, nodeName: string, log: (s: string) => void) {
+  return {
+    grpcWireExists: async (req: WireDef) => {
+      const [end] = dataplane.findEnds((e) => e.podNetns === req.localPodNetNs && e.linkUid === Number(req.linkUid));
+      return end ? { response: true, peerIntfId: end.peerId } : { response: false, peerIntfId: req.wireIfIdOnPeerNode };
+    },
+    addGrpcWireLocal: async (req: WireDef) => {
+      checkLocalWireDef(req, ['wire_if_name_on_local_node', 'intf_name_in_pod', 'local_pod_net_ns', 'peer_node_ip', 'wire_if_id_on_peer_node']);
+      const index = hostIfindex(req.wireIfNameOnLocalNode);
+      if (index === undefined) throw new GrpcStatusError('INVALID_ARGUMENT', `WireDef.wire_if_name_on_local_node: ${req.wireIfNameOnLocalNode} does not exist on this node (the plugin makes the veth first)`);
+      const ns = NetNs.open(req.localPodNetNs);
+      const pod = Rtnl.open(ns);
+      try {
+        if (!pod.link(req.intfNameInPod)) throw new GrpcStatusError('INVALID_ARGUMENT', `WireDef.intf_name_in_pod: ${req.intfNameInPod} does not exist in ${req.localPodNetNs}`);
+      } finally {
+        pod.close();
+        ns.close();
+      }
+      const spec: WireEndSpec = {
+        id: BigInt(index), peerNode: req.peerNodeIp, peerId: req.wireIfIdOnPeerNode, podNetns: req.localPodNetNs, podIntf: req.intfNameInPod,
+        ...(req.localPodIp ? { podIp: req.localPodIp } : {}), pod: { namespace: req.topoNs, name: req.localPodName }, linkUid: Number(req.linkUid),
+        hostIntf: req.wireIfNameOnLocalNode,
+      };
+      dataplane.attachEnd(spec);
+      await records.upsert(item(nodeName, { ns: req.topoNs, pod: req.localPodName, uid: Number(req.linkUid), spec }));
+      log(`AddGRPCWireLocal: ${req.topoNs}/${req.localPodName}:${req.intfNameInPod} via ${req.wireIfNameOnLocalNode} (wire ${index} <-> ${req.wireIfIdOnPeerNode} on ${req.peerNodeIp})`);
+      return true;
+    },
+    remGrpcWire: async (req: WireDef) => {
+      const ends = dataplane.findEnds((e) => e.pod?.namespace === req.topoNs && e.pod.name === req.localPodName);
+      for (const e of ends) {
+        dataplane.removeEnd(e.id);
+        await records.remove({ topo_namespace: req.topoNs, local_pod_name: req.localPodName, local_pod_iface_name: e.podIntf });
+      }
+      log(`RemGRPCWire: ${req.topoNs}/${req.localPodName}: ${ends.length} wire end(s) removed`);
+      return true;
+    },
+  };
 }

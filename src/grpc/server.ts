@@ -77,7 +77,7 @@ export interface GrpcServerOptions {
   wireFrames?: (p: Packet) => void;
   /** One line per failed call and per transport problem. */
   log?: (line: string) => void;
-  /** HTTP/2 flow-control window, stream and connection (default 16 MiB; see DESIGN.md, gRPC row). */
+  /** HTTP/2 flow-control window, stream and connection (default 16 MiB: one HTTP/2 stream of 64 KB messages reached 5.1 Gbit/s on loopback only with a 16 MB window). */
   windowBytes?: number;
   /** How long close() lets in-flight calls finish before it drops connections (default 500 ms). */
   closeGraceMs?: number;
@@ -233,7 +233,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     grpc: true,
     grpcWeb: false,
     connect: true,
-    // connect-node gzips every message >= 1 KiB by default: 10x slower on the wire (DESIGN.md).
+    // connect-node gzips every message >= 1 KiB by default: 10x slower on the wire (measured).
     acceptCompression: [],
     shutdownSignal: shutdown.signal,
     routes(router) {

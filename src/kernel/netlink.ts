@@ -127,15 +127,9 @@ export function parseAttrs(buf: Buffer, start = 0, end = buf.length): Attrs {
   return out;
 }
 
-export const attrU8 = (a: Attrs, t: number): number | undefined => a.get(t)?.readUInt8(0);
-export const attrU16 = (a: Attrs, t: number): number | undefined => a.get(t)?.readUInt16LE(0);
 export const attrU32 = (a: Attrs, t: number): number | undefined => {
   const b = a.get(t);
   return b && b.length >= 4 ? b.readUInt32LE(0) : undefined;
-};
-export const attrI32 = (a: Attrs, t: number): number | undefined => {
-  const b = a.get(t);
-  return b && b.length >= 4 ? b.readInt32LE(0) : undefined;
 };
 export const attrStr = (a: Attrs, t: number): string | undefined => {
   const b = a.get(t);

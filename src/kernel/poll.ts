@@ -74,7 +74,3 @@ export function watchReadable(fd: number, onReadable: () => void): () => void {
   };
 }
 
-/** Number of active watches (for tests and leak checks). */
-export function activeWatches(): number {
-  return active.size;
-}

@@ -53,7 +53,3 @@ export function isAlive(t: Topology): boolean {
   return Boolean(t.status?.src_ip && t.status?.net_ns);
 }
 
-/** Two alive pods share a node when their recorded node IPs are equal. */
-export function sameNode(a: Topology, b: Topology): boolean {
-  return isAlive(a) && isAlive(b) && a.status!.src_ip === b.status!.src_ip;
-}

@@ -23,6 +23,11 @@ export interface WireEndSpec {
   podIntf: string;
   /** CIDR for the pod's interface, or undefined. */
   podIp?: string;
+  /** The pod and the link, for lookups by upstream's Local calls (by netns and uid, by pod). */
+  pod?: { namespace: string; name: string };
+  linkUid?: number;
+  /** A host end someone else made (upstream's Go plugin names its own); default gw<id>. */
+  hostIntf?: string;
 }
 
 interface WireEnd extends WireEndSpec {
@@ -106,7 +111,7 @@ export class WireDataplane {
   attachEnd(spec: WireEndSpec): boolean {
     // A CNI ADD served while the restore was running may have made this end already.
     if (this.wires.has(spec.id)) return true;
-    const hostIntf = wireHostIntf(spec.id);
+    const hostIntf = spec.hostIntf ?? wireHostIntf(spec.id);
     const node = Rtnl.open();
     try {
       if (!node.link(hostIntf)) return false;
@@ -144,14 +149,18 @@ export class WireDataplane {
     return true;
   }
 
+  /** This node's ends matching `pred` (their specs as relayed). */
+  findEnds(pred: (e: Readonly<WireEndSpec> & { hostIntf: string }) => boolean): (WireEndSpec & { hostIntf: string })[] {
+    return [...this.wires.values()].filter(pred).map((e) => ({
+      id: e.id, peerNode: e.peerNode, peerId: e.peerId, podNetns: e.podNetns, podIntf: e.podIntf, hostIntf: e.hostIntf,
+      ...(e.podIp ? { podIp: e.podIp } : {}), ...(e.pod ? { pod: e.pod } : {}), ...(e.linkUid !== undefined ? { linkUid: e.linkUid } : {}),
+    }));
+  }
+
   /** An upstream peer numbers its end its own way: address frames with the id it answered. */
   setPeerId(id: bigint, peerId: bigint): void {
     const end = this.wires.get(id);
     if (end) end.peerId = peerId;
-  }
-
-  has(id: bigint): boolean {
-    return this.wires.has(id);
   }
 
   /** Pod → peer: drain the host end and queue every frame on the peer node's stream. */

@@ -1,7 +1,8 @@
 // grpc-wire calls between our daemon and the Go daemons, with @grpc/grpc-js and upstream's proto
 // standing in for them: the link uid in GRPCWireDownRemote (an upstream peer finds its end by
-// netns and uid), KNE's controller's AddGRPCWiresRemoteBatch against a real meshnetd, and frames
-// to a peer that serves only SendToOnce (upstream meshnet).
+// netns and uid), KNE's controller's AddGRPCWiresRemoteBatch against a real meshnetd, frames
+// to a peer that serves only SendToOnce (upstream meshnet), and upstream's Go plugin using our
+// daemon's Local wire methods.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -134,3 +135,81 @@ function inNodeFile(node: string, file: string, args: string[]): Promise<string>
     c.on('close', () => (out.trim() ? resolveRun(out.trim()) : reject(new Error(err))));
   });
 }
+
+/** Lines a long-running child prints, as they come. */
+function lines(c: ChildProcess): string[] {
+  const got: string[] = [];
+  let buf = '';
+  c.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) { got.push(buf.slice(0, nl)); buf = buf.slice(nl + 1); }
+  });
+  return got;
+}
+
+test('upstream\'s Go plugin on our daemon: AddGRPCWireLocal relays the veth it made, GRPCWireExists finds it by netns and uid, frames flow both ways by the ids it chose, RemGRPCWire removes it', async () => {
+  const node = `${run}-gn`;
+  const peerNs = `${run}-gp`;
+  const pod = `${run}-gq`;
+  for (const n of [node, peerNs, pod]) createNamedNetns(n);
+  const ip = (...a: string[]) => new Promise<void>((r, j) => spawn('ip', a, { stdio: 'ignore' }).on('close', (c) => (c === 0 ? r() : j(new Error(`ip ${a.join(' ')}: ${c}`)))));
+  // The peer node: reachable from the node over a veth.
+  await ip('-n', node, 'link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'up0', 'netns', peerNs);
+  await ip('-n', node, 'addr', 'add', '10.99.0.1/30', 'dev', 'up0');
+  await ip('-n', peerNs, 'addr', 'add', '10.99.0.2/30', 'dev', 'up0');
+  for (const n of [node, peerNs]) { await ip('-n', n, 'link', 'set', 'up0', 'up'); await ip('-n', n, 'link', 'set', 'lo', 'up'); }
+  const peer = spawn('nsenter', [`--net=/var/run/netns/${peerNs}`, '--', process.execPath, '--import', 'tsx', resolve('test/helpers/sendtoonce-peer.ts'), '10.99.0.2', '51111'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const peerLines = lines(peer);
+  cleanups.push(() => { peer.kill('SIGTERM'); });
+  // Our daemon on the node.
+  const sock = cniSocketPath('meshnet', `/var/run/netns/${node}`);
+  rmSync(sock, { force: true });
+  let log = '';
+  const d = spawn('nsenter', [`--net=/var/run/netns/${node}`, '--', process.execPath, resolve('dist/meshnetd'),
+    '--node', 'node1', '--node-ip', '10.99.0.1', '--store', join(dir, 'store3'), '--inter-node-link-type', 'grpc'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  d.stderr!.on('data', (b: Buffer) => { log += b.toString(); });
+  cleanups.push(async () => {
+    d.kill('SIGTERM');
+    for (let i = 0; i < 100 && d.exitCode === null && d.signalCode === null; i++) await sleep(20);
+  });
+  for (let i = 0; i < 500 && (!existsSync(sock) || !peerLines.includes('ready')); i++) await sleep(10);
+  assert.ok(existsSync(sock) && peerLines.includes('ready'), log);
+  // The veth as upstream's plugin makes it: pod end eth1, host end under a name of its choosing.
+  await ip('-n', node, 'link', 'add', 'eth1-r1', 'type', 'veth', 'peer', 'name', 'eth1', 'netns', pod);
+  await ip('-n', node, 'link', 'set', 'eth1-r1', 'up');
+  await ip('-n', pod, 'link', 'set', 'eth1', 'up');
+  // `ip netns exec` mounts the pod's own sysfs, so the counters are the pod's interface's.
+  const rxPackets = () => new Promise<number>((res, j) => {
+    let o = '';
+    const c = spawn('ip', ['netns', 'exec', pod, 'cat', '/sys/class/net/eth1/statistics/rx_packets'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    c.stdout.on('data', (b: Buffer) => { o += b.toString(); });
+    c.on('close', (code) => (code === 0 ? res(Number(o.trim())) : j(new Error('reading rx_packets'))));
+  });
+  const rxBefore = await rxPackets();
+  const r = JSON.parse(await inNodeFile(node, resolve('test/helpers/upstream-plugin-scenario.ts'), [`/var/run/netns/${pod}`, 'eth1-r1', '10.99.0.2'])) as Record<string, Record<string, unknown>> & { index: number };
+  assert.deepEqual(r.existsBefore, { response: false, peer_intf_id: '0' });
+  // grpc-js decodes grpc-message with decodeURI, which leaves connect-node's %3A for ':' (grpc-go decodes it).
+  assert.match(String(r.badAdd!.error), /^INVALID_ARGUMENT WireDef\.wire_if_name_on_local_node(:|%3A) nosuchif does not exist on this node/);
+  assert.deepEqual(r.add, { response: true }, log);
+  assert.deepEqual(r.exists, { response: true, peer_intf_id: '555' });
+  assert.deepEqual(r.deliver, { response: true });
+  const rxAfter = await rxPackets();
+  assert.ok(rxAfter > rxBefore, `the peer's frame reached the pod (rx ${rxBefore} -> ${rxAfter})`);
+  // The pod's frames reach the peer, addressed by the id the peer chose (555), one SendToOnce each.
+  await new Promise<void>((res) => spawn('nsenter', [`--net=/var/run/netns/${pod}`, '--', 'ping', '-c', '3', '-i', '0.3', '-W', '1', '10.77.0.2'], { stdio: 'ignore' }).on('close', () => res()));
+  for (let i = 0; i < 40 && !peerLines.some((l) => l.startsWith('{')); i++) await sleep(50);
+  const frames = peerLines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { id: string; bytes: number });
+  assert.ok(frames.length > 0 && frames.every((f) => f.id === '555'), `${JSON.stringify(frames)}\n${log}`);
+  // DEL: RemGRPCWire removes the pod's wires.
+  const del = JSON.parse(await inNodeFile(node, resolve('test/helpers/upstream-plugin-del.ts'), [`/var/run/netns/${pod}`])) as Record<string, unknown>;
+  assert.deepEqual(del, { rem: { response: true }, exists: { response: false, peer_intf_id: '0' } });
+  const ns = NetNs.open(node);
+  const rt = Rtnl.open(ns);
+  try {
+    assert.equal(rt.link('eth1-r1'), undefined, 'the wire is gone');
+  } finally {
+    rt.close();
+    ns.close();
+  }
+});
