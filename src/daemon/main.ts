@@ -12,6 +12,8 @@ import { ConfigError, USAGE, parseDaemonConfig, type DaemonConfig } from './conf
 import { listenHealth, type ReadinessCheck } from './health';
 import { PeerClients, grpcRemoteLinker } from '../meshnet/remote-linker';
 import { daemonWireLinker, localWireHandlers, restoreWires, wireRemoteHandlers } from './wire-linker';
+import { Mutex } from './mutex';
+import { Reconciler } from './reconciler';
 import { WireRecords } from '../wire/records';
 import { WireDataplane } from '../wire/dataplane';
 import { createMeshnetPlugin } from '../plugins/meshnet/plugin';
@@ -93,10 +95,27 @@ export async function main(argv: string[]): Promise<number> {
     ext: remoteExtHandlers(log),
   });
   const path = cniSocketPath('meshnet');
-  const cni = await listenCniSocket(path, createMeshnetPlugin({
-    remote, interNodeLinkType: linkType, wires: daemonWireLinker(dataplane, peers, records, nodeName),
+  const wires = daemonWireLinker(dataplane, peers, records, nodeName);
+  const lock = new Mutex();
+  const reconciler = new Reconciler({
+    store, nodeIp, interNodeLinkType: linkType, vniScheme: cfg.vniScheme, ...(hostIntf ? { hostIntf } : {}),
+    remote, wires, dataplane, lock, log,
+  });
+  const plugin = createMeshnetPlugin({
+    remote, interNodeLinkType: linkType, wires,
     store: { ref: cfg.store, store }, nodeIp, ...(hostIntf ? { hostIntf } : {}), log, vniScheme: cfg.vniScheme,
-  }), log);
+    observer: {
+      alive: (ns, name, dto, rv) => reconciler.noteAdd(ns, name, dto, rv),
+      wrote: (rv) => reconciler.noteWrite(rv),
+    },
+  });
+  // CNI calls and reconciler syncs take turns (mutex.ts).
+  const cni = await listenCniSocket(path, {
+    ...plugin,
+    add: (ctx) => lock.run(() => plugin.add(ctx)),
+    del: (ctx) => lock.run(() => plugin.del(ctx)),
+    ...(plugin.check ? { check: (ctx) => lock.run(() => plugin.check!(ctx)) } : {}),
+  }, log);
   // Wire records must be read before this daemon can reattach surviving wires; an API server that
   // is not answering yet only delays that (retried with backoff in the background), and /readyz
   // says so meanwhile.
@@ -119,6 +138,10 @@ export async function main(argv: string[]): Promise<number> {
       }
     })();
   }
+  // The reconciler follows the store from here on (its first list waits for the store to answer,
+  // without holding up the CNI socket; readiness says when it has synced).
+  let reconcilerSynced = false;
+  void reconciler.start().then(() => { reconcilerSynced = true; }, (e: Error) => log(`reconciler: ${e.message}`));
   let installer: CniInstaller | undefined;
   if (cfg.cniInstall) {
     installer = new CniInstaller({
@@ -141,6 +164,7 @@ export async function main(argv: string[]): Promise<number> {
   const checks: ReadinessCheck[] = [
     { name: 'store', check: () => storeProblem(store) },
     { name: 'wires', check: async () => (wiresRestored ? undefined : 'the GWireKObj wire records of this node have not been read yet') },
+    { name: 'reconciler', check: async () => (reconcilerSynced ? undefined : 'the Topology watch has not listed the store yet') },
     ...(installer ? [{ name: 'cni config', check: async () => (installer!.installed ? undefined : `meshnet is not chained in ${cfg!.cniConfDir} yet (no primary CNI config?)`) }] : []),
   ];
   const admin = await listenAdmin(cniSocketPath('meshnetd-admin'), nodeName, dataplane, checks);
@@ -157,6 +181,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   stopping = true;
   installer?.uninstall();
+  await reconciler.stop();
   await cni.close();
   await admin.close();
   await health?.close();

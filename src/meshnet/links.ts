@@ -61,8 +61,10 @@ export function plumbVeth(a: LinkEnd, b: LinkEnd, opts: { disableTxOffloads: boo
       if (!(e instanceof KernelError && e.code === 'EEXIST' && paired(a.rtnl.link(a.intf), b.rtnl.link(b.intf), sameNs))) throw e;
     }
   }
-  finishEnd(a, opts.disableTxOffloads);
-  finishEnd(b, opts.disableTxOffloads);
+  // Offloads are set once, when the pair is made; a pair found in place (a repeated ADD, a
+  // reconciler pass) only gets its addresses and up state checked.
+  finishEnd(a, opts.disableTxOffloads && outcome === 'created');
+  finishEnd(b, opts.disableTxOffloads && outcome === 'created');
   return outcome;
 }
 

@@ -26,7 +26,7 @@ const badLinksOf = new WeakMap<Topology, BadLink[]>();
  * Stored objects are parsed leniently about links: someone else wrote them (KNE, kubectl), and
  * one bad link must not stop the pod's valid links. The bad ones are kept aside (badLinks()).
  */
-function parseStored(o: StoredObject): Topology {
+export function parseStored(o: StoredObject): Topology {
   const bad: BadLink[] = [];
   const t = parseTopology(o, o.metadata.namespace, topologyWhere(o.metadata.namespace, o.metadata.name), bad);
   if (bad.length) badLinksOf.set(t, bad);

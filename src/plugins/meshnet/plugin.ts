@@ -136,6 +136,7 @@ async function add(ctx: PluginContext, deps: MeshnetDeps): Promise<CniResult> {
     throw storeError(e, `marking ${pod.namespace}/${pod.name} alive`);
   }
   if (!me) return passThrough; // not a topology pod
+  deps.observer?.alive(pod.namespace, pod.name, conf.disableTxOffloads, me.metadata.resourceVersion);
 
   const peers = await readPeers(client, pod.namespace);
   const { problems, skip } = linkProblems(me, peers);
@@ -251,9 +252,10 @@ async function del(ctx: PluginContext, deps: MeshnetDeps): Promise<void> {
     }
   }
   try {
-    await client.setStatus(pod.namespace, pod.name, {
+    const t = await client.setStatus(pod.namespace, pod.name, {
       src_ip: undefined, net_ns: undefined, container_id: undefined, plumbing_error: undefined,
     });
+    deps.observer?.wrote(t?.metadata.resourceVersion);
   } catch (e) {
     throw storeError(e, `clearing status of ${pod.namespace}/${pod.name}`);
   }
@@ -279,6 +281,11 @@ export interface MeshnetDeps {
   log?: (msg: string) => void;
   /** meshnetd's VNI scheme (--vni-scheme); default kne. */
   vniScheme?: VniScheme;
+  /** meshnetd's reconciler, told about the status writes of CNI calls (it keeps pods' links current afterwards). */
+  observer?: {
+    alive(namespace: string, name: string, disableTxOffloads: boolean, resourceVersion: string | undefined): void;
+    wrote(resourceVersion: string | undefined): void;
+  };
 }
 
 export function createMeshnetPlugin(deps: MeshnetDeps): PluginFuncs {

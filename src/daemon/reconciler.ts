@@ -1,0 +1,219 @@
+// meshnetd's reconciler, in the shape of kubernetes/sample-controller: a watch of the Topology
+// objects feeds a cache (Informer) and a queue of pod keys (WorkQueue); `sync(key)` makes the
+// links of one pod on this node what its Topology says, idempotently: missing links plumbed,
+// links no longer listed removed, changed addresses applied, a link whose peer moved re-made,
+// failures written to status.plumbing_error and retried with backoff (peer RPCs included).
+// CNI ADD still plumbs what it can at once (a pod's links are up when ADD returns, as upstream);
+// the reconciler makes everything that changes afterwards: peers coming up or going, edits of a
+// running topology, and what a failed call left behind. One lock serialises CNI calls and syncs.
+import { netnsPathExists } from '../kernel';
+import { Handles } from '../meshnet/handles';
+import { MESHNET_LINK_GROUP, finishEnd } from '../meshnet/links';
+import { linkLabel, linkProblems, planLinks, vniCollisions, type InterNodeLinkType, type LinkPlan } from '../meshnet/plan';
+import { plumbLink } from '../meshnet/plumb';
+import type { RemoteLinker, WireLinker } from '../meshnet/remote';
+import type { VniScheme } from '../meshnet/vxlan';
+import { Informer, keyOf } from '../store/informer';
+import type { Store } from '../store';
+import { TOPOLOGY_RESOURCE, TopologyClient, isAlive, parseStored, type Topology } from '../topology';
+import type { WireDataplane } from '../wire/dataplane';
+import { WorkQueue } from './workqueue';
+import type { Mutex } from './mutex';
+
+export interface ReconcilerOptions {
+  store: Store;
+  nodeIp: string;
+  interNodeLinkType: InterNodeLinkType;
+  vniScheme: VniScheme;
+  hostIntf?: string;
+  remote: RemoteLinker;
+  wires?: WireLinker;
+  dataplane?: WireDataplane;
+  /** Shared with the CNI socket: a sync never runs in the middle of a CNI call. */
+  lock: Mutex;
+  log(s: string): void;
+  /** Keys synced at once. */
+  workers?: number;
+}
+
+/** What the last sync of a pod found, for waiters and tests. */
+export interface SyncResult {
+  resourceVersion?: string;
+  problems: string[];
+}
+
+export class Reconciler {
+  readonly informer: Informer<Topology>;
+  private readonly queue: WorkQueue;
+  private readonly client: TopologyClient;
+  /** Per pod, the CNI config's tx offload choice from its last ADD (default as upstream: off). */
+  private readonly offloads = new Map<string, boolean>();
+  /** Addresses this daemon put on pod interfaces, to take the old one away when the Topology changes it. */
+  private readonly applied = new Map<string, string | undefined>();
+  readonly results = new Map<string, SyncResult>();
+  /** The newest status version this daemon wrote: a sync waits for the cache to have it. */
+  private written: string | undefined;
+
+  constructor(private readonly o: ReconcilerOptions) {
+    this.client = new TopologyClient(o.store);
+    this.queue = new WorkQueue({ baseDelayMs: 200, maxDelayMs: 30_000, workers: o.workers ?? 1 });
+    this.informer = new Informer<Topology>(o.store, TOPOLOGY_RESOURCE, {
+      // Lenient about links, as every reader of stored Topologies: bad links are reported, not fatal.
+      parse: parseStored,
+      onChange: (c) => this.changed(c.object, c.old),
+      onError: (e) => o.log(`reconciler: watch: ${e.message}`),
+    });
+  }
+
+  /** Watches, then syncs every pod of this node (the start-up resync), then follows changes. */
+  async start(): Promise<void> {
+    await this.informer.start();
+    for (const t of this.informer.list()) if (this.isLocal(t)) this.queue.add(keyOf(t.metadata.namespace, t.metadata.name));
+    this.queue.run((key) => this.sync(key), (key, e) => this.o.log(`reconciler: ${key}: ${(e as Error).message}`));
+  }
+
+  async stop(): Promise<void> {
+    this.informer.stop();
+    await this.queue.stop();
+  }
+
+  /** A CNI ADD of this pod: remember its config, and that its status write is this daemon's. */
+  noteAdd(namespace: string, name: string, disableTxOffloads: boolean, resourceVersion?: string): void {
+    this.offloads.set(keyOf(namespace, name), disableTxOffloads);
+    this.noteWrite(resourceVersion);
+  }
+
+  noteWrite(resourceVersion: string | undefined): void {
+    if (resourceVersion && (!this.written || BigInt(resourceVersion) > BigInt(this.written))) this.written = resourceVersion;
+  }
+
+  /** Alive with its sandbox on this node. */
+  private isLocal(t: Topology | undefined): t is Topology {
+    return !!t && isAlive(t) && t.status!.src_ip === this.o.nodeIp && netnsPathExists(t.status!.net_ns!);
+  }
+
+  /** Which pods of this node a change concerns: the pod itself, and the local pods linked to it. */
+  private changed(now: Topology | undefined, old: Topology | undefined): void {
+    const t = now ?? old;
+    if (!t) return;
+    const ns = t.metadata.namespace;
+    if (this.isLocal(now) || this.isLocal(old)) this.queue.add(keyOf(ns, t.metadata.name));
+    for (const other of this.informer.list(ns)) {
+      if (other === now || !this.isLocal(other)) continue;
+      if (other.spec.links.some((l) => l.peer_pod === t.metadata.name)) this.queue.add(keyOf(ns, other.metadata.name));
+    }
+  }
+
+  /** Makes one pod's links what its Topology says; true when everything it asked for is in place. */
+  async sync(key: string): Promise<boolean> {
+    // Act on a cache that has at least this daemon's own latest write (bounded: never stall).
+    for (let i = 0; i < 100 && !this.informer.hasSeen(this.written); i++) await new Promise((r) => setTimeout(r, 20));
+    return this.o.lock.run(() => this.syncLocked(key));
+  }
+
+  private async syncLocked(key: string): Promise<boolean> {
+    const [namespace, name] = key.split('/') as [string, string];
+    const me = this.informer.get(namespace, name);
+    if (!this.isLocal(me)) {
+      this.results.delete(key);
+      return true; // gone, or not ours: its sandbox went with its links
+    }
+    const peers = new Map(this.informer.list(namespace).map((t) => [t.metadata.name, t]));
+    const { problems, skip } = linkProblems(me, peers);
+    let plans = planLinks(me, peers, this.o.interNodeLinkType, skip);
+    if (plans.some((p) => p.action === 'vxlan')) {
+      const collisions = vniCollisions(me, plans, this.informer.list(), this.o.vniScheme);
+      problems.push(...collisions.values());
+      plans = plans.filter((p) => !collisions.has(p.link.uid));
+    }
+    const pod = { namespace, name };
+    const podNetns = me.status!.net_ns!;
+    const failures: string[] = [];
+    const h = new Handles();
+    try {
+      // Every interface of a listed link stays, plumbed or not: a link waiting for its peer is
+      // still the pod's (its peer's DEL took the far end away). Only links gone from the
+      // Topology are removed.
+      const wanted = new Set<string>();
+      for (const l of me.spec.links) {
+        wanted.add(l.local_intf);
+        if (l.peer_pod === me.metadata.name) wanted.add(l.peer_intf);
+      }
+      for (const p of plans) {
+        if (p.action === 'wait') continue;
+        try {
+          await this.ensure(p, me, podNetns, h);
+        } catch (e) {
+          failures.push(`${linkLabel(pod, p.link)}: ${(e as Error).message}`);
+        }
+      }
+      this.removeUnwanted(key, podNetns, wanted, h, failures);
+    } finally {
+      h.close();
+    }
+    const all = [...problems, ...failures];
+    const error = all.length ? all.join('; ') : undefined;
+    if ((me.status?.plumbing_error ?? undefined) !== error) {
+      const t = await this.client.setStatus(namespace, name, { plumbing_error: error });
+      this.noteWrite(t?.metadata.resourceVersion);
+    }
+    this.results.set(key, { ...(me.metadata.resourceVersion ? { resourceVersion: me.metadata.resourceVersion } : {}), problems: all });
+    if (failures.length) this.o.log(`reconciler: ${key}: ${failures.join('; ')} (will retry)`);
+    return failures.length === 0;
+  }
+
+  /** One link of a local pod, as its plan says: plumbed when missing or wrong, addresses as listed. */
+  private async ensure(p: LinkPlan, me: Topology, podNetns: string, h: Handles): Promise<void> {
+    const key = keyOf(me.metadata.namespace, me.metadata.name);
+    const pod = { namespace: me.metadata.namespace, name: me.metadata.name };
+    // A changed local_ip: the old address goes before the new one is set.
+    const addrKey = `${key}|${p.link.local_intf}`;
+    const before = this.applied.get(addrKey);
+    if (before && before !== p.link.local_ip) h.get(podNetns).rtnl.delAddr(p.link.local_intf, before);
+    if (p.action === 'grpc') {
+      // One side starts a wire (upstream's rule: the pod with the greater name); the other's end
+      // is made when the peer's daemon asks for it.
+      const has = this.o.dataplane?.findEnds((e) => e.podNetns === podNetns && e.podIntf === p.link.local_intf).length;
+      if (!has && me.metadata.name > p.link.peer_pod) await plumbLink(p, pod, podNetns, this.o.nodeIp, h, this.deps(key));
+      else if (has) finishEnd(h.end(podNetns, p.link.local_intf, p.link.local_ip), false);
+    } else if (p.action !== 'wait') {
+      await plumbLink(p, pod, podNetns, this.o.nodeIp, h, this.deps(key));
+    }
+    this.applied.set(addrKey, p.link.local_ip);
+  }
+
+  private deps(key: string) {
+    return {
+      remote: this.o.remote, ...(this.o.wires ? { wires: this.o.wires } : {}), ...(this.o.hostIntf ? { hostIntf: this.o.hostIntf } : {}),
+      disableTxOffloads: this.offloads.get(key) ?? true, vniScheme: this.o.vniScheme,
+    };
+  }
+
+  /** meshnet's interfaces in the pod that its Topology no longer lists. */
+  private removeUnwanted(key: string, podNetns: string, wanted: Set<string>, h: Handles, failures: string[]): void {
+    const { rtnl } = h.get(podNetns);
+    for (const l of rtnl.links()) {
+      if (l.group !== MESHNET_LINK_GROUP || wanted.has(l.name)) continue;
+      try {
+        const wire = this.o.dataplane?.findEnds((e) => e.podNetns === podNetns && e.podIntf === l.name)[0];
+        if (wire) this.o.dataplane!.removeEnd(wire.id);
+        else rtnl.deleteLink(l.name);
+        this.applied.delete(`${key}|${l.name}`);
+        this.o.log(`reconciler: ${key}: removed ${l.name} (${l.kind ?? 'link'}): no longer in its Topology`);
+      } catch (e) {
+        failures.push(`removing ${l.name}: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /** Resolves once a sync of `key` has seen the object at `resourceVersion` or later, or after `timeoutMs`. */
+  async waitSynced(key: string, resourceVersion: string | undefined, timeoutMs: number): Promise<SyncResult | undefined> {
+    const end = Date.now() + timeoutMs;
+    while (Date.now() < end) {
+      const r = this.results.get(key);
+      if (r && (!resourceVersion || !r.resourceVersion || BigInt(r.resourceVersion) >= BigInt(resourceVersion))) return r;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    return undefined;
+  }
+}

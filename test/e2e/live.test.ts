@@ -1,0 +1,137 @@
+// Live topology changes, made by meshnetd's reconciler without restarting a pod: a link added to
+// two running pods' Topologies is plumbed, a removed one unplumbed, a changed address applied —
+// for same-node (veth), cross-node (VXLAN) and grpc-wire links — and a pod moved to another
+// node gets its links back.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { NetNs, Rtnl, listNamedNetns } from '../../src/kernel';
+import { checkLinks, labDaemonPids, labDown, labPrefix, labUp, parseLabFile, startPod, stopPod, type LabState } from '../../src/lab';
+import { newPodState } from '../../src/lab/runtime';
+import { openStore, type Store } from '../../src/store';
+import { TopologyClient, type Link, type Topology } from '../../src/topology';
+
+const runDir = mkdtempSync(join(tmpdir(), 'live-'));
+const cniBinDir = resolve('dist/cni');
+after(() => rmSync(runDir, { recursive: true, force: true }));
+const uniq = () => `l${process.pid % 10000}${randomBytes(2).toString('hex')}`;
+
+/** r1 and r2 (on n1 and n2: two nodes when `nodes` is 2) with one addressed link, uid 1. */
+function pair(name: string, nodes: 1 | 2, linkType?: 'grpc') {
+  return parseLabFile(`
+name: ${name}
+${linkType ? `inter_node_link_type: ${linkType}` : ''}
+nodes: [n1${nodes === 2 ? ', n2' : ''}]
+pods: [{name: r1, node: n1}, {name: r2, node: ${nodes === 2 ? 'n2' : 'n1'}}]
+topologies:
+  - metadata: {name: r1}
+    spec: {links: [{uid: 1, peer_pod: r2, local_intf: eth1, peer_intf: eth1, local_ip: 10.1.1.1/24, peer_ip: 10.1.1.2/24}]}
+  - metadata: {name: r2}
+    spec: {links: [{uid: 1, peer_pod: r1, local_intf: eth1, peer_intf: eth1, local_ip: 10.1.1.2/24, peer_ip: 10.1.1.1/24}]}
+`);
+}
+
+/** Replaces a pod's links in the store, as `kubectl edit topo` would. */
+async function setLinks(store: Store, pod: string, links: Link[]): Promise<void> {
+  const cur = (await store.get('topologies', 'default', pod))!;
+  await store.update('topologies', { ...cur, spec: { links } });
+}
+
+const link = (uid: number, local: string, peer: string, intf: string, ip: string, peerIp: string): Link =>
+  ({ uid, peer_pod: peer, local_intf: intf, peer_intf: intf, local_ip: ip, peer_ip: peerIp, ...(local ? {} : {}) });
+
+async function rows(state: LabState) {
+  return checkLinks(state, await new TopologyClient(await openStore(state.store)).list());
+}
+
+/** Polls until `f` holds; returns the milliseconds it took. */
+async function until(what: string, f: () => Promise<boolean>, ms = 10_000): Promise<number> {
+  const t0 = Date.now();
+  while (!(await f())) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+  return Date.now() - t0;
+}
+
+function links(state: LabState, pod: string): Map<string, { kind?: string; addrs: string[] }> {
+  const p = state.pods.find((x) => x.name === pod)!;
+  const ns = NetNs.open(p.netns);
+  const r = Rtnl.open(ns);
+  try {
+    return new Map(r.links().filter((l) => l.name !== 'lo' && l.name !== 'eth0').map((l) => [l.name, { kind: l.kind, addrs: r.addrs(l.name).filter((a) => a.family === 4).map((a) => a.cidr) }]));
+  } finally {
+    r.close();
+    ns.close();
+  }
+}
+
+function assertClean(name: string): void {
+  assert.deepEqual([...listNamedNetns().filter((n) => n.startsWith(labPrefix(name))), ...labDaemonPids(name).map(String)], []);
+}
+
+for (const [label, nodes, linkType, kind] of [['same node (veth)', 1, undefined, 'veth'], ['two nodes (VXLAN)', 2, undefined, 'vxlan'], ['two nodes (grpc-wire)', 2, 'grpc', 'grpc']] as const) {
+  test(`${label}: a link added to both running pods is plumbed and passes traffic, a changed address is applied, a removed link is unplumbed`, async () => {
+    const name = uniq();
+    try {
+      const state = await labUp(pair(name, nodes, linkType), '(pair)', { runDir, cniBinDir });
+      const store = await openStore(state.store);
+      // Added: uid 2 on both sides.
+      await setLinks(store, 'r1', [link(1, 'r1', 'r2', 'eth1', '10.1.1.1/24', '10.1.1.2/24'), link(2, 'r1', 'r2', 'eth2', '10.2.2.1/24', '10.2.2.2/24')]);
+      await setLinks(store, 'r2', [link(1, 'r2', 'r1', 'eth1', '10.1.1.2/24', '10.1.1.1/24'), link(2, 'r2', 'r1', 'eth2', '10.2.2.2/24', '10.2.2.1/24')]);
+      await until('uid 2 passes traffic', async () => (await rows(state)).some((r) => r.uid === 2 && r.pass && r.kind === kind));
+      // Changed address: uid 1 moves to 10.9.9.0/24; the old address goes.
+      await setLinks(store, 'r1', [link(1, 'r1', 'r2', 'eth1', '10.9.9.1/24', '10.9.9.2/24'), link(2, 'r1', 'r2', 'eth2', '10.2.2.1/24', '10.2.2.2/24')]);
+      await setLinks(store, 'r2', [link(1, 'r2', 'r1', 'eth1', '10.9.9.2/24', '10.9.9.1/24'), link(2, 'r2', 'r1', 'eth2', '10.2.2.2/24', '10.2.2.1/24')]);
+      await until('the new address on uid 1', async () => links(state, 'r1').get('eth1')?.addrs.join() === '10.9.9.1/24' && links(state, 'r2').get('eth1')?.addrs.join() === '10.9.9.2/24');
+      await until('uid 1 passes traffic on the new addresses', async () => (await rows(state)).some((r) => r.uid === 1 && r.pass));
+      // Removed: uid 2 from both sides.
+      await setLinks(store, 'r1', [link(1, 'r1', 'r2', 'eth1', '10.9.9.1/24', '10.9.9.2/24')]);
+      await setLinks(store, 'r2', [link(1, 'r2', 'r1', 'eth1', '10.9.9.2/24', '10.9.9.1/24')]);
+      await until('eth2 gone from both pods', async () => !links(state, 'r1').has('eth2') && !links(state, 'r2').has('eth2'));
+      assert.deepEqual((await rows(state)).map((r) => [r.uid, r.pass]), [[1, true]]);
+    } finally {
+      await labDown(name, { runDir });
+    }
+    assertClean(name);
+  });
+}
+
+test('a pod moved to another node (deleted there, created here) gets its links back: the VXLAN becomes a veth', async () => {
+  const name = uniq();
+  try {
+    const state = await labUp(pair(name, 2), '(pair)', { runDir, cniBinDir });
+    assert.equal((await rows(state))[0]!.kind, 'vxlan');
+    const i = state.pods.findIndex((p) => p.name === 'r2');
+    const old = state.pods[i]!;
+    await stopPod(state, state.nodes.find((n) => n.name === 'n2')!, old);
+    const moved = newPodState(name, { name: 'r2', namespace: 'default', node: 'n1' });
+    state.pods[i] = moved;
+    await startPod(state, state.nodes.find((n) => n.name === 'n1')!, moved);
+    await until('the link passes traffic as a veth', async () => (await rows(state)).some((r) => r.uid === 1 && r.pass && r.kind === 'veth'));
+  } finally {
+    await labDown(name, { runDir });
+  }
+  assertClean(name);
+});
+
+test('a link whose peer comes up later is plumbed by the reconciler when it does, and a peer that goes away and comes back gets it again', async () => {
+  const name = uniq();
+  try {
+    const spec = pair(name, 2);
+    const state = await labUp({ ...spec, pods: spec.pods.filter((p) => p.name === 'r1') }, '(half)', { runDir, cniBinDir });
+    const r2 = newPodState(name, { name: 'r2', namespace: 'default', node: 'n2' });
+    state.pods.push(r2);
+    await startPod(state, state.nodes.find((n) => n.name === 'n2')!, r2);
+    await until('the link passes traffic', async () => (await rows(state)).some((r) => r.uid === 1 && r.pass));
+    const topo: Topology | undefined = await new TopologyClient(await openStore(state.store)).get('default', 'r1');
+    assert.equal(topo?.status?.plumbing_error, undefined);
+  } finally {
+    await labDown(name, { runDir });
+  }
+  assertClean(name);
+});
