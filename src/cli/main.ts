@@ -6,7 +6,7 @@ import { openStore } from '../store';
 import { TopologyClient } from '../topology';
 import {
   LabError, LabFileError, checkLinks, checkPod, formatLinkTable, labDown, labState, labUp, listLabs, readLabFile,
-  nodeWires, restartDaemon, saveState, startApiProxy, netnsPath,
+  nodeWires, restartDaemon, saveState, startApiProxy, netnsPath, labApply,
   type LabFileOptions, type LabState,
 } from '../lab';
 
@@ -18,6 +18,10 @@ const USAGE = `usage:
                                       lab is named NAME (default: the file name) on N nodes (default 1);
                                       with --kubeconfig the Topologies live in that Kubernetes API server
                                       (meshnet's CRDs and missing namespaces are created, and removed by down)
+  meshnetctl lab apply FILE [--no-check] [--name NAME] [--nodes N]
+                                      apply an edited FILE to its running lab: Topologies updated (links of
+                                      running pods plumbed, removed, re-addressed), pods added, removed or
+                                      moved, nodes added; prints what changed, then checks every link
   meshnetctl lab status [NAME]        nodes, pods and link state of a running lab (all labs without NAME)
   meshnetctl lab check NAME           CNI CHECK every pod's chain, then ping across every addressed link
   meshnetctl lab exec NAME POD -- CMD run CMD inside a pod's network namespace (POD or NAMESPACE/POD)
@@ -125,7 +129,7 @@ async function demo(argv: string[]): Promise<number> {
 
 async function lab(args: string[]): Promise<number> {
   const [sub, ...all] = args;
-  const { opts, kubeconfig, rest } = sub === 'up' ? fileOptions(all) : { opts: {}, kubeconfig: undefined, rest: all };
+  const { opts, kubeconfig, rest } = sub === 'up' || sub === 'apply' ? fileOptions(all) : { opts: {}, kubeconfig: undefined, rest: all };
   const positional = rest.filter((a) => !a.startsWith('--'));
   switch (sub) {
     case 'up': {
@@ -135,6 +139,21 @@ async function lab(args: string[]): Promise<number> {
       const state = await labUp(spec, file, kubeconfig !== undefined ? { kubeconfig } : {});
       out(describe(state));
       if (rest.includes('--no-check')) return 0;
+      return (await showLinks(state, true)) ? 0 : 1;
+    }
+    case 'apply': {
+      const file = positional[0];
+      if (!file) throw new UsageError('lab apply needs a FILE');
+      const spec = readLabFile(file, opts);
+      const changes = await labApply(spec);
+      out(changes.length ? changes.join('\n') : `lab "${spec.name}" already matches ${file}: nothing to change`);
+      if (rest.includes('--no-check')) return 0;
+      // The reconcilers plumb asynchronously: give them a moment before proving every link.
+      const state = labState(spec.name);
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline && (await checkLinks(state, await topologiesOf(state), { traffic: false })).some((r) => !r.pass)) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
       return (await showLinks(state, true)) ? 0 : 1;
     }
     case 'status': {

@@ -7,3 +7,4 @@ export { startPod, stopPod, checkPod, invocation } from './runtime';
 export { labDaemonPids, nodeWires, restartDaemon, stopDaemons } from './daemons';
 export { labProxyPids } from './daemons';
 export { startApiProxy } from './api-proxy';
+export { labApply, linkChanges } from './apply';

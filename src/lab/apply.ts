@@ -1,0 +1,127 @@
+// `lab apply FILE`: an edited lab file applied to the running lab, as `kubectl apply` would apply
+// edited Topologies to a cluster: Topologies that changed are updated in the store (the nodes'
+// reconcilers plumb, unplumb and re-address the links of running pods: no pod restarts), pods
+// that are new are created, pods that are gone are deleted, pods placed on another node move,
+// and nodes that are new join. Returns what it changed, one line each.
+import { StoreError, openStore } from '../store';
+import { TOPOLOGY_RESOURCE, TopologyClient, type Link, type Topology } from '../topology';
+import { startDaemon, startApiProxyProcess, stopApiProxy } from './daemons';
+import { createNode } from './fabric';
+import { LabError, labState } from './lab';
+import type { LabSpec } from './labfile';
+import { newPodState, startPod, stopPod } from './runtime';
+import { saveState } from './state';
+
+export interface ApplyOptions {
+  runDir?: string;
+}
+
+const podKey = (p: { namespace: string; name: string }) => `${p.namespace}/${p.name}`;
+
+/** What changed in one pod's links, for the report: "+uid 7 (eth3)", "-uid 2", "~uid 1 (local_ip ...)". */
+export function linkChanges(before: Link[], after: Link[]): string[] {
+  const out: string[] = [];
+  const old = new Map(before.map((l) => [l.uid, l]));
+  const now = new Map(after.map((l) => [l.uid, l]));
+  for (const l of after) {
+    const o = old.get(l.uid);
+    if (!o) { out.push(`+uid ${l.uid} (${l.local_intf} to ${l.peer_pod}:${l.peer_intf})`); continue; }
+    const diffs = (['peer_pod', 'local_intf', 'peer_intf', 'local_ip', 'peer_ip'] as const)
+      .filter((k) => (o[k] ?? '') !== (l[k] ?? '')).map((k) => `${k} ${o[k] ?? '-'} -> ${l[k] ?? '-'}`);
+    if (diffs.length) out.push(`~uid ${l.uid} (${diffs.join(', ')})`);
+  }
+  for (const l of before) if (!now.has(l.uid)) out.push(`-uid ${l.uid} (${l.local_intf})`);
+  return out;
+}
+
+export async function labApply(spec: LabSpec, opts: ApplyOptions = {}): Promise<string[]> {
+  const state = labState(spec.name, opts.runDir ? { runDir: opts.runDir } : {});
+  if ((spec.interNodeLinkType ?? 'vxlan') !== (state.interNodeLinkType ?? 'vxlan')) {
+    throw new LabError(`inter_node_link_type changed (${state.interNodeLinkType ?? 'vxlan'} -> ${spec.interNodeLinkType ?? 'vxlan'}): that needs new daemons; lab down and up`);
+  }
+  if ((spec.vniScheme ?? 'kne') !== (state.vniScheme ?? 'kne')) {
+    throw new LabError(`vni_scheme changed (${state.vniScheme ?? 'kne'} -> ${spec.vniScheme ?? 'kne'}): that needs new daemons; lab down and up`);
+  }
+  const gone = state.nodes.filter((n) => !spec.nodes.some((x) => x.name === n.name));
+  const out: string[] = [];
+  const client = new TopologyClient(await openStore(state.store));
+
+  // New nodes first: pods may be placed on them.
+  for (const n of spec.nodes.filter((x) => !state.nodes.some((s) => s.name === x.name))) {
+    const node = createNode(state, n.name, state.nodes.length);
+    state.nodes.push(node);
+    saveState(state);
+    if (state.kube) {
+      // The proxy listens in the node namespaces it knew at start: start it again with this one.
+      await stopApiProxy(state.name);
+      state.apiProxyPid = await startApiProxyProcess(state);
+    }
+    node.daemonPid = await startDaemon(state, node);
+    saveState(state);
+    out.push(`+ node ${n.name} (${node.underlayIp})`);
+  }
+
+  // Topologies: changed ones updated in place (the reconcilers re-plumb running pods), new ones created.
+  const wanted = new Map(spec.topologies.map((t) => [podKey(t.metadata), t]));
+  const current = new Map((await client.list()).map((t) => [podKey(t.metadata), t]));
+  const ours = new Set(state.pods.map(podKey));
+  for (const [key, t] of wanted) {
+    const cur = current.get(key);
+    if (!cur) {
+      await client.create(t);
+      state.kube?.created.topologies.push({ namespace: t.metadata.namespace, name: t.metadata.name });
+      saveState(state);
+      continue; // reported with its pod
+    }
+    const changes = linkChanges(cur.spec.links, t.spec.links);
+    if (changes.length === 0) continue;
+    await updateLinks(client, cur, t.spec.links);
+    out.push(`~ Topology ${key}: ${changes.join(', ')}`);
+  }
+
+  // Pods gone, and pods that moved to another node, leave first (their links go with them).
+  for (const pod of [...state.pods]) {
+    const want = spec.pods.find((p) => podKey(p) === podKey(pod));
+    if (want && want.node === pod.node) continue;
+    const node = state.nodes.find((n) => n.name === pod.node)!;
+    await stopPod(state, node, pod);
+    state.pods = state.pods.filter((p) => p !== pod);
+    saveState(state);
+    if (!want) {
+      if (ours.has(podKey(pod)) && !wanted.has(podKey(pod))) {
+        await client.delete(pod.namespace, pod.name);
+        if (state.kube) state.kube.created.topologies = state.kube.created.topologies.filter((t) => podKey(t) !== podKey(pod));
+        saveState(state);
+      }
+      out.push(`- pod ${podKey(pod)}`);
+    }
+  }
+  // New pods, and moved pods on their new node.
+  for (const p of spec.pods) {
+    if (state.pods.some((x) => podKey(x) === podKey(p))) continue;
+    const pod = newPodState(state.name, p);
+    const node = state.nodes.find((n) => n.name === p.node)!;
+    state.pods.push(pod);
+    saveState(state);
+    await startPod(state, node, pod);
+    saveState(state);
+    const before = current.has(podKey(p)) && ours.has(podKey(p));
+    out.push(before ? `> pod ${podKey(p)} moved to node ${p.node}` : `+ pod ${podKey(p)} on node ${p.node}`);
+  }
+  if (gone.length) out.push(`! nodes ${gone.map((n) => n.name).join(', ')} are no longer in the file: kept (removing nodes from a running lab is not supported; their pods were moved or removed)`);
+  saveState(state);
+  return out;
+}
+
+/** The Topology's links replaced, keeping everything else; retried on a conflicting write. */
+async function updateLinks(client: TopologyClient, cur: Topology, links: Link[]): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      const fresh = (await client.store.get(TOPOLOGY_RESOURCE, cur.metadata.namespace, cur.metadata.name))!;
+      await client.store.update(TOPOLOGY_RESOURCE, { ...fresh, spec: { links } });
+      return;
+    } catch (e) {
+      if (!(e instanceof StoreError && e.reason === 'Conflict') || i >= 5) throw e;
+    }
+  }
+}

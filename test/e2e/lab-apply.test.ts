@@ -1,0 +1,81 @@
+// `meshnetctl lab apply FILE` on a running lab: an edited lab file adds a node, a pod and a link,
+// removes a pod with its links, moves a pod to another node and changes an address; the command
+// prints each change, and every link of the result passes traffic without the untouched pods
+// being restarted.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { listNamedNetns } from '../../src/kernel';
+import { labDaemonPids, labPrefix, loadState } from '../../src/lab';
+
+const dir = mkdtempSync(join(tmpdir(), 'labapply-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const ctl = (...args: string[]) => spawnSync(process.execPath, ['dist/meshnetctl', ...args], { encoding: 'utf8' });
+
+const before = (name: string) => `
+name: ${name}
+nodes: [n1, n2]
+pods: [{name: r1, node: n1}, {name: r2, node: n1}, {name: r3, node: n2}]
+topologies:
+  - metadata: {name: r1}
+    spec: {links: [{uid: 1, peer_pod: r2, local_intf: eth1, peer_intf: eth1, local_ip: 10.1.0.1/24, peer_ip: 10.1.0.2/24},
+                   {uid: 2, peer_pod: r3, local_intf: eth2, peer_intf: eth1, local_ip: 10.2.0.1/24, peer_ip: 10.2.0.3/24}]}
+  - metadata: {name: r2}
+    spec: {links: [{uid: 1, peer_pod: r1, local_intf: eth1, peer_intf: eth1, local_ip: 10.1.0.2/24, peer_ip: 10.1.0.1/24}]}
+  - metadata: {name: r3}
+    spec: {links: [{uid: 2, peer_pod: r1, local_intf: eth1, peer_intf: eth2, local_ip: 10.2.0.3/24, peer_ip: 10.2.0.1/24}]}
+`;
+
+// r3 removed (with uid 2), r4 added on the new node n3 (uid 4 to r1), r2 moved to n2, uid 1 re-addressed.
+const edited = (name: string) => `
+name: ${name}
+nodes: [n1, n2, n3]
+pods: [{name: r1, node: n1}, {name: r2, node: n2}, {name: r4, node: n3}]
+topologies:
+  - metadata: {name: r1}
+    spec: {links: [{uid: 1, peer_pod: r2, local_intf: eth1, peer_intf: eth1, local_ip: 10.9.0.1/24, peer_ip: 10.9.0.2/24},
+                   {uid: 4, peer_pod: r4, local_intf: eth4, peer_intf: eth1, local_ip: 10.4.0.1/24, peer_ip: 10.4.0.4/24}]}
+  - metadata: {name: r2}
+    spec: {links: [{uid: 1, peer_pod: r1, local_intf: eth1, peer_intf: eth1, local_ip: 10.9.0.2/24, peer_ip: 10.9.0.1/24}]}
+  - metadata: {name: r4}
+    spec: {links: [{uid: 4, peer_pod: r1, local_intf: eth1, peer_intf: eth4, local_ip: 10.4.0.4/24, peer_ip: 10.4.0.1/24}]}
+`;
+
+test('lab apply: node, pod and link added, pod removed, pod moved, address changed; each change printed, every link passes, r1 not restarted', () => {
+  const name = `a${process.pid % 10000}${randomBytes(2).toString('hex')}`;
+  const f1 = join(dir, 'before.yaml');
+  const f2 = join(dir, 'edited.yaml');
+  writeFileSync(f1, before(name));
+  writeFileSync(f2, edited(name));
+  try {
+    const up = ctl('lab', 'up', f1);
+    assert.equal(up.status, 0, up.stdout + up.stderr);
+    const r1Sandbox = loadState(name)!.pods.find((p) => p.name === 'r1')!.containerId;
+    const r = ctl('lab', 'apply', f2);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const lines = r.stdout.split('\n');
+    for (const want of [
+      /^\+ node n3 \(192\.0\.2\.13\)$/,
+      /^~ Topology default\/r1: ~uid 1 \(local_ip 10\.1\.0\.1\/24 -> 10\.9\.0\.1\/24, peer_ip 10\.1\.0\.2\/24 -> 10\.9\.0\.2\/24\), \+uid 4 \(eth4 to r4:eth1\), -uid 2 \(eth2\)$/,
+      /^~ Topology default\/r2: ~uid 1 \(local_ip 10\.1\.0\.2\/24 -> 10\.9\.0\.2\/24, peer_ip 10\.1\.0\.1\/24 -> 10\.9\.0\.1\/24\)$/,
+      /^- pod default\/r3$/,
+      /^> pod default\/r2 moved to node n2$/,
+      /^\+ pod default\/r4 on node n3$/,
+    ]) assert.ok(lines.some((l) => want.test(l)), `${want} in:\n${r.stdout}`);
+    assert.match(r.stdout, /2 of 2 links passed traffic/);
+    assert.match(r.stdout, /1 +r1:eth1 +r2:eth1 +vxlan +10\.9\.0\.1\/24 <-> 10\.9\.0\.2\/24 +up +PASS/);
+    assert.match(r.stdout, /4 +r1:eth4 +r4:eth1 +vxlan +10\.4\.0\.1\/24 <-> 10\.4\.0\.4\/24 +up +PASS/);
+    assert.equal(loadState(name)!.pods.find((p) => p.name === 'r1')!.containerId, r1Sandbox, 'r1 kept its sandbox');
+    // Applying the same file again changes nothing.
+    const again = ctl('lab', 'apply', f2, '--no-check');
+    assert.match(again.stdout, /already matches .*: nothing to change/);
+  } finally {
+    ctl('lab', 'down', name);
+  }
+  assert.deepEqual([...listNamedNetns().filter((n) => n.startsWith(labPrefix(name))), ...labDaemonPids(name).map(String)], []);
+});
