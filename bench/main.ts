@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { findCniBinDir } from '../src/lab';
 import { benchCniLatency } from './cni-latency';
 import { benchThroughput } from './throughput';
+import { benchScale } from './scale';
 import { targetLine, type Summary, type Target } from './stats';
 
 function row(label: string, s: Summary): string {
@@ -18,7 +19,11 @@ async function main(): Promise<number> {
   const runs = Number(process.env.BENCH_RUNS ?? 30);
   const cniBinDir = findCniBinDir();
   const targets: Target[] = [];
+  // BENCH_ONLY=latency,throughput,scale runs a part (default: all).
+  const only = new Set((process.env.BENCH_ONLY ?? 'latency,throughput,scale').split(','));
+  const json: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, kernel: release() };
 
+  if (only.has('latency')) {
   console.log(`CNI ADD/DEL latency: ${runs} runs per path, pod with 4 same-node links, each plugin exec'd as a runtime does (through nsenter into the node netns)`);
   const lat = await benchCniLatency({ runs, warmup: 3, links: 4, cniBinDir });
   for (const [label, p] of [['with meshnetd (default)', lat.daemon], ['standalone (no daemon: a Node process per call)', lat.standalone],
@@ -34,7 +39,10 @@ async function main(): Promise<number> {
   console.log(`standalone meshnet ADD / bridge ADD: ${(lat.standalone.meshnetAdd.median / lat.standalone.bridgeAdd.median).toFixed(2)}x ` +
     `(Node start-up alone is ~30 ms here; that is why the daemon serves the calls)`);
   targets.push(...lat.targets);
+  json.cniLatency = lat;
+  }
 
+  if (only.has('throughput')) {
   console.log(`\nTCP throughput, one iperf3 stream, Gbit/s (baselines made by hand between the same pods in this run)`);
   const tp = await benchThroughput(cniBinDir);
   console.log(`  plain veth (kernel defaults)         ${tp.gbps.directVeth.toFixed(2).padStart(7)}`);
@@ -45,6 +53,20 @@ async function main(): Promise<number> {
   console.log(`  plain kernel VXLAN (grpc-wire lab)   ${tp.gbps.kernelVxlanForWire.toFixed(2).padStart(7)}`);
   console.log(`  meshnet grpc-wire link (two nodes)   ${tp.gbps.grpcWire.toFixed(2).padStart(7)}`);
   targets.push(...tp.targets);
+  json.throughput = tp;
+  }
+
+  if (only.has('scale')) {
+    console.log('\nScale (KNE-like, no addresses: every link proven by Ethernet frames across it), wall clock');
+    const sc = await benchScale(cniBinDir);
+    const r = sc.ring150;
+    const p = sc.links1500;
+    console.log(`  150-pod ring, 2 nodes (VXLAN): up ${(r.upMs / 1000).toFixed(1)} s + proof of ${r.passed}/${r.links} links ${(r.checkMs / 1000).toFixed(1)} s = ${(r.totalMs / 1000).toFixed(1)} s; meshnetd RSS ${r.rssMb.map((x) => x.toFixed(0)).join(', ')} MB`);
+    console.log(`  2 pods x 1500 links, 2 nodes (VXLAN): up ${(p.upMs / 1000).toFixed(1)} s + proof of ${p.passed} links ${(p.checkMs / 1000).toFixed(1)} s = ${(p.totalMs / 1000).toFixed(1)} s; down ${(p.downMs / 1000).toFixed(1)} s; meshnetd RSS ${p.rssMb.map((x) => x.toFixed(0)).join(', ')} MB`);
+    console.log(`  a link added to the running ring (two Topologies edited) passes traffic after ${(sc.liveLinkAddMs / 1000).toFixed(2)} s`);
+    targets.push(...sc.targets);
+    json.scale = sc;
+  }
 
   console.log('');
   for (const t of targets) console.log(targetLine(t));
@@ -52,7 +74,7 @@ async function main(): Promise<number> {
   const dir = resolve('bench/results');
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const json = { date: new Date().toISOString(), node: process.version, kernel: release(), cniLatency: lat, throughput: tp, targets };
+  json.targets = targets;
   writeFileSync(join(dir, `bench-${stamp}.json`), JSON.stringify(json, null, 2));
   writeFileSync(join(dir, 'latest.json'), JSON.stringify(json, null, 2));
   console.log(`\nwrote bench/results/bench-${stamp}.json`);

@@ -96,7 +96,7 @@ async function showLinks(state: LabState, traffic: boolean): Promise<boolean> {
   out('');
   if (!traffic) out(`${rows.length - failed} of ${rows.length} links up`);
   else if (pinged === rows.length) out(`${rows.length - failed} of ${rows.length} links passed traffic`);
-  else out(`${rows.length - failed} of ${rows.length} links passed (${pinged} pinged; ${rows.length - pinged} without addresses checked for state only)`);
+  else out(`${rows.length - failed} of ${rows.length} links passed (${pinged} with traffic; ${rows.length - pinged} to host interfaces checked for state only)`);
   return failed === 0;
 }
 
