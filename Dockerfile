@@ -19,4 +19,4 @@ RUN node scripts/build.mjs && bash scripts/image-layout.sh /out
 FROM node:20-bookworm-slim
 COPY --from=build /out/meshnet /meshnet
 ENV NODE_ENV=production
-ENTRYPOINT ["node", "/meshnet/dist/meshnetd"]
+ENTRYPOINT ["node", "--max-semi-space-size=2", "/meshnet/dist/meshnetd"]

@@ -185,7 +185,7 @@ export class Reconciler {
   private deps(key: string) {
     return {
       remote: this.o.remote, ...(this.o.wires ? { wires: this.o.wires } : {}), ...(this.o.hostIntf ? { hostIntf: this.o.hostIntf } : {}),
-      disableTxOffloads: this.offloads.get(key) ?? true, vniScheme: this.o.vniScheme,
+      disableTxOffloads: this.offloads.get(key) ?? true, vniScheme: this.o.vniScheme, ownEndsOnly: true,
     };
   }
 

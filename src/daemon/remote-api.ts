@@ -3,7 +3,8 @@
 // request comes from the network: every field is checked (remote-end.ts) before anything is
 // touched, and a bad field is the peer's error, answered INVALID_ARGUMENT naming it.
 import { GrpcStatusError, type RemoteExtHandlers, type RemoteHandlers } from '../grpc';
-import { RemoteEndError, applyRemoteEnd, removeRemoteEnd } from '../meshnet/remote-end';
+import { RemoteEndError, applyRemoteEnd, removeRemoteEnds, validateRemoteEnd } from '../meshnet/remote-end';
+import type { RemoteEndRef } from '../meshnet/remote';
 
 export function remoteUpdateHandler(nodeIp: string, hostIntf: string | undefined, log: (s: string) => void): RemoteHandlers['update'] {
   return async (req) => {
@@ -23,11 +24,39 @@ export function remoteUpdateHandler(nodeIp: string, hostIntf: string | undefined
   };
 }
 
-export function remoteExtHandlers(log: (s: string) => void): Partial<RemoteExtHandlers> {
+/**
+ * RemoveEnd requests that arrive together (a peer tearing a pod down sends them concurrently)
+ * are carried out together: the ends are collected until the event loop turns, then removed as
+ * one kernel batch per pod (removeRemoteEnds), each request answered with its own outcome.
+ */
+export class EndRemovals {
+  private queue: Array<{ ref: RemoteEndRef; done: (removed: boolean) => void; fail: (e: unknown) => void }> = [];
+
+  remove(ref: RemoteEndRef): Promise<boolean> {
+    validateRemoteEnd({ ...ref, intfIp: '', kubeNs: '', nodeIntf: '' });
+    return new Promise((done, fail) => {
+      if (this.queue.length === 0) setImmediate(() => this.flush());
+      this.queue.push({ ref, done, fail });
+    });
+  }
+
+  private flush(): void {
+    const batch = this.queue;
+    this.queue = [];
+    try {
+      const removed = removeRemoteEnds(batch.map((b) => b.ref));
+      batch.forEach((b, i) => b.done(removed[i]!));
+    } catch (e) {
+      for (const b of batch) b.fail(e);
+    }
+  }
+}
+
+export function remoteExtHandlers(log: (s: string) => void, removals = new EndRemovals()): Partial<RemoteExtHandlers> {
   return {
     removeEnd: async (req) => {
       try {
-        const removed = removeRemoteEnd({ netNs: req.netNs, intfName: req.intfName, vni: Number(req.vni), peerVtep: req.peerVtep });
+        const removed = await removals.remove({ netNs: req.netNs, intfName: req.intfName, vni: Number(req.vni), peerVtep: req.peerVtep });
         log(`RemoteExt.RemoveEnd from ${req.peerVtep}: ${req.intfName} (VNI ${req.vni}) in ${req.netNs}: ${removed ? 'removed' : 'nothing to remove'}`);
         return removed;
       } catch (e) {

@@ -13,4 +13,6 @@ export { parseCidr, parseIp, formatIp, parseMac, formatMac, validateIfName, ipFa
 export type { Cidr, Family } from './ip';
 export { PacketSocket, VNET_HDR_LEN } from './packet';
 export type { PacketSocketOptions, PacketSocketStats } from './packet';
+export { EthertypeSocket } from './ethertype-socket';
+export type { ReceivedFrame } from './ethertype-socket';
 export { listenTcpInNetns } from './tcp-listen';

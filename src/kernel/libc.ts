@@ -43,6 +43,10 @@ export const recv = lib.func('intptr_t recv(int fd, _Out_ void *buf, size_t len,
   fd: number, buf: Buffer, len: number, flags: number,
 ) => number;
 
+export const recvfrom = lib.func(
+  'intptr_t recvfrom(int fd, _Out_ void *buf, size_t len, int flags, _Out_ void *addr, _Inout_ uint32_t *addrlen)',
+) as (fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, addrlen: number[]) => number;
+
 export const getsockopt = lib.func('int getsockopt(int fd, int level, int name, _Inout_ void *val, _Inout_ uint32_t *len)') as (
   fd: number, level: number, name: number, val: Buffer, len: number[],
 ) => number;

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NetNs, PacketSocket, Rtnl } from '../kernel';
+import { EthertypeSocket, NetNs, Rtnl, type LinkInfo } from '../kernel';
 import { LOCALHOST_PEER, type Link, type Topology } from '../topology';
 import { netnsPath } from './names';
 import type { LabState, PodState } from './state';
@@ -49,61 +49,136 @@ export function ping(netns: string, target: string, count = 3): Promise<{ sent: 
 
 /** IEEE 802 "local experimental" ethertype: nothing in a pod answers or forwards it. */
 const PROBE_ETHERTYPE = 0x88b5;
+/** Probe frame: dst(6) src(6) type(2) tag(8) link index(4) sequence(1), padded to Ethernet's minimum. */
+const PROBE_LEN = 64;
+/** Frames sent before the receivers are drained (their queues hold a burst this size easily). */
+const SEND_CHUNK = 512;
+
+export interface ProbeEnd {
+  netns: string;
+  intf: string;
+}
 
 /**
- * Frames from `a`'s interface that arrive on `b`'s, for a link without addresses: `count` frames
- * with a random tag are sent from A; those read on B within `waitMs` are counted.
+ * Proves address-less links by Ethernet frames: `count` frames tagged with the link's index are
+ * sent from each A end and counted when read on that link's B end, on exactly that interface
+ * (a frame arriving on another interface or in another pod proves nothing). All links at once:
+ * one packet socket per pod netns (a socket's close costs an RCU grace period, see
+ * kernel/ethertype-socket.ts), frames read until every one has arrived or `waitMs` has passed.
  */
-export async function probeFrames(a: { netns: string; intf: string }, b: { netns: string; intf: string }, count = 3, waitMs = 1000): Promise<{ sent: number; received: number }> {
-  const nsA = NetNs.open(netnsPath(a.netns));
-  const nsB = NetNs.open(netnsPath(b.netns));
-  let tx: PacketSocket | undefined;
-  let rx: PacketSocket | undefined;
+export async function probeLinks(links: Array<{ a: ProbeEnd; b: ProbeEnd }>, count = 3, waitMs = 1000): Promise<Array<{ sent: number; received: number }>> {
+  const results = links.map(() => ({ sent: 0, received: 0 }));
+  if (links.length === 0) return results;
+  const netnses = new Map<string, { ns: NetNs; sock: EthertypeSocket; links: Map<string, LinkInfo> }>();
   try {
-    rx = PacketSocket.open(b.intf, { ns: nsB });
-    tx = PacketSocket.open(a.intf, { ns: nsA });
-    const tag = randomBytes(8);
-    // The sender's own MAC as source: a VXLAN drops frames from an invalid (all-zero) one.
-    const rtA = Rtnl.open(nsA);
-    const src = rtA.link(a.intf)?.mac;
-    rtA.close();
-    const frames = Array.from({ length: count }, (_, i) => {
-      const f = Buffer.alloc(64);
-      f.fill(0xff, 0, 6); // broadcast: whatever the far end's MAC
-      if (src) Buffer.from(src.split(':').map((x) => parseInt(x, 16))).copy(f, 6);
-      f.writeUInt16BE(PROBE_ETHERTYPE, 12);
-      tag.copy(f, 14);
-      f.writeUInt8(i, 22);
-      return f;
-    });
-    const sent = tx.send(frames);
-    const seen = new Set<number>();
-    const end = Date.now() + waitMs;
-    while (seen.size < sent && Date.now() < end) {
-      for (const f of rx.recv()) {
-        if (f.length >= 23 && f.readUInt16BE(12) === PROBE_ETHERTYPE && f.subarray(14, 22).equals(tag)) seen.add(f.readUInt8(22));
+    for (const l of links) {
+      for (const end of [l.a, l.b]) {
+        if (netnses.has(end.netns)) continue;
+        const ns = NetNs.open(netnsPath(end.netns));
+        let sock: EthertypeSocket | undefined;
+        try {
+          sock = EthertypeSocket.open(PROBE_ETHERTYPE, { ns, rcvbuf: 32 << 20 });
+          const rtnl = Rtnl.open(ns);
+          try {
+            netnses.set(end.netns, { ns, sock, links: new Map(rtnl.links().map((x) => [x.name, x])) });
+          } finally {
+            rtnl.close();
+          }
+        } catch (e) {
+          sock?.close();
+          ns.close();
+          throw e;
+        }
       }
-      if (seen.size < sent) await sleep(5);
     }
-    return { sent: count, received: seen.size };
+    const tag = randomBytes(8);
+    const seen = links.map(() => new Set<number>());
+    const expect = links.map((l) => netnses.get(l.b.netns)!.links.get(l.b.intf)?.index);
+    let pending = 0;
+    const drain = () => {
+      for (const [name, { sock }] of netnses) {
+        for (const { ifindex, frame } of sock.recv()) {
+          if (frame.length < 27 || frame.readUInt16BE(12) !== PROBE_ETHERTYPE || !frame.subarray(14, 22).equals(tag)) continue;
+          const i = frame.readUInt32BE(22);
+          if (i >= links.length || links[i]!.b.netns !== name || expect[i] !== ifindex) continue;
+          const before = seen[i]!.size;
+          seen[i]!.add(frame.readUInt8(26));
+          if (seen[i]!.size > before) pending--;
+        }
+      }
+    };
+    let inChunk = 0;
+    for (let i = 0; i < links.length; i++) {
+      const { a } = links[i]!;
+      const src = netnses.get(a.netns)!;
+      const out = src.links.get(a.intf);
+      if (!out || expect[i] === undefined) continue;
+      for (let k = 0; k < count; k++) {
+        const f = Buffer.alloc(PROBE_LEN);
+        f.fill(0xff, 0, 6); // broadcast: whatever the far end's MAC
+        // The sender's own MAC as source: a VXLAN drops frames from an invalid (all-zero) one.
+        Buffer.from(out.mac.split(':').map((x) => parseInt(x, 16))).copy(f, 6);
+        f.writeUInt16BE(PROBE_ETHERTYPE, 12);
+        tag.copy(f, 14);
+        f.writeUInt32BE(i, 22);
+        f.writeUInt8(k, 26);
+        if (!src.sock.send(out.index, f)) {
+          drain();
+          await sleep(1);
+          if (!src.sock.send(out.index, f)) continue;
+        }
+        results[i]!.sent++;
+        pending++;
+        if (++inChunk >= SEND_CHUNK) {
+          inChunk = 0;
+          drain();
+        }
+      }
+    }
+    const end = Date.now() + waitMs;
+    for (;;) {
+      drain();
+      if (pending <= 0 || Date.now() >= end) break;
+      await sleep(5);
+    }
+    for (let i = 0; i < links.length; i++) results[i] = { sent: count, received: seen[i]!.size };
+    return results;
   } finally {
-    tx?.close();
-    rx?.close();
-    nsA.close();
-    nsB.close();
+    for (const { ns, sock } of netnses.values()) {
+      sock.close();
+      ns.close();
+    }
   }
 }
 
-function linkState(pod: PodState, intf: string): 'up' | 'missing' | 'down' {
-  const ns = NetNs.open(netnsPath(pod.netns));
-  const rtnl = Rtnl.open(ns);
-  try {
-    const l = rtnl.link(intf);
+/** One link's frame probe (see probeLinks). */
+export async function probeFrames(a: ProbeEnd, b: ProbeEnd, count = 3, waitMs = 1000): Promise<{ sent: number; received: number }> {
+  return (await probeLinks([{ a, b }], count, waitMs))[0]!;
+}
+
+/** Each pod's links, dumped once per check rather than asked for one at a time. */
+class LinkTables {
+  private readonly byNetns = new Map<string, Map<string, LinkInfo>>();
+
+  state(pod: PodState, intf: string): 'up' | 'missing' | 'down' {
+    let t = this.byNetns.get(pod.netns);
+    if (!t) {
+      const ns = NetNs.open(netnsPath(pod.netns));
+      try {
+        const rtnl = Rtnl.open(ns);
+        try {
+          t = new Map(rtnl.links().map((l) => [l.name, l]));
+        } finally {
+          rtnl.close();
+        }
+      } finally {
+        ns.close();
+      }
+      this.byNetns.set(pod.netns, t);
+    }
+    const l = t.get(intf);
     if (!l) return 'missing';
     return l.up && l.carrier ? 'up' : 'down';
-  } finally {
-    rtnl.close();
-    ns.close();
   }
 }
 
@@ -112,33 +187,50 @@ export async function checkLinks(state: LabState, topologies: Topology[], opts: 
   const crossNode = state.interNodeLinkType ?? 'vxlan';
   const pods = new Map(state.pods.map((p) => [`${p.namespace}/${p.name}`, p]));
   const seen = new Set<string>();
-  const todo: [Topology, Link][] = [];
+  const tables = new LinkTables();
+  const rows: LinkCheck[] = [];
+  const pings: Array<{ row: LinkCheck; netns: string; target: string }> = [];
+  const frames: Array<{ row: LinkCheck; a: ProbeEnd; b: ProbeEnd }> = [];
   for (const t of topologies) {
     const ns = t.metadata.namespace;
     for (const l of t.spec.links) {
       const key = `${ns}/${l.uid}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      todo.push([t, l]);
+      const { row, traffic } = inspectLink(pods, t, l, crossNode, tables);
+      rows.push(row);
+      if (!traffic || !(opts.traffic ?? true)) continue;
+      if (traffic.target) pings.push({ row, netns: traffic.a.netns, target: traffic.target });
+      else frames.push({ row, a: traffic.a, b: traffic.b });
     }
   }
-  // Links are independent: check several at once (pings wait on the wire, not on the CPU).
-  const rows: LinkCheck[] = new Array(todo.length);
+  // Pings wait on the wire, not on the CPU: several at once. Frames: all links in one probe.
   let next = 0;
   const worker = async () => {
-    while (next < todo.length) {
-      const i = next++;
-      rows[i] = await checkLink(pods, todo[i]![0], todo[i]![1], opts.traffic ?? true, crossNode);
+    while (next < pings.length) {
+      const { row, netns, target } = pings[next++]!;
+      row.traffic = await ping(netns, target);
+      row.pass = row.traffic.received === row.traffic.sent;
+      row.detail = `${row.traffic.received}/${row.traffic.sent} pings` +
+        (row.traffic.rttMs !== undefined ? `, rtt ${row.traffic.rttMs.toFixed(3)} ms` : '');
     }
   };
-  await Promise.all(Array.from({ length: Math.min(CHECK_CONCURRENCY, todo.length) }, worker));
+  const probed = probeLinks(frames.map(({ a, b }) => ({ a, b })));
+  await Promise.all(Array.from({ length: Math.min(PING_CONCURRENCY, pings.length) }, worker));
+  (await probed).forEach((traffic, i) => {
+    const { row } = frames[i]!;
+    row.traffic = traffic;
+    row.pass = traffic.received === traffic.sent;
+    row.detail = `${traffic.received}/${traffic.sent} frames (no addresses: Ethernet frames across)`;
+  });
   return rows.sort((x, y) => x.uid - y.uid || x.namespace.localeCompare(y.namespace));
 }
 
-/** Links checked at the same time. */
-const CHECK_CONCURRENCY = 16;
+/** Links pinged at the same time. */
+const PING_CONCURRENCY = 16;
 
-async function checkLink(pods: Map<string, PodState>, t: Topology, l: Link, traffic: boolean, crossNode: 'vxlan' | 'grpc'): Promise<LinkCheck> {
+/** The link's row with its state; `traffic` says how to prove it when it is up and has a far pod. */
+function inspectLink(pods: Map<string, PodState>, t: Topology, l: Link, crossNode: 'vxlan' | 'grpc', tables: LinkTables): { row: LinkCheck; traffic?: { a: ProbeEnd; b: ProbeEnd; target?: string } } {
   const ns = t.metadata.namespace;
   const kind = l.peer_pod === LOCALHOST_PEER ? 'macvlan' : l.peer_pod === t.metadata.name ? 'self' : 'veth';
   const row: LinkCheck = {
@@ -153,32 +245,21 @@ async function checkLink(pods: Map<string, PodState>, t: Topology, l: Link, traf
   if (a && b && a.node !== b.node) row.kind = crossNode;
   if (!a || (kind !== 'macvlan' && !b)) {
     row.detail = 'pod not running';
-    return row;
+    return { row };
   }
-  const sa = linkState(a, l.local_intf);
-  const sb = b ? linkState(b, l.peer_intf) : 'up';
+  const sa = tables.state(a, l.local_intf);
+  const sb = b ? tables.state(b, l.peer_intf) : 'up';
   row.state = sa === 'up' && sb === 'up' ? 'up' : sa === 'missing' || sb === 'missing' ? 'missing' : 'down';
   if (row.state !== 'up') {
     row.detail = `${sa !== 'up' ? `${row.a} ${sa}` : `${row.b} ${sb}`}`;
-    return row;
+    return { row };
   }
-  const target = addr(l.peer_ip);
-  if (kind === 'macvlan' || !traffic) {
-    row.pass = true;
-    row.detail = 'link up';
-    return row;
-  }
-  if (!target) {
-    row.traffic = await probeFrames({ netns: a.netns, intf: l.local_intf }, { netns: b!.netns, intf: l.peer_intf });
-    row.pass = row.traffic.received === row.traffic.sent;
-    row.detail = `${row.traffic.received}/${row.traffic.sent} frames (no addresses: Ethernet frames across)`;
-    return row;
-  }
-  row.traffic = await ping(a.netns, target);
-  row.pass = row.traffic.received === row.traffic.sent;
-  row.detail = `${row.traffic.received}/${row.traffic.sent} pings` +
-    (row.traffic.rttMs !== undefined ? `, rtt ${row.traffic.rttMs.toFixed(3)} ms` : '');
-  return row;
+  // Without traffic (or for a macvlan, whose far side is the node's network) "up" is the verdict;
+  // a traffic proof, when asked for, replaces it.
+  row.pass = true;
+  row.detail = 'link up';
+  if (kind === 'macvlan' || !b) return { row };
+  return { row, traffic: { a: { netns: a.netns, intf: l.local_intf }, b: { netns: b.netns, intf: l.peer_intf }, target: addr(l.peer_ip) } };
 }
 
 export function formatLinkTable(rows: LinkCheck[]): string {

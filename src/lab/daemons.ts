@@ -31,7 +31,7 @@ export async function startDaemon(state: LabState, node: NodeState): Promise<num
   delete env.NODE_EXTRA_CA_CERTS; // a node's daemon would not have it; it slows start-up
   // nsenter without --fork execs node in place, so the pid we get is the daemon's.
   const store = state.kube ? `kubernetes:${state.kube.daemonKubeconfig}` : state.store;
-  const child = spawn('nsenter', [`--net=${netnsPath(node.netns)}`, '--', process.execPath, bin, '--node', node.name, '--node-ip', node.underlayIp, '--store', store,
+  const child = spawn('nsenter', [`--net=${netnsPath(node.netns)}`, '--', process.execPath, ...nodeFlagsOf(bin), bin, '--node', node.name, '--node-ip', node.underlayIp, '--store', store,
     '--inter-node-link-type', state.interNodeLinkType ?? 'vxlan', '--vni-scheme', state.vniScheme ?? 'kne', '--lab', state.name], {
     detached: true, stdio: ['ignore', fd, fd], env,
   });
@@ -48,6 +48,13 @@ export async function startDaemon(state: LabState, node: NodeState): Promise<num
     await sleep(10);
   }
   return pid;
+}
+
+/** The node flags in a bundle's shebang (`#!/usr/bin/env -S node FLAGS`): the daemon's build sets them. */
+export function nodeFlagsOf(bin: string): string[] {
+  const first = readFileSync(bin, 'utf8').slice(0, 200).split('\n')[0]!;
+  const m = /^#!\/usr\/bin\/env -S node((?: --[\w-]+(?:=\S+)?)*)$/.exec(first);
+  return m ? m[1]!.trim().split(' ').filter(Boolean) : [];
 }
 
 function tail(file: string): string {

@@ -46,8 +46,26 @@ export interface VxlanEndSpec {
   dev?: string;
 }
 
+/**
+ * Underlays found per rtnetlink handle: a handle lives for one piece of work (a CNI call, a sync),
+ * which plumbs up to thousands of VXLAN ends over the same underlay; looking it up once per handle
+ * saves an address dump per link.
+ */
+const underlays = new WeakMap<Rtnl, Map<string, LinkInfo>>();
+
 /** The node's underlay interface: `dev` when given, else the one holding the node IP. */
 export function underlayOf(node: Rtnl, nodeIp: string, dev?: string): LinkInfo {
+  const key = `${nodeIp}|${dev ?? ''}`;
+  let cache = underlays.get(node);
+  const hit = cache?.get(key);
+  if (hit) return hit;
+  const found = findUnderlay(node, nodeIp, dev);
+  if (!cache) underlays.set(node, (cache = new Map()));
+  cache.set(key, found);
+  return found;
+}
+
+function findUnderlay(node: Rtnl, nodeIp: string, dev?: string): LinkInfo {
   if (dev) {
     const l = node.link(dev);
     if (!l) throw new Error(`the node interface ${dev} (HOST_INTF) does not exist`);

@@ -55,11 +55,15 @@ test('the DaemonSet\'s command and the Dockerfile\'s entrypoint run from the ima
   assert.ok(layout, 'needs the layout from the test before');
   const ds = kustomize('vxlan').find((d) => d.kind === 'DaemonSet')!;
   const command = ds.spec.template.spec.containers[0].command as string[];
-  const entry = /ENTRYPOINT \["node", "([^"]+)"\]/.exec(readFileSync('Dockerfile', 'utf8'))![1]!;
-  assert.deepEqual(command, ['node', entry], 'the DaemonSet runs what the image runs');
+  const entrypoint = JSON.parse(/ENTRYPOINT (\[.*\])/.exec(readFileSync('Dockerfile', 'utf8'))![1]!) as string[];
+  assert.deepEqual(command, entrypoint, 'the DaemonSet runs what the image runs');
+  const entry = entrypoint.at(-1)!;
+  // The node flags are the ones the build puts in meshnetd's shebang (what the lab runs it with).
+  const shebang = readFileSync('dist/meshnetd', 'utf8').split('\n')[0]!;
+  assert.deepEqual(['node', ...entrypoint.slice(1, -1)], shebang.replace(/^#!\/usr\/bin\/env( -S)? /, '').split(' '));
   assert.ok(entry.startsWith('/meshnet/'));
   // From an empty directory with a bare environment: the bundle, koffi and libc load; --help answers.
-  const r = spawnSync(process.execPath, [join(out, entry), '--help'], { cwd: out, encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } });
+  const r = spawnSync(process.execPath, [...entrypoint.slice(1, -1), join(out, entry), '--help'], { cwd: out, encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /usage: meshnetd/);
   // The installer copies the shim from next to the daemon: dist/cni/meshnet.

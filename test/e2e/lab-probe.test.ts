@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { NetNs, Rtnl } from '../../src/kernel';
 import { checkLinks, labDown, labUp, parseLabFile } from '../../src/lab';
+import { probeLinks } from '../../src/lab/checks';
 import { openStore } from '../../src/store';
 import { TopologyClient } from '../../src/topology';
 
@@ -43,6 +44,23 @@ for (const linkType of [undefined, 'grpc'] as const) {
     }
   });
 }
+
+test('frames count only on the far end of their own link (not on another pod or interface)', async () => {
+  const name = `p${process.pid % 10000}${randomBytes(2).toString('hex')}`;
+  try {
+    const state = await labUp(spec(name), '(probe)', { runDir, cniBinDir: resolve('dist/cni') });
+    const pod = (n: string) => state.pods.find((p) => p.name === n)!.netns;
+    // a:eth1 is wired to b:eth1; the same frames claimed for c:eth1 (a:eth2's far end) must not pass.
+    const res = await probeLinks([
+      { a: { netns: pod('a'), intf: 'eth1' }, b: { netns: pod('b'), intf: 'eth1' } },
+      { a: { netns: pod('a'), intf: 'eth1' }, b: { netns: pod('c'), intf: 'eth1' } },
+      { a: { netns: pod('a'), intf: 'eth2' }, b: { netns: pod('b'), intf: 'eth1' } },
+    ], 3, 300);
+    assert.deepEqual(res.map((r) => r.received), [3, 0, 0]);
+  } finally {
+    await labDown(name, { runDir });
+  }
+});
 
 test('a link that is up but carries nothing (a VXLAN end with the wrong VNI) fails the frame check', async () => {
   const name = `p${process.pid % 10000}${randomBytes(2).toString('hex')}`;
