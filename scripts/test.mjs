@@ -1,4 +1,4 @@
-// Runs the whole suite: type check, then every test file under test/ with node:test.
+// Runs the whole suite: type check, lint, then every test file under test/ with node:test.
 // Node 20's `--test DIR` finds no .ts files and exits 0, so the file list is explicit, and the
 // run fails when zero tests executed (a suite that silently runs nothing is a defect).
 import { spawnSync } from 'node:child_process';
@@ -12,6 +12,8 @@ process.chdir(root);
 
 const tsc = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
 if (tsc.status !== 0) { console.error('type check failed'); process.exit(1); }
+const lint = spawnSync('npx', ['eslint', '.'], { stdio: 'inherit' });
+if (lint.status !== 0) { console.error('lint failed (eslint.config.mjs)'); process.exit(1); }
 
 function collect(dir) {
   const out = [];

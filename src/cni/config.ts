@@ -28,7 +28,7 @@ export interface ConfList {
 }
 
 // Same rule as the reference implementation: the name ends up in file paths and cache keys.
-const NETWORK_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
+const NETWORK_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 function decodeJson(text: string, what: string): unknown {
   try {

@@ -34,7 +34,7 @@ const REQUIRED: Record<CniCommand, readonly Var[]> = {
 };
 
 const IFNAME_MAX_BYTES = 15; // IFNAMSIZ (16) minus the terminating NUL
-const CONTAINER_ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
+const CONTAINER_ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 function envError(variable: string, details: string): CniError {
   return new CniError(ErrorCode.InvalidEnvironment, `invalid ${variable}`, details);

@@ -17,6 +17,8 @@ const topologies = new TopologyClient(new FileStore(dir));
 const def = protoLoader.loadSync(join(import.meta.dirname, '../../proto/meshnet/v1beta1/meshnet.proto'), { keepCase: true, longs: String, defaults: true });
 const Local = (grpc.loadPackageDefinition(def) as unknown as { meshnet: { v1beta1: { Local: grpc.ServiceClientConstructor } } }).meshnet.v1beta1.Local;
 type Obj = Record<string, unknown>;
+/** A unary method of a grpc-js client made from a loaded proto (called with .call(client, ...)). */
+type UnaryMethod = (req: unknown, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: Obj) => void) => void;
 const clients: grpc.Client[] = [];
 let close: (() => Promise<void>) | undefined;
 after(async () => {
@@ -28,7 +30,7 @@ after(async () => {
 async function client() {
   const s = await startGrpcServer({ host: '127.0.0.1', port: 0, local: localHandlers(topologies, { nodeIp: '192.0.2.99', nodeIntf: 'eth0' }) });
   close = () => s.close();
-  const c = new Local(grpcAddress('127.0.0.1', s.port), grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>;
+  const c = new Local(grpcAddress('127.0.0.1', s.port), grpc.credentials.createInsecure()) as grpc.Client & Record<string, UnaryMethod>;
   clients.push(c);
   return (method: string, req: Obj) => new Promise<Obj>((resolve, reject) =>
     c[method]!.call(c, req, { deadline: Date.now() + 5000 }, (e: grpc.ServiceError | null, r: Obj) => (e ? reject(e) : resolve(r))));

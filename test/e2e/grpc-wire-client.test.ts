@@ -115,7 +115,7 @@ test('the raw receive path (wireFrames): our stream and a grpc-js stream arrive 
   got.length = 0;
   const def = protoLoader.loadSync(join(import.meta.dirname, '../../proto/meshnet/v1beta1/meshnet.proto'), { keepCase: true, longs: String, defaults: true });
   const WP = (grpc.loadPackageDefinition(def) as unknown as { meshnet: { v1beta1: { WireProtocol: grpc.ServiceClientConstructor } } }).meshnet.v1beta1.WireProtocol;
-  const js = new WP(`127.0.0.1:${s.port}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>;
+  const js = new WP(`127.0.0.1:${s.port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & { SendToStream: (cb: (e: Error | null, r: { response: boolean }) => void) => grpc.ClientWritableStream<unknown> };
   clients.push(js);
   const reply = await new Promise<{ response: boolean }>((resolve, reject) => {
     const call = js.SendToStream!.call(js, (e: Error | null, r: { response: boolean }) => (e ? reject(e) : resolve(r)));

@@ -14,6 +14,7 @@ const out = mkdtempSync(join(tmpdir(), 'image-layout-'));
 after(() => rmSync(out, { recursive: true, force: true }));
 
 // Parsed manifests are walked by key; a loose type keeps the assertions readable.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- kustomize output: arbitrary Kubernetes objects, read by field path
 type Obj = Record<string, any>;
 const docs = (text: string): Obj[] => parseAllDocuments(text).map((d) => d.toJS() as Obj).filter(Boolean);
 

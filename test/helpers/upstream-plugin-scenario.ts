@@ -8,12 +8,14 @@ import * as protoLoader from '@grpc/proto-loader';
 import { Rtnl } from '../../src/kernel';
 
 type Obj = Record<string, unknown>;
+/** A unary method of a grpc-js client made from a loaded proto (called with .call(client, ...)). */
+type UnaryMethod = (req: unknown, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: Obj) => void) => void;
 const [podNetns, hostIntf, peerNode] = process.argv.slice(2) as [string, string, string];
 const def = protoLoader.loadSync(resolve('proto/meshnet/v1beta1/meshnet.proto'), { keepCase: true, longs: String, defaults: true });
 const api = (grpc.loadPackageDefinition(def) as unknown as { meshnet: { v1beta1: Record<'Local' | 'WireProtocol', grpc.ServiceClientConstructor> } }).meshnet.v1beta1;
-const local = new api.Local('127.0.0.1:51111', grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>;
-const wire = new api.WireProtocol('127.0.0.1:51111', grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>;
-const call = (c: Record<string, Function>, m: string, req: Obj) => new Promise<Obj>((res) =>
+const local = new api.Local('127.0.0.1:51111', grpc.credentials.createInsecure()) as grpc.Client & Record<string, UnaryMethod>;
+const wire = new api.WireProtocol('127.0.0.1:51111', grpc.credentials.createInsecure()) as grpc.Client & Record<string, UnaryMethod>;
+const call = (c: Record<string, UnaryMethod>, m: string, req: Obj) => new Promise<Obj>((res) =>
   c[m]!.call(c, req, { deadline: Date.now() + 5000 }, (e: grpc.ServiceError | null, r: Obj) => res(e ? { error: `${grpc.status[e.code]} ${e.details}` } : r)));
 
 async function main(): Promise<void> {
