@@ -29,7 +29,9 @@ const USAGE = `usage:
   meshnetctl lab restart-daemon NAME NODE  restart one node's meshnetd (its wires are reattached, pods untouched)
   meshnetctl lab down NAME|FILE       remove everything the lab made`;
 
-class UsageError extends Error {}
+class UsageError extends Error {
+  readonly code = 'Usage';
+}
 
 /** `--name X` and `--nodes N` (for plain manifests) and `--kubeconfig PATH`, removed from `args`. */
 function fileOptions(args: string[]): { opts: LabFileOptions; kubeconfig?: string; rest: string[] } {

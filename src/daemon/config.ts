@@ -32,7 +32,9 @@ export interface DaemonConfig {
   lab?: string;
 }
 
-export class ConfigError extends Error {}
+export class ConfigError extends Error {
+  readonly code = 'InvalidConfig';
+}
 
 export const USAGE = `usage: meshnetd [flags]
   Serves the meshnet CNI plugin on /run/meshnet/meshnet-<netns inode>.sock for the network

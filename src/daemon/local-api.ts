@@ -12,8 +12,8 @@ async function mapped<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof StoreError && e.reason === 'Invalid') throw new GrpcStatusError('INVALID_ARGUMENT', e.message);
-    if (e instanceof StoreError && e.reason === 'NotFound') throw new GrpcStatusError('NOT_FOUND', e.message);
+    if (e instanceof StoreError && e.code === 'Invalid') throw new GrpcStatusError('INVALID_ARGUMENT', e.message);
+    if (e instanceof StoreError && e.code === 'NotFound') throw new GrpcStatusError('NOT_FOUND', e.message);
     if (e instanceof TopologyError) throw new GrpcStatusError('FAILED_PRECONDITION', `stored Topology is malformed: ${e.message}`);
     throw e;
   }

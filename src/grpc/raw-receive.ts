@@ -7,7 +7,9 @@ import type { Packet } from './types';
 
 export const SEND_TO_STREAM_PATH = '/meshnet.v1beta1.WireProtocol/SendToStream';
 
-class PacketParseError extends Error {}
+class PacketParseError extends Error {
+  readonly code = 'InvalidPacket';
+}
 
 function readVarint(b: Buffer, off: number, end: number): [bigint, number] {
   let v = 0n;

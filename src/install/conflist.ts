@@ -26,6 +26,7 @@ export interface Candidate {
 /** A config file that could not be parsed and was modified in the last few seconds: a writer may be mid-write. */
 export class ConfInFlux extends Error {
   override name = 'ConfInFlux';
+  readonly code = 'ConfInFlux';
 }
 
 const IN_FLUX_MS = 3000;

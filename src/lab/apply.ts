@@ -121,7 +121,7 @@ async function updateLinks(client: TopologyClient, cur: Topology, links: Link[])
       await client.store.update(TOPOLOGY_RESOURCE, { ...fresh, spec: { links } });
       return;
     } catch (e) {
-      if (!(e instanceof StoreError && e.reason === 'Conflict') || i >= 5) throw e;
+      if (!(e instanceof StoreError && e.code === 'Conflict') || i >= 5) throw e;
     }
   }
 }

@@ -151,7 +151,7 @@ export async function cleanupKubeLab(k: KubeLabState, nodeNames: string[], names
           await store.delete(GWIRE_RESOURCE, ns, node);
         } catch (e) {
           // Without the CRD there is nothing to delete.
-          if (!(e instanceof StoreError && e.reason === 'Invalid')) throw e;
+          if (!(e instanceof StoreError && e.code === 'Invalid')) throw e;
         }
       });
     }

@@ -46,7 +46,9 @@ async function inPool<T>(items: T[], limit: number, fn: (item: T) => Promise<voi
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
+/** A lab operation refused or impossible (the message says why and what to do). */
 export class LabError extends Error {
+  readonly code = 'LabRefused';
   constructor(message: string) {
     super(message);
     this.name = 'LabError';
@@ -129,7 +131,7 @@ export async function labUp(spec: LabSpec, file: string, opts: LabOptions = {}):
       try {
         await topologies.create(t);
       } catch (e) {
-        if (e instanceof StoreError && e.reason === 'AlreadyExists') {
+        if (e instanceof StoreError && e.code === 'AlreadyExists') {
           throw new LabError(`Topology ${t.metadata.namespace}/${t.metadata.name} already exists in the store (${state.kube ? state.kube.server : state.store}); the lab creates its own and will not touch it`);
         }
         throw e;

@@ -22,6 +22,7 @@ export interface LabSpec {
 }
 
 export class LabFileError extends Error {
+  readonly code = 'InvalidLabFile';
   constructor(readonly field: string, message: string) {
     super(`${field}: ${message}`);
     this.name = 'LabFileError';

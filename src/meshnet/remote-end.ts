@@ -9,6 +9,7 @@ import type { RemoteEnd, RemoteEndRef } from './remote';
 import { plumbVxlanEnd } from './vxlan';
 
 export class RemoteEndError extends Error {
+  readonly code = 'InvalidArgument';
   constructor(readonly field: string, message: string) {
     super(`RemotePod.${field}: ${message}`);
     this.name = 'RemoteEndError';

@@ -110,7 +110,7 @@ export function reflect(source: WatchSource, onEvent: (e: WatchEvent) => void, o
       } catch (e) {
         if (abort.signal.aborted) break;
         opts.onError?.(e instanceof Error ? e : new Error(String(e)));
-        if (e instanceof StoreError && e.reason === 'Gone') {
+        if (e instanceof StoreError && e.code === 'Gone') {
           // History expired: list again at once (not an outage).
           rv = undefined;
           continue;

@@ -20,22 +20,22 @@ export interface StoredObject {
 }
 
 /**
- * Stable reasons callers switch on (a Kubernetes Status reason, plus what a transport can say).
+ * Stable codes callers switch on (a Kubernetes Status reason, plus what a transport can say).
  * `Unavailable`: the store could not be reached or answered with a server error (the message
  * names the server); `Forbidden`/`Unauthorized`: the credentials lack a permission (the message
  * names the verb and resource) or were refused.
  */
-export type StoreErrorReason =
+export type StoreErrorCode =
   | 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Invalid' | 'Gone'
   | 'Forbidden' | 'Unauthorized' | 'Unavailable';
 
-/** Expected failures carry a stable reason callers switch on (like a Kubernetes Status reason). */
+/** Expected failures carry a stable code callers switch on (a Kubernetes Status reason). */
 export class StoreError extends Error {
-  readonly reason: StoreErrorReason;
-  constructor(reason: StoreErrorReason, message: string) {
+  readonly code: StoreErrorCode;
+  constructor(code: StoreErrorCode, message: string) {
     super(message);
     this.name = 'StoreError';
-    this.reason = reason;
+    this.code = code;
   }
 }
 
@@ -108,7 +108,7 @@ export async function retryOnConflict<T>(fn: () => Promise<T>, attempts = 10): P
     try {
       return await fn();
     } catch (e) {
-      if (!(e instanceof StoreError) || e.reason !== 'Conflict' || i >= attempts) throw e;
+      if (!(e instanceof StoreError) || e.code !== 'Conflict' || i >= attempts) throw e;
     }
   }
 }

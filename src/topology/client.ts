@@ -67,7 +67,7 @@ export class TopologyClient {
     try {
       return parseStored(await this.store.patchStatus(TOPOLOGY_RESOURCE, namespace, name, patchOf(fields)));
     } catch (e) {
-      if (e instanceof StoreError && e.reason === 'NotFound') return undefined;
+      if (e instanceof StoreError && e.code === 'NotFound') return undefined;
       throw e;
     }
   }
@@ -90,7 +90,7 @@ export class TopologyClient {
       try {
         return parseStored(await this.store.patchStatus(TOPOLOGY_RESOURCE, namespace, name, patchOf(fields), cur.metadata.resourceVersion));
       } catch (e) {
-        if (e instanceof StoreError && e.reason === 'NotFound') return undefined;
+        if (e instanceof StoreError && e.code === 'NotFound') return undefined;
         throw e;
       }
     });

@@ -72,7 +72,7 @@ export class WireRecords {
           });
         } catch (e) {
           // Another writer created it meanwhile: read again and merge.
-          if (e instanceof StoreError && e.reason === 'AlreadyExists') throw new StoreError('Conflict', e.message);
+          if (e instanceof StoreError && e.code === 'AlreadyExists') throw new StoreError('Conflict', e.message);
           throw e;
         }
         return;

@@ -39,8 +39,8 @@ const item = (namespace: string, pod: string, id: number): GWireItem => ({
   local_pod_ip: '10.0.0.1/24', local_pod_iface_name: 'eth1', wire_iface_name_on_local_node: 'gw1', wire_iface_id_on_peer_node: id, gwire_peer_node_ip: '192.0.2.12',
 });
 
-function reason(r: StoreError['reason'], re?: RegExp) {
-  return (e: unknown) => e instanceof StoreError && e.reason === r && (!re || re.test(e.message));
+function reason(r: StoreError['code'], re?: RegExp) {
+  return (e: unknown) => e instanceof StoreError && e.code === r && (!re || re.test(e.message));
 }
 
 async function until(what: string, f: () => boolean, ms = 5000): Promise<void> {

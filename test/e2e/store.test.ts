@@ -33,8 +33,8 @@ const obj = (name: string, namespace = 'contract'): StoredObject => ({
   apiVersion: 'networkop.co.uk/v1beta1', kind: 'Topology', metadata: { name, namespace }, spec: { links: [] },
 });
 
-function reason(r: StoreError['reason']) {
-  return (e: unknown) => e instanceof StoreError && e.reason === r;
+function reason(r: StoreError['code']) {
+  return (e: unknown) => e instanceof StoreError && e.code === r;
 }
 
 const backends: [string, () => Store][] = [

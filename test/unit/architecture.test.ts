@@ -126,7 +126,25 @@ test('the repository root holds only the project\'s own files (no scratch files)
   const tracked = execFileSync('git', ['ls-files'], { encoding: 'utf8' }).split('\n').filter(Boolean);
   const rootFiles = tracked.filter((p) => !p.includes('/'));
   const rootDirs = [...new Set(tracked.filter((p) => p.includes('/')).map((p) => p.split('/')[0]!))];
-  assert.deepEqual(rootFiles.filter((n) => !['.dockerignore', '.gitignore', 'Dockerfile', 'README.md', 'buf.gen.yaml', 'buf.yaml',
+  assert.deepEqual(rootFiles.filter((n) => !['.dockerignore', '.gitignore', 'Dockerfile', 'README.md', 'buf.gen.yaml', 'buf.yaml', 'eslint.config.mjs',
     'package-lock.json', 'package.json', 'tsconfig.json'].includes(n)), []);
   assert.deepEqual(rootDirs.filter((d) => !['.ci', 'bench', 'deploy', 'docs', 'examples', 'proto', 'scripts', 'src', 'test'].includes(d)), []);
+});
+
+test('every error class of src/ has a code field (its own or inherited), so callers match on err.code', () => {
+  const classes = new Map<string, { parent: string; body: string; path: string }>();
+  for (const f of files) {
+    for (const m of f.text.matchAll(/^(?:export )?class (\w+) extends (\w+)[^{]*\{([\s\S]*?)^\}/gm)) {
+      classes.set(m[1]!, { parent: m[2]!, body: m[3]!, path: f.path });
+    }
+  }
+  const isError = (name: string): boolean => name === 'Error' || (classes.has(name) && isError(classes.get(name)!.parent));
+  const hasCode = (name: string): boolean => {
+    const c = classes.get(name);
+    if (!c) return false;
+    return /\breadonly code\b|\bthis\.code = /.test(c.body) || hasCode(c.parent);
+  };
+  const errors = [...classes.keys()].filter((n) => isError(classes.get(n)!.parent));
+  assert.ok(errors.length >= 15, `found ${errors.length} error classes: the scan itself works`);
+  assert.deepEqual(errors.filter((n) => !hasCode(n)).map((n) => `${classes.get(n)!.path}: ${n}`), []);
 });

@@ -17,6 +17,7 @@ const MAX_DEPTH = 5;
 
 export class CgroupNotFoundError extends Error {
   override name = 'CgroupNotFoundError';
+  readonly code = 'CgroupNotFound';
 }
 
 function podDirMatcher(uid: string): (name: string) => boolean {

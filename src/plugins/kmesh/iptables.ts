@@ -23,6 +23,7 @@ export type NetnsExec = (netnsPath: string, argv: string[]) => ExecResult & { er
 
 export class IptablesError extends Error {
   override name = 'IptablesError';
+  readonly code = 'IptablesFailed';
 }
 
 export class PodIptables {

@@ -19,11 +19,11 @@ export interface KubeClient {
   getPod(namespace: string, name: string): Promise<ObjectMeta>;
 }
 
-export type KubeErrorKind = 'unreachable' | 'not-found' | 'unauthorized' | 'bad-response';
+export type KubeErrorCode = 'unreachable' | 'not-found' | 'unauthorized' | 'bad-response';
 
 export class KubeApiError extends Error {
   override name = 'KubeApiError';
-  constructor(readonly kind: KubeErrorKind, message: string, readonly status?: number) {
+  constructor(readonly code: KubeErrorCode, message: string, readonly status?: number) {
     super(message);
   }
 }

@@ -16,6 +16,7 @@ export interface KubeConfig {
 
 export class KubeConfigError extends Error {
   override name = 'KubeConfigError';
+  readonly code = 'InvalidKubeconfig';
 }
 
 type Obj = Record<string, unknown>;

@@ -100,7 +100,7 @@ export class KubeStore implements Store {
       const res = await this.call(r, 'GET', this.path(r, namespace, name), `getting ${resource} ${namespace}/${name}`);
       return this.decode(r, res.body);
     } catch (e) {
-      if (e instanceof StoreError && e.reason === 'NotFound') return undefined;
+      if (e instanceof StoreError && e.code === 'NotFound') return undefined;
       throw e;
     }
   }
@@ -173,7 +173,7 @@ export class KubeStore implements Store {
       await this.call(r, 'DELETE', this.path(r, namespace, name), `deleting ${resource} ${namespace}/${name}`);
       return true;
     } catch (e) {
-      if (e instanceof StoreError && e.reason === 'NotFound') return false;
+      if (e instanceof StoreError && e.code === 'NotFound') return false;
       throw e;
     }
   }

@@ -58,6 +58,7 @@ export function parseArgs(argv: string[], env: Record<string, string | undefined
 
 export class UsageError extends Error {
   override name = 'UsageError';
+  readonly code = 'Usage';
 }
 
 export function main(): void {
