@@ -1,11 +1,12 @@
-// WireProtocol.SendToStream written straight onto an HTTP/2 stream. The Packet message and gRPC's
-// length-prefixed framing are trivial to encode, and the dataplane sends one message per frame, so
+// WireProtocol.SendToStream written straight onto an HTTP/2 stream (messages by packet-codec.ts).
+// The dataplane sends one message per frame, so
 // going around connect's iterable pipeline (0.36 ms per message from send to server, measured)
 // takes most of the per-message latency out of a grpc-wire hop. Same bytes on the wire as any
 // gRPC client's (interop-tested against grpc-js); the unary calls stay on connect.
 import * as http2 from 'node:http2';
 import { grpcBaseUrl } from './address';
 import { GrpcCallError } from './errors';
+import { packetPrefix, parseBoolResponseFrame } from './packet-codec';
 import { DEFAULT_WINDOW_BYTES } from './server';
 import type { Input, Packet } from './types';
 import type { WireStream } from './wire-client';
@@ -14,42 +15,6 @@ import type { WireStream } from './wire-client';
 export const DEFAULT_STREAM_QUEUE = 10_000;
 
 const METHOD = 'meshnet.v1beta1.WireProtocol/SendToStream';
-
-function varint(n: bigint | number, out: number[]): void {
-  let v = BigInt(n);
-  if (v < 0n) v += 1n << 64n; // int64 two's complement, as protobuf encodes negatives
-  while (v > 0x7fn) {
-    out.push(Number(v & 0x7fn) | 0x80);
-    v >>= 7n;
-  }
-  out.push(Number(v));
-}
-
-/** gRPC message prefix + Packet fields up to the frame bytes (which follow as a second write). */
-export function packetHeader(remotIntfId: bigint | number, frameLength: number): Buffer {
-  const fields: number[] = [];
-  if (BigInt(remotIntfId) !== 0n) {
-    fields.push(0x08); // field 1, varint
-    varint(remotIntfId, fields);
-  }
-  if (frameLength > 0) {
-    fields.push(0x12); // field 2, length-delimited
-    varint(frameLength, fields);
-  }
-  const msgLen = fields.length + frameLength;
-  const b = Buffer.allocUnsafe(5 + fields.length);
-  b.writeUInt8(0, 0); // not compressed
-  b.writeUInt32BE(msgLen, 1);
-  Buffer.from(fields).copy(b, 5);
-  return b;
-}
-
-/** BoolResponse{response=1:bool} inside a gRPC frame; false when absent. */
-function parseBoolResponse(body: Buffer): boolean {
-  if (body.length < 5) return false;
-  const msg = body.subarray(5, 5 + body.readUInt32BE(1));
-  return msg.length >= 2 && msg[0] === 0x08 && msg[1] === 1;
-}
 
 export function openRawWireStream(address: string, opts: { queue?: number } = {}): WireStream & { close(): void } {
   const baseUrl = grpcBaseUrl(address);
@@ -93,7 +58,7 @@ export function openRawWireStream(address: string, opts: { queue?: number } = {}
     req.on('data', (d: Buffer) => chunks.push(d));
     req.on('close', () => {
       ended = true;
-      if (status === 0) resolveDone(parseBoolResponse(Buffer.concat(chunks)));
+      if (status === 0) resolveDone(parseBoolResponseFrame(Buffer.concat(chunks)));
       else if (status !== undefined) reject(fail(status, message));
       else reject(fail(14, `stream closed (HTTP/2 code ${req.rstCode ?? 'none'})`)); // UNAVAILABLE
       session.close();
@@ -113,7 +78,7 @@ export function openRawWireStream(address: string, opts: { queue?: number } = {}
         stats.dropped++;
         return false;
       }
-      const header = packetHeader(packet.remotIntfId ?? 0n, frame.byteLength);
+      const header = packetPrefix(packet.remotIntfId ?? 0n, frame.byteLength);
       if (frame.byteLength > 0) {
         req.write(header);
         req.write(frame, flushed);
