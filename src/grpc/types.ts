@@ -1,5 +1,6 @@
-// Plain TypeScript views of the meshnet.v1beta1 messages, so the daemon implements handlers and
-// calls peers without touching generated types.
+// Plain TypeScript views of the meshnet.v1beta1 and meshnet.ext.v1 messages, derived from the
+// generated types (so they cannot drift from the proto), for handlers and callers that should not
+// carry protobuf-es's `$typeName`.
 //
 // Field casing: the proto's snake_case names become lowerCamelCase here, exactly as protoc-gen-es
 // names them (src_ip → srcIp, wire_if_id_on_peer_node → wireIfIdOnPeerNode, remot_intf_id →
@@ -7,88 +8,37 @@
 // handler results) a `number` is accepted too if it is a safe integer.
 //
 // Messages decoded by the gRPC layer are the generated objects themselves (they also carry a
-// `$typeName` key); they are structurally these interfaces, so no copy is made on the hot path.
+// `$typeName` key); they are structurally these types, so no copy is made on the hot path.
+import type { Message } from '@bufbuild/protobuf';
+import type * as ext from './gen/meshnet/ext/v1/ext_pb';
+import type * as pb from './gen/meshnet/v1beta1/meshnet_pb';
 
-export interface Link {
-  peerPod: string;
-  localIntf: string;
-  peerIntf: string;
-  localIp: string;
-  peerIp: string;
-  uid: bigint;
-}
+/** A generated message without protobuf-es's bookkeeping keys, nested messages alike. */
+export type Plain<M> = {
+  [K in keyof M as K extends '$typeName' | '$unknown' ? never : K]: M[K] extends ReadonlyArray<infer U>
+    ? U extends Message ? Plain<U>[] : M[K]
+    : M[K] extends Message ? Plain<M[K]> : M[K];
+};
 
-export interface Pod {
-  name: string;
-  srcIp: string;
-  netNs: string;
-  kubeNs: string;
-  links: Link[];
-  nodeIp: string;
-  nodeIntf: string;
-  containerId: string;
-}
-
-export interface PodQuery {
-  name: string;
-  kubeNs: string;
-}
-
-export interface SkipQuery {
-  pod: string;
-  peer: string;
-  kubeNs: string;
-  linkId: bigint;
-}
-
+export type Link = Plain<pb.Link>;
+export type Pod = Plain<pb.Pod>;
+export type PodQuery = Plain<pb.PodQuery>;
+export type SkipQuery = Plain<pb.SkipQuery>;
 /** A VXLAN end to create on the receiving node (Remote.Update). */
-export interface RemotePod {
-  netNs: string;
-  intfName: string;
-  intfIp: string;
-  peerVtep: string;
-  kubeNs: string;
-  vni: bigint;
-  nodeIntf: string;
-}
-
+export type RemotePod = Plain<pb.RemotePod>;
 /**
  * One end of a grpc-wire. In a WireDef sent to a peer, `wireIfIdOnPeerNode` is the SENDER's id
  * for the wire and the `localPod*` fields describe the pod on the RECEIVING node.
  */
-export interface WireDef {
-  wireIfIdOnPeerNode: bigint;
-  peerNodeIp: string;
-  intfNameInPod: string;
-  localPodNetNs: string;
-  linkUid: bigint;
-  localPodName: string;
-  wireIfNameOnLocalNode: string;
-  topoNs: string;
-  localPodIp: string;
-}
-
+export type WireDef = Plain<pb.WireDef>;
 /** WireCreateResponse: `peerIntfId` is the id of the wire end that was created. */
-export interface WireCreateResult {
-  response: boolean;
-  peerIntfId: bigint;
-}
-
+export type WireCreateResult = Plain<pb.WireCreateResponse>;
 /** One frame for the receiving daemon's wire `remotIntfId` (sic, as upstream spells it). */
-export interface Packet {
-  remotIntfId: bigint;
-  frame: Uint8Array;
-}
-
-export interface GenerateNodeInterfaceNameRequest {
-  podIntfName: string;
-  podName: string;
-}
-
-export interface GenerateNodeInterfaceNameResult {
-  ok: boolean;
-  nodeIntfName: string;
-}
+export type Packet = Plain<pb.Packet>;
+export type GenerateNodeInterfaceNameRequest = Plain<pb.GenerateNodeInterfaceNameRequest>;
+export type GenerateNodeInterfaceNameResult = Plain<pb.GenerateNodeInterfaceNameResponse>;
+/** meshnet.ext.v1.EndRef: one end of a cross-node VXLAN link on the receiving node. */
+export type EndRef = Plain<ext.EndRef>;
 
 /**
  * What callers may pass where we encode: every field optional (proto3 default when absent:
@@ -112,12 +62,4 @@ export interface CallContext {
   readonly signal: AbortSignal;
   /** Milliseconds left before the caller's deadline, or undefined when it set none. */
   timeoutMs(): number | undefined;
-}
-
-/** meshnet.ext.v1.EndRef: one end of a cross-node VXLAN link on the receiving node. */
-export interface EndRef {
-  netNs: string;
-  intfName: string;
-  vni: bigint;
-  peerVtep: string;
 }
