@@ -55,10 +55,8 @@ export interface LocalHandlers {
 
 /** WireProtocol: frames from peer daemons. */
 export interface WireProtocolHandlers {
-  /** Upstream: one unary call per frame. */
+  /** Upstream: one unary call per frame. (KNE's SendToStream is served by `wireFrames`.) */
   sendToOnce(packet: Packet, call: CallContext): Result<boolean>;
-  /** KNE fork: one client stream per (namespace, peer node); answered when the stream ends. */
-  sendToStream(packets: AsyncIterable<Packet>, call: CallContext): Promise<boolean>;
 }
 
 export interface GrpcServerOptions {
@@ -71,8 +69,9 @@ export interface GrpcServerOptions {
   wire?: Partial<WireProtocolHandlers>;
   ext?: Partial<RemoteExtHandlers>;
   /**
-   * Hot path for grpc-wire: when given, SendToStream is parsed straight off HTTP/2 and each
-   * Packet is handed here as its bytes arrive (raw-receive.ts), instead of to wire.sendToStream.
+   * KNE's SendToStream (one client stream per namespace and peer node), parsed straight off HTTP/2:
+   * each Packet is handed here as its bytes arrive (raw-receive.ts). Without it the method is
+   * UNIMPLEMENTED.
    */
   wireFrames?: (p: Packet) => void;
   /** One line per failed call and per transport problem. */
@@ -192,8 +191,6 @@ function wireImpl(h: Partial<WireProtocolHandlers> | undefined, log?: Log): Part
   const impl: Partial<ServiceImpl<typeof pb.WireProtocol>> = {};
   const once = wrap(log, bind(h, 'sendToOnce'), boolResponse);
   if (once) impl.sendToOnce = once;
-  const stream = wrap(log, bind(h, 'sendToStream'), boolResponse);
-  if (stream) impl.sendToStream = stream;
   return impl;
 }
 

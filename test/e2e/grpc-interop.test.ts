@@ -134,13 +134,8 @@ describe('grpc-js client → our server', () => {
   test('WireProtocol: SendToOnce and a SendToStream of frames arrive intact and in order', async () => {
     const got: { id: bigint; frame: Buffer }[] = [];
     const s = await serveOurs('127.0.0.1', {
-      wire: {
-        sendToOnce: (p: Packet) => { got.push({ id: p.remotIntfId, frame: Buffer.from(p.frame) }); return true; },
-        sendToStream: async (packets) => {
-          for await (const p of packets) got.push({ id: p.remotIntfId, frame: Buffer.from(p.frame) });
-          return true;
-        },
-      },
+      wire: { sendToOnce: (p: Packet) => { got.push({ id: p.remotIntfId, frame: Buffer.from(p.frame) }); return true; } },
+      wireFrames: (p: Packet) => { got.push({ id: p.remotIntfId, frame: Buffer.from(p.frame) }); },
     });
     const c = jsClient(WireProtocol, `127.0.0.1:${s.port}`);
     const frame = (n: number, len: number) => Buffer.alloc(len, n);

@@ -25,7 +25,7 @@ const frame = (i: number, size: number) => {
 
 test('a stream to our server: 2,000 frames (60 B to 9,000 B) arrive intact and in order; end() gets the answer', async () => {
   const got: Packet[] = [];
-  const s = await startGrpcServer({ host: '127.0.0.1', port: 0, wire: { sendToStream: async (packets) => { for await (const p of packets) got.push(p); return true; } } });
+  const s = await startGrpcServer({ host: '127.0.0.1', port: 0, wireFrames: (p) => got.push(p) });
   servers.push(s);
   const c = wireClient(grpcAddress('127.0.0.1', s.port));
   clients.push(c);
@@ -45,7 +45,7 @@ test('a stream to our server: 2,000 frames (60 B to 9,000 B) arrive intact and i
 });
 
 test('a full queue drops and counts instead of blocking', async () => {
-  const s = await startGrpcServer({ host: '127.0.0.1', port: 0, wire: { sendToStream: async (packets) => { for await (const _ of packets) { /* drain */ } return true; } } });
+  const s = await startGrpcServer({ host: '127.0.0.1', port: 0, wireFrames: () => undefined });
   servers.push(s);
   const c = wireClient(grpcAddress('127.0.0.1', s.port));
   clients.push(c);
