@@ -2,41 +2,21 @@
 // reduction) and a host end in the node's netns, read and written through an AF_PACKET socket with
 // PACKET_VNET_HDR, so a pod's TSO super-frames cross whole. Frames leave on one gRPC stream per
 // peer node (WireProtocol.SendToStream), each Packet carrying the RECEIVER's wire id; frames that
-// arrive are delivered in O(1) by that id.
-import { NetNs, PacketSocket, Rtnl, type KernelError } from '../kernel';
+// arrive are delivered in O(1) by that id (the wire table, table.ts). This file owns the kernel
+// side (veths, sockets, carrier) and the peer streams (loss, probing, SendToOnce fallback).
+import { NetNs, PacketSocket, Rtnl } from '../kernel';
 import { GrpcCallError, grpcAddress, wireClient, type Packet, type WireClient, type WireStream } from '../grpc';
 import { MESHNET_LINK_GROUP } from '../meshnet/links';
 import { wireHostIntf } from './ids';
+import { WireTable, type WireEndSpec } from './table';
+
+export type { WireEndSpec } from './table';
 
 /** Bytes of kernel buffer per wire socket, each way. */
 const SOCKET_BUFFER = 16 << 20;
 /** How often a lost peer node is probed, and how long a probe stream must survive to count as up. */
 const PROBE_INTERVAL_MS = 1000;
 const PROBE_SETTLE_MS = 300;
-
-export interface WireEndSpec {
-  id: bigint;
-  /** The peer node's IP and that node's id for the other end. */
-  peerNode: string;
-  peerId: bigint;
-  podNetns: string;
-  podIntf: string;
-  /** CIDR for the pod's interface, or undefined. */
-  podIp?: string;
-  /** The pod and the link, for lookups by upstream's Local calls (by netns and uid, by pod). */
-  pod?: { namespace: string; name: string };
-  linkUid?: number;
-  /** A host end someone else made (upstream's Go plugin names its own); default gw<id>. */
-  hostIntf?: string;
-}
-
-interface WireEnd extends WireEndSpec {
-  hostIntf: string;
-  sock: PacketSocket;
-  stop: () => void;
-  rxFrames: number;
-  txFrames: number;
-}
 
 /** One wire end as telemetry reports it. Counters are frames from the pod (out) and to it (in). */
 export interface WireTelemetry {
@@ -69,16 +49,17 @@ export interface WireStats {
 }
 
 export class WireDataplane {
-  private readonly wires = new Map<bigint, WireEnd>();
+  private readonly wires: WireTable;
   private readonly peers = new Map<string, { client: WireClient; stream: WireStream }>();
-  private readonly counters = { framesOut: 0, framesIn: 0, unknownWire: 0, sendFailed: 0 };
   /** Peer nodes whose stream broke, with their probe timers: their wires show NO-CARRIER. */
   private readonly lost = new Map<string, NodeJS.Timeout>();
   private readonly probing = new Set<string>();
   /** Peer nodes that do not serve SendToStream (upstream meshnet): frames go one SendToOnce each. */
   private readonly unaryPeers = new Set<string>();
 
-  constructor(private readonly opts: { grpcPort: number; log: (s: string) => void }) {}
+  constructor(private readonly opts: { grpcPort: number; log: (s: string) => void }) {
+    this.wires = new WireTable((node) => this.streamTo(node), opts.log);
+  }
 
   /** Creates (or re-creates) this node's end of a wire and starts relaying it. */
   addEnd(spec: WireEndSpec): void {
@@ -125,21 +106,15 @@ export class WireDataplane {
   private relay(spec: WireEndSpec, hostIntf: string): void {
     // Large buffers: the event loop also encodes and sends; while it does, a pod's burst of
     // super-frames must wait in the socket rather than be dropped by the kernel.
-    const sock = PacketSocket.open(hostIntf, { vnetHdr: true, rcvbuf: SOCKET_BUFFER, sndbuf: SOCKET_BUFFER });
-    const end: WireEnd = { ...spec, hostIntf, sock, stop: () => undefined, rxFrames: 0, txFrames: 0 };
-    end.stop = sock.onReadable(() => this.pump(end));
-    this.wires.set(spec.id, end);
+    this.wires.add(spec, hostIntf, PacketSocket.open(hostIntf, { vnetHdr: true, rcvbuf: SOCKET_BUFFER, sndbuf: SOCKET_BUFFER }));
     // Open the peer's stream now, not at the first frame: its loss is how carrier goes down.
     if (!this.lost.has(spec.peerNode)) this.streamTo(spec.peerNode);
   }
 
   /** Stops relaying and deletes the host end (its pod end goes with it). False when unknown. */
   removeEnd(id: bigint): boolean {
-    const end = this.wires.get(id);
+    const end = this.wires.remove(id);
     if (!end) return false;
-    this.wires.delete(id);
-    end.stop();
-    end.sock.close();
     const node = Rtnl.open();
     try {
       node.deleteLink(end.hostIntf);
@@ -151,36 +126,12 @@ export class WireDataplane {
 
   /** This node's ends matching `pred` (their specs as relayed). */
   findEnds(pred: (e: Readonly<WireEndSpec> & { hostIntf: string }) => boolean): (WireEndSpec & { hostIntf: string })[] {
-    return [...this.wires.values()].filter(pred).map((e) => ({
-      id: e.id, peerNode: e.peerNode, peerId: e.peerId, podNetns: e.podNetns, podIntf: e.podIntf, hostIntf: e.hostIntf,
-      ...(e.podIp ? { podIp: e.podIp } : {}), ...(e.pod ? { pod: e.pod } : {}), ...(e.linkUid !== undefined ? { linkUid: e.linkUid } : {}),
-    }));
+    return this.wires.find(pred);
   }
 
   /** An upstream peer numbers its end its own way: address frames with the id it answered. */
   setPeerId(id: bigint, peerId: bigint): void {
-    const end = this.wires.get(id);
-    if (end) end.peerId = peerId;
-  }
-
-  /** Pod → peer: drain the host end and queue every frame on the peer node's stream. */
-  private pump(end: WireEnd): void {
-    let frames: Buffer[];
-    try {
-      frames = end.sock.recv();
-    } catch (e) {
-      // ENETDOWN once when the host end goes down (peer lost) or away (pod gone: its DEL removes
-      // the wire); the socket keeps working when the end comes back up.
-      this.opts.log(`wire ${end.id} (${end.podIntf}): ${(e as KernelError).message}`);
-      return;
-    }
-    if (frames.length === 0) return;
-    const stream = this.streamTo(end.peerNode);
-    for (const frame of frames) {
-      stream.send({ remotIntfId: end.peerId, frame });
-      end.rxFrames++;
-    }
-    this.counters.framesOut += frames.length;
+    this.wires.setPeerId(id, peerId);
   }
 
   private streamTo(node: string): WireStream {
@@ -270,24 +221,7 @@ export class WireDataplane {
 
   /** Peer → pod: deliver a frame to the wire its id names. */
   deliverOne(p: Packet): void {
-    const end = this.wires.get(p.remotIntfId);
-    if (!end) {
-      this.counters.unknownWire++;
-      return;
-    }
-    const f = p.frame;
-    // A full socket (EAGAIN) or a down end drops the frame, as a congested or unplugged link
-    // would; counted, never blocking, never failing the peer's stream.
-    let sent = 0;
-    try {
-      sent = end.sock.send([Buffer.from(f.buffer, f.byteOffset, f.byteLength)]);
-    } catch {
-      sent = 0;
-    }
-    if (sent === 1) {
-      end.txFrames++;
-      this.counters.framesIn++;
-    } else this.counters.sendFailed++;
+    this.wires.deliverOne(p);
   }
 
   /** Per-wire counters, for the daemon's metrics endpoint. */
@@ -307,7 +241,7 @@ export class WireDataplane {
     for (const p of this.peers.values()) streamDrops += p.stream.stats.dropped;
     let kernelDrops = 0;
     for (const w of this.wires.values()) kernelDrops += w.sock.stats().rxDropsKernel ?? 0;
-    return { wires: this.wires.size, ...this.counters, kernelDrops, streamDrops };
+    return { wires: this.wires.size, ...this.wires.counters, kernelDrops, streamDrops };
   }
 
   /**
@@ -320,10 +254,6 @@ export class WireDataplane {
     this.closed = true;
     for (const t of this.lost.values()) clearInterval(t);
     this.lost.clear();
-    for (const end of this.wires.values()) {
-      end.stop();
-      end.sock.close();
-    }
     this.wires.clear();
     for (const p of this.peers.values()) {
       void p.stream.end().catch(() => undefined);
