@@ -2,7 +2,7 @@
 // removes a pod with its links, moves a pod to another node and changes an address; the command
 // prints each change, and every link of the result passes traffic without the untouched pods
 // being restarted.
-import { test, after } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,7 +17,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 const ctl = (...args: string[]) => spawnSync(process.execPath, ['dist/meshnetctl', ...args], { encoding: 'utf8' });
 
-const before = (name: string) => `
+const beforeFile = (name: string) => `
 name: ${name}
 nodes: [n1, n2]
 pods: [{name: r1, node: n1}, {name: r2, node: n1}, {name: r3, node: n2}]
@@ -46,36 +46,62 @@ topologies:
     spec: {links: [{uid: 4, peer_pod: r1, local_intf: eth1, peer_intf: eth4, local_ip: 10.4.0.4/24, peer_ip: 10.4.0.1/24}]}
 `;
 
-test('lab apply: node, pod and link added, pod removed, pod moved, address changed; each change printed, every link passes, r1 not restarted', () => {
-  const name = `a${process.pid % 10000}${randomBytes(2).toString('hex')}`;
+// One lab, one apply, then one behaviour per test.
+const name = `a${process.pid % 10000}${randomBytes(2).toString('hex')}`;
+const f2 = join(dir, 'edited.yaml');
+let applied: ReturnType<typeof ctl>;
+let r1SandboxBefore: string | undefined;
+
+before(() => {
   const f1 = join(dir, 'before.yaml');
-  const f2 = join(dir, 'edited.yaml');
-  writeFileSync(f1, before(name));
+  writeFileSync(f1, beforeFile(name));
   writeFileSync(f2, edited(name));
-  try {
-    const up = ctl('lab', 'up', f1);
-    assert.equal(up.status, 0, up.stdout + up.stderr);
-    const r1Sandbox = loadState(name)!.pods.find((p) => p.name === 'r1')!.containerId;
-    const r = ctl('lab', 'apply', f2);
-    assert.equal(r.status, 0, r.stdout + r.stderr);
-    const lines = r.stdout.split('\n');
-    for (const want of [
-      /^\+ node n3 \(192\.0\.2\.13\)$/,
-      /^~ Topology default\/r1: ~uid 1 \(local_ip 10\.1\.0\.1\/24 -> 10\.9\.0\.1\/24, peer_ip 10\.1\.0\.2\/24 -> 10\.9\.0\.2\/24\), \+uid 4 \(eth4 to r4:eth1\), -uid 2 \(eth2\)$/,
-      /^~ Topology default\/r2: ~uid 1 \(local_ip 10\.1\.0\.2\/24 -> 10\.9\.0\.2\/24, peer_ip 10\.1\.0\.1\/24 -> 10\.9\.0\.1\/24\)$/,
-      /^- pod default\/r3$/,
-      /^> pod default\/r2 moved to node n2$/,
-      /^\+ pod default\/r4 on node n3$/,
-    ]) assert.ok(lines.some((l) => want.test(l)), `${want} in:\n${r.stdout}`);
-    assert.match(r.stdout, /2 of 2 links passed traffic/);
-    assert.match(r.stdout, /1 +r1:eth1 +r2:eth1 +vxlan +10\.9\.0\.1\/24 <-> 10\.9\.0\.2\/24 +up +PASS/);
-    assert.match(r.stdout, /4 +r1:eth4 +r4:eth1 +vxlan +10\.4\.0\.1\/24 <-> 10\.4\.0\.4\/24 +up +PASS/);
-    assert.equal(loadState(name)!.pods.find((p) => p.name === 'r1')!.containerId, r1Sandbox, 'r1 kept its sandbox');
-    // Applying the same file again changes nothing.
-    const again = ctl('lab', 'apply', f2, '--no-check');
-    assert.match(again.stdout, /already matches .*: nothing to change/);
-  } finally {
-    ctl('lab', 'down', name);
-  }
+  const up = ctl('lab', 'up', f1);
+  assert.equal(up.status, 0, up.stdout + up.stderr);
+  r1SandboxBefore = loadState(name)!.pods.find((p) => p.name === 'r1')!.containerId;
+  applied = ctl('lab', 'apply', f2);
+  assert.equal(applied.status, 0, applied.stdout + applied.stderr);
+});
+
+after(() => {
+  ctl('lab', 'down', name);
+});
+
+const printed = (want: RegExp) => assert.ok(applied.stdout.split('\n').some((l) => want.test(l)), `${want} in:\n${applied.stdout}`);
+
+test('lab apply prints an added node and an added pod', () => {
+  printed(/^\+ node n3 \(192\.0\.2\.13\)$/);
+  printed(/^\+ pod default\/r4 on node n3$/);
+});
+
+test('lab apply prints a removed pod and a moved pod', () => {
+  printed(/^- pod default\/r3$/);
+  printed(/^> pod default\/r2 moved to node n2$/);
+});
+
+test('lab apply prints each Topology\'s changed addresses, added and removed links', () => {
+  printed(/^~ Topology default\/r1: ~uid 1 \(local_ip 10\.1\.0\.1\/24 -> 10\.9\.0\.1\/24, peer_ip 10\.1\.0\.2\/24 -> 10\.9\.0\.2\/24\), \+uid 4 \(eth4 to r4:eth1\), -uid 2 \(eth2\)$/);
+  printed(/^~ Topology default\/r2: ~uid 1 \(local_ip 10\.1\.0\.2\/24 -> 10\.9\.0\.2\/24, peer_ip 10\.1\.0\.1\/24 -> 10\.9\.0\.1\/24\)$/);
+});
+
+test('after lab apply every link of the edited file passes traffic', () => {
+  assert.match(applied.stdout, /2 of 2 links passed traffic/);
+  assert.match(applied.stdout, /1 +r1:eth1 +r2:eth1 +vxlan +10\.9\.0\.1\/24 <-> 10\.9\.0\.2\/24 +up +PASS/);
+  assert.match(applied.stdout, /4 +r1:eth4 +r4:eth1 +vxlan +10\.4\.0\.1\/24 <-> 10\.4\.0\.4\/24 +up +PASS/);
+});
+
+test('a pod the edit does not move or remove keeps its sandbox (not restarted)', () => {
+  assert.equal(loadState(name)!.pods.find((p) => p.name === 'r1')!.containerId, r1SandboxBefore);
+});
+
+test('applying the same file again changes nothing', () => {
+  const again = ctl('lab', 'apply', f2, '--no-check');
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stdout, /already matches .*: nothing to change/);
+});
+
+test('lab down after an apply leaves no netns and no daemon behind', () => {
+  const down = ctl('lab', 'down', name);
+  assert.equal(down.status, 0, down.stderr);
   assert.deepEqual([...listNamedNetns().filter((n) => n.startsWith(labPrefix(name))), ...labDaemonPids(name).map(String)], []);
 });

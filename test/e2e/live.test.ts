@@ -2,7 +2,7 @@
 // two running pods' Topologies is plumbed, a removed one unplumbed, a changed address applied —
 // for same-node (veth), cross-node (VXLAN) and grpc-wire links — and a pod moved to another
 // node gets its links back.
-import { test, after } from 'node:test';
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -74,30 +74,47 @@ function assertClean(name: string): void {
   assert.deepEqual([...listNamedNetns().filter((n) => n.startsWith(labPrefix(name))), ...labDaemonPids(name).map(String)], []);
 }
 
+const r1Links = (uid1Net: string, withUid2: boolean) => [link(1, 'r1', 'r2', 'eth1', `${uid1Net}.1/24`, `${uid1Net}.2/24`), ...(withUid2 ? [link(2, 'r1', 'r2', 'eth2', '10.2.2.1/24', '10.2.2.2/24')] : [])];
+const r2Links = (uid1Net: string, withUid2: boolean) => [link(1, 'r2', 'r1', 'eth1', `${uid1Net}.2/24`, `${uid1Net}.1/24`), ...(withUid2 ? [link(2, 'r2', 'r1', 'eth2', '10.2.2.2/24', '10.2.2.1/24')] : [])];
+
+// Per link type, one lab and a sequence of edits; each test checks one of them.
 for (const [label, nodes, linkType, kind] of [['same node (veth)', 1, undefined, 'veth'], ['two nodes (VXLAN)', 2, undefined, 'vxlan'], ['two nodes (grpc-wire)', 2, 'grpc', 'grpc']] as const) {
-  test(`${label}: a link added to both running pods is plumbed and passes traffic, a changed address is applied, a removed link is unplumbed`, async () => {
+  describe(label, () => {
     const name = uniq();
-    try {
-      const state = await labUp(pair(name, nodes, linkType), '(pair)', { runDir, cniBinDir });
-      const store = await openStore(state.store);
-      // Added: uid 2 on both sides.
-      await setLinks(store, 'r1', [link(1, 'r1', 'r2', 'eth1', '10.1.1.1/24', '10.1.1.2/24'), link(2, 'r1', 'r2', 'eth2', '10.2.2.1/24', '10.2.2.2/24')]);
-      await setLinks(store, 'r2', [link(1, 'r2', 'r1', 'eth1', '10.1.1.2/24', '10.1.1.1/24'), link(2, 'r2', 'r1', 'eth2', '10.2.2.2/24', '10.2.2.1/24')]);
+    let state: LabState;
+    let store: Store;
+    before(async () => {
+      state = await labUp(pair(name, nodes, linkType), '(pair)', { runDir, cniBinDir });
+      store = await openStore(state.store);
+    });
+    after(async () => {
+      await labDown(name, { runDir });
+    });
+
+    test('a link added to both running pods\' Topologies is plumbed and passes traffic', async () => {
+      await setLinks(store, 'r1', r1Links('10.1.1', true));
+      await setLinks(store, 'r2', r2Links('10.1.1', true));
       await until('uid 2 passes traffic', async () => (await rows(state)).some((r) => r.uid === 2 && r.pass && r.kind === kind));
-      // Changed address: uid 1 moves to 10.9.9.0/24; the old address goes.
-      await setLinks(store, 'r1', [link(1, 'r1', 'r2', 'eth1', '10.9.9.1/24', '10.9.9.2/24'), link(2, 'r1', 'r2', 'eth2', '10.2.2.1/24', '10.2.2.2/24')]);
-      await setLinks(store, 'r2', [link(1, 'r2', 'r1', 'eth1', '10.9.9.2/24', '10.9.9.1/24'), link(2, 'r2', 'r1', 'eth2', '10.2.2.2/24', '10.2.2.1/24')]);
+    });
+
+    test('a changed address replaces the old one on both ends and passes traffic', async () => {
+      await setLinks(store, 'r1', r1Links('10.9.9', true));
+      await setLinks(store, 'r2', r2Links('10.9.9', true));
       await until('the new address on uid 1', async () => links(state, 'r1').get('eth1')?.addrs.join() === '10.9.9.1/24' && links(state, 'r2').get('eth1')?.addrs.join() === '10.9.9.2/24');
       await until('uid 1 passes traffic on the new addresses', async () => (await rows(state)).some((r) => r.uid === 1 && r.pass));
-      // Removed: uid 2 from both sides.
-      await setLinks(store, 'r1', [link(1, 'r1', 'r2', 'eth1', '10.9.9.1/24', '10.9.9.2/24')]);
-      await setLinks(store, 'r2', [link(1, 'r2', 'r1', 'eth1', '10.9.9.2/24', '10.9.9.1/24')]);
+    });
+
+    test('a link removed from both Topologies is unplumbed; the other link keeps passing', async () => {
+      await setLinks(store, 'r1', r1Links('10.9.9', false));
+      await setLinks(store, 'r2', r2Links('10.9.9', false));
       await until('eth2 gone from both pods', async () => !links(state, 'r1').has('eth2') && !links(state, 'r2').has('eth2'));
       assert.deepEqual((await rows(state)).map((r) => [r.uid, r.pass]), [[1, true]]);
-    } finally {
+    });
+
+    test('lab down leaves nothing of the lab behind', async () => {
       await labDown(name, { runDir });
-    }
-    assertClean(name);
+      assertClean(name);
+    });
   });
 }
 
@@ -119,7 +136,7 @@ test('a pod moved to another node (deleted there, created here) gets its links b
   assertClean(name);
 });
 
-test('a link whose peer comes up later is plumbed by the reconciler when it does, and a peer that goes away and comes back gets it again', async () => {
+test('a link whose peer comes up later passes traffic once the peer is up', async () => {
   const name = uniq();
   try {
     const spec = pair(name, 2);
@@ -130,6 +147,24 @@ test('a link whose peer comes up later is plumbed by the reconciler when it does
     await until('the link passes traffic', async () => (await rows(state)).some((r) => r.uid === 1 && r.pass));
     const topo: Topology | undefined = await new TopologyClient(await openStore(state.store)).get('default', 'r1');
     assert.equal(topo?.status?.plumbing_error, undefined);
+  } finally {
+    await labDown(name, { runDir });
+  }
+  assertClean(name);
+});
+
+test('a peer that goes away and comes back (a new sandbox) gets the link again', async () => {
+  const name = uniq();
+  try {
+    const state = await labUp(pair(name, 2), '(pair)', { runDir, cniBinDir });
+    const i = state.pods.findIndex((p) => p.name === 'r2');
+    const n2 = state.nodes.find((n) => n.name === 'n2')!;
+    await stopPod(state, n2, state.pods[i]!);
+    assert.equal(links(state, 'r1').has('eth1'), false, 'the far end went with its pod, like a pulled cable');
+    const again = newPodState(name, { name: 'r2', namespace: 'default', node: 'n2' });
+    state.pods[i] = again;
+    await startPod(state, n2, again);
+    await until('the link passes traffic again', async () => (await rows(state)).some((r) => r.uid === 1 && r.pass));
   } finally {
     await labDown(name, { runDir });
   }
