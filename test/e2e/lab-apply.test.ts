@@ -1,11 +1,11 @@
-// `meshnetctl lab apply FILE` on a running lab: an edited lab file adds a node, a pod and a link,
-// removes a pod with its links, moves a pod to another node and changes an address; the command
-// prints each change, and every link of the result passes traffic without the untouched pods
-// being restarted.
+// `meshnetctl lab apply FILE` on a running lab (the README's example, examples/apply-*.yaml): an
+// edited lab file adds a node, a pod and a link, removes a pod with its links, moves a pod to
+// another node and changes an address; the command prints each change, and every link of the
+// result passes traffic without the untouched pods being restarted.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -17,34 +17,10 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 const ctl = (...args: string[]) => spawnSync(process.execPath, ['dist/meshnetctl', ...args], { encoding: 'utf8' });
 
-const beforeFile = (name: string) => `
-name: ${name}
-nodes: [n1, n2]
-pods: [{name: r1, node: n1}, {name: r2, node: n1}, {name: r3, node: n2}]
-topologies:
-  - metadata: {name: r1}
-    spec: {links: [{uid: 1, peer_pod: r2, local_intf: eth1, peer_intf: eth1, local_ip: 10.1.0.1/24, peer_ip: 10.1.0.2/24},
-                   {uid: 2, peer_pod: r3, local_intf: eth2, peer_intf: eth1, local_ip: 10.2.0.1/24, peer_ip: 10.2.0.3/24}]}
-  - metadata: {name: r2}
-    spec: {links: [{uid: 1, peer_pod: r1, local_intf: eth1, peer_intf: eth1, local_ip: 10.1.0.2/24, peer_ip: 10.1.0.1/24}]}
-  - metadata: {name: r3}
-    spec: {links: [{uid: 2, peer_pod: r1, local_intf: eth1, peer_intf: eth2, local_ip: 10.2.0.3/24, peer_ip: 10.2.0.1/24}]}
-`;
-
-// r3 removed (with uid 2), r4 added on the new node n3 (uid 4 to r1), r2 moved to n2, uid 1 re-addressed.
-const edited = (name: string) => `
-name: ${name}
-nodes: [n1, n2, n3]
-pods: [{name: r1, node: n1}, {name: r2, node: n2}, {name: r4, node: n3}]
-topologies:
-  - metadata: {name: r1}
-    spec: {links: [{uid: 1, peer_pod: r2, local_intf: eth1, peer_intf: eth1, local_ip: 10.9.0.1/24, peer_ip: 10.9.0.2/24},
-                   {uid: 4, peer_pod: r4, local_intf: eth4, peer_intf: eth1, local_ip: 10.4.0.1/24, peer_ip: 10.4.0.4/24}]}
-  - metadata: {name: r2}
-    spec: {links: [{uid: 1, peer_pod: r1, local_intf: eth1, peer_intf: eth1, local_ip: 10.9.0.2/24, peer_ip: 10.9.0.1/24}]}
-  - metadata: {name: r4}
-    spec: {links: [{uid: 4, peer_pod: r1, local_intf: eth1, peer_intf: eth4, local_ip: 10.4.0.4/24, peer_ip: 10.4.0.1/24}]}
-`;
+// The README's example files, under a name unique to this run.
+const example = (file: string) => (name: string) => readFileSync(join('examples', file), 'utf8').replace(/^name: applied$/m, `name: ${name}`);
+const beforeFile = example('apply-before.yaml');
+const edited = example('apply-after.yaml');
 
 // One lab, one apply, then one behaviour per test.
 const name = `a${process.pid % 10000}${randomBytes(2).toString('hex')}`;
