@@ -140,9 +140,9 @@ export class Reconciler {
         if (l.peer_pod === me.metadata.name) wanted.add(l.peer_intf);
       }
       for (const p of plans) {
-        if (p.action === 'wait') continue;
         try {
-          await this.ensure(p, me, podNetns, h);
+          if (p.action === 'wait') await this.removeStaleVxlan(key, p, me, podNetns, h);
+          else await this.ensure(p, me, podNetns, h);
         } catch (e) {
           failures.push(`${linkLabel(pod, p.link)}: ${(e as Error).message}`);
         }
@@ -180,6 +180,23 @@ export class Reconciler {
       await plumbLink(p, pod, podNetns, this.o.nodeIp, h, this.deps(key));
     }
     this.applied.set(addrKey, p.link.local_ip);
+  }
+
+  /**
+   * A VXLAN end whose peer pod is not up is a blackhole: its peer's DEL asks this node to remove it
+   * (RemoteExt.RemoveEnd), and when that request never arrived (this daemon was down, the network
+   * failed) this sync does it, like the pulled cable the DEL meant. The informer may lag behind a
+   * peer that has just come back (its ADD may have made this very end), so a fresh read of the
+   * peer decides.
+   */
+  private async removeStaleVxlan(key: string, p: LinkPlan, me: Topology, podNetns: string, h: Handles): Promise<void> {
+    const { rtnl } = h.get(podNetns);
+    const l = rtnl.link(p.link.local_intf);
+    if (l?.kind !== 'vxlan' || l.group !== MESHNET_LINK_GROUP) return;
+    const peer = await this.client.get(me.metadata.namespace, p.link.peer_pod);
+    if (peer && isAlive(peer)) return;
+    rtnl.deleteLink(p.link.local_intf);
+    this.o.log(`reconciler: ${key}: removed ${p.link.local_intf} (VXLAN): its peer ${p.link.peer_pod} is not up`);
   }
 
   private deps(key: string) {

@@ -4,13 +4,13 @@
 // node gets its links back.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NetNs, Rtnl, listNamedNetns } from '../../src/kernel';
-import { checkLinks, labDaemonPids, labDown, labPrefix, labUp, parseLabFile, startPod, stopPod, type LabState } from '../../src/lab';
+import { checkLinks, labDaemonPids, labDown, labPrefix, labUp, parseLabFile, restartDaemon, startPod, stopPod, type LabState } from '../../src/lab';
 import { newPodState } from '../../src/lab/runtime';
 import { openStore, type Store } from '../../src/store';
 import { TopologyClient, type Link, type Topology } from '../../src/topology';
@@ -165,6 +165,26 @@ test('a peer that goes away and comes back (a new sandbox) gets the link again',
     state.pods[i] = again;
     await startPod(state, n2, again);
     await until('the link passes traffic again', async () => (await rows(state)).some((r) => r.uid === 1 && r.pass));
+  } finally {
+    await labDown(name, { runDir });
+  }
+  assertClean(name);
+});
+
+test('a far end left by a DEL that could not reach its node is removed when that node\'s meshnetd is back', async () => {
+  const name = uniq();
+  try {
+    const state = await labUp(pair(name, 2), '(pair)', { runDir, cniBinDir });
+    const n1 = state.nodes.find((n) => n.name === 'n1')!;
+    const n2 = state.nodes.find((n) => n.name === 'n2')!;
+    process.kill(n2.daemonPid!, 'SIGKILL');
+    await until('n2\'s meshnetd gone', async () => { try { return /\) Z /.test(readFileSync(`/proc/${n2.daemonPid}/stat`, 'utf8')); } catch { return true; } });
+    // r1's DEL asks n2 to remove r2's end: nobody answers, the DEL goes on (best effort).
+    await stopPod(state, n1, state.pods.find((p) => p.name === 'r1')!);
+    state.pods = state.pods.filter((p) => p.name !== 'r1');
+    assert.equal(links(state, 'r2').get('eth1')?.kind, 'vxlan', 'the far end is still there');
+    await restartDaemon(state, n2);
+    await until('r2\'s stale VXLAN end removed', async () => !links(state, 'r2').has('eth1'));
   } finally {
     await labDown(name, { runDir });
   }
