@@ -93,4 +93,12 @@ export class EthertypeSocket {
     libc.close(this.#fd);
     this.#fd = -1;
   }
+
+  /** close() off the event loop (see libc.closeAsync): many sockets close in parallel. */
+  async closeAsync(): Promise<void> {
+    if (this.#fd < 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    await libc.closeAsync(fd);
+  }
 }

@@ -12,7 +12,18 @@ export const errno = (): number => koffi.errno();
 export const open = lib.func('int open(const char *path, int flags, ...)') as (
   path: string, flags: number, ...vararg: unknown[]
 ) => number;
-export const close = lib.func('int close(int fd)') as (fd: number) => number;
+const closeFn = lib.func('int close(int fd)');
+export const close = closeFn as (fd: number) => number;
+/**
+ * close(2) on a libuv worker thread. Closing a packet socket waits for an RCU grace period
+ * (~12 ms here) inside the kernel; off the event loop, many closes overlap instead of queueing.
+ */
+export function closeAsync(fd: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    (closeFn as unknown as { async: (fd: number, cb: (err: unknown, res: number) => void) => void })
+      .async(fd, (err, res) => (err ? reject(err) : resolve(res)));
+  });
+}
 export const unlink = lib.func('int unlink(const char *path)') as (path: string) => number;
 export const flock = lib.func('int flock(int fd, int op)') as (fd: number, op: number) => number;
 

@@ -144,10 +144,10 @@ export async function probeLinks(links: Array<{ a: ProbeEnd; b: ProbeEnd }>, cou
     for (let i = 0; i < links.length; i++) results[i] = { sent: count, received: seen[i]!.size };
     return results;
   } finally {
-    for (const { ns, sock } of netnses.values()) {
-      sock.close();
+    await Promise.all([...netnses.values()].map(async ({ ns, sock }) => {
       ns.close();
-    }
+      await sock.closeAsync();
+    }));
   }
 }
 
