@@ -43,8 +43,16 @@ export function daemonWireLinker(dataplane: WireDataplane, peers: PeerClients, r
       };
       // Our peers derive the same id for their end; an upstream peer answers its own in peerIntfId.
       dataplane.addEnd(spec);
-      const r = await (await peers.get(peer.node)).addGrpcWireRemote(wireDef(local, peer, uid));
-      if (!r.response) throw new Error(`meshnetd on node ${peer.node} refused AddGRPCWireRemote for ${peer.pod}:${peer.intf}`);
+      let r;
+      try {
+        r = await (await peers.get(peer.node)).addGrpcWireRemote(wireDef(local, peer, uid));
+        if (!r.response) throw new Error(`meshnetd on node ${peer.node} refused AddGRPCWireRemote for ${peer.pod}:${peer.intf}`);
+      } catch (e) {
+        // No half wire: without its far end this end must go too, so that a retry (the runtime's,
+        // or the reconciler's, which plumbs a wire only where this end is missing) makes both.
+        dataplane.removeEnd(spec.id);
+        throw e;
+      }
       const peerId = BigInt(r.peerIntfId);
       if (peerId !== spec.peerId) dataplane.setPeerId(spec.id, peerId);
       await records.upsert(item(nodeName, { ns: local.namespace, pod: local.pod, uid, spec: { ...spec, peerId } }));

@@ -26,6 +26,41 @@ export interface PlumbDeps {
    * ends in place and upstream peers (which do not reconcile) get theirs.
    */
   ownEndsOnly?: boolean;
+  /**
+   * Set when a reconciler runs beside the call (meshnetd): a peer node whose daemon does not answer
+   * (a gRPC failure) for a cross-node link's far end does not fail the call: the reconcilers make
+   * the link once it answers. Unset (the standalone plugin) such a failure fails the call, as upstream.
+   */
+  farEnds?: FarEndFailures;
+}
+
+/**
+ * A call to a peer node's daemon that failed (grpc's GrpcCallError, told by name: the standalone
+ * plugin must not load the gRPC stack to ask).
+ */
+function isPeerCallError(e: unknown): e is Error {
+  return e instanceof Error && e.name === 'GrpcCallError';
+}
+
+/**
+ * Peer nodes that did not answer during one CNI call: each is asked once, then skipped for the
+ * rest of the call, so a 1,500-link ADD towards a dead node waits one RPC timeout, not 1,500.
+ */
+export class FarEndFailures {
+  private readonly failed = new Map<string, string>();
+
+  skips(node: string): boolean {
+    return this.failed.has(node);
+  }
+
+  note(node: string, e: Error): void {
+    if (!this.failed.has(node)) this.failed.set(node, e.message);
+  }
+
+  /** One line per node, for plumbing_error. */
+  describe(): string[] {
+    return [...this.failed].map(([node, why]) => `the far ends of links to node ${node} were not made (${why}); that node's meshnetd makes them when it sees this pod`);
+  }
 }
 
 /** This pod's end of one planned link (and, for a cross-node link, the far end through the peer's daemon). */
@@ -40,16 +75,29 @@ export async function plumbLink(p: LinkPlan, pod: PodRef, podNetns: string, node
   else if (p.action === 'vxlan') {
     const vni = vniOf(link.uid, pod.namespace, deps.vniScheme);
     plumbVxlanEnd(h.get(NODE_NETNS).rtnl, local(), { vni, remote: p.peerNode, local: nodeIp, ...(deps.hostIntf ? { dev: deps.hostIntf } : {}) });
-    if (deps.ownEndsOnly) return;
+    if (deps.ownEndsOnly || deps.farEnds?.skips(p.peerNode)) return;
     // The far end is the peer node's to make, in its own netns: ask its daemon.
-    await deps.remote.update(p.peerNode, {
-      netNs: p.peerNetns, intfName: link.peer_intf, intfIp: p.peerIp ?? '', peerVtep: nodeIp,
-      kubeNs: pod.namespace, vni, nodeIntf: '',
-    });
+    try {
+      await deps.remote.update(p.peerNode, {
+        netNs: p.peerNetns, intfName: link.peer_intf, intfIp: p.peerIp ?? '', peerVtep: nodeIp,
+        kubeNs: pod.namespace, vni, nodeIntf: '',
+      });
+    } catch (e) {
+      if (!deps.farEnds || !isPeerCallError(e)) throw e;
+      deps.farEnds.note(p.peerNode, e);
+    }
   } else if (p.action === 'grpc') {
     if (!deps.wires) throw new Error('grpc-wire links need meshnetd on this node (its dataplane carries the frames)');
+    if (deps.farEnds?.skips(p.peerNode)) return;
     const [mine, peer] = wireSides(pod, link, podNetns, nodeIp, p);
-    await deps.wires.connect(mine, peer, link.uid);
+    try {
+      await deps.wires.connect(mine, peer, link.uid);
+    } catch (e) {
+      // The wire linker leaves no half wire, so the reconciler of whichever side starts wires
+      // makes this one once the peer's daemon answers.
+      if (!deps.farEnds || !isPeerCallError(e)) throw e;
+      deps.farEnds.note(p.peerNode, e);
+    }
   }
 }
 

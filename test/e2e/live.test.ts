@@ -190,3 +190,27 @@ test('a far end left by a DEL that could not reach its node is removed when that
   }
   assertClean(name);
 });
+
+for (const linkType of [undefined, 'grpc'] as const) {
+  test(`a pod whose peer's node daemon is down still starts; the link is made when that daemon is back (${linkType ?? 'vxlan'})`, async () => {
+    const name = uniq();
+    try {
+      const state = await labUp(pair(name, 2, linkType), '(pair)', { runDir, cniBinDir });
+      const n1 = state.nodes.find((n) => n.name === 'n1')!;
+      const n2 = state.nodes.find((n) => n.name === 'n2')!;
+      const i = state.pods.findIndex((p) => p.name === 'r1');
+      await stopPod(state, n1, state.pods[i]!);
+      process.kill(n2.daemonPid!, 'SIGKILL');
+      await until('n2\'s meshnetd gone', async () => { try { return /\) Z /.test(readFileSync(`/proc/${n2.daemonPid}/stat`, 'utf8')); } catch { return true; } });
+      // r1 comes back while n2 cannot answer for r2's end: its ADD must not fail for that.
+      const again = newPodState(name, { name: 'r1', namespace: 'default', node: 'n1' });
+      state.pods[i] = again;
+      await startPod(state, n1, again);
+      await restartDaemon(state, n2);
+      await until('the link passes traffic', async () => (await rows(state)).some((r) => r.uid === 1 && r.pass));
+    } finally {
+      await labDown(name, { runDir });
+    }
+    assertClean(name);
+  });
+}

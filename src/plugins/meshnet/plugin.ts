@@ -11,7 +11,7 @@ import { Handles } from '../../meshnet/handles';
 import { MESHNET_LINK_GROUP, inspectEnd, isPaired } from '../../meshnet/links';
 import { nodeIpFromDefaultRoute } from '../../meshnet/node-ip';
 import { linkLabel, linkProblems, planLinks, vniCollisions, type InterNodeLinkType, type PodRef } from '../../meshnet/plan';
-import { plumbLink, removeFarEnds } from '../../meshnet/plumb';
+import { FarEndFailures, plumbLink, removeFarEnds } from '../../meshnet/plumb';
 import type { RemoteLinker, WireLinker } from '../../meshnet/remote';
 import { vniOf, type VniScheme } from '../../meshnet/vxlan';
 import { openStore, type Store } from '../../store';
@@ -159,13 +159,16 @@ async function add(ctx: PluginContext, deps: MeshnetDeps): Promise<CniResult> {
     problems.push(...collisions.values());
     plans = plans.filter((p) => !collisions.has(p.link.uid));
   }
+  // Under meshnetd (a reconciler beside this call) a peer node that does not answer does not fail
+  // the ADD: its own reconciler makes its ends. The standalone plugin has no one to finish later.
+  const farEnds = deps.observer ? new FarEndFailures() : undefined;
   const h = new Handles();
   try {
     for (const p of plans) {
       try {
         await plumbLink(p, pod, ctx.env.netns, nodeIp, h, {
           remote: deps.remote, ...(deps.wires ? { wires: deps.wires } : {}), ...(deps.hostIntf ? { hostIntf: deps.hostIntf } : {}),
-          disableTxOffloads: conf.disableTxOffloads, vniScheme,
+          disableTxOffloads: conf.disableTxOffloads, vniScheme, ...(farEnds ? { farEnds } : {}),
         });
       } catch (e) {
         const msg = `${linkLabel(pod, p.link)}: ${e instanceof Error ? e.message : String(e)}`;
@@ -178,7 +181,7 @@ async function add(ctx: PluginContext, deps: MeshnetDeps): Promise<CniResult> {
   }
   // Invalid links are left out, not fatal: the pod runs with its valid links and the reason is
   // in status.plumbing_error (kubectl get topo shows it).
-  await recordProblems([]);
+  await recordProblems(farEnds?.describe() ?? []);
   return passThrough;
 }
 
