@@ -1,5 +1,5 @@
 // The meshnet binary exec'd as a runtime execs it, against real namespaces, for every CNI version.
-import { test, before, after } from 'node:test';
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
@@ -107,71 +107,106 @@ async function setup(tag: string): Promise<{ a: string; b: string; client: Topol
   return { a, b, client };
 }
 
+// Per CNI version, one pair of pods through its life (first pod up, second pod up, repeated ADD,
+// CHECK, stale DEL, DEL, the pod back, DEL without a netns); one behaviour per test.
 for (const version of SUPPORTED_VERSIONS) {
-  test(`CNI ${version}: ADD plumbs veth and self links, returns prevResult, CHECK and DEL work`, async () => {
+  describe(`CNI ${version}`, () => {
     const tag = `v${version.replace(/\./g, '')}`;
-    const { a, b, client } = await setup(tag);
     const idA = randomBytes(8).toString('hex');
     const idB = randomBytes(8).toString('hex');
+    let a: string;
+    let b: string;
+    let client: TopologyClient;
+    let firstAdd: unknown;
+    before(async () => {
+      ({ a, b, client } = await setup(tag));
+      firstAdd = await execPlugin(conf(version), 'ADD', inv(a, idA));
+    });
+    after(() => {
+      for (const p of [a, b]) if (listNamedNetns().includes(`${run}-${p}`)) deleteNamedNetns(`${run}-${p}`);
+    });
 
-    // First pod: its peer is not up, so only the self link appears; the result is prevResult.
-    const out = await execPlugin(conf(version), 'ADD', inv(a, idA));
-    assert.deepEqual(out, formatResult(prevResult(version), version));
-    let la = links(a);
-    assert.ok(!la.has('eth1'), 'eth1 must wait for the peer pod');
-    assert.equal(la.get('lo1')?.kind, 'veth');
-    assert.equal(la.get('lo1')?.peerIndex, la.get('lo2')?.index, 'self link ends are paired');
-    const st = (await client.get('default', a))!.status!;
-    assert.deepEqual([st.src_ip, st.net_ns, st.container_id], ['192.0.2.11', `/var/run/netns/${run}-${a}`, idA]);
+    test('the first pod\'s ADD returns prevResult untouched', () => {
+      assert.deepEqual(firstAdd, formatResult(prevResult(version), version));
+    });
 
-    // Second pod plumbs the shared link in both namespaces.
-    await execPlugin(conf(version), 'ADD', inv(b, idB));
-    la = links(a);
-    const lb = links(b);
-    assert.equal(la.get('eth1')?.kind, 'veth');
-    assert.equal(la.get('eth1')?.peerIndex, lb.get('eth1')?.index, 'r1:eth1 is paired with r2:eth1');
-    assert.equal(lb.get('eth1')?.peerIndex, la.get('eth1')?.index);
-    assert.deepEqual(la.get('eth1')?.addrs, ['12.12.12.1/24']);
-    assert.deepEqual(lb.get('eth1')?.addrs, ['12.12.12.2/24']);
-    assert.ok(la.get('eth1')?.up && lb.get('eth1')?.up);
-    assert.equal(la.get('eth1')?.group, 0x6d6e, 'meshnet links carry meshnet\'s device group');
-    assert.deepEqual(offloads(a, 'eth1'), { txCsum: false, tso: false }, 'tx offloads off by default, as upstream');
-    assert.deepEqual(offloads(b, 'eth1'), { txCsum: false, tso: false });
-    assert.equal(lb.get('eth1')?.group, 0x6d6e);
-    assert.ok(ping(a, '12.12.12.2'), 'ping across the link');
+    test('the first pod gets its self link at once; the link to its peer waits for the peer', () => {
+      const la = links(a);
+      assert.ok(!la.has('eth1'), 'eth1 must wait for the peer pod');
+      assert.equal(la.get('lo1')?.kind, 'veth');
+      assert.equal(la.get('lo1')?.peerIndex, la.get('lo2')?.index, 'self link ends are paired');
+    });
 
-    // A repeated ADD changes nothing and still succeeds.
-    await execPlugin(conf(version), 'ADD', inv(a, idA));
-    assert.equal(links(a).get('eth1')?.index, la.get('eth1')?.index, 'the link was not re-created');
+    test('ADD records the pod alive: node IP, netns and sandbox id', async () => {
+      const st = (await client.get('default', a))!.status!;
+      assert.deepEqual([st.src_ip, st.net_ns, st.container_id], ['192.0.2.11', `/var/run/netns/${run}-${a}`, idA]);
+    });
+
+    test('the second pod\'s ADD makes the shared link in both pods: paired, addressed, up, in meshnet\'s device group', async () => {
+      await execPlugin(conf(version), 'ADD', inv(b, idB));
+      const la = links(a);
+      const lb = links(b);
+      assert.equal(la.get('eth1')?.kind, 'veth');
+      assert.equal(la.get('eth1')?.peerIndex, lb.get('eth1')?.index, 'r1:eth1 is paired with r2:eth1');
+      assert.equal(lb.get('eth1')?.peerIndex, la.get('eth1')?.index);
+      assert.deepEqual([la.get('eth1')?.addrs, lb.get('eth1')?.addrs], [['12.12.12.1/24'], ['12.12.12.2/24']]);
+      assert.ok(la.get('eth1')?.up && lb.get('eth1')?.up);
+      assert.deepEqual([la.get('eth1')?.group, lb.get('eth1')?.group], [0x6d6e, 0x6d6e]);
+    });
+
+    test('traffic crosses the link', () => {
+      assert.ok(ping(a, '12.12.12.2'), 'ping across the link');
+    });
+
+    test('tx offloads are off on both ends by default, as upstream', () => {
+      assert.deepEqual([offloads(a, 'eth1'), offloads(b, 'eth1')], [{ txCsum: false, tso: false }, { txCsum: false, tso: false }]);
+    });
+
+    test('a repeated ADD succeeds and re-creates nothing', async () => {
+      const first = links(a).get('eth1')?.index;
+      await execPlugin(conf(version), 'ADD', inv(a, idA));
+      assert.equal(links(a).get('eth1')?.index, first, 'the link was not re-created');
+    });
 
     if (version !== '0.3.0' && version !== '0.3.1') {
-      await execPlugin(conf(version), 'CHECK', inv(a, idA));
-      execFileSync('ip', ['-n', `${run}-${b}`, 'link', 'set', 'eth1', 'down']);
-      await rejectsWith(execPlugin(conf(version), 'CHECK', inv(b, idB)), 102, /eth1 is down/);
+      test('CHECK passes on a plumbed pod, and fails naming an interface that is down', async () => {
+        await execPlugin(conf(version), 'CHECK', inv(a, idA));
+        execFileSync('ip', ['-n', `${run}-${b}`, 'link', 'set', 'eth1', 'down']);
+        await rejectsWith(execPlugin(conf(version), 'CHECK', inv(b, idB)), 102, /eth1 is down/);
+        execFileSync('ip', ['-n', `${run}-${b}`, 'link', 'set', 'eth1', 'up']);
+      });
     }
 
-    // A DEL from a stale sandbox id does nothing.
-    await execPlugin(conf(version), 'DEL', inv(a, 'stale0'));
-    assert.ok(links(a).has('eth1'));
+    test('a DEL from a stale sandbox id does nothing', async () => {
+      await execPlugin(conf(version), 'DEL', inv(a, 'stale0'));
+      assert.ok(links(a).has('eth1'));
+    });
 
-    // An interface meshnet did not make (the main plugin's eth0, say) survives DEL.
-    execFileSync('ip', ['-n', `${run}-${a}`, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p']);
-    await execPlugin(conf(version), 'DEL', inv(a, idA));
-    assert.ok(!links(a).has('eth1') && !links(a).has('lo1'), 'DEL removed r1 links');
-    assert.ok(links(a).has('eth0'), 'DEL left the foreign interface alone');
-    assert.ok(!links(b).has('eth1'), 'the peer end went with it');
-    assert.equal((await client.get('default', a))!.status?.net_ns, undefined, 'r1 is no longer alive');
-    await execPlugin(conf(version), 'DEL', inv(a, idA)); // idempotent
+    test('DEL removes the pod\'s meshnet links (the peer\'s end with them) and leaves other interfaces alone', async () => {
+      // An interface meshnet did not make (the main plugin's eth0, say) survives DEL.
+      execFileSync('ip', ['-n', `${run}-${a}`, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p']);
+      await execPlugin(conf(version), 'DEL', inv(a, idA));
+      assert.ok(!links(a).has('eth1') && !links(a).has('lo1'), 'DEL removed r1 links');
+      assert.ok(links(a).has('eth0'), 'DEL left the foreign interface alone');
+      assert.ok(!links(b).has('eth1'), 'the peer end went with it');
+    });
 
-    // r1 comes back: its ADD re-plumbs the link to the still-running r2.
-    await execPlugin(conf(version), 'ADD', inv(a, idA));
-    assert.ok(ping(b, '12.12.12.1'));
-    await execPlugin(conf(version), 'DEL', inv(a, idA));
-    await execPlugin(conf(version), 'DEL', inv(b, idB));
-    // DEL after the netns is gone also succeeds.
-    deleteNamedNetns(`${run}-${b}`);
-    await execPlugin(conf(version), 'DEL', inv(b, idB));
-    deleteNamedNetns(`${run}-${a}`);
+    test('after DEL the pod is no longer alive, and a second DEL succeeds', async () => {
+      assert.equal((await client.get('default', a))!.status?.net_ns, undefined, 'r1 is no longer alive');
+      await execPlugin(conf(version), 'DEL', inv(a, idA));
+    });
+
+    test('the pod back (ADD again) re-plumbs its link to the still-running peer', async () => {
+      await execPlugin(conf(version), 'ADD', inv(a, idA));
+      assert.ok(ping(b, '12.12.12.1'));
+      await execPlugin(conf(version), 'DEL', inv(a, idA));
+    });
+
+    test('DEL after the pod\'s netns is gone succeeds', async () => {
+      await execPlugin(conf(version), 'DEL', inv(b, idB));
+      deleteNamedNetns(`${run}-${b}`);
+      await execPlugin(conf(version), 'DEL', inv(b, idB));
+    });
   });
 }
 
