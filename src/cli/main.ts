@@ -14,8 +14,9 @@ const USAGE = `usage:
   meshnetctl demo [--keep] [FILE]     bring up the 3-pod triangle (or FILE), prove every link, tear down
   meshnetctl lab up FILE [--no-check] [--name NAME] [--nodes N] [--kubeconfig PATH]
                                       create the lab described by FILE and check its links; FILE is a
-                                      lab file or a plain manifest of Topology (and Pod) objects, whose
-                                      lab is named NAME (default: the file name) on N nodes (default 1);
+                                      lab file or a plain manifest of Topology (and Pod) objects; --name
+                                      names the lab (default: the lab file's name, or the manifest's file
+                                      name); a manifest's pods are spread over N nodes (default 1);
                                       with --kubeconfig the Topologies live in that Kubernetes API server
                                       (meshnet's CRDs and missing namespaces are created, and removed by down)
   meshnetctl lab apply FILE [--no-check] [--name NAME] [--nodes N]
@@ -54,7 +55,19 @@ function fileOptions(args: string[]): { opts: LabFileOptions; kubeconfig?: strin
   return { opts, ...(kubeconfig !== undefined ? { kubeconfig } : {}), rest };
 }
 
+/**
+ * Set once the reader of stdout went away (`meshnetctl lab status | head`): the rest of the output
+ * is dropped, quietly, and the command still finishes (a `lab up` piped into head must not stop
+ * half-way through making the lab).
+ */
+let stdoutGone = false;
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+  stdoutGone = true;
+});
+
 function out(s = ''): void {
+  if (stdoutGone) return;
   process.stdout.write(`${s}\n`);
 }
 

@@ -171,7 +171,13 @@ export async function labDown(name: string, opts: LabOptions = {}): Promise<Down
   const state = loadState(name, runDir);
   const podErrors: string[] = [];
   const prefix = labPrefix(name);
-  const ours = () => listNamedNetns().filter((n) => n.startsWith(prefix));
+  // By prefix (leftovers of a run that never recorded them), and what the state records by name
+  // (a lab brought up by an older version, whose names were `mnl-<lab>-…`).
+  const recordedPods = new Set(state?.pods.map((p) => p.netns) ?? []);
+  const recordedNodes = new Set(state?.nodes.map((n) => n.netns) ?? []);
+  const recorded = new Set([...recordedPods, ...recordedNodes]);
+  if (state?.nodes.some((n) => n.netns.startsWith(`mnl-${name}-`))) recorded.add(`mnl-${name}-fabric`);
+  const ours = () => listNamedNetns().filter((n) => n.startsWith(prefix) || recorded.has(n));
   const before = ours().length;
   if (state) {
     // Several pods at once, as a runtime tears pods down; each DEL is independent.
@@ -187,7 +193,7 @@ export async function labDown(name: string, opts: LabOptions = {}): Promise<Down
   }
   // Daemons hold their node's netns open: stop them before removing namespaces, and remove
   // the sockets of any that could not clean up after themselves (killed, crashed).
-  const sockets = ours().filter((n) => n.includes('-n-'))
+  const sockets = ours().filter((n) => n.startsWith(`${prefix}n.`) || recordedNodes.has(n))
     .flatMap((n) => ['meshnet', 'meshnetd-admin'].map((kind) => cniSocketPath(kind, netnsPath(n))));
   const daemonsStopped = await stopDaemons(name);
   await stopApiProxy(name);
@@ -196,7 +202,7 @@ export async function labDown(name: string, opts: LabOptions = {}): Promise<Down
     ? await cleanupKubeLab(state.kube, state.nodes.map((n) => n.name), state.pods.map((p) => p.namespace))
     : [];
   // Pods first, then nodes, then the fabric: parents outlive the links hanging off them.
-  const order = (n: string) => (n.includes('-p-') ? 0 : n.endsWith('-fabric') ? 2 : 1);
+  const order = (n: string) => (n.startsWith(`${prefix}p.`) || recordedPods.has(n) ? 0 : n === `${prefix}fabric` || n === `mnl-${name}-fabric` ? 2 : 1);
   for (const ns of ours().sort((a, b) => order(a) - order(b))) deleteNamedNetns(ns);
   rmSync(labDir(name, runDir), { recursive: true, force: true });
   return { podErrors, removedNetns: before - ours().length, daemonsStopped, apiErrors };

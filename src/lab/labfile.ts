@@ -133,7 +133,7 @@ function parseMeshnetOptions(v: unknown): LabMeshnetOptions {
 }
 
 export interface LabFileOptions {
-  /** Lab name for a plain manifest (default: from the file name). */
+  /** Lab name: overrides a lab document's `name`; for a plain manifest the default is the file's name. */
   name?: string;
   /** Nodes to spread pods over when the manifest does not place them (default 1). */
   nodes?: number;
@@ -163,9 +163,14 @@ export function parseLabFile(text: string, path = 'lab file', opts: LabFileOptio
   const topologies = objects.filter((d) => isRecord(d) && d.kind === 'Topology');
   const podObjects = objects.filter((d): d is Record<string, unknown> => isRecord(d) && d.kind === 'Pod');
   const header = headers[0] as Record<string, unknown> | undefined;
+  if (opts.name !== undefined) name(opts.name, '--name', MAX_LAB_NAME);
   if (header) {
+    // The lab document places its pods on its own nodes: a node count has nothing to spread.
+    if (opts.nodes !== undefined) throw new LabFileError('--nodes', `applies to plain manifests; ${path} is a lab file that lists its nodes`);
     return parseLabSpec({
       ...header,
+      // --name runs the same lab file under another name (two copies side by side).
+      ...(opts.name !== undefined ? { name: opts.name } : {}),
       pods: [...asList(header.pods), ...podObjects.map(podFromObject)],
       topologies: [...asList(header.topologies), ...topologies],
     });

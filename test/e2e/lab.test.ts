@@ -3,14 +3,14 @@
 // after a failed `up`.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NetNs, Rtnl, listNamedNetns } from '../../src/kernel';
-import { checkLinks, labDaemonPids, labDown, labUp, nodeWires, parseLabFile, labPrefix, netnsPath, restartDaemon, startPod, stopPod } from '../../src/lab';
+import { checkLinks, labDaemonPids, labDown, labUp, nodeWires, parseLabFile, labPrefix, netnsPath, podNetns, restartDaemon, startPod, stopPod } from '../../src/lab';
 import { cniSocketPath } from '../../src/daemon/cni-socket';
 import { get as httpGet } from 'node:http';
 import { openStore } from '../../src/store';
@@ -89,6 +89,34 @@ test('a lab cannot be brought up twice', async () => {
   assert.deepEqual(leftovers(spec.name), []);
 });
 
+test('lab down of lab "x" leaves lab "x-b" alone (names are matched exactly, not by prefix)', async () => {
+  const a = { ...parseLabFile(triangleText), name: uniq() };
+  const b = { ...parseLabFile(triangleText), name: `${a.name}-b` };
+  try {
+    await labUp(a, '(a)', { runDir, cniBinDir });
+    const stateB = await labUp(b, '(b)', { runDir, cniBinDir });
+    const bNetns = leftovers(b.name);
+    await labDown(a.name, { runDir });
+    assert.deepEqual(leftovers(b.name), bNetns, 'every namespace of the other lab is still there');
+    assert.equal(labDaemonPids(b.name).length, 1, 'its daemon still runs');
+    const rows = await checkLinks(stateB, await new TopologyClient(await openStore(stateB.store)).list());
+    assert.ok(rows.length === 3 && rows.every((r) => r.pass), 'its links still pass traffic');
+  } finally {
+    await labDown(a.name, { runDir });
+    await labDown(b.name, { runDir });
+  }
+  assert.deepEqual([...leftovers(a.name), ...leftovers(b.name)], []);
+});
+
+test('meshnetctl whose reader goes away (| head) finishes quietly: no EPIPE stack trace', async () => {
+  const child = spawn(process.execPath, ['dist/meshnetctl', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.destroy(); // the reader is gone before the first write, as head's after its lines
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const code = await new Promise<number | null>((res) => child.on('close', res));
+  assert.deepEqual([code, stderr], [0, '']);
+});
+
 test('meshnetctl: lab up / status / down from the CLI, and the demo', () => {
   const name = uniq();
   const dir = mkdtempSync(join(tmpdir(), 'labcli-'));
@@ -107,11 +135,11 @@ test('meshnetctl: lab up / status / down from the CLI, and the demo', () => {
     assert.equal(chk.status, 0, chk.stderr + chk.stdout);
     assert.match(chk.stdout, /CNI CHECK default\/r1: ok\nCNI CHECK default\/r2: ok\nCNI CHECK default\/r3: ok/);
     // Break a link behind meshnet's back: CHECK of that pod fails naming it, and check exits 1.
-    spawnSync('ip', ['-n', `mnl-${name}-p-default-r3`, 'link', 'set', 'eth2', 'down']);
+    spawnSync('ip', ['-n', podNetns(name, { namespace: 'default', name: 'r3' }), 'link', 'set', 'eth2', 'down']);
     const broken = ctl('lab', 'check', name);
     assert.equal(broken.status, 1);
     assert.match(broken.stdout, /CNI CHECK default\/r3: FAILED: .*eth2 is down/);
-    spawnSync('ip', ['-n', `mnl-${name}-p-default-r3`, 'link', 'set', 'eth2', 'up']);
+    spawnSync('ip', ['-n', podNetns(name, { namespace: 'default', name: 'r3' }), 'link', 'set', 'eth2', 'up']);
     const ex = ctl('lab', 'exec', name, 'r2', '--', 'ping', '-c', '1', '-W', '2', '23.23.23.3');
     assert.equal(ex.status, 0, ex.stderr + ex.stdout);
     assert.match(ex.stdout, /1 received/);

@@ -99,3 +99,19 @@ test('manifest errors name what is wrong', () => {
   // Pods given but one missing: the first link naming it is reported with its field.
   rejects(`${manifest}---\nkind: Pod\nmetadata: {name: r1}\n`, 'topologies[0].spec.links[0].peer_pod', /no pod "r2"/);
 });
+
+test('--name renames a lab file\'s lab (the same file can run twice side by side)', () => {
+  const spec = parseLabFile(triangle, 'examples/triangle.yaml', { name: 'tri2' });
+  assert.equal(spec.name, 'tri2');
+  assert.equal(spec.pods.length, 3);
+});
+
+test('an invalid --name is refused naming the flag', () => {
+  assert.throws(() => parseLabFile(triangle, 'examples/triangle.yaml', { name: 'Bad_Name' }),
+    (e: unknown) => e instanceof LabFileError && e.field === '--name');
+});
+
+test('--nodes is refused for a lab file, which lists its own nodes', () => {
+  assert.throws(() => parseLabFile(triangle, 'examples/triangle.yaml', { nodes: 3 }),
+    (e: unknown) => e instanceof LabFileError && e.field === '--nodes' && /lists its nodes/.test(e.message));
+});
