@@ -9,7 +9,7 @@ import { serveProbe, type ReadinessCheck } from './health';
 
 const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 
-export function metricsText(node: string, wires: WireTelemetry[], totals: Record<string, number>): string {
+export function metricsText(node: string, wires: WireTelemetry[], totals: Record<string, number>, denied: ReadonlyMap<string, number> = new Map()): string {
   const lines: string[] = [];
   const metric = (name: string, help: string, type: 'counter' | 'gauge', rows: [Record<string, string>, number][]) => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -30,17 +30,19 @@ export function metricsText(node: string, wires: WireTelemetry[], totals: Record
     const name = `meshnet_dataplane_${k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
     metric(name, `Dataplane ${k}.`, k === 'wires' ? 'gauge' : 'counter', [[{}, v]]);
   }
+  metric('meshnetd_peer_requests_denied_total', 'Requests refused with PERMISSION_DENIED (peer-auth.ts), by gRPC method.', 'counter',
+    [...denied].map(([method, n]): [Record<string, string>, number] => [{ method }, n]));
   return `${lines.join('\n')}\n`;
 }
 
-export async function listenAdmin(path: string, node: string, dataplane: WireDataplane, checks: ReadinessCheck[] = []): Promise<{ close(): Promise<void> }> {
+export async function listenAdmin(path: string, node: string, dataplane: WireDataplane, checks: ReadinessCheck[] = [], denied: ReadonlyMap<string, number> = new Map()): Promise<{ close(): Promise<void> }> {
   mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
   try { unlinkSync(path); } catch { /* none left over */ }
   const server: Server = createServer(async (req, res) => {
     if (req.method === 'GET' && await serveProbe(req.url, checks, res)) return;
     if (req.method === 'GET' && req.url === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(metricsText(node, dataplane.telemetry(), { ...dataplane.stats() }));
+      res.end(metricsText(node, dataplane.telemetry(), { ...dataplane.stats() }, denied));
     } else if (req.method === 'GET' && req.url === '/wires') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(dataplane.telemetry()));

@@ -20,6 +20,7 @@ import { createMeshnetPlugin } from '../plugins/meshnet/plugin';
 import { nodeIpFromDefaultRoute } from '../meshnet/node-ip';
 import { startGrpcServer } from '../grpc';
 import { remoteExtHandlers, remoteUpdateHandler } from './remote-api';
+import { PeerAuthorizer, loopbackOnly } from './peer-auth';
 import { StoreError, openStore, type Store } from '../store';
 import { TOPOLOGY_RESOURCE, TopologyClient } from '../topology';
 import { localHandlers } from './local-api';
@@ -82,25 +83,31 @@ export async function main(argv: string[]): Promise<number> {
   const nodeName = cfg.nodeName;
   const records = new WireRecords(store, nodeName);
   const wireRemote = wireRemoteHandlers(dataplane, records, nodeName, log);
-  const grpc = await startGrpcServer({
-    host: nodeIp.includes(':') ? '::' : '0.0.0.0',
-    port: grpcPort,
-    log,
-    local: { ...localHandlers(new TopologyClient(store), { nodeIp, ...(hostIntf ? { nodeIntf: hostIntf } : {}) }), ...localWireHandlers(dataplane, records, nodeName, log) },
-    // Frames of peer streams go straight to the dataplane (the raw receive path serves every
-    // SendToStream); SendToOnce, upstream's one call per frame, through connect.
-    wireFrames: (p) => dataplane.deliverOne(p),
-    wire: { sendToOnce: (p) => { dataplane.deliverOne(p); return true; } },
-    remote: { ...wireRemote, update: remoteUpdateHandler(nodeIp, hostIntf, log) },
-    ext: remoteExtHandlers(log),
-  });
-  const path = cniSocketPath('meshnet');
   const wires = daemonWireLinker(dataplane, peers, records, nodeName);
   const lock = new Mutex();
   const reconciler = new Reconciler({
     store, nodeIp, interNodeLinkType: linkType, vniScheme: cfg.vniScheme, ...(hostIntf ? { hostIntf } : {}),
     remote, wires, dataplane, lock, log,
   });
+  // Every peer request that touches a pod is checked against the store first (peer-auth.ts).
+  const topologyClient = new TopologyClient(store);
+  const auth = new PeerAuthorizer({
+    nodeIp, vniScheme: cfg.vniScheme, log,
+    topologies: { cached: (ns) => reconciler.informer.list(ns), fresh: (ns) => topologyClient.list(ns), freshOne: (ns, n) => topologyClient.get(ns, n) },
+  });
+  const grpc = await startGrpcServer({
+    host: nodeIp.includes(':') ? '::' : '0.0.0.0',
+    port: grpcPort,
+    log,
+    local: loopbackOnly({ ...localHandlers(topologyClient, { nodeIp, ...(hostIntf ? { nodeIntf: hostIntf } : {}) }), ...localWireHandlers(dataplane, records, nodeName, log) }, auth),
+    // Frames of peer streams go straight to the dataplane (the raw receive path serves every
+    // SendToStream); SendToOnce, upstream's one call per frame, through connect.
+    wireFrames: (p) => dataplane.deliverOne(p),
+    wire: { sendToOnce: (p) => { dataplane.deliverOne(p); return true; } },
+    remote: { ...wireRemote, update: remoteUpdateHandler(nodeIp, hostIntf, log, auth) },
+    ext: remoteExtHandlers(log, auth),
+  });
+  const path = cniSocketPath('meshnet');
   const plugin = createMeshnetPlugin({
     remote, interNodeLinkType: linkType, wires,
     store: { ref: cfg.store, store }, nodeIp, ...(hostIntf ? { hostIntf } : {}), log, vniScheme: cfg.vniScheme,
@@ -167,7 +174,7 @@ export async function main(argv: string[]): Promise<number> {
     { name: 'reconciler', check: async () => (reconcilerSynced ? undefined : 'the Topology watch has not listed the store yet') },
     ...(installer ? [{ name: 'cni config', check: async () => (installer!.installed ? undefined : `meshnet is not chained in ${cfg!.cniConfDir} yet (no primary CNI config?)`) }] : []),
   ];
-  const admin = await listenAdmin(cniSocketPath('meshnetd-admin'), nodeName, dataplane, checks);
+  const admin = await listenAdmin(cniSocketPath('meshnetd-admin'), nodeName, dataplane, checks, auth.denied);
   const health = cfg.healthPort ? await listenHealth(cfg.healthPort, checks) : undefined;
   log(`meshnetd ${process.pid} node ${nodeName} (${nodeIp}): CNI calls on ${path}, gRPC on port ${grpc.port}, inter-node links: ${linkType}${linkType === 'vxlan' ? ` (VNIs: ${cfg.vniScheme})` : ''}, ` +
     `store ${cfg.store}, metrics on ${cniSocketPath('meshnetd-admin')}${health ? `, probes on port ${health.port}` : ''}`);

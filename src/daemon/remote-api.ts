@@ -5,19 +5,23 @@
 import { GrpcStatusError, type RemoteExtHandlers, type RemoteHandlers } from '../grpc';
 import { RemoteEndError, applyRemoteEnd, removeRemoteEnds, validateRemoteEnd } from '../meshnet/remote-end';
 import type { RemoteEndRef } from '../meshnet/remote';
+import { PermissionDenied, type PeerAuthorizer } from './peer-auth';
 
-export function remoteUpdateHandler(nodeIp: string, hostIntf: string | undefined, log: (s: string) => void): RemoteHandlers['update'] {
-  return async (req) => {
+export function remoteUpdateHandler(nodeIp: string, hostIntf: string | undefined, log: (s: string) => void, auth?: PeerAuthorizer): RemoteHandlers['update'] {
+  return async (req, call) => {
     try {
-      const outcome = applyRemoteEnd({
+      const end = {
         netNs: req.netNs, intfName: req.intfName, intfIp: req.intfIp, peerVtep: req.peerVtep,
         // Beyond 2^53 a bigint VNI cannot be valid anyway; validation names the field.
         kubeNs: req.kubeNs, vni: Number(req.vni), nodeIntf: req.nodeIntf,
-      }, nodeIp, hostIntf);
+      };
+      validateRemoteEnd(end);
+      await auth?.update(end, call);
+      const outcome = applyRemoteEnd(end, nodeIp, hostIntf);
       log(`Remote.Update from ${req.peerVtep}: ${req.intfName} (VNI ${req.vni}) in ${req.netNs}: ${outcome}`);
       return true;
     } catch (e) {
-      log(`Remote.Update from ${req.peerVtep} refused: ${(e as Error).message}`);
+      if (!(e instanceof PermissionDenied)) log(`Remote.Update from ${req.peerVtep} refused: ${(e as Error).message}`);
       if (e instanceof RemoteEndError) throw new GrpcStatusError('INVALID_ARGUMENT', e.message);
       throw e;
     }
@@ -52,11 +56,14 @@ export class EndRemovals {
   }
 }
 
-export function remoteExtHandlers(log: (s: string) => void, removals = new EndRemovals()): Partial<RemoteExtHandlers> {
+export function remoteExtHandlers(log: (s: string) => void, auth?: PeerAuthorizer, removals = new EndRemovals()): Partial<RemoteExtHandlers> {
   return {
-    removeEnd: async (req) => {
+    removeEnd: async (req, call) => {
       try {
-        const removed = await removals.remove({ netNs: req.netNs, intfName: req.intfName, vni: Number(req.vni), peerVtep: req.peerVtep });
+        const ref = { netNs: req.netNs, intfName: req.intfName, vni: Number(req.vni), peerVtep: req.peerVtep };
+        validateRemoteEnd({ ...ref, intfIp: '', kubeNs: '', nodeIntf: '' });
+        auth?.removeEnd(ref, call);
+        const removed = await removals.remove(ref);
         log(`RemoteExt.RemoveEnd from ${req.peerVtep}: ${req.intfName} (VNI ${req.vni}) in ${req.netNs}: ${removed ? 'removed' : 'nothing to remove'}`);
         return removed;
       } catch (e) {

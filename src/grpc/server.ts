@@ -7,7 +7,7 @@
 // method, instead of sending a default value a peer would take for an answer.
 import * as http2 from 'node:http2';
 import { isIPv6, type AddressInfo } from 'node:net';
-import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
+import { createContextKey, createContextValues, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { DescMessage, MessageInitShape } from '@bufbuild/protobuf';
 import * as pb from './gen/meshnet/v1beta1/meshnet_pb';
@@ -95,11 +95,21 @@ export const DEFAULT_WINDOW_BYTES = 16 * 1024 * 1024;
 type Handler<Req, Res> = ((req: Req, call: CallContext) => Result<Res>) | undefined;
 type Log = (line: string) => void;
 
+/** The caller's address, put in each call's context values by the adapter (contextValues below). */
+const PEER_ADDRESS = createContextKey<string>('', { description: 'caller IP address' });
+
+/** A socket's remote address as a plain IP: `::ffff:192.0.2.1` (a v4 caller on a v6 socket) → `192.0.2.1`. */
+export function peerAddressOf(socket: { remoteAddress?: string | undefined } | undefined): string {
+  const a = socket?.remoteAddress ?? '';
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
 function callContext(ctx: HandlerContext): CallContext {
   return {
     method: `${ctx.service.typeName}/${ctx.method.name}`,
     signal: ctx.signal,
     timeoutMs: () => ctx.timeoutMs(),
+    peerAddress: ctx.values.get(PEER_ADDRESS),
   };
 }
 
@@ -233,6 +243,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     // connect-node gzips every message >= 1 KiB by default: 10x slower on the wire (measured).
     acceptCompression: [],
     shutdownSignal: shutdown.signal,
+    contextValues: (req) => createContextValues().set(PEER_ADDRESS, peerAddressOf(req.socket)),
     routes(router) {
       router.service(pb.Local, localImpl(opts.local, log));
       router.service(pb.Remote, remoteImpl(opts.remote, log));

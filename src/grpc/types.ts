@@ -62,4 +62,6 @@ export interface CallContext {
   readonly signal: AbortSignal;
   /** Milliseconds left before the caller's deadline, or undefined when it set none. */
   timeoutMs(): number | undefined;
+  /** The caller's IP address (its TCP connection's; IPv4-mapped IPv6 shown as IPv4), '' if unknown. */
+  readonly peerAddress: string;
 }

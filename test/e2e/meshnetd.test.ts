@@ -95,7 +95,8 @@ test('calls go to meshnetd while it runs, to the standalone plugin when it does 
   const adds = daemonLog.match(/ADD \S+ exit 0/g) ?? [];
   assert.equal(adds.length, 2 * SUPPORTED_VERSIONS.length, `the daemon served the calls:\n${daemonLog}`);
 
-  // Remote.Update from a peer with bad fields: INVALID_ARGUMENT naming the field, nothing created.
+  // Remote.Update from a peer with bad fields: INVALID_ARGUMENT naming the field (checked before
+  // anything else), nothing created.
   const grpc = await import('../../src/grpc');
   // The test process joins the node's netns only to reach the daemon's port there.
   const callInNode = async (p: Parameters<ReturnType<typeof grpc.remoteClient>['update']>[0]) => {
@@ -110,7 +111,8 @@ test('calls go to meshnetd while it runs, to the standalone plugin when it does 
   const good = { netNs: `/var/run/netns/${run}-a100`, intfName: 'vx9', intfIp: '', peerVtep: '192.0.2.2', kubeNs: 'default', vni: 5009, nodeIntf: '' };
   assert.match(await callInNode({ ...good, vni: 0 }), /^INVALID_ARGUMENT .*RemotePod\.vni: 0 is not a VXLAN id/);
   assert.match(await callInNode({ ...good, intfName: 'way-too-long-name0' }), /^INVALID_ARGUMENT .*RemotePod\.intf_name/);
-  assert.match(await callInNode({ ...good, netNs: '/var/run/netns/nope' }), /^INVALID_ARGUMENT .*RemotePod\.net_ns: .* does not exist/);
+  // A netns no pod of this node has is not this caller's to touch (peer-auth.ts): refused as such.
+  assert.match(await callInNode({ ...good, netNs: '/var/run/netns/nope' }), /^PERMISSION_DENIED .*no pod of namespace default runs on this node \(192\.0\.2\.1\) in netns \/var\/run\/netns\/nope/);
   assert.match(await callInNode({ ...good, peerVtep: 'x' }), /^INVALID_ARGUMENT .*RemotePod\.peer_vtep/);
   assert.ok(!linkNames('a100').includes('vx9'), 'nothing was created');
 
