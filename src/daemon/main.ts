@@ -82,7 +82,7 @@ export async function main(argv: string[]): Promise<number> {
   // Upstream's daemons know their node by NODE_NAME; records are keyed by it.
   const nodeName = cfg.nodeName;
   const records = new WireRecords(store, nodeName);
-  const wireRemote = wireRemoteHandlers(dataplane, records, nodeName, log);
+  
   const wires = daemonWireLinker(dataplane, peers, records, nodeName);
   const lock = new Mutex();
   const reconciler = new Reconciler({
@@ -95,6 +95,7 @@ export async function main(argv: string[]): Promise<number> {
     nodeIp, vniScheme: cfg.vniScheme, log,
     topologies: { cached: (ns) => reconciler.informer.list(ns), fresh: (ns) => topologyClient.list(ns), freshOne: (ns, n) => topologyClient.get(ns, n) },
   });
+  const wireRemote = wireRemoteHandlers(dataplane, records, nodeName, log, auth);
   const grpc = await startGrpcServer({
     host: nodeIp.includes(':') ? '::' : '0.0.0.0',
     port: grpcPort,
@@ -102,8 +103,9 @@ export async function main(argv: string[]): Promise<number> {
     local: loopbackOnly({ ...localHandlers(topologyClient, { nodeIp, ...(hostIntf ? { nodeIntf: hostIntf } : {}) }), ...localWireHandlers(dataplane, records, nodeName, log) }, auth),
     // Frames of peer streams go straight to the dataplane (the raw receive path serves every
     // SendToStream); SendToOnce, upstream's one call per frame, through connect.
-    wireFrames: (p) => dataplane.deliverOne(p),
-    wire: { sendToOnce: (p) => { dataplane.deliverOne(p); return true; } },
+    // Each frame is delivered only if it comes from its wire's peer node (wire/table.ts).
+    wireFrames: (p, from) => dataplane.deliverOne(p, from),
+    wire: { sendToOnce: (p, call) => { dataplane.deliverOne(p, call.peerAddress); return true; } },
     remote: { ...wireRemote, update: remoteUpdateHandler(nodeIp, hostIntf, log, auth) },
     ext: remoteExtHandlers(log, auth),
   });

@@ -7,7 +7,7 @@
 // the VNI and address the ones the link implies. Local (upstream's plugin API) is served to this
 // node only. A refusal is PERMISSION_DENIED naming the reason, and counted.
 import { isIP } from 'node:net';
-import { GrpcStatusError, type CallContext, type LocalHandlers } from '../grpc';
+import { GrpcStatusError, type CallContext, type LocalHandlers, type WireDef } from '../grpc';
 import { vniOf, type VniScheme } from '../meshnet/vxlan';
 import type { RemoteEnd, RemoteEndRef } from '../meshnet/remote';
 import { isAlive, type Link, type Topology } from '../topology';
@@ -59,14 +59,8 @@ export class PeerAuthorizer {
     if (why) {
       // Usually only the peer is newer than the cache (its ADD wrote its status and called at
       // once): read that one object; the whole namespace only when our own pod is not known yet.
-      const me = this.podOf(end, cached);
-      const peerName = me?.spec.links.find((l) => l.local_intf === end.intfName)?.peer_pod;
-      let fresh: Topology[];
-      if (me && peerName) {
-        const peer = await this.o.topologies.freshOne(ns, peerName);
-        fresh = [...cached.filter((t) => t.metadata.name !== peerName), ...(peer ? [peer] : [])];
-      } else fresh = await this.o.topologies.fresh(ns);
-      why = this.judgeUpdate(end, ns, fresh, call.peerAddress);
+      const peerName = this.podOf(end, cached)?.spec.links.find((l) => l.local_intf === end.intfName)?.peer_pod;
+      why = this.judgeUpdate(end, ns, peerName ? await this.withFresh(ns, cached, peerName) : await this.o.topologies.fresh(ns), call.peerAddress);
     }
     if (why) this.deny(call, why);
   }
@@ -82,12 +76,59 @@ export class PeerAuthorizer {
     const pod = `${ns}/${me.metadata.name}`;
     const link = me.spec.links.find((l) => l.local_intf === end.intfName);
     if (!link) return `pod ${pod} has no link on interface ${end.intfName}`;
-    const peer = topologies.find((t) => t.metadata.name === link.peer_pod);
-    if (!peer || !isAlive(peer) || peer.status!.src_ip !== end.peerVtep) return `link uid ${link.uid} of ${pod}: its peer pod ${link.peer_pod} is not up on node ${end.peerVtep}`;
-    if (caller !== end.peerVtep) return `link uid ${link.uid} of ${pod}: the request comes from ${caller || 'an unknown address'}, not from node ${end.peerVtep} where its peer pod runs`;
+    const why = this.judgePeer(`link uid ${link.uid} of ${pod}`, link, topologies, end.peerVtep, caller, end.intfIp);
+    if (why) return why;
     const vni = vniOf(link.uid, ns, this.o.vniScheme);
     if (end.vni !== vni) return `link uid ${link.uid} of ${pod}: VNI ${end.vni} is not the link's (${vni})`;
-    if (end.intfIp && !addressesOf(link, peer).includes(end.intfIp)) return `link uid ${link.uid} of ${pod}: address ${end.intfIp} is not the one its Topologies give`;
+    return undefined;
+  }
+
+  /**
+   * Remote.AddGRPCWireRemote (and each item of the batch): the caller wants this node's end of a
+   * grpc-wire made for one of its pods. The same rules as Update, with the pod and link named as
+   * upstream's WireDef names them (pod name, link uid, interface).
+   */
+  async wireAdd(req: WireDef, call: CallContext): Promise<void> {
+    const ns = req.topoNs || 'default';
+    const uid = Number(req.linkUid);
+    const judge = (topologies: Topology[]) => {
+      const me = topologies.find((t) => t.metadata.name === req.localPodName);
+      if (!me || !isAlive(me) || me.status!.src_ip !== this.o.nodeIp || me.status!.net_ns !== req.localPodNetNs) {
+        return `pod ${ns}/${req.localPodName} does not run on this node (${this.o.nodeIp}) in netns ${req.localPodNetNs}`;
+      }
+      const link = me.spec.links.find((l) => l.uid === uid && l.local_intf === req.intfNameInPod);
+      if (!link) return `pod ${ns}/${req.localPodName} has no link uid ${uid} on interface ${req.intfNameInPod}`;
+      return this.judgePeer(`link uid ${uid} of ${ns}/${req.localPodName}`, link, topologies, req.peerNodeIp, call.peerAddress, req.localPodIp);
+    };
+    const cached = this.o.topologies.cached(ns);
+    let why = judge(cached);
+    if (why) {
+      const peerName = cached.find((t) => t.metadata.name === req.localPodName)?.spec.links.find((l) => l.uid === uid)?.peer_pod;
+      why = judge(peerName ? await this.withFresh(ns, cached, peerName) : await this.o.topologies.fresh(ns));
+    }
+    if (why) this.deny(call, why);
+  }
+
+  /**
+   * Remote.GRPCWireDownRemote: only the node at the other end of the wire may take it down
+   * (`peerNode`: the wire end's, or undefined when this node has no such end).
+   */
+  wireDown(peerNode: string | undefined, call: CallContext): void {
+    if (peerNode !== undefined && peerNode !== call.peerAddress) this.deny(call, `the wire's other end is on node ${peerNode}, not ${call.peerAddress || 'an unknown address'}`);
+  }
+
+  /** The cached namespace with one object read afresh. */
+  private async withFresh(ns: string, cached: Topology[], name: string): Promise<Topology[]> {
+    const t = await this.o.topologies.freshOne(ns, name);
+    return [...cached.filter((x) => x.metadata.name !== name), ...(t ? [t] : [])];
+  }
+
+  /** The link's peer pod must be up on `peerNode`, the caller must be that node, the address the link's. */
+  private judgePeer(what: string, link: Link, topologies: Topology[], peerNode: string, caller: string, addr: string): string | undefined {
+    const peer = topologies.find((t) => t.metadata.name === link.peer_pod);
+    if (!peer || !isAlive(peer) || peer.status!.src_ip !== peerNode) return `${what}: its peer pod ${link.peer_pod} is not up on node ${peerNode}`;
+    if (caller !== peerNode) return `${what}: the request comes from ${caller || 'an unknown address'}, not from node ${peerNode} where its peer pod runs`;
+    if (addr && !addressesOf(link, peer).includes(addr)) return `${what}: address ${addr} is not the one its Topologies give`;
     return undefined;
   }
 

@@ -3,7 +3,7 @@
 // wire id and describes the pod on the RECEIVING node), and removed with GRPCWireDownRemote.
 // Every end this node holds is recorded in its GWireKObj, so a restarted daemon can reattach.
 import { isIP } from '../cni';
-import { GrpcStatusError, type WireDef } from '../grpc';
+import { GrpcStatusError, type CallContext, type WireDef } from '../grpc';
 import { NetNs, Rtnl, netnsPathExists } from '../kernel';
 import type { WireLinker, WireSide } from '../meshnet/remote';
 import { isValidIfName } from '../topology';
@@ -11,6 +11,7 @@ import type { WireDataplane, WireEndSpec } from '../wire/dataplane';
 import { wireHostIntf, wireId } from '../wire/ids';
 import type { GWireItem, WireRecords } from '../wire/records';
 import type { PeerClients } from '../meshnet/remote-linker';
+import type { PeerAuthorizer } from './peer-auth';
 
 const idOf = (s: WireSide) => wireId(s.namespace, s.pod, s.intf);
 
@@ -67,9 +68,10 @@ export function daemonWireLinker(dataplane: WireDataplane, peers: PeerClients, r
 }
 
 /** Remote handlers for the far side: make or remove this node's end of a wire a peer asked for. */
-export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecords, nodeName: string, log: (s: string) => void) {
+export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecords, nodeName: string, log: (s: string) => void, auth?: PeerAuthorizer) {
   const handlers = {
-    addGrpcWireRemote: async (req: WireDef) => {
+    addGrpcWireRemote: async (req: WireDef, call: CallContext) => {
+      await auth?.wireAdd(req, call);
       const spec: WireEndSpec = {
         id: wireId(req.topoNs, req.localPodName, req.intfNameInPod), peerNode: req.peerNodeIp, peerId: req.wireIfIdOnPeerNode,
         podNetns: req.localPodNetNs, podIntf: req.intfNameInPod, ...(req.localPodIp ? { podIp: req.localPodIp } : {}),
@@ -80,9 +82,14 @@ export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecord
       log(`AddGRPCWireRemote from ${req.peerNodeIp}: ${req.topoNs}/${req.localPodName}:${req.intfNameInPod} wire ${spec.id} <-> ${req.wireIfIdOnPeerNode}`);
       return { response: true, peerIntfId: spec.id };
     },
-    grpcWireDownRemote: async (req: WireDef) => {
-      const removed = dataplane.removeEnd(wireId(req.topoNs, req.localPodName, req.intfNameInPod));
-      await records.remove({ topo_namespace: req.topoNs, local_pod_name: req.localPodName, local_pod_iface_name: req.intfNameInPod });
+    grpcWireDownRemote: async (req: WireDef, call: CallContext) => {
+      const id = wireId(req.topoNs, req.localPodName, req.intfNameInPod);
+      const end = dataplane.findEnds((e) => e.id === id)[0];
+      auth?.wireDown(end?.peerNode, call);
+      const removed = dataplane.removeEnd(id);
+      // Without an end here the record (if any) is not this caller's to judge: restore drops
+      // records whose end is gone.
+      if (removed || !auth) await records.remove({ topo_namespace: req.topoNs, local_pod_name: req.localPodName, local_pod_iface_name: req.intfNameInPod });
       log(`GRPCWireDownRemote from ${req.peerNodeIp}: ${req.topoNs}/${req.localPodName}:${req.intfNameInPod}: ${removed ? 'removed' : 'not here'}`);
       return true;
     },
@@ -91,11 +98,11 @@ export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecord
      * per item, in order; an item that fails answers response false (with the sender's id) and
      * does not stop the others.
      */
-    addGrpcWiresRemoteBatch: async (items: WireDef[]) => {
+    addGrpcWiresRemoteBatch: async (items: WireDef[], call: CallContext) => {
       const out: { response: boolean; peerIntfId: bigint }[] = [];
       for (const item of items) {
         try {
-          out.push(await handlers.addGrpcWireRemote(item));
+          out.push(await handlers.addGrpcWireRemote(item, call));
         } catch (e) {
           log(`AddGRPCWiresRemoteBatch from ${item.peerNodeIp}: ${item.topoNs}/${item.localPodName}:${item.intfNameInPod} failed: ${(e as Error).message}`);
           out.push({ response: false, peerIntfId: item.wireIfIdOnPeerNode });

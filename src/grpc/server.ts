@@ -73,7 +73,7 @@ export interface GrpcServerOptions {
    * each Packet is handed here as its bytes arrive (raw-receive.ts). Without it the method is
    * UNIMPLEMENTED.
    */
-  wireFrames?: (p: Packet) => void;
+  wireFrames?: (p: Packet, from: string) => void;
   /** One line per failed call and per transport problem. */
   log?: (line: string) => void;
   /** HTTP/2 flow-control window, stream and connection (default 16 MiB: one HTTP/2 stream of 64 KB messages reached 5.1 Gbit/s on loopback only with a 16 MB window). */
@@ -261,7 +261,9 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     fixAuthority(req);
     try {
       if (opts.wireFrames && req.url === SEND_TO_STREAM_PATH && req.method === 'POST') {
-        serveRawSendToStream(req, res, opts.wireFrames);
+        const from = peerAddressOf(req.socket);
+        const frames = opts.wireFrames;
+        serveRawSendToStream(req, res, (p) => frames(p, from));
         return;
       }
       handler(req, res);

@@ -219,9 +219,9 @@ export class WireDataplane {
     this.opts.log(`wires to node ${node}: carrier ${up ? 'up' : 'DOWN'} on ${n} wire(s)`);
   }
 
-  /** Peer → pod: deliver a frame to the wire its id names. */
-  deliverOne(p: Packet): void {
-    this.wires.deliverOne(p);
+  /** Peer → pod: deliver a frame to the wire its id names, if `from` is that wire's peer node (table.ts). */
+  deliverOne(p: Packet, from?: string): void {
+    this.wires.deliverOne(p, from);
   }
 
   /** Per-wire counters, for the daemon's metrics endpoint. */

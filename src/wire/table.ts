@@ -53,11 +53,13 @@ export interface TableCounters {
   unknownWire: number;
   /** Frames the host end could not take (socket buffer full, or the end down). */
   sendFailed: number;
+  /** Frames for a wire whose other end is on another node than the sender's: dropped. */
+  wrongPeer: number;
 }
 
 export class WireTable {
   private readonly ends = new Map<bigint, WireEnd>();
-  readonly counters: TableCounters = { framesOut: 0, framesIn: 0, unknownWire: 0, sendFailed: 0 };
+  readonly counters: TableCounters = { framesOut: 0, framesIn: 0, unknownWire: 0, sendFailed: 0, wrongPeer: 0 };
 
   constructor(private readonly streamTo: (node: string) => PacketSink, private readonly log: (s: string) => void) {}
 
@@ -130,11 +132,18 @@ export class WireTable {
     this.counters.framesOut += frames.length;
   }
 
-  /** Peer → pod: deliver a frame to the wire its id names. */
-  deliverOne(p: Packet): void {
+  /**
+   * Peer → pod: deliver a frame to the wire its id names. `from`, the sending node's address when
+   * known: only the node at the wire's other end may put frames on it (no injection by id).
+   */
+  deliverOne(p: Packet, from?: string): void {
     const end = this.ends.get(p.remotIntfId);
     if (!end) {
       this.counters.unknownWire++;
+      return;
+    }
+    if (from !== undefined && from !== end.peerNode) {
+      this.counters.wrongPeer++;
       return;
     }
     const f = p.frame;

@@ -3,7 +3,7 @@
 // does not give the caller, are refused with PERMISSION_DENIED, change nothing, and are counted;
 // Local answers only this node. One lab (r1 on n1, r2 on n2, one VXLAN link) and one attacker
 // host on the fabric (192.0.2.250); one behaviour per test.
-import { test, before, after } from 'node:test';
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,23 +12,22 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { NetNs, Rtnl, createNamedNetns, deleteNamedNetns, listNamedNetns } from '../../src/kernel';
-import { checkLinks, fabricNetns, labDown, labUp, netnsPath, parseLabFile, type LabState } from '../../src/lab';
+import { checkLinks, fabricNetns, labDown, labUp, netnsPath, nodeWires, parseLabFile, type LabState } from '../../src/lab';
 import { cniSocketPath } from '../../src/meshnet/sockets';
 import { vniOf } from '../../src/meshnet/vxlan';
 import { openStore } from '../../src/store';
 import { TopologyClient } from '../../src/topology';
 
 const runDir = mkdtempSync(join(tmpdir(), 'peerauth-'));
-const name = `pa${process.pid % 10000}${randomBytes(2).toString('hex')}`;
-const attacker = `${name}-atk`;
 const ATTACKER_IP = '192.0.2.250';
 const N1 = '192.0.2.11';
 const N2 = '192.0.2.12';
-let state: LabState;
 
-before(async () => {
-  state = await labUp(parseLabFile(`
+/** A two-node lab (r1 on n1, r2 on n2, link uid 1) and an attacker host on its fabric. */
+async function labWithAttacker(name: string, linkType?: 'grpc'): Promise<LabState> {
+  const lab = await labUp(parseLabFile(`
 name: ${name}
+${linkType ? `inter_node_link_type: ${linkType}` : ''}
 nodes: [n1, n2]
 pods: [{name: r1, node: n1}, {name: r2, node: n2}]
 topologies:
@@ -38,9 +37,9 @@ topologies:
     spec: {links: [{uid: 1, peer_pod: r1, local_intf: eth1, peer_intf: eth1, local_ip: 10.1.1.2/24, peer_ip: 10.1.1.1/24}]}
 `), '(peer-auth)', { runDir, cniBinDir: resolve('dist/cni') });
   // Another host on the node network: a netns with a port on the lab's fabric bridge.
-  createNamedNetns(attacker);
+  createNamedNetns(`${name}-atk`);
   const fabric = NetNs.open(netnsPath(fabricNetns(name)));
-  const atk = NetNs.open(netnsPath(attacker));
+  const atk = NetNs.open(netnsPath(`${name}-atk`));
   const f = Rtnl.open(fabric);
   const a = Rtnl.open(atk);
   try {
@@ -55,12 +54,24 @@ topologies:
     fabric.close();
     atk.close();
   }
-});
+  return lab;
+}
 
-after(async () => {
-  if (listNamedNetns().includes(attacker)) deleteNamedNetns(attacker);
+async function labDownWithAttacker(name: string): Promise<void> {
+  if (listNamedNetns().includes(`${name}-atk`)) deleteNamedNetns(`${name}-atk`);
   await labDown(name, { runDir });
-  rmSync(runDir, { recursive: true, force: true });
+}
+
+after(() => rmSync(runDir, { recursive: true, force: true }));
+
+const name = `pa${process.pid % 10000}${randomBytes(2).toString('hex')}`;
+const attacker = `${name}-atk`;
+let state: LabState;
+before(async () => {
+  state = await labWithAttacker(name);
+});
+after(async () => {
+  await labDownWithAttacker(name);
 });
 
 const pod = (p: string) => state.pods.find((x) => x.name === p)!;
@@ -173,4 +184,64 @@ test('refusals are counted per method in the daemon\'s metrics', async () => {
   assert.ok(count('meshnet.v1beta1.Remote/Update') >= 6, text);
   assert.ok(count('meshnet.ext.v1.RemoteExt/RemoveEnd') >= 1, text);
   assert.ok(count('meshnet.v1beta1.Local/SetAlive') >= 1, text);
+});
+
+describe('grpc-wire', () => {
+  const gname = `pg${process.pid % 10000}${randomBytes(2).toString('hex')}`;
+  const gatk = `${gname}-atk`;
+  let g: LabState;
+  before(async () => {
+    g = await labWithAttacker(gname, 'grpc');
+  });
+  after(async () => {
+    await labDownWithAttacker(gname);
+  });
+  const gpod = (p: string) => g.pods.find((x) => x.name === p)!;
+  const gnode = (n: string) => g.nodes.find((x) => x.name === n)!;
+  const wireDef = (over: Record<string, unknown> = {}) => ({
+    wireIfIdOnPeerNode: 77, peerNodeIp: N2, intfNameInPod: 'eth1', localPodNetNs: netnsPath(gpod('r1').netns),
+    linkUid: 1, localPodName: 'r1', wireIfNameOnLocalNode: '', topoNs: 'default', localPodIp: '', ...over,
+  });
+
+  test('AddGRPCWireRemote for a pod\'s real link from a host that is not the peer\'s node is refused', async () => {
+    const out = await from(gatk, `
+      const c = g.remoteClient('${N1}:51111', { timeoutMs: 3000 });
+      const r = await c.addGrpcWireRemote(${JSON.stringify(wireDef())}); console.log(JSON.stringify(r, (_k, v) => typeof v === 'bigint' ? String(v) : v)); c.close();`);
+    assert.match(out, /^PERMISSION_DENIED .*the request comes from 192\.0\.2\.250, not from node 192\.0\.2\.12 where its peer pod runs/);
+  });
+
+  test('in a batch, each item a caller has no right to answers false', async () => {
+    const out = await from(gatk, `
+      const c = g.remoteClient('${N1}:51111', { timeoutMs: 3000 });
+      const r = await c.addGrpcWiresRemoteBatch([${JSON.stringify(wireDef({ peerNodeIp: ATTACKER_IP }))}]);
+      console.log(JSON.stringify(r.map((x) => x.response))); c.close();`);
+    assert.equal(out, '[false]');
+  });
+
+  test('GRPCWireDownRemote from a host that is not the wire\'s other end is refused; the wire keeps passing traffic', async () => {
+    const out = await from(gatk, `
+      const c = g.remoteClient('${N1}:51111', { timeoutMs: 3000 });
+      console.log(String(await c.grpcWireDownRemote(${JSON.stringify(wireDef())}))); c.close();`);
+    assert.match(out, /^PERMISSION_DENIED .*the wire's other end is on node 192\.0\.2\.12, not 192\.0\.2\.250/);
+    const rows = await checkLinks(g, await new TopologyClient(await openStore(g.store)).list());
+    assert.deepEqual(rows.map((r) => [r.kind, r.pass]), [['grpc', true]]);
+  });
+
+  test('frames sent to a wire\'s id from another host are dropped and counted', async () => {
+    const [wire] = await nodeWires(gnode('n1'));
+    assert.ok(wire, 'r1 has a wire on n1');
+    const out = await from(gatk, `
+      const c = g.wireClient('${N1}:51111');
+      const frame = new Uint8Array(60).fill(0xff);
+      console.log(String(await c.sendToOnce({ remotIntfId: ${wire.id}n, frame }))); c.close();`);
+    assert.equal(out, 'true', 'SendToOnce answers as upstream (a dropped frame is not an error)');
+    const text = await new Promise<string>((res, rej) => {
+      httpGet({ socketPath: cniSocketPath('meshnetd-admin', netnsPath(gnode('n1').netns)), path: '/metrics' }, (r) => {
+        let body = '';
+        r.on('data', (d: Buffer) => { body += d.toString(); });
+        r.on('end', () => res(body));
+      }).on('error', rej);
+    });
+    assert.match(text, /meshnet_dataplane_wrong_peer\{node="n1"\} [1-9]/);
+  });
 });

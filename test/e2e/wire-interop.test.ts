@@ -18,6 +18,7 @@ import { PeerClients } from '../../src/meshnet/remote-linker';
 import { daemonWireLinker } from '../../src/daemon/wire-linker';
 import { cniSocketPath } from '../../src/meshnet/sockets';
 import { FileStore } from '../../src/store';
+import { TopologyClient } from '../../src/topology';
 import { WireDataplane } from '../../src/wire/dataplane';
 import { WireRecords } from '../../src/wire/records';
 
@@ -86,8 +87,16 @@ test('AddGRPCWiresRemoteBatch (KNE\'s controller, no fallback): every wire end i
   });
   for (let i = 0; i < 500 && !existsSync(sock); i++) await sleep(10);
   assert.ok(existsSync(sock), log);
+  // The store says r1 runs here (192.0.2.21) with links 101 and 103 to r2, which runs on the
+  // calling node: 127.0.0.1, where the client below calls from (peer-auth.ts checks all of it).
+  const topo = new TopologyClient(new FileStore(join(dir, 'store2')));
+  const links = (peer: string) => [101, 102, 103].map((uid) => ({ uid, peer_pod: peer, local_intf: `eth${uid - 100}`, peer_intf: `eth${uid - 100}` }));
+  for (const [name, peer, src, netns] of [['r1', 'r2', '192.0.2.21', `/var/run/netns/${pod}`], ['r2', 'r1', '127.0.0.1', '/var/run/netns/elsewhere']] as const) {
+    await topo.create({ apiVersion: 'networkop.co.uk/v1beta1', kind: 'Topology', metadata: { name, namespace: 'default' }, spec: { links: links(peer) } });
+    await topo.setStatus('default', name, { src_ip: src, net_ns: netns, container_id: 'c' });
+  }
   const item = (intf: string, id: number, netns = `/var/run/netns/${pod}`) => ({
-    wire_if_id_on_peer_node: String(id), peer_node_ip: '192.0.2.22', intf_name_in_pod: intf, local_pod_net_ns: netns,
+    wire_if_id_on_peer_node: String(id), peer_node_ip: '127.0.0.1', intf_name_in_pod: intf, local_pod_net_ns: netns,
     link_uid: String(id), local_pod_name: 'r1', wire_if_name_on_local_node: '', topo_ns: 'default', local_pod_ip: '',
   });
   const items = [item('eth1', 101), item('eth2', 102, '/var/run/netns/nonexistent'), item('eth3', 103)];

@@ -120,3 +120,12 @@ test('a removed wire stops relaying, its socket is closed, and frames for its id
   assert.equal(table.counters.unknownWire, 1);
   assert.equal(table.remove(1n), undefined, 'removing twice finds nothing');
 });
+
+test('a frame from a node that is not the wire\'s peer is dropped and counted (no injection by wire id)', () => {
+  const { table, wire } = setup();
+  const a = wire(1n, '192.0.2.12', 7n);
+  table.deliverOne({ remotIntfId: 1n, frame: frame(1) }, '192.0.2.250');
+  table.deliverOne({ remotIntfId: 1n, frame: frame(2) }, '192.0.2.12');
+  assert.deepEqual(a.written, [frame(2)]);
+  assert.deepEqual([table.counters.wrongPeer, table.counters.framesIn], [1, 1]);
+});
