@@ -58,10 +58,32 @@ function itemsOf(o: GWireKObj): GWireItem[] {
 }
 
 export class WireRecords {
+  /** Writes to one namespace's object, one after another (see serial). */
+  private readonly chains = new Map<string, Promise<unknown>>();
+
   constructor(private readonly store: Store, private readonly nodeName: string) {}
+
+  /**
+   * This daemon's writes to one GWireKObj run one at a time: a pod's DEL takes down its wires
+   * concurrently, and read-modify-write updates of the same object racing each other would only
+   * conflict and retry (409s beyond the retry budget lost records). Other writers (another
+   * node's daemon never writes this node's object) are still handled by retryOnConflict.
+   */
+  private serial<T>(namespace: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.chains.get(namespace) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.chains.set(namespace, tail);
+    void tail.then(() => { if (this.chains.get(namespace) === tail) this.chains.delete(namespace); });
+    return run;
+  }
 
   /** Adds or replaces the item for the same pod interface. */
   async upsert(item: GWireItem): Promise<void> {
+    await this.serial(item.topo_namespace, () => this.upsertNow(item));
+  }
+
+  private async upsertNow(item: GWireItem): Promise<void> {
     await retryOnConflict(async () => {
       const cur = await this.store.get(GWIRE_RESOURCE, item.topo_namespace, this.nodeName) as GWireKObj | undefined;
       if (!cur) {
@@ -84,7 +106,7 @@ export class WireRecords {
 
   /** Removes the item of one pod interface; false when there was none. */
   async remove(end: Pick<GWireItem, 'topo_namespace' | 'local_pod_name' | 'local_pod_iface_name'>): Promise<boolean> {
-    return retryOnConflict(async () => {
+    return this.serial(end.topo_namespace, () => retryOnConflict(async () => {
       const cur = await this.store.get(GWIRE_RESOURCE, end.topo_namespace, this.nodeName) as GWireKObj | undefined;
       if (!cur) return false;
       const items = itemsOf(cur);
@@ -92,7 +114,7 @@ export class WireRecords {
       if (kept.length === items.length) return false;
       await this.store.update(GWIRE_RESOURCE, { ...cur, status: { ...cur.status, grpcWireItems: kept } });
       return true;
-    });
+    }));
   }
 
   /** Every item recorded for this node, across namespaces (as upstream: field selector metadata.name=<node>). */

@@ -92,6 +92,16 @@ test('two daemons recording wires in the same GWireKObj at once: the 409 conflic
   assert.ok(kube.double.requests.some((r) => r.status === 409 && r.path.includes(`/namespaces/${n}/gwirekobjs`)), 'there were conflicts to retry');
 });
 
+test('one daemon taking 40 wires down at once (a pod\'s DEL) removes every record: its writes to one GWireKObj take turns', async () => {
+  const n = ns();
+  const r = new WireRecords(new KubeStore(kube.storeRef), 'busy-node');
+  const pods = Array.from({ length: 40 }, (_, i) => `p${i}`);
+  for (const [i, p] of pods.entries()) await r.upsert(item(n, p, i + 1));
+  const removed = await Promise.all(pods.map((p) => r.remove({ topo_namespace: n, local_pod_name: p, local_pod_iface_name: 'eth1' })));
+  assert.ok(removed.every(Boolean), 'each removal found its record');
+  assert.deepEqual(await r.list(), []);
+});
+
 test('a watch survives its connection being cut again and again: no change is lost, the view converges', async () => {
   const n = ns();
   const s = new KubeStore(kube.storeRef);
