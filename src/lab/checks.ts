@@ -65,8 +65,9 @@ export interface ProbeEnd {
  * (a frame arriving on another interface or in another pod proves nothing). All links at once:
  * one packet socket per pod netns (a socket's close costs an RCU grace period, see
  * kernel/ethertype-socket.ts), frames read until every one has arrived or `waitMs` has passed.
+ * `stats.misdelivered` counts this probe's frames read anywhere else than their link's far end.
  */
-export async function probeLinks(links: Array<{ a: ProbeEnd; b: ProbeEnd }>, count = 3, waitMs = 1000): Promise<Array<{ sent: number; received: number }>> {
+export async function probeLinks(links: Array<{ a: ProbeEnd; b: ProbeEnd }>, count = 3, waitMs = 1000, stats?: { misdelivered: number }): Promise<Array<{ sent: number; received: number }>> {
   const results = links.map(() => ({ sent: 0, received: 0 }));
   if (links.length === 0) return results;
   const netnses = new Map<string, { ns: NetNs; sock: EthertypeSocket; links: Map<string, LinkInfo> }>();
@@ -100,7 +101,14 @@ export async function probeLinks(links: Array<{ a: ProbeEnd; b: ProbeEnd }>, cou
         for (const { ifindex, frame } of sock.recv()) {
           if (frame.length < 27 || frame.readUInt16BE(12) !== PROBE_ETHERTYPE || !frame.subarray(14, 22).equals(tag)) continue;
           const i = frame.readUInt32BE(22);
-          if (i >= links.length || links[i]!.b.netns !== name || expect[i] !== ifindex) continue;
+          if (i >= links.length) continue;
+          if (links[i]!.b.netns !== name || expect[i] !== ifindex) {
+            // One of this probe's frames on an interface that is not its link's far end: a
+            // dataplane that delivered it to the wrong wire (frames broadcast by a bridge would
+            // too, but meshnet's links are point to point).
+            if (stats) stats.misdelivered++;
+            continue;
+          }
           const before = seen[i]!.size;
           seen[i]!.add(frame.readUInt8(26));
           if (seen[i]!.size > before) pending--;
