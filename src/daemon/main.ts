@@ -105,6 +105,7 @@ export async function main(argv: string[]): Promise<number> {
     // SendToStream); SendToOnce, upstream's one call per frame, through connect.
     // Each frame is delivered only if it comes from its wire's peer node (wire/table.ts).
     wireFrames: (p, from) => dataplane.deliverOne(p, from),
+    wireStreamOpened: (from) => dataplane.peerSeen(from),
     wire: { sendToOnce: (p, call) => { dataplane.deliverOne(p, call.peerAddress); return true; } },
     remote: { ...wireRemote, update: remoteUpdateHandler(nodeIp, hostIntf, log, auth) },
     ext: remoteExtHandlers(log, auth),

@@ -74,6 +74,8 @@ export interface GrpcServerOptions {
    * UNIMPLEMENTED.
    */
   wireFrames?: (p: Packet, from: string) => void;
+  /** Told when a peer opens a SendToStream (`from`: its address), before any of its frames. */
+  wireStreamOpened?: (from: string) => void;
   /** One line per failed call and per transport problem. */
   log?: (line: string) => void;
   /** HTTP/2 flow-control window, stream and connection (default 16 MiB: one HTTP/2 stream of 64 KB messages reached 5.1 Gbit/s on loopback only with a 16 MB window). */
@@ -263,6 +265,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       if (opts.wireFrames && req.url === SEND_TO_STREAM_PATH && req.method === 'POST') {
         const from = peerAddressOf(req.socket);
         const frames = opts.wireFrames;
+        opts.wireStreamOpened?.(from);
         serveRawSendToStream(req, res, (p) => frames(p, from));
         return;
       }

@@ -178,6 +178,14 @@ export class WireDataplane {
     this.lost.set(node, timer);
   }
 
+  /**
+   * A peer node opened a stream to us: if we count it lost (its daemon restarted, say), probe it
+   * now rather than at the next tick of the once-a-second probe.
+   */
+  peerSeen(node: string): void {
+    if (this.lost.has(node)) this.probe(node);
+  }
+
   /** Opens a stream to a lost node; if it survives PROBE_SETTLE_MS, the node is back. */
   private probe(node: string): void {
     if (this.probing.has(node) || this.closed) return;
