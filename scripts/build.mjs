@@ -4,7 +4,7 @@
 // extensionless files load without a loader flag. koffi stays external: it ships a native addon
 // that node resolves from ../node_modules, which holds for dist/ and dist/cni/ alike.
 import { build } from 'esbuild';
-import { mkdirSync, writeFileSync, rmSync, chmodSync, copyFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, rmSync, chmodSync, copyFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +34,11 @@ const kubeStoreApart = {
  */
 const MESHNETD_NODE_FLAGS = ['--max-semi-space-size=2'];
 
+// Every bundle knows its version and commit (src/build: meshnetd's build-info metric, --version).
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const rev = spawnSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: root, encoding: 'utf8' });
+const BUILD = { version: pkg.version, commit: rev.status === 0 ? rev.stdout.trim() : 'unknown' };
+
 const entries = [
   // The JavaScript build of each daemon-backed plugin; dist/cni/<type> is the exec shim.
   { src: 'src/bin/meshnet.ts', out: 'lib/meshnet-plugin.cjs', plugins: [kubeStoreApart] },
@@ -58,6 +63,7 @@ await Promise.all(entries.map(async ({ src, out, plugins = [], nodeFlags = [] })
     target: 'node20',
     format: 'cjs',
     external: ['koffi'],
+    define: { MESHNET_BUILD: JSON.stringify(BUILD) },
     banner: { js: nodeFlags.length ? `#!/usr/bin/env -S node ${nodeFlags.join(' ')}` : '#!/usr/bin/env node' },
     sourcemap: false,
     minify: false,

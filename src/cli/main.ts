@@ -4,6 +4,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { openStore } from '../store';
 import { TopologyClient } from '../topology';
+import { versionLine } from '../build';
 import {
   LabError, LabFileError, checkLinks, checkPod, formatLinkTable, labDown, labState, labUp, listLabs, readLabFile,
   nodeWires, restartDaemon, saveState, startApiProxy, netnsPath, labApply,
@@ -28,7 +29,8 @@ const USAGE = `usage:
   meshnetctl lab exec NAME POD -- CMD run CMD inside a pod's network namespace (POD or NAMESPACE/POD)
   meshnetctl lab wires NAME           per-wire telemetry of grpc-wire links (carrier, frames, bytes, drops)
   meshnetctl lab restart-daemon NAME NODE  restart one node's meshnetd (its wires are reattached, pods untouched)
-  meshnetctl lab down NAME|FILE       remove everything the lab made`;
+  meshnetctl lab down NAME|FILE       remove everything the lab made
+  meshnetctl --version                print the version`;
 
 class UsageError extends Error {
   readonly code = 'Usage';
@@ -285,6 +287,7 @@ async function runApiProxy(name: string, runDir?: string): Promise<number> {
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
   try {
+    if (cmd === '--version') { out(versionLine('meshnetctl')); return 0; }
     if (cmd === 'demo') return await demo(args);
     if (cmd === 'lab') return await lab(args);
     if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {

@@ -1,48 +1,58 @@
 // meshnetd's admin endpoint: HTTP on a unix socket next to the CNI socket (reachable from the
 // host even though the daemon lives in a node's netns; mode 0600). GET /metrics is Prometheus
-// text (per-wire counters and carrier, dataplane totals); GET /wires is the same as JSON.
+// text (metrics.ts; the same as on the TCP health port); GET /wires is per-wire telemetry as JSON.
 import { createServer, type Server } from 'node:http';
 import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { WireDataplane, WireTelemetry } from '../wire/dataplane';
+import type { WireDataplane, WireStats, WireTelemetry } from '../wire/dataplane';
+import { buildInfo } from '../build';
+import { CNI_SECONDS_BUCKETS, MetricsRegistry, addProcessMetrics, type Histogram } from './metrics';
 import { serveProbe, type ReadinessCheck } from './health';
 
-const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-
-export function metricsText(node: string, wires: WireTelemetry[], totals: Record<string, number>, denied: ReadonlyMap<string, number> = new Map()): string {
-  const lines: string[] = [];
-  const metric = (name: string, help: string, type: 'counter' | 'gauge', rows: [Record<string, string>, number][]) => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [labels, v] of rows) {
-      const l = Object.entries({ node, ...labels }).map(([k, x]) => `${k}="${esc(x)}"`).join(',');
-      lines.push(`${name}{${l}} ${v}`);
-    }
-  };
-  const per = (f: (w: WireTelemetry) => number) => wires.map((w): [Record<string, string>, number] =>
-    [{ wire: w.id, pod_netns: w.podNetns, pod_intf: w.podIntf, peer_node: w.peerNode }, f(w)]);
-  metric('meshnet_wire_frames_from_pod_total', 'Frames read from the pod and sent to the peer node.', 'counter', per((w) => w.framesFromPod));
-  metric('meshnet_wire_frames_to_pod_total', 'Frames from the peer node delivered to the pod.', 'counter', per((w) => w.framesToPod));
-  metric('meshnet_wire_bytes_from_pod_total', 'Bytes read from the pod (with virtio-net headers).', 'counter', per((w) => w.bytesFromPod));
-  metric('meshnet_wire_bytes_to_pod_total', 'Bytes delivered to the pod (with virtio-net headers).', 'counter', per((w) => w.bytesToPod));
-  metric('meshnet_wire_kernel_drops_total', 'Frames the kernel dropped before the daemon read them.', 'counter', per((w) => w.kernelDrops));
-  metric('meshnet_wire_carrier', '1 when the wire has carrier (its peer node answers), else 0.', 'gauge', per((w) => (w.carrier ? 1 : 0)));
-  for (const [k, v] of Object.entries(totals)) {
-    const name = `meshnet_dataplane_${k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
-    metric(name, `Dataplane ${k}.`, k === 'wires' ? 'gauge' : 'counter', [[{}, v]]);
-  }
-  metric('meshnetd_peer_requests_denied_total', 'Requests refused with PERMISSION_DENIED (peer-auth.ts), by gRPC method.', 'counter',
-    [...denied].map(([method, n]): [Record<string, string>, number] => [{ method }, n]));
-  return `${lines.join('\n')}\n`;
+/**
+ * The daemon's metric families: build info, process, CNI call latency, peer refusals, and the
+ * grpc-wire dataplane (per wire, labelled by pod and interface, which the topology bounds; a netns
+ * path or wire id would make a new series every time a pod restarts).
+ */
+export function daemonMetrics(o: { node: string; dataplane: WireDataplane; denied: ReadonlyMap<string, number> }): { registry: MetricsRegistry; cniCalls: Histogram } {
+  const reg = new MetricsRegistry({ node: o.node });
+  const b = buildInfo();
+  reg.collect('meshnetd_build_info', 'Always 1; the labels say which build of meshnetd runs.', 'gauge', () => [[{ version: b.version, commit: b.commit, nodejs_version: b.node }, 1]]);
+  addProcessMetrics(reg);
+  const cniCalls = reg.histogram('meshnetd_cni_request_duration_seconds', 'Time meshnetd took to answer a CNI call (ADD, DEL, CHECK), in seconds, by command and result (ok or error).',
+    ['command', 'result'], CNI_SECONDS_BUCKETS);
+  reg.collect('meshnetd_peer_requests_denied_total', 'gRPC requests refused with PERMISSION_DENIED (README "Security model"), by method.', 'counter',
+    () => [...o.denied].map(([method, n]): [Record<string, string>, number] => [{ method }, n]));
+  const per = (f: (w: WireTelemetry) => number) => () => o.dataplane.telemetry().map((w): [Record<string, string>, number] =>
+    [{ namespace: w.pod?.namespace ?? '', pod: w.pod?.name ?? '', intf: w.podIntf, peer_node: w.peerNode }, f(w)]);
+  reg.collect('meshnet_wire_frames_from_pod_total', 'Frames read from the pod\'s interface and sent to the peer node.', 'counter', per((w) => w.framesFromPod));
+  reg.collect('meshnet_wire_frames_to_pod_total', 'Frames from the peer node delivered to the pod\'s interface.', 'counter', per((w) => w.framesToPod));
+  reg.collect('meshnet_wire_bytes_from_pod_total', 'Bytes read from the pod\'s interface (with virtio-net headers).', 'counter', per((w) => w.bytesFromPod));
+  reg.collect('meshnet_wire_bytes_to_pod_total', 'Bytes delivered to the pod\'s interface (with virtio-net headers).', 'counter', per((w) => w.bytesToPod));
+  reg.collect('meshnet_wire_kernel_drops_total', 'Frames from the pod the kernel dropped before meshnetd read them (receive buffer full).', 'counter', per((w) => w.kernelDrops));
+  reg.collect('meshnet_wire_carrier', '1 when the wire has carrier (its peer node\'s daemon answers), else 0 (the pod sees NO-CARRIER).', 'gauge', per((w) => (w.carrier ? 1 : 0)));
+  const totals: [keyof WireStats, string, string][] = [
+    ['framesOut', 'meshnet_dataplane_frames_sent_total', 'Frames sent to peer nodes, all wires.'],
+    ['framesIn', 'meshnet_dataplane_frames_received_total', 'Frames received from peer nodes and delivered to a wire, all wires.'],
+    ['unknownWire', 'meshnet_dataplane_unknown_wire_frames_total', 'Frames from peer nodes for a wire id this node does not have (dropped).'],
+    ['wrongPeer', 'meshnet_dataplane_wrong_peer_frames_total', 'Frames for a wire that came from a node other than the wire\'s peer (dropped).'],
+    ['sendFailed', 'meshnet_dataplane_pod_send_failures_total', 'Frames the pod\'s end could not take (socket buffer full; dropped).'],
+    ['kernelDrops', 'meshnet_dataplane_kernel_drops_total', 'Frames from pods the kernel dropped before meshnetd read them, all wires.'],
+    ['streamDrops', 'meshnet_dataplane_stream_drops_total', 'Frames dropped because the stream to their peer node was full or broken.'],
+  ];
+  for (const [k, name, help] of totals) reg.collect(name, help, 'counter', () => [[{}, Number(o.dataplane.stats()[k] ?? 0)]]);
+  reg.collect('meshnet_dataplane_wires', 'grpc-wire ends this node relays.', 'gauge', () => [[{}, o.dataplane.stats().wires]]);
+  return { registry: reg, cniCalls };
 }
 
-export async function listenAdmin(path: string, node: string, dataplane: WireDataplane, checks: ReadinessCheck[] = [], denied: ReadonlyMap<string, number> = new Map()): Promise<{ close(): Promise<void> }> {
+export async function listenAdmin(path: string, metrics: MetricsRegistry, dataplane: WireDataplane, checks: ReadinessCheck[] = []): Promise<{ close(): Promise<void> }> {
   mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
   try { unlinkSync(path); } catch { /* none left over */ }
   const server: Server = createServer(async (req, res) => {
     if (req.method === 'GET' && await serveProbe(req.url, checks, res)) return;
     if (req.method === 'GET' && req.url === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(metricsText(node, dataplane.telemetry(), { ...dataplane.stats() }, denied));
+      res.end(metrics.text());
     } else if (req.method === 'GET' && req.url === '/wires') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(dataplane.telemetry()));

@@ -12,6 +12,7 @@ import { basename, extname, join } from 'node:path';
 import { atomicWrite } from '../install/atomic';
 import { chooseConfFile, hasEntry, parseCandidate, serialize, withEntry } from '../install/conflist';
 import { ResyncLoop } from '../install/resync';
+import type { Logger } from '../log';
 
 export const MESHNET_ENTRY = { type: 'meshnet', name: 'meshnet' } as const;
 /** Upstream's file name; a different one only when the primary's name sorts before it. */
@@ -26,7 +27,7 @@ export interface CniInstallerOptions {
   shim: string;
   interNodeLinkType: 'vxlan' | 'grpc';
   resyncMs: number;
-  log(msg: string): void;
+  log: Logger;
 }
 
 interface State {
@@ -74,7 +75,7 @@ export class CniInstaller {
     const src = readFileSync(this.o.shim);
     if (existsSync(this.binPath) && sha(readFileSync(this.binPath)) === sha(src)) return;
     atomicWrite(this.binPath, src, 0o755);
-    this.o.log(`installed ${this.binPath}`);
+    this.o.log.info(`installed ${this.binPath}`);
   }
 
   /** Upstream's plugin reads the link type from this file ("VXLAN" or "GRPC", as the env var is written). */
@@ -122,19 +123,19 @@ export class CniInstaller {
     atomicWrite(target, text, primary.mode & 0o666 || 0o644);
     this.installed = true;
     this.lastProblem = '';
-    this.o.log(`wrote ${target}: ${primary.path} with meshnet chained (cniVersion ${String(primary.list['cniVersion'] ?? 'unset')} kept)`);
+    this.o.log.info(`wrote ${target}: ${primary.path} with meshnet chained (cniVersion ${String(primary.list['cniVersion'] ?? 'unset')} kept)`);
   }
 
   private removeDerived(s: State, why: string): void {
     if (existsSync(s.target)) {
       rmSync(s.target, { force: true });
-      this.o.log(`removed ${s.target}: ${why}`);
+      this.o.log.info(`removed ${s.target}: ${why}`);
     }
     rmSync(this.statePath, { force: true });
   }
 
   private problem(msg: string): void {
-    if (msg !== this.lastProblem) this.o.log(msg);
+    if (msg !== this.lastProblem) this.o.log.warn(msg);
     this.lastProblem = msg;
   }
 
@@ -146,7 +147,7 @@ export class CniInstaller {
     const own = join(this.o.confDir, MESHNET_CONFLIST);
     if (existsSync(own)) {
       rmSync(own, { force: true });
-      this.o.log(`removed ${own}`);
+      this.o.log.info(`removed ${own}`);
     }
     rmSync(this.linkTypePath, { force: true });
     this.installed = false;

@@ -5,6 +5,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { runPlugin, type PluginFuncs, type PluginIO } from '../cni';
+import type { Logger } from '../log';
 
 export { SOCKET_DIR, cniSocketPath } from '../meshnet/sockets';
 const MAGIC = 'MNC1\n';
@@ -36,6 +37,8 @@ export function parseCniRequest(data: Buffer): CniRequest {
 export interface CallLog {
   command: string;
   containerId: string;
+  /** namespace/name from CNI_ARGS (K8S_POD_NAMESPACE, K8S_POD_NAME), when the runtime passed them. */
+  pod?: string;
   exitCode: number;
   ms: number;
   stdout: string;
@@ -52,8 +55,16 @@ export async function serveCniRequest(plugin: PluginFuncs, req: CniRequest, onLo
   };
   const t0 = performance.now();
   const code = await runPlugin(plugin, io);
-  onLog?.({ command: req.env.CNI_COMMAND ?? '?', containerId: req.env.CNI_CONTAINERID ?? '', exitCode: code, ms: performance.now() - t0, stdout });
+  const pod = podOf(req.env.CNI_ARGS ?? '');
+  onLog?.({ command: req.env.CNI_COMMAND ?? '?', containerId: req.env.CNI_CONTAINERID ?? '', ...(pod ? { pod } : {}), exitCode: code, ms: performance.now() - t0, stdout });
   return Buffer.from(`${code}\n${stdout}`);
+}
+
+/** The pod a call is for, from CNI_ARGS, for the log only (the plugin validates CNI_ARGS itself). */
+function podOf(cniArgs: string): string | undefined {
+  const kv = new Map(cniArgs.split(';').map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)] as const));
+  const ns = kv.get('K8S_POD_NAMESPACE'), name = kv.get('K8S_POD_NAME');
+  return ns && name ? `${ns}/${name}` : undefined;
 }
 
 export interface CniSocketServer {
@@ -65,7 +76,7 @@ export interface CniSocketServer {
  * Listens on `path` (mode 0600 in a 0700 directory: only root may ask for plumbing). Calls run
  * one at a time: plumbing decisions read and write shared state, and a node's ADDs are short.
  */
-export async function listenCniSocket(path: string, plugin: PluginFuncs, log: (s: string) => void): Promise<CniSocketServer> {
+export async function listenCniSocket(path: string, plugin: PluginFuncs, log: Logger, onCall?: (l: CallLog) => void): Promise<CniSocketServer> {
   mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
   try {
     unlinkSync(path); // a socket left by a killed predecessor
@@ -81,24 +92,30 @@ export async function listenCniSocket(path: string, plugin: PluginFuncs, log: (s
     sock.on('data', (d: Buffer) => {
       size += d.length;
       if (size > MAX_REQUEST) {
-        log(`cni socket: request over ${MAX_REQUEST} bytes, dropped`);
+        log.warn('cni socket: request too large, dropped', { limit_bytes: MAX_REQUEST });
         sock.destroy();
         return;
       }
       chunks.push(d);
     });
-    sock.on('error', (e) => log(`cni socket: ${e.message}`));
+    sock.on('error', (e) => log.warn(`cni socket: ${e.message}`));
     sock.on('end', () => {
       queue = queue.then(async () => {
         let resp: Buffer;
         try {
           const req = parseCniRequest(Buffer.concat(chunks));
           resp = await serveCniRequest(plugin, req,
-            (l) => log(`${l.command} ${l.containerId.slice(0, 12)} exit ${l.exitCode} in ${l.ms.toFixed(1)} ms${l.exitCode ? `: ${l.stdout.trim()}` : ''}`),
-            (s) => log(s.trimEnd()));
+            (l) => {
+              onCall?.(l);
+              (l.exitCode ? log.warn : log.info)('cni call', {
+                command: l.command, container: l.containerId.slice(0, 12), pod: l.pod, exit: l.exitCode, duration_ms: Number(l.ms.toFixed(1)),
+                ...(l.exitCode ? { error: l.stdout.trim() } : {}),
+              });
+            },
+            (s) => log.warn(s.trimEnd()));
         } catch (e) {
           const msg = e instanceof Error ? e.message : String(e);
-          log(`cni socket: bad request: ${msg}`);
+          log.warn('cni socket: bad request', { error: msg });
           resp = Buffer.from(`1\n${JSON.stringify({ cniVersion: '1.0.0', code: 999, msg: 'meshnetd rejected the request', details: msg })}`);
         }
         if (!sock.destroyed) sock.end(resp);

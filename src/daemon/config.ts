@@ -7,6 +7,7 @@ import { MESHNET_GRPC_PORT } from '../grpc';
 import { isValidIfName } from '../topology';
 import { DEFAULT_STORE_DIR, STORE_REF_FORMS, isStoreRef } from '../store';
 import { VNI_SCHEMES, type VniScheme } from '../meshnet/vxlan';
+import { LOG_LEVELS, LogConfigError, logSettings, type LogFormat, type LogLevel } from '../log';
 
 export const DEFAULT_HEALTH_PORT = 51112;
 
@@ -29,6 +30,8 @@ export interface DaemonConfig {
   cniBinDir: string;
   /** /healthz and /readyz on this TCP port (all addresses; the DaemonSet's probes); 0: off. */
   healthPort: number;
+  logFormat: LogFormat;
+  logLevel: LogLevel;
   lab?: string;
 }
 
@@ -54,11 +57,15 @@ export const USAGE = `usage: meshnetd [flags]
                           node's CNI config while running (default: on in a pod, off elsewhere)
   --cni-conf-dir DIR      CNI config directory (default /etc/cni/net.d)
   --cni-bin-dir DIR       CNI plugin directory (default /opt/cni/bin)
-  --health-port PORT      GET /healthz and /readyz over HTTP for probes (default ${DEFAULT_HEALTH_PORT} in a pod, else off; 0: off)
+  --health-port PORT      HTTP on all addresses: GET /healthz and /readyz for probes, /metrics for Prometheus
+                          (default ${DEFAULT_HEALTH_PORT} in a pod, else off; 0: off); /metrics is also on the admin socket
+  --log-format logfmt|json   log lines on stderr (env LOG_FORMAT; default logfmt)
+  --log-level LEVEL       ${LOG_LEVELS.join(', ')} (env LOG_LEVEL; default info)
+  --version               print the version and exit
   --lab NAME              lets "meshnetctl lab down" find lab daemons
   --help`;
 
-const VALUE_FLAGS = ['node', 'lab', 'node-ip', 'host-intf', 'grpc-port', 'store', 'inter-node-link-type', 'vni-scheme', 'cni-conf-dir', 'cni-bin-dir', 'health-port'];
+const VALUE_FLAGS = ['node', 'lab', 'node-ip', 'host-intf', 'grpc-port', 'store', 'inter-node-link-type', 'vni-scheme', 'cni-conf-dir', 'cni-bin-dir', 'health-port', 'log-format', 'log-level'];
 
 function port(v: string, what: string, allowZero = false): number {
   const n = Number(v);
@@ -66,13 +73,14 @@ function port(v: string, what: string, allowZero = false): number {
   return n;
 }
 
-/** `undefined` when --help was asked for. */
-export function parseDaemonConfig(argv: string[], env: Record<string, string | undefined>): DaemonConfig | undefined {
+/** `undefined` when --help was asked for, 'version' for --version. */
+export function parseDaemonConfig(argv: string[], env: Record<string, string | undefined>): DaemonConfig | 'version' | undefined {
   const f: Record<string, string> = {};
   let install: boolean | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '-h' || a === '--help') return undefined;
+    if (a === '--version') return 'version';
     if (a === '--cni-install' || a === '--no-cni-install') { install = a === '--cni-install'; continue; }
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
     if (!m || !VALUE_FLAGS.includes(m[1]!)) throw new ConfigError(`unknown argument ${JSON.stringify(a)}`);
@@ -95,6 +103,13 @@ export function parseDaemonConfig(argv: string[], env: Record<string, string | u
   if (!VNI_SCHEMES.includes(vniScheme as VniScheme)) throw new ConfigError(`--vni-scheme: must be ${VNI_SCHEMES.join(' or ')}, got ${JSON.stringify(vniScheme)}`);
   const store = f.store ?? (inCluster ? 'kubernetes' : DEFAULT_STORE_DIR);
   if (!isStoreRef(store)) throw new ConfigError(`--store: must be ${STORE_REF_FORMS}, got ${JSON.stringify(store)}`);
+  let logs;
+  try {
+    logs = logSettings(env, { ...(f['log-format'] !== undefined ? { format: f['log-format'] } : {}), ...(f['log-level'] !== undefined ? { level: f['log-level'] } : {}) });
+  } catch (e) {
+    if (e instanceof LogConfigError) throw new ConfigError(e.message);
+    throw e;
+  }
   const hp = f['health-port'] !== undefined ? port(f['health-port'], '--health-port', true) : inCluster ? DEFAULT_HEALTH_PORT : 0;
   return {
     ...(ip ? { nodeIp: ip.v } : {}),
@@ -108,6 +123,7 @@ export function parseDaemonConfig(argv: string[], env: Record<string, string | u
     cniConfDir: f['cni-conf-dir'] ?? '/etc/cni/net.d',
     cniBinDir: f['cni-bin-dir'] ?? '/opt/cni/bin',
     healthPort: hp,
+    logFormat: logs.format, logLevel: logs.level,
     ...(f.lab ? { lab: f.lab } : {}),
   };
 }

@@ -1,6 +1,6 @@
 // meshnetd's probes: GET /healthz (the process serves requests: liveness) and GET /readyz (it can
 // do its job: CNI socket and gRPC listening, the store answering, the CNI config installed), over
-// TCP for the DaemonSet's httpGet probes. /readyz answers 503 with the reasons, one per line.
+// TCP for the DaemonSet's httpGet probes; the same port serves /metrics (admin.ts). /readyz answers 503 with the reasons, one per line.
 import { createServer, type Server } from 'node:http';
 
 export interface ReadinessCheck {
@@ -39,12 +39,18 @@ export async function serveProbe(url: string | undefined, checks: ReadinessCheck
   return false;
 }
 
-export async function listenHealth(port: number, checks: ReadinessCheck[]): Promise<{ port: number; close(): Promise<void> }> {
+/** Probes, and /metrics when given a registry (the DaemonSet's port for a ServiceMonitor). */
+export async function listenHealth(port: number, checks: ReadinessCheck[], metrics?: { text(): string }): Promise<{ port: number; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
+    if (metrics && req.method === 'GET' && req.url === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+      res.end(metrics.text());
+      return;
+    }
     void serveProbe(req.url, checks, res).then((served) => {
       if (!served) {
         res.writeHead(404, { 'content-type': 'text/plain' });
-        res.end('meshnetd: GET /healthz or /readyz\n');
+        res.end(`meshnetd: GET /healthz, /readyz${metrics ? ' or /metrics' : ''}\n`);
       }
     });
   });

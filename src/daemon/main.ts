@@ -5,7 +5,9 @@
 // store. In a cluster it also installs the shim and chains meshnet into the node's CNI config.
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { listenAdmin } from './admin';
+import { daemonMetrics, listenAdmin } from './admin';
+import { versionLine } from '../build';
+import { createLogger } from '../log';
 import { cniSocketPath, listenCniSocket } from './cni-socket';
 import { CniInstaller } from './cni-installer';
 import { ConfigError, USAGE, parseDaemonConfig, type DaemonConfig } from './config';
@@ -44,7 +46,7 @@ async function storeProblem(store: Store): Promise<string | undefined> {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let cfg: DaemonConfig | undefined;
+  let cfg: DaemonConfig | 'version' | undefined;
   try {
     cfg = parseDaemonConfig(argv, process.env);
   } catch (e) {
@@ -56,8 +58,11 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const tag = cfg.lab || cfg.inCluster ? `[${cfg.nodeName}] ` : '';
-  const log = (s: string) => process.stderr.write(`${new Date().toISOString()} ${tag}${s}\n`);
+  if (cfg === 'version') {
+    process.stdout.write(`${versionLine('meshnetd')}\n`);
+    return 0;
+  }
+  const log = createLogger({ format: cfg.logFormat, level: cfg.logLevel, fields: { component: 'meshnetd', node: cfg.nodeName } });
   const nodeIp = cfg.nodeIp ?? nodeIpFromDefaultRoute();
   if (!nodeIp) {
     process.stderr.write('meshnetd: the node IP is needed: set --node-ip or HOST_IP (this node has no IPv4 default route to derive it from)\n');
@@ -74,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   // Not fatal: the API server may come later (kubelet restarts us otherwise); readiness says so.
   const startProblem = await storeProblem(store);
-  if (startProblem) log(`store ${cfg.store}: ${startProblem}`);
+  if (startProblem) log.warn(`store ${cfg.store}: ${startProblem}`);
   const hostIntf = cfg.hostIntf;
   const peers = new PeerClients(grpcPort);
   const remote = grpcRemoteLinker({ peers });
@@ -120,12 +125,13 @@ export async function main(argv: string[]): Promise<number> {
     },
   });
   // CNI calls and reconciler syncs take turns (mutex.ts).
+  const metrics = daemonMetrics({ node: nodeName, dataplane, denied: auth.denied });
   const cni = await listenCniSocket(path, {
     ...plugin,
     add: (ctx) => lock.run(() => plugin.add(ctx)),
     del: (ctx) => lock.run(() => plugin.del(ctx)),
     ...(plugin.check ? { check: (ctx) => lock.run(() => plugin.check!(ctx)) } : {}),
-  }, log);
+  }, log, (c) => metrics.cniCalls.observe({ command: c.command, result: c.exitCode ? 'error' : 'ok' }, c.ms / 1000));
   // Wire records must be read before this daemon can reattach surviving wires; an API server that
   // is not answering yet only delays that (retried with backoff in the background), and /readyz
   // says so meanwhile.
@@ -136,7 +142,7 @@ export async function main(argv: string[]): Promise<number> {
       await restoreWires(dataplane, records, log);
       wiresRestored = true;
     } catch (e) {
-      log(`wires: could not read GWireKObj records (will retry): ${(e as Error).message}`);
+      log.warn(`wires: could not read GWireKObj records (will retry): ${(e as Error).message}`);
     }
   };
   await tryRestore();
@@ -151,18 +157,18 @@ export async function main(argv: string[]): Promise<number> {
   // The reconciler follows the store from here on (its first list waits for the store to answer,
   // without holding up the CNI socket; readiness says when it has synced).
   let reconcilerSynced = false;
-  void reconciler.start().then(() => { reconcilerSynced = true; }, (e: Error) => log(`reconciler: ${e.message}`));
+  void reconciler.start().then(() => { reconcilerSynced = true; }, (e: Error) => log.error(`reconciler: ${e.message}`));
   let installer: CniInstaller | undefined;
   if (cfg.cniInstall) {
     installer = new CniInstaller({
       confDir: cfg.cniConfDir, binDir: cfg.cniBinDir, shim: shimPath(), interNodeLinkType: linkType, resyncMs: 10_000,
-      log: (m) => log(`cni install: ${m}`),
+      log: log.with({ component: 'cni-installer' }),
     });
     try {
       if (!existsSync(shimPath())) throw new Error(`the exec shim ${shimPath()} is missing from this installation`);
       installer.start();
     } catch (e) {
-      log(`cni install: cannot install: ${(e as Error).message}`);
+      log.error(`cni install: cannot install: ${(e as Error).message}`);
       installer.uninstall();
       await cni.close();
       await grpc.close();
@@ -177,13 +183,13 @@ export async function main(argv: string[]): Promise<number> {
     { name: 'reconciler', check: async () => (reconcilerSynced ? undefined : 'the Topology watch has not listed the store yet') },
     ...(installer ? [{ name: 'cni config', check: async () => (installer!.installed ? undefined : `meshnet is not chained in ${cfg!.cniConfDir} yet (no primary CNI config?)`) }] : []),
   ];
-  const admin = await listenAdmin(cniSocketPath('meshnetd-admin'), nodeName, dataplane, checks, auth.denied);
-  const health = cfg.healthPort ? await listenHealth(cfg.healthPort, checks) : undefined;
-  log(`meshnetd ${process.pid} node ${nodeName} (${nodeIp}): CNI calls on ${path}, gRPC on port ${grpc.port}, inter-node links: ${linkType}${linkType === 'vxlan' ? ` (VNIs: ${cfg.vniScheme})` : ''}, ` +
-    `store ${cfg.store}, metrics on ${cniSocketPath('meshnetd-admin')}${health ? `, probes on port ${health.port}` : ''}`);
+  const admin = await listenAdmin(cniSocketPath('meshnetd-admin'), metrics.registry, dataplane, checks);
+  const health = cfg.healthPort ? await listenHealth(cfg.healthPort, checks, metrics.registry) : undefined;
+  log.info(`${versionLine('meshnetd')} pid ${process.pid} node ${nodeName} (${nodeIp}): CNI calls on ${path}, gRPC on port ${grpc.port}, inter-node links: ${linkType}${linkType === 'vxlan' ? ` (VNIs: ${cfg.vniScheme})` : ''}, ` +
+    `store ${cfg.store}, metrics on ${cniSocketPath('meshnetd-admin')}${health ? ` and on port ${health.port} (with /healthz, /readyz)` : ''}`);
   await new Promise<void>((resolveStop) => {
     const stop = (sig: string) => {
-      log(`${sig}: shutting down`);
+      log.info(`${sig}: shutting down`);
       resolveStop();
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
@@ -196,7 +202,7 @@ export async function main(argv: string[]): Promise<number> {
   await admin.close();
   await health?.close();
   await grpc.close();
-  log(`wire stats: ${JSON.stringify(dataplane.stats())}`);
+  log.info('wire stats', { ...dataplane.stats() });
   dataplane.close();
   remote.close();
   (store as { close?: () => void }).close?.();

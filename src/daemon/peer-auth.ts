@@ -11,6 +11,7 @@ import { GrpcStatusError, type CallContext, type LocalHandlers, type WireDef } f
 import { vniOf, type VniScheme } from '../meshnet/vxlan';
 import type { RemoteEnd, RemoteEndRef } from '../meshnet/remote';
 import { isAlive, type Link, type Topology } from '../topology';
+import type { Logger } from '../log';
 
 /** The Topologies of a namespace: `cached` from the reconciler's informer, `fresh` from the store. */
 export interface TopologySource {
@@ -34,11 +35,11 @@ export class PeerAuthorizer {
   /** Refusals so far, by method: for the metrics endpoint. */
   readonly denied = new Map<string, number>();
 
-  constructor(private readonly o: { nodeIp: string; vniScheme: VniScheme; topologies: TopologySource; log: (s: string) => void }) {}
+  constructor(private readonly o: { nodeIp: string; vniScheme: VniScheme; topologies: TopologySource; log: Logger }) {}
 
   private deny(call: CallContext, reason: string): never {
     this.denied.set(call.method, (this.denied.get(call.method) ?? 0) + 1);
-    this.o.log(`grpc: ${call.method} from ${call.peerAddress || '(unknown)'} refused: ${reason}`);
+    this.o.log.warn(`grpc: ${call.method} from ${call.peerAddress || '(unknown)'} refused: ${reason}`);
     throw new PermissionDenied(reason);
   }
 

@@ -19,6 +19,7 @@ import { TOPOLOGY_RESOURCE, TopologyClient, isAlive, parseStored, type Topology 
 import type { WireDataplane } from '../wire/dataplane';
 import { WorkQueue } from './workqueue';
 import type { Mutex } from './mutex';
+import type { Logger } from '../log';
 
 export interface ReconcilerOptions {
   store: Store;
@@ -31,7 +32,7 @@ export interface ReconcilerOptions {
   dataplane?: WireDataplane;
   /** Shared with the CNI socket: a sync never runs in the middle of a CNI call. */
   lock: Mutex;
-  log(s: string): void;
+  log: Logger;
   /** Keys synced at once. */
   workers?: number;
 }
@@ -61,7 +62,7 @@ export class Reconciler {
       // Lenient about links, as every reader of stored Topologies: bad links are reported, not fatal.
       parse: parseStored,
       onChange: (c) => this.changed(c.object, c.old),
-      onError: (e) => o.log(`reconciler: watch: ${e.message}`),
+      onError: (e) => o.log.warn(`reconciler: watch: ${e.message}`),
     });
   }
 
@@ -69,7 +70,7 @@ export class Reconciler {
   async start(): Promise<void> {
     await this.informer.start();
     for (const t of this.informer.list()) if (this.isLocal(t)) this.queue.add(keyOf(t.metadata.namespace, t.metadata.name));
-    this.queue.run((key) => this.sync(key), (key, e) => this.o.log(`reconciler: ${key}: ${(e as Error).message}`));
+    this.queue.run((key) => this.sync(key), (key, e) => this.o.log.warn(`reconciler: ${key}: ${(e as Error).message}`));
   }
 
   async stop(): Promise<void> {
@@ -158,7 +159,7 @@ export class Reconciler {
       this.noteWrite(t?.metadata.resourceVersion);
     }
     this.results.set(key, { ...(me.metadata.resourceVersion ? { resourceVersion: me.metadata.resourceVersion } : {}), problems: all });
-    if (failures.length) this.o.log(`reconciler: ${key}: ${failures.join('; ')} (will retry)`);
+    if (failures.length) this.o.log.warn(`reconciler: ${key}: ${failures.join('; ')} (will retry)`);
     return failures.length === 0;
   }
 
@@ -196,7 +197,7 @@ export class Reconciler {
     const peer = await this.client.get(me.metadata.namespace, p.link.peer_pod);
     if (peer && isAlive(peer)) return;
     rtnl.deleteLink(p.link.local_intf);
-    this.o.log(`reconciler: ${key}: removed ${p.link.local_intf} (VXLAN): its peer ${p.link.peer_pod} is not up`);
+    this.o.log.info(`reconciler: ${key}: removed ${p.link.local_intf} (VXLAN): its peer ${p.link.peer_pod} is not up`);
   }
 
   private deps(key: string) {
@@ -216,7 +217,7 @@ export class Reconciler {
         if (wire) this.o.dataplane!.removeEnd(wire.id);
         else rtnl.deleteLink(l.name);
         this.applied.delete(`${key}|${l.name}`);
-        this.o.log(`reconciler: ${key}: removed ${l.name} (${l.kind ?? 'link'}): no longer in its Topology`);
+        this.o.log.info(`reconciler: ${key}: removed ${l.name} (${l.kind ?? 'link'}): no longer in its Topology`);
       } catch (e) {
         failures.push(`removing ${l.name}: ${(e as Error).message}`);
       }

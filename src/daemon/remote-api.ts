@@ -6,8 +6,9 @@ import { GrpcStatusError, type RemoteExtHandlers, type RemoteHandlers } from '..
 import { RemoteEndError, applyRemoteEnd, removeRemoteEnds, validateRemoteEnd } from '../meshnet/remote-end';
 import type { RemoteEndRef } from '../meshnet/remote';
 import { PermissionDenied, type PeerAuthorizer } from './peer-auth';
+import type { Logger } from '../log';
 
-export function remoteUpdateHandler(nodeIp: string, hostIntf: string | undefined, log: (s: string) => void, auth?: PeerAuthorizer): RemoteHandlers['update'] {
+export function remoteUpdateHandler(nodeIp: string, hostIntf: string | undefined, log: Logger, auth?: PeerAuthorizer): RemoteHandlers['update'] {
   return async (req, call) => {
     try {
       const end = {
@@ -18,10 +19,10 @@ export function remoteUpdateHandler(nodeIp: string, hostIntf: string | undefined
       validateRemoteEnd(end);
       await auth?.update(end, call);
       const outcome = applyRemoteEnd(end, nodeIp, hostIntf);
-      log(`Remote.Update from ${req.peerVtep}: ${req.intfName} (VNI ${req.vni}) in ${req.netNs}: ${outcome}`);
+      log.info(`Remote.Update from ${req.peerVtep}: ${req.intfName} (VNI ${req.vni}) in ${req.netNs}: ${outcome}`);
       return true;
     } catch (e) {
-      if (!(e instanceof PermissionDenied)) log(`Remote.Update from ${req.peerVtep} refused: ${(e as Error).message}`);
+      if (!(e instanceof PermissionDenied)) log.warn(`Remote.Update from ${req.peerVtep} refused: ${(e as Error).message}`);
       if (e instanceof RemoteEndError) throw new GrpcStatusError('INVALID_ARGUMENT', e.message);
       throw e;
     }
@@ -56,7 +57,7 @@ export class EndRemovals {
   }
 }
 
-export function remoteExtHandlers(log: (s: string) => void, auth?: PeerAuthorizer, removals = new EndRemovals()): Partial<RemoteExtHandlers> {
+export function remoteExtHandlers(log: Logger, auth?: PeerAuthorizer, removals = new EndRemovals()): Partial<RemoteExtHandlers> {
   return {
     removeEnd: async (req, call) => {
       try {
@@ -64,7 +65,7 @@ export function remoteExtHandlers(log: (s: string) => void, auth?: PeerAuthorize
         validateRemoteEnd({ ...ref, intfIp: '', kubeNs: '', nodeIntf: '' });
         auth?.removeEnd(ref, call);
         const removed = await removals.remove(ref);
-        log(`RemoteExt.RemoveEnd from ${req.peerVtep}: ${req.intfName} (VNI ${req.vni}) in ${req.netNs}: ${removed ? 'removed' : 'nothing to remove'}`);
+        log.info(`RemoteExt.RemoveEnd from ${req.peerVtep}: ${req.intfName} (VNI ${req.vni}) in ${req.netNs}: ${removed ? 'removed' : 'nothing to remove'}`);
         return removed;
       } catch (e) {
         if (e instanceof RemoteEndError) throw new GrpcStatusError('INVALID_ARGUMENT', e.message);

@@ -12,6 +12,7 @@ import { wireHostIntf, wireId } from '../wire/ids';
 import type { GWireItem, WireRecords } from '../wire/records';
 import type { PeerClients } from '../meshnet/remote-linker';
 import type { PeerAuthorizer } from './peer-auth';
+import type { Logger } from '../log';
 
 const idOf = (s: WireSide) => wireId(s.namespace, s.pod, s.intf);
 
@@ -68,7 +69,7 @@ export function daemonWireLinker(dataplane: WireDataplane, peers: PeerClients, r
 }
 
 /** Remote handlers for the far side: make or remove this node's end of a wire a peer asked for. */
-export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecords, nodeName: string, log: (s: string) => void, auth?: PeerAuthorizer) {
+export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecords, nodeName: string, log: Logger, auth?: PeerAuthorizer) {
   const handlers = {
     addGrpcWireRemote: async (req: WireDef, call: CallContext) => {
       await auth?.wireAdd(req, call);
@@ -79,7 +80,7 @@ export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecord
       };
       dataplane.addEnd(spec);
       await records.upsert(item(nodeName, { ns: req.topoNs, pod: req.localPodName, uid: Number(req.linkUid), spec }));
-      log(`AddGRPCWireRemote from ${req.peerNodeIp}: ${req.topoNs}/${req.localPodName}:${req.intfNameInPod} wire ${spec.id} <-> ${req.wireIfIdOnPeerNode}`);
+      log.info(`AddGRPCWireRemote from ${req.peerNodeIp}: ${req.topoNs}/${req.localPodName}:${req.intfNameInPod} wire ${spec.id} <-> ${req.wireIfIdOnPeerNode}`);
       return { response: true, peerIntfId: spec.id };
     },
     grpcWireDownRemote: async (req: WireDef, call: CallContext) => {
@@ -90,7 +91,7 @@ export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecord
       // Without an end here the record (if any) is not this caller's to judge: restore drops
       // records whose end is gone.
       if (removed || !auth) await records.remove({ topo_namespace: req.topoNs, local_pod_name: req.localPodName, local_pod_iface_name: req.intfNameInPod });
-      log(`GRPCWireDownRemote from ${req.peerNodeIp}: ${req.topoNs}/${req.localPodName}:${req.intfNameInPod}: ${removed ? 'removed' : 'not here'}`);
+      log.info(`GRPCWireDownRemote from ${req.peerNodeIp}: ${req.topoNs}/${req.localPodName}:${req.intfNameInPod}: ${removed ? 'removed' : 'not here'}`);
       return true;
     },
     /**
@@ -104,7 +105,7 @@ export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecord
         try {
           out.push(await handlers.addGrpcWireRemote(item, call));
         } catch (e) {
-          log(`AddGRPCWiresRemoteBatch from ${item.peerNodeIp}: ${item.topoNs}/${item.localPodName}:${item.intfNameInPod} failed: ${(e as Error).message}`);
+          log.warn(`AddGRPCWiresRemoteBatch from ${item.peerNodeIp}: ${item.topoNs}/${item.localPodName}:${item.intfNameInPod} failed: ${(e as Error).message}`);
           out.push({ response: false, peerIntfId: item.wireIfIdOnPeerNode });
         }
       }
@@ -119,10 +120,10 @@ export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecord
  * recorded end whose veth survived is relayed again (no pod is touched); ends whose pod or
  * veth is gone are dropped from the records.
  */
-export async function restoreWires(dataplane: WireDataplane, records: WireRecords, log: (s: string) => void): Promise<number> {
+export async function restoreWires(dataplane: WireDataplane, records: WireRecords, log: Logger): Promise<number> {
   const items = await records.list();
   if (items.length === 0) {
-    log('wires: first start (no GWireKObj records for this node)');
+    log.info('wires: first start (no GWireKObj records for this node)');
     return 0;
   }
   let restored = 0;
@@ -145,7 +146,7 @@ export async function restoreWires(dataplane: WireDataplane, records: WireRecord
     if (dataplane.attachEnd(spec)) restored++;
     else await records.remove(i);
   }
-  log(`wires: restart: restored ${restored} of ${items.length} recorded wire ends`);
+  log.info(`wires: restart: restored ${restored} of ${items.length} recorded wire ends`);
   return restored;
 }
 
@@ -178,7 +179,7 @@ function checkLocalWireDef(req: WireDef, fields: ('wire_if_name_on_local_node' |
  * asks us to relay it: AddGRPCWireLocal. GRPCWireExists finds a wire by (pod netns, link uid);
  * RemGRPCWire removes every wire of a pod.
  */
-export function localWireHandlers(dataplane: WireDataplane, records: WireRecords, nodeName: string, log: (s: string) => void) {
+export function localWireHandlers(dataplane: WireDataplane, records: WireRecords, nodeName: string, log: Logger) {
   return {
     grpcWireExists: async (req: WireDef) => {
       const [end] = dataplane.findEnds((e) => e.podNetns === req.localPodNetNs && e.linkUid === Number(req.linkUid));
@@ -203,7 +204,7 @@ export function localWireHandlers(dataplane: WireDataplane, records: WireRecords
       };
       dataplane.attachEnd(spec);
       await records.upsert(item(nodeName, { ns: req.topoNs, pod: req.localPodName, uid: Number(req.linkUid), spec }));
-      log(`AddGRPCWireLocal: ${req.topoNs}/${req.localPodName}:${req.intfNameInPod} via ${req.wireIfNameOnLocalNode} (wire ${index} <-> ${req.wireIfIdOnPeerNode} on ${req.peerNodeIp})`);
+      log.info(`AddGRPCWireLocal: ${req.topoNs}/${req.localPodName}:${req.intfNameInPod} via ${req.wireIfNameOnLocalNode} (wire ${index} <-> ${req.wireIfIdOnPeerNode} on ${req.peerNodeIp})`);
       return true;
     },
     remGrpcWire: async (req: WireDef) => {
@@ -212,7 +213,7 @@ export function localWireHandlers(dataplane: WireDataplane, records: WireRecords
         dataplane.removeEnd(e.id);
         await records.remove({ topo_namespace: req.topoNs, local_pod_name: req.localPodName, local_pod_iface_name: e.podIntf });
       }
-      log(`RemGRPCWire: ${req.topoNs}/${req.localPodName}: ${ends.length} wire end(s) removed`);
+      log.info(`RemGRPCWire: ${req.topoNs}/${req.localPodName}: ${ends.length} wire end(s) removed`);
       return true;
     },
   };

@@ -15,6 +15,7 @@ import * as ext from './gen/meshnet/ext/v1/ext_pb';
 import { toInit } from './codec';
 import { SEND_TO_STREAM_PATH, serveRawSendToStream } from './raw-receive';
 import { handlerError, grpcStatusName } from './errors';
+import type { Logger } from '../log';
 import type {
   CallContext, EndRef, GenerateNodeInterfaceNameRequest, GenerateNodeInterfaceNameResult, Input, Packet,
   Pod, PodQuery, RemotePod, SkipQuery, WireCreateResult, WireDef,
@@ -77,7 +78,7 @@ export interface GrpcServerOptions {
   /** Told when a peer opens a SendToStream (`from`: its address), before any of its frames. */
   wireStreamOpened?: (from: string) => void;
   /** One line per failed call and per transport problem. */
-  log?: (line: string) => void;
+  log?: Logger;
   /** HTTP/2 flow-control window, stream and connection (default 16 MiB: one HTTP/2 stream of 64 KB messages reached 5.1 Gbit/s on loopback only with a 16 MB window). */
   windowBytes?: number;
   /** How long close() lets in-flight calls finish before it drops connections (default 500 ms). */
@@ -95,7 +96,7 @@ export interface GrpcServer {
 export const DEFAULT_WINDOW_BYTES = 16 * 1024 * 1024;
 
 type Handler<Req, Res> = ((req: Req, call: CallContext) => Result<Res>) | undefined;
-type Log = (line: string) => void;
+type Log = Logger;
 
 /** The caller's address, put in each call's context values by the adapter (contextValues below). */
 const PEER_ADDRESS = createContextKey<string>('', { description: 'caller IP address' });
@@ -138,7 +139,7 @@ function wrap<Req, Res, Out>(
       return encode(call.method, await handler(req, call));
     } catch (err) {
       const ce = handlerError(err);
-      log?.(`grpc: ${call.method} failed: ${grpcStatusName(ce.code)}: ${ce.rawMessage}`);
+      log?.warn(`grpc: ${call.method} failed: ${grpcStatusName(ce.code)}: ${ce.rawMessage}`);
       throw ce;
     }
   };
@@ -272,7 +273,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       handler(req, res);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      log?.(`grpc: request ${req.url} refused: ${message}`);
+      log?.warn(`grpc: request ${req.url} refused: ${message}`);
       if (!res.headersSent) {
         res.writeHead(200, { 'content-type': 'application/grpc', 'grpc-status': '13', 'grpc-message': encodeURIComponent(message) });
       }
@@ -283,14 +284,14 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   server.on('session', (session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
-    session.on('error', (err) => log?.(`grpc: connection error: ${err.message}`));
+    session.on('error', (err) => log?.warn(`grpc: connection error: ${err.message}`));
     try {
       session.setLocalWindowSize(window);
     } catch (err) {
-      log?.(`grpc: could not raise the connection window: ${(err as Error).message}`);
+      log?.warn(`grpc: could not raise the connection window: ${(err as Error).message}`);
     }
   });
-  server.on('sessionError', (err) => log?.(`grpc: session error: ${err.message}`));
+  server.on('sessionError', (err) => log?.warn(`grpc: session error: ${err.message}`));
 
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error): void => {
@@ -299,7 +300,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     server.once('error', onError);
     server.listen({ host, port: opts.port }, () => {
       server.off('error', onError);
-      server.on('error', (err) => log?.(`grpc: server error: ${err.message}`));
+      server.on('error', (err) => log?.warn(`grpc: server error: ${err.message}`));
       resolve();
     });
   });

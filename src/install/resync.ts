@@ -4,13 +4,14 @@
 // other failures are logged and retried on the next event or tick.
 import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { ConfInFlux } from './conflist';
+import type { Logger } from '../log';
 
 export interface ResyncOptions {
   dirs: string[];
   resyncMs: number;
   /** The reconcile step; idempotent. */
   step(): void;
-  log(msg: string): void;
+  log: Logger;
 }
 
 const DEBOUNCE_MS = 100;
@@ -42,10 +43,10 @@ export class ResyncLoop {
       this.o.step();
     } catch (e) {
       if (e instanceof ConfInFlux) {
-        this.o.log(`waiting: ${e.message}`);
+        this.o.log.info(`waiting: ${e.message}`);
         this.kick(IN_FLUX_RETRY_MS);
       } else {
-        this.o.log(`resync failed: ${(e as Error).message}`);
+        this.o.log.warn(`resync failed: ${(e as Error).message}`);
       }
     }
   }

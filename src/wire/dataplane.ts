@@ -9,6 +9,7 @@ import { GrpcCallError, grpcAddress, wireClient, type Packet, type WireClient, t
 import { MESHNET_LINK_GROUP } from '../meshnet/links';
 import { wireHostIntf } from './ids';
 import { WireTable, type WireEndSpec } from './table';
+import type { Logger } from '../log';
 
 export type { WireEndSpec } from './table';
 
@@ -25,6 +26,8 @@ export interface WireTelemetry {
   peerNode: string;
   podNetns: string;
   podIntf: string;
+  /** The pod the wire end is in, when known (every wire meshnetd makes; upstream's plugin names it too). */
+  pod?: { namespace: string; name: string };
   hostIntf: string;
   /** False while the peer node is lost (the pod sees NO-CARRIER). */
   carrier: boolean;
@@ -41,6 +44,8 @@ export interface WireStats {
   framesIn: number;
   /** Frames for a wire id this node does not have (a peer ahead of or behind us). */
   unknownWire: number;
+  /** Frames for a known wire from a node other than its peer (dropped: table.ts). */
+  wrongPeer: number;
   /** Frames the host end could not take (socket buffer full). */
   sendFailed: number;
   /** Frames the kernel dropped before we read them (receive buffer full). */
@@ -57,7 +62,7 @@ export class WireDataplane {
   /** Peer nodes that do not serve SendToStream (upstream meshnet): frames go one SendToOnce each. */
   private readonly unaryPeers = new Set<string>();
 
-  constructor(private readonly opts: { grpcPort: number; log: (s: string) => void }) {
+  constructor(private readonly opts: { grpcPort: number; log: Logger }) {
     this.wires = new WireTable((node) => this.streamTo(node), opts.log);
   }
 
@@ -150,7 +155,7 @@ export class WireDataplane {
     // We never end a stream but in close(): any end, clean or not, means the peer went away.
     const broken = (why: string) => {
       if (this.closed) return;
-      this.opts.log(`wire stream to ${node} broke: ${why}`);
+      this.opts.log.warn(`wire stream to ${node} broke: ${why}`);
       if (this.peers.get(node) === p) this.peers.delete(node);
       p.client.close();
       this.peerLost(node);
@@ -158,7 +163,7 @@ export class WireDataplane {
     p.stream.done.then(() => broken('the peer ended it'), (e: Error) => {
       // Upstream meshnet serves only SendToOnce: the peer is there, it just wants one call per frame.
       if (e instanceof GrpcCallError && e.code === 'UNIMPLEMENTED' && !this.unaryPeers.has(node) && !this.closed) {
-        this.opts.log(`node ${node} does not serve WireProtocol.SendToStream (upstream meshnet): sending each frame with SendToOnce`);
+        this.opts.log.info(`node ${node} does not serve WireProtocol.SendToStream (upstream meshnet): sending each frame with SendToOnce`);
         this.unaryPeers.add(node);
         if (this.peers.get(node) === p) this.peers.delete(node);
         p.client.close();
@@ -218,13 +223,13 @@ export class WireDataplane {
           else rt.setDown(w.hostIntf);
           n++;
         } catch (e) {
-          this.opts.log(`wire ${w.id}: carrier ${up ? 'up' : 'down'}: ${(e as Error).message}`);
+          this.opts.log.warn(`wire ${w.id}: carrier ${up ? 'up' : 'down'}: ${(e as Error).message}`);
         }
       }
     } finally {
       rt.close();
     }
-    this.opts.log(`wires to node ${node}: carrier ${up ? 'up' : 'DOWN'} on ${n} wire(s)`);
+    (up ? this.opts.log.info : this.opts.log.warn)(`wires to node ${node}: carrier ${up ? 'up' : 'DOWN'} on ${n} wire(s)`);
   }
 
   /** Peer → pod: deliver a frame to the wire its id names, if `from` is that wire's peer node (table.ts). */
@@ -237,7 +242,7 @@ export class WireDataplane {
     return [...this.wires.values()].map((w) => {
       const st = w.sock.stats();
       return {
-        id: w.id.toString(), peerId: w.peerId.toString(), peerNode: w.peerNode, podNetns: w.podNetns, podIntf: w.podIntf,
+        id: w.id.toString(), peerId: w.peerId.toString(), peerNode: w.peerNode, podNetns: w.podNetns, podIntf: w.podIntf, ...(w.pod ? { pod: w.pod } : {}),
         hostIntf: w.hostIntf, carrier: !this.lost.has(w.peerNode), framesFromPod: w.rxFrames, framesToPod: w.txFrames,
         bytesFromPod: st.rxBytes, bytesToPod: st.txBytes, kernelDrops: st.rxDropsKernel ?? 0,
       };

@@ -3,6 +3,7 @@
 // carry. No kernel here: each end's frame socket and the peer streams are handed in, so the table
 // runs the same behind the daemon's AF_PACKET sockets and a test's fake ones.
 import type { Packet } from '../grpc';
+import type { Logger } from '../log';
 
 /** What the table needs of a wire's host-end socket (kernel/packet.ts PacketSocket provides it). */
 export interface FrameSocket {
@@ -61,7 +62,7 @@ export class WireTable {
   private readonly ends = new Map<bigint, WireEnd>();
   readonly counters: TableCounters = { framesOut: 0, framesIn: 0, unknownWire: 0, sendFailed: 0, wrongPeer: 0 };
 
-  constructor(private readonly streamTo: (node: string) => PacketSink, private readonly log: (s: string) => void) {}
+  constructor(private readonly streamTo: (node: string) => PacketSink, private readonly log: Logger) {}
 
   get size(): number {
     return this.ends.size;
@@ -120,7 +121,7 @@ export class WireTable {
     } catch (e) {
       // ENETDOWN once when the host end goes down (peer lost) or away (pod gone: its DEL removes
       // the wire); the socket keeps working when the end comes back up.
-      this.log(`wire ${end.id} (${end.podIntf}): ${(e as Error).message}`);
+      this.log.warn(`wire ${end.id} (${end.podIntf}): ${(e as Error).message}`);
       return;
     }
     if (frames.length === 0) return;

@@ -3,6 +3,7 @@ import { test, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import * as http2 from 'node:http2';
+import { memoryLogger } from '../../src/log';
 import {
   startGrpcServer, remoteClient, grpcAddress, GrpcCallError, GrpcStatusError,
   type GrpcServer, type RemotePod, type WireDef, type CallContext, type EndRef,
@@ -121,7 +122,7 @@ describe('Remote over gRPC', () => {
   test('a handler that throws answers INTERNAL with its message; GrpcStatusError picks the code', async () => {
     const logged: string[] = [];
     const s = await serve({
-      log: (l) => logged.push(l),
+      log: memoryLogger(logged),
       remote: {
         update: async () => { throw new Error('netns /var/run/netns/x is gone'); },
         grpcWireDownRemote: async () => { throw new GrpcStatusError('NOT_FOUND', 'no wire 9 in lab'); },

@@ -104,3 +104,32 @@ test('the rendered single-file manifests (for KNE\'s manifest: key) are what the
     assert.deepEqual(docs(readFileSync(`deploy/manifests/meshnet-${overlay}.yaml`, 'utf8')), kustomize(overlay), `deploy/manifests/meshnet-${overlay}.yaml is stale: run npm run manifests`);
   }
 });
+
+test('deploy/monitoring scrapes what meshnetd serves: its Service selects the DaemonSet\'s pods on the port that serves /metrics, and its ServiceMonitor selects that Service and port', () => {
+  const r = spawnSync('kubectl', ['kustomize', 'deploy/monitoring'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const objs = docs(r.stdout);
+  const svc = objs.find((d) => d.kind === 'Service')!;
+  const mon = objs.find((d) => d.kind === 'ServiceMonitor')!;
+  const ds = kustomize('vxlan').find((d) => d.kind === 'DaemonSet')!;
+  const podLabels = ds.spec.template.metadata.labels as Record<string, string>;
+  assert.equal(svc.metadata.namespace, ds.metadata.namespace);
+  for (const [k, v] of Object.entries(svc.spec.selector as Record<string, string>)) assert.equal(podLabels[k], v, `the Service selects the meshnet pods (${k})`);
+  const container = ds.spec.template.spec.containers[0];
+  const port = container.ports.find((p: Obj) => p.name === svc.spec.ports[0].targetPort);
+  // meshnetd serves /metrics on its health port (--health-port, 51112 in a pod), where the probes are.
+  assert.equal(port?.containerPort, 51112);
+  assert.equal(container.readinessProbe.httpGet.port, port.containerPort);
+  assert.equal(ds.spec.template.metadata.annotations['prometheus.io/port'], String(port.containerPort));
+  for (const [k, v] of Object.entries(mon.spec.selector.matchLabels as Record<string, string>)) assert.equal(svc.metadata.labels[k], v);
+  assert.deepEqual(mon.spec.endpoints.map((e: Obj) => [e.port, e.path]), [[svc.spec.ports[0].name, '/metrics']]);
+});
+
+test('every program answers --version with the package version and the commit it was built from', () => {
+  const version = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
+  for (const bin of ['meshnetd', 'meshnetctl', 'kmesh-installer']) {
+    const r = spawnSync(join('dist', bin), ['--version'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^${bin} ${version.replace(/\./g, '\\.')} \\(commit (?:[0-9a-f]{12}|unknown), node v\\d+\\.\\d+\\.\\d+\\)\\n$`));
+  }
+});

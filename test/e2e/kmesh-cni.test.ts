@@ -262,7 +262,7 @@ for (const version of SUPPORTED_VERSIONS) {
     deleteNamedNetns(p.netns.split('/').pop()!);
     await kmesh('DEL', p, version, list, undefined); // netns gone: still a success
     const log = readFileSync(logFile, 'utf8');
-    assert.match(log, new RegExp(`ADD container=${p.id} pod=${ns}/${p.name} enrolled`));
+    assert.match(log, new RegExp(`level=info msg="enrolled .* plugin=kmesh-cni command=ADD container=${p.id} pod=${ns}/${p.name}`));
   });
 }
 

@@ -40,7 +40,7 @@ test('triangle: up through the real CNI chain, all three links pass traffic, dow
     // One real meshnetd per node served the CNI calls (the exec shim forwarded them).
     assert.equal(labDaemonPids(spec.name).length, 1);
     const log = readFileSync(join(state.dir, 'nodes', 'node1', 'meshnetd.log'), 'utf8');
-    assert.equal((log.match(/ADD \w+ exit 0/g) ?? []).length, 3, log);
+    assert.equal((log.match(/msg="cni call" .*command=ADD container=\w+ .*exit=0/g) ?? []).length, 3, log);
     // eth0 comes from the bridge plugin: each pod has a 10.244.0.x address from host-local.
     for (const p of state.pods) assert.match(p.result?.ips[0]?.address ?? '', /^10\.244\.0\.\d+\/24$/);
     const topos = await new TopologyClient(await openStore(state.store)).list();
@@ -355,7 +355,7 @@ test('grpc-wire links (inter_node_link_type: grpc): triangle across three nodes,
         res.on('end', () => resolveGet(b));
       }).on('error', reject);
     });
-    assert.match(metrics, new RegExp(`meshnet_wire_carrier\\{node="node1",wire="${toR2.id}",pod_netns="[^"]+",pod_intf="eth1",peer_node="192\\.0\\.2\\.12"\\} 1`));
+    assert.match(metrics, /meshnet_wire_carrier\{node="node1",namespace="default",pod="r1",intf="eth1",peer_node="192\.0\.2\.12"\} 1/);
     assert.match(metrics, /# TYPE meshnet_wire_frames_from_pod_total counter/);
 
     // Every wire end is recorded in its node's GWireKObj, with upstream's keys.

@@ -153,10 +153,33 @@ test('the runtime runs the installed chain (bridge, then the installed meshnet s
     ns.close();
   }
   assert.equal((await topologies.get('default', 'p1'))?.status?.src_ip, HOST_IP, 'HOST_IP recorded as the node');
-  assert.match(daemonLog, /ADD c0ffee exit 0/);
+  assert.match(daemonLog, /level=info msg="cni call" component=meshnetd node=\S+ command=ADD container=c0ffee .*exit=0/);
   await delNetworkList(list, inv, result);
   assert.deepEqual((await topologies.get('default', 'p1'))?.status ?? {}, {});
   deleteNamedNetns(pod);
+});
+
+test('Prometheus scrapes the health port (as the DaemonSet exposes it): build info, the CNI call latency histogram counted the ADD and DEL, process metrics, counters in _total, no netns label', async () => {
+  // Scraped from inside the node's netns, as Prometheus reaches a hostNetwork pod on the node IP.
+  const r = await runAsync('nsenter', [`--net=/var/run/netns/${node}`, '--', 'curl', '-sS', '-i', 'http://127.0.0.1:51112/metrics'], { PATH: process.env.PATH ?? '' });
+  assert.match(r.stdout, /^HTTP\/1\.1 200 OK\r\n/, r.stderr);
+  assert.match(r.stdout, /\r\ncontent-type: text\/plain; version=0\.0\.4/i);
+  const body = r.stdout.slice(r.stdout.indexOf('\r\n\r\n') + 4);
+  assert.match(body, /^meshnetd_build_info\{node="kind-worker",version="[^"]+",commit="[^"]+",nodejs_version="v\d+[^"]*"\} 1$/m);
+  assert.match(body, /^meshnetd_cni_request_duration_seconds_count\{node="kind-worker",command="ADD",result="ok"\} 1$/m);
+  assert.match(body, /^meshnetd_cni_request_duration_seconds_count\{node="kind-worker",command="DEL",result="ok"\} 1$/m);
+  assert.match(body, /^meshnetd_cni_request_duration_seconds_bucket\{node="kind-worker",command="ADD",result="ok",le="\+Inf"\} 1$/m);
+  assert.match(body, /^process_resident_memory_bytes\{node="kind-worker"\} \d+$/m);
+  const types = [...body.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1]!, m[2]!] as const);
+  assert.deepEqual(types.filter(([n, t]) => t === 'counter' && !n.endsWith('_total')), [], 'counters end in _total');
+  assert.deepEqual(types.filter(([n]) => !body.includes(`# HELP ${n} `)), [], 'every family has help text');
+  assert.doesNotMatch(body, /netns|container/, 'no label of unbounded cardinality');
+});
+
+test('every line meshnetd logged is logfmt with a time, a level, a message, its component and node', () => {
+  const lines = daemonLog.trim().split('\n');
+  assert.ok(lines.length > 3);
+  for (const l of lines) assert.match(l, /^ts=\d{4}-\d\d-\d\dT\S+Z level=(debug|info|warn|error) msg=(\S+|"(?:[^"\\]|\\.)*") component=\S+ node=kind-worker( |$)/, l);
 });
 
 test("Local.Get answers this node's HOST_IP as node_ip, as upstream's daemon does", async () => {

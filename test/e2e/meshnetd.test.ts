@@ -92,7 +92,7 @@ test('calls go to meshnetd while it runs, to the standalone plugin when it does 
     await execPlugin(conf(v), 'DEL', inv(a, `${a}1`));
     assert.deepEqual(linkNames(b), [], 'DEL through the daemon removed both ends');
   }
-  const adds = daemonLog.match(/ADD \S+ exit 0/g) ?? [];
+  const adds = daemonLog.match(/msg="cni call" .*command=ADD container=\S+ .*exit=0/g) ?? [];
   assert.equal(adds.length, 2 * SUPPORTED_VERSIONS.length, `the daemon served the calls:\n${daemonLog}`);
 
   // Remote.Update from a peer with bad fields: INVALID_ARGUMENT naming the field (checked before

@@ -242,6 +242,6 @@ describe('grpc-wire', () => {
         r.on('end', () => res(body));
       }).on('error', rej);
     });
-    assert.match(text, /meshnet_dataplane_wrong_peer\{node="n1"\} [1-9]/);
+    assert.match(text, /meshnet_dataplane_wrong_peer_frames_total\{node="n1"\} [1-9]/);
   });
 });

@@ -414,7 +414,7 @@ test('router errors: bad config names the key; missing overlay interface; not ch
     // No overlay eth0 in this pod (its overlay CNI has not run).
     await rejectsWith(execPlugin(routerStdin(u, main), 'ADD', i), 103, /overlay_interface "eth0" does not exist in the pod/);
     await rejectsWith(execPlugin(routerStdin(u), 'ADD', i), 7, /prevResult is missing/);
-    assert.match(readFileSync(w.logFile, 'utf8'), /ERROR router ADD/);
+    assert.match(readFileSync(w.logFile, 'utf8'), /level=error msg=.* plugin=router command=ADD/);
   } finally {
     w.cleanup();
   }

@@ -21,6 +21,7 @@ import { FileStore } from '../../src/store';
 import { TopologyClient } from '../../src/topology';
 import { WireDataplane } from '../../src/wire/dataplane';
 import { WireRecords } from '../../src/wire/records';
+import { silentLogger } from '../../src/log';
 
 const PROTO = resolve('proto/meshnet/v1beta1/meshnet.proto');
 const def = protoLoader.loadSync(PROTO, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
@@ -47,7 +48,7 @@ test('GRPCWireDownRemote tells the peer the link\'s uid (an upstream daemon look
   cleanups.push(() => new Promise<void>((r) => server.tryShutdown(() => r())));
   const peers = new PeerClients(port);
   cleanups.push(() => peers.close());
-  const dataplane = new WireDataplane({ grpcPort: port, log: () => undefined });
+  const dataplane = new WireDataplane({ grpcPort: port, log: silentLogger });
   cleanups.push(() => dataplane.close());
   const linker = daemonWireLinker(dataplane, peers, new WireRecords(new FileStore(join(dir, 'store')), 'node1'), 'node1');
   await linker.disconnect(

@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { WireDataplane } from '../../src/wire/dataplane';
+import { memoryLogger } from '../../src/log';
 
 async function main(): Promise<void> {
   const podNetns = process.argv[2]!;
@@ -22,7 +23,7 @@ async function main(): Promise<void> {
   });
   const port = await new Promise<number>((r, j) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? j(e) : r(p))));
   const logs: string[] = [];
-  const dataplane = new WireDataplane({ grpcPort: port, log: (s) => logs.push(s) });
+  const dataplane = new WireDataplane({ grpcPort: port, log: memoryLogger(logs) });
   dataplane.addEnd({ id: 1n, peerNode: '127.0.0.1', peerId: 777n, podNetns, podIntf: 'eth1', podIp: '10.77.0.1/24' });
   // The pod speaks on its wire end: ARP requests for a neighbour that only the wire can reach.
   await new Promise<void>((r) => spawn('nsenter', [`--net=${podNetns}`, '--', 'ping', '-c', '3', '-i', '0.3', '-W', '1', '10.77.0.2'], { stdio: 'ignore' }).on('close', () => r()));

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CniInstaller, LINK_TYPE_FILE, MESHNET_CONFLIST, derivedName } from '../../src/daemon/cni-installer';
 import { ConfInFlux } from '../../src/install/conflist';
+import { memoryLogger } from '../../src/log';
 
 const root = mkdtempSync(join(tmpdir(), 'cni-installer-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -24,7 +25,7 @@ function setup(linkType: 'vxlan' | 'grpc' = 'vxlan') {
   const shim = join(base, 'shim');
   writeFileSync(shim, '#!/bin/sh\necho shim\n');
   const logs: string[] = [];
-  const inst = new CniInstaller({ confDir: conf, binDir: bin, shim, interNodeLinkType: linkType, resyncMs: 60_000, log: (m) => logs.push(m) });
+  const inst = new CniInstaller({ confDir: conf, binDir: bin, shim, interNodeLinkType: linkType, resyncMs: 60_000, log: memoryLogger(logs) });
   return { conf, bin, shim, inst, logs };
 }
 

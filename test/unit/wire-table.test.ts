@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Packet } from '../../src/grpc';
 import { WireTable, type FrameSocket } from '../../src/wire/table';
+import { memoryLogger } from '../../src/log';
 
 class FakeSocket implements FrameSocket {
   inbox: Buffer[] = []; // frames the pod sent (what recv returns)
@@ -41,7 +42,7 @@ class FakeSocket implements FrameSocket {
 function setup() {
   const sent = new Map<string, Packet[]>();
   const logs: string[] = [];
-  const table = new WireTable((node) => ({ send: (p) => { (sent.get(node) ?? sent.set(node, []).get(node)!).push(p); return true; } }), (s) => logs.push(s));
+  const table = new WireTable((node) => ({ send: (p) => { (sent.get(node) ?? sent.set(node, []).get(node)!).push(p); return true; } }), memoryLogger(logs));
   const wire = (id: bigint, peerNode: string, peerId: bigint) => {
     const sock = new FakeSocket();
     table.add({ id, peerNode, peerId, podNetns: '/var/run/netns/p', podIntf: `eth${id}` }, `gw${id}`, sock);

@@ -25,8 +25,8 @@ interface Pod {
 
 function logger(conf: KmeshConf, ctx: PluginContext): Logger {
   const { command, containerId } = ctx.env;
-  const pod = ctx.env.args.K8S_POD_NAMESPACE !== undefined ? ` pod=${ctx.env.args.K8S_POD_NAMESPACE}/${ctx.env.args.K8S_POD_NAME ?? ''}` : '';
-  return new FileLogger(conf.log, `kmesh-cni ${command} container=${containerId || '-'}${pod}`);
+  const pod = ctx.env.args.K8S_POD_NAMESPACE !== undefined ? `${ctx.env.args.K8S_POD_NAMESPACE}/${ctx.env.args.K8S_POD_NAME ?? ''}` : undefined;
+  return new FileLogger(conf.log, { plugin: 'kmesh-cni', command, container: containerId || undefined, pod });
 }
 
 function podOf(ctx: PluginContext): Pod | undefined {

@@ -18,6 +18,7 @@ import { openStore, type Store } from '../../store';
 import { TopologyClient, isAlive, type Topology } from '../../topology';
 import { MeshnetCode } from './codes';
 import { parseMeshnetConf, type MeshnetConf } from './config';
+import { createLogger, type Logger } from '../../log';
 
 export type { InterNodeLinkType } from '../../meshnet/plan';
 
@@ -240,7 +241,7 @@ async function del(ctx: PluginContext, deps: MeshnetDeps): Promise<void> {
   if (me.status?.container_id && me.status.container_id !== ctx.env.containerId) return;
   if (isAlive(me)) {
     const failures = await removeFarEnds(me, await readPeers(client, pod.namespace), deps.interNodeLinkType, { ...deps, vniScheme: resolveVniScheme(subject.conf, deps) });
-    for (const f of failures) (deps.log ?? ((m: string) => process.stderr.write(`${m}\n`)))(`meshnet DEL: could not remove ${f}`);
+    for (const f of failures) (deps.log ?? createLogger({ fields: { component: 'meshnet' } })).warn(`meshnet DEL: could not remove ${f}`);
   }
   if (ctx.env.netns && netnsPathExists(ctx.env.netns)) {
     const h = new Handles();
@@ -281,7 +282,7 @@ export interface MeshnetDeps {
   /** The underlay interface for VXLAN ends (upstream's HOST_INTF); default: the node IP's. */
   hostIntf?: string;
   /** Where best-effort failures are told (meshnetd's log); default stderr. */
-  log?: (msg: string) => void;
+  log?: Logger;
   /** meshnetd's VNI scheme (--vni-scheme); default kne. */
   vniScheme?: VniScheme;
   /** meshnetd's reconciler, told about the status writes of CNI calls (it keeps pods' links current afterwards). */

@@ -5,23 +5,19 @@
 import { appendFileSync, mkdirSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { LogLevel, LogOptions } from './config';
+import { formatLogLine, type LogFields, type Logger } from '../../log';
+
+export type { Logger } from '../../log';
 
 const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
-
-export interface Logger {
-  debug(msg: string): void;
-  info(msg: string): void;
-  warn(msg: string): void;
-  error(msg: string): void;
-}
 
 export class FileLogger implements Logger {
   private broken = false;
 
   constructor(
     private readonly opts: LogOptions,
-    /** Prepended to every line: plugin, command, container id, interface. */
-    private readonly context: string,
+    /** Fields on every line (logfmt, as every log of the project): plugin, command, container id, interface. */
+    private readonly context: LogFields,
     private readonly stderr: (s: string) => void = (s) => process.stderr.write(s),
   ) {
     try {
@@ -32,15 +28,19 @@ export class FileLogger implements Logger {
     }
   }
 
-  debug(msg: string): void { this.write('debug', msg); }
-  info(msg: string): void { this.write('info', msg); }
-  warn(msg: string): void { this.write('warn', msg); }
-  error(msg: string): void { this.write('error', msg); }
+  debug(msg: string, fields?: LogFields): void { this.write('debug', msg, fields); }
+  info(msg: string, fields?: LogFields): void { this.write('info', msg, fields); }
+  warn(msg: string, fields?: LogFields): void { this.write('warn', msg, fields); }
+  error(msg: string, fields?: LogFields): void { this.write('error', msg, fields); }
 
-  private write(level: LogLevel, msg: string): void {
+  with(fields: LogFields): Logger {
+    return new FileLogger(this.opts, { ...this.context, ...fields }, this.stderr);
+  }
+
+  private write(level: LogLevel, msg: string, fields?: LogFields): void {
     if (this.broken || RANK[level] < RANK[this.opts.level]) return;
     try {
-      appendFileSync(this.opts.file, `${new Date().toISOString()} ${level.toUpperCase()} ${this.context} ${msg}\n`);
+      appendFileSync(this.opts.file, formatLogLine('logfmt', level, msg, { ...this.context, ...fields }));
     } catch (e) {
       this.disable(e);
     }

@@ -5,5 +5,5 @@ import { FileLogger, type Logger } from './log';
 
 export function invocationLogger(conf: MetaConf, plugin: string, ctx: PluginContext): Logger {
   const { command, containerId, ifname } = ctx.env;
-  return new FileLogger(conf.log, `${plugin} ${command} container=${containerId || '-'} ifname=${ifname || '-'}`);
+  return new FileLogger(conf.log, { plugin, command, container: containerId || undefined, ifname: ifname || undefined });
 }

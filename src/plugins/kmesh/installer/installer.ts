@@ -16,6 +16,7 @@ import { atomicWrite } from '../../../install/atomic';
 import { chooseConfFile, entryIndex, hasEntry, parseCandidate, serialize, withEntry, withoutEntry } from '../../../install/conflist';
 import { ResyncLoop } from '../../../install/resync';
 import { kubeconfigText, readServiceAccount } from './kubeconfig-writer';
+import type { Logger } from '../../../log';
 
 export const PLUGIN_TYPE = 'kmesh-cni';
 const kmeshIndex = (list: Record<string, unknown>) => entryIndex(list, PLUGIN_TYPE);
@@ -34,7 +35,7 @@ export interface InstallerOptions {
   entryExtra: Record<string, unknown>;
   /** Periodic resync, in addition to the directory watches. */
   resyncMs: number;
-  log(msg: string): void;
+  log: Logger;
 }
 
 export const KUBECONFIG_NAME = 'kmesh-cni-kubeconfig';
@@ -85,7 +86,7 @@ export class Installer {
         step();
       } catch (e) {
         if (first === undefined) first = e;
-        else this.o.log(`resync failed: ${(e as Error).message}`);
+        else this.o.log.warn(`resync failed: ${(e as Error).message}`);
       }
     }
     if (first !== undefined) throw first;
@@ -95,7 +96,7 @@ export class Installer {
     const src = readFileSync(this.o.pluginBinary);
     if (existsSync(this.binPath) && sha(readFileSync(this.binPath)) === sha(src)) return;
     atomicWrite(this.binPath, src, 0o755);
-    this.o.log(`installed ${this.binPath}`);
+    this.o.log.info(`installed ${this.binPath}`);
   }
 
   writeKubeconfig(): void {
@@ -103,7 +104,7 @@ export class Installer {
     const path = this.kubeconfigPath;
     if (existsSync(path) && readFileSync(path, 'utf8') === text && (statSync(path).mode & 0o777) === 0o600) return;
     atomicWrite(path, text, 0o600);
-    this.o.log(`wrote ${path}`);
+    this.o.log.info(`wrote ${path}`);
   }
 
   private loadState(): State | undefined {
@@ -122,7 +123,7 @@ export class Installer {
   reconcileConf(): void {
     const c = chooseConfFile(this.o.confDir, this.o.confName !== undefined ? { configured: this.o.confName } : {});
     if (c === undefined) {
-      this.o.log(`no usable CNI config in ${this.o.confDir} yet; waiting for the primary CNI`);
+      this.o.log.info(`no usable CNI config in ${this.o.confDir} yet; waiting for the primary CNI`);
       return;
     }
     const entry = this.entry();
@@ -149,12 +150,12 @@ export class Installer {
       this.saveState({ source: c.path, target, original, mode: c.mode, written: sha(text) });
       atomicWrite(target, text, c.mode);
       rmSync(c.path, { force: true });
-      this.o.log(`converted ${c.path} to ${target} with a kmesh-cni entry`);
+      this.o.log.info(`converted ${c.path} to ${target} with a kmesh-cni entry`);
       return;
     }
     this.saveState({ source: c.path, target: c.path, original, mode: c.mode, written: sha(text) });
     atomicWrite(c.path, text, c.mode);
-    this.o.log(`inserted kmesh-cni into ${c.path}`);
+    this.o.log.info(`inserted kmesh-cni into ${c.path}`);
   }
 
   /** Gives `s.source` back: its original bytes when the target still holds what we wrote, else the target minus our entry. */
@@ -169,7 +170,7 @@ export class Installer {
     if (sha(cur) === s.written && s.original !== null) {
       atomicWrite(s.source, Buffer.from(s.original, 'base64'), s.mode);
       if (s.source !== s.target) rmSync(s.target, { force: true });
-      this.o.log(`restored ${s.source}`);
+      this.o.log.info(`restored ${s.source}`);
       return;
     }
     this.removeEntryFrom(s.target, cur);
@@ -180,11 +181,11 @@ export class Installer {
     if (typeof parsed === 'string' || parsed.single || kmeshIndex(parsed.list) < 0) return;
     const rest = withoutEntry(parsed.list, PLUGIN_TYPE);
     if ((rest['plugins'] as unknown[]).length === 0) {
-      this.o.log(`${path} holds only kmesh-cni; leaving it`);
+      this.o.log.info(`${path} holds only kmesh-cni; leaving it`);
       return;
     }
     atomicWrite(path, serialize(rest), statSync(path).mode & 0o7777);
-    this.o.log(`removed kmesh-cni from ${path}`);
+    this.o.log.info(`removed kmesh-cni from ${path}`);
   }
 
   /** Removes the entry, kubeconfig, binary and state. Safe to call without a running installer. */
@@ -198,13 +199,13 @@ export class Installer {
       try {
         this.removeEntryFrom(path, readFileSync(path));
       } catch (e) {
-        this.o.log(`cannot clean ${path}: ${(e as Error).message}`);
+        this.o.log.warn(`cannot clean ${path}: ${(e as Error).message}`);
       }
     }
     rmSync(this.kubeconfigPath, { force: true });
     rmSync(this.binPath, { force: true });
     rmSync(this.statePath, { force: true });
-    this.o.log('uninstalled kmesh-cni');
+    this.o.log.info('uninstalled kmesh-cni');
   }
 
   stop(): void {

@@ -2,6 +2,8 @@
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { Installer, type InstallerOptions } from './installer';
 import { serverFromEnv } from './kubeconfig-writer';
+import { loggerFromEnv } from '../../../log';
+import { versionLine } from '../../../build';
 
 const USAGE = `usage: kmesh-installer [flags]
   --cni-conf-dir DIR          CNI config directory (default /etc/cni/net.d)
@@ -12,7 +14,9 @@ const USAGE = `usage: kmesh-installer [flags]
   --plugin-config JSON        extra keys for the kmesh-cni entry, e.g. '{"netClsRoot":"/sys/fs/cgroup/net_cls"}'
   --resync-interval-ms N      periodic resync besides the watches (default 10000)
   --uninstall                 remove the entry, kubeconfig and binary (e.g. after a SIGKILL) and exit
-The API server comes from KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT.`;
+  --version                   print the version and exit
+The API server comes from KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT. Logs: logfmt on stderr
+(LOG_FORMAT=json for JSON lines, LOG_LEVEL=debug|info|warn|error).`;
 
 export function parseArgs(argv: string[], env: Record<string, string | undefined>, self: string): { opts: Omit<InstallerOptions, 'log'>; uninstall: boolean } {
   const flags: Record<string, string> = {};
@@ -62,7 +66,11 @@ export class UsageError extends Error {
 }
 
 export function main(): void {
-  const log = (msg: string): void => { process.stderr.write(`${new Date().toISOString()} kmesh-installer: ${msg}\n`); };
+  const log = loggerFromEnv(process.env, { component: 'kmesh-installer' });
+  if (process.argv[2] === '--version') {
+    process.stdout.write(`${versionLine('kmesh-installer')}\n`);
+    return;
+  }
   let parsed;
   try {
     parsed = parseArgs(process.argv.slice(2), process.env, process.argv[1] ?? process.execPath);
@@ -80,11 +88,11 @@ export function main(): void {
   const shutdown = (sig: string): void => {
     if (exiting) return;
     exiting = true;
-    log(`${sig}: removing kmesh-cni`);
+    log.info(`${sig}: removing kmesh-cni`);
     try {
       inst.uninstall();
     } catch (e) {
-      log(`uninstall failed: ${(e as Error).message}`);
+      log.error(`uninstall failed: ${(e as Error).message}`);
       process.exit(1);
     }
     process.exit(0);
@@ -94,9 +102,9 @@ export function main(): void {
   try {
     inst.start();
   } catch (e) {
-    log(`cannot install: ${(e as Error).message}`);
+    log.error(`cannot install: ${(e as Error).message}`);
     try { inst.uninstall(); } catch { /* best effort: leave nothing half-installed */ }
     process.exit(1);
   }
-  log(`running; watching ${parsed.opts.confDir}`);
+  log.info(`running; watching ${parsed.opts.confDir}`);
 }

@@ -1,0 +1,26 @@
+// meshnetd's settings: flags over upstream's environment; every error names the flag or variable.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseDaemonConfig, type DaemonConfig } from '../../src/daemon/config';
+
+const parse = (argv: string[], env: Record<string, string> = {}) => parseDaemonConfig(argv, env) as DaemonConfig;
+
+test('logs are logfmt at level info unless a flag or LOG_FORMAT/LOG_LEVEL says otherwise', () => {
+  assert.deepEqual([parse([]).logFormat, parse([]).logLevel], ['logfmt', 'info']);
+  const c = parse(['--log-level', 'debug'], { LOG_FORMAT: 'json', LOG_LEVEL: 'warn' });
+  assert.deepEqual([c.logFormat, c.logLevel], ['json', 'debug']);
+});
+
+test('a bad log setting is refused naming the flag or the variable', () => {
+  assert.throws(() => parse(['--log-format', 'text']), { code: 'InvalidConfig', message: '--log-format: must be logfmt or json, got "text"' });
+  assert.throws(() => parse([], { LOG_LEVEL: 'verbose' }), { code: 'InvalidConfig', message: 'LOG_LEVEL: must be one of debug, info, warn, error, got "verbose"' });
+});
+
+test('--version is recognised before anything else is checked', () => {
+  assert.equal(parseDaemonConfig(['--version', '--grpc-port', 'x'], {}), 'version');
+});
+
+test('in a pod the health port (probes and /metrics) defaults to 51112; elsewhere it is off', () => {
+  assert.equal(parse([], { KUBERNETES_SERVICE_HOST: '10.96.0.1' }).healthPort, 51112);
+  assert.equal(parse([]).healthPort, 0);
+});
