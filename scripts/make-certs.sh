@@ -8,6 +8,8 @@
 #
 # DIR/ca.crt and DIR/ca.key are made on first use and reused after; DIR/NAME.crt and DIR/NAME.key
 # are (re)made. Keys are EC P-256, mode 0600. Certificates last DAYS days (default 365).
+# NO_CN=1 leaves the Common Name out (subject O=meshnet; the DNS name stays): etcd's JSON gateway,
+# which meshnet-ts speaks, refuses client certificates that carry a CN when etcd's auth is on.
 set -euo pipefail
 if [ $# -lt 2 ]; then
   echo "usage: scripts/make-certs.sh DIR NAME [IP ...]   (DIR/ca.crt made on first use; DIR/NAME.crt, DIR/NAME.key)" >&2
@@ -31,7 +33,9 @@ for ip in "$@"; do san="$san,IP:$ip"; done
 ext=$(mktemp)
 trap 'rm -f "$ext" "$dir/$name.csr"' EXIT
 printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=%s\n' "$san" > "$ext"
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$dir/$name.key" -out "$dir/$name.csr" -subj "/CN=$name" 2>/dev/null
+subject="/CN=$name"
+[ "${NO_CN:-}" = 1 ] && subject="/O=meshnet"
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$dir/$name.key" -out "$dir/$name.csr" -subj "$subject" 2>/dev/null
 openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial -out "$dir/$name.crt" -days "$days" -extfile "$ext" 2>/dev/null
 chmod 0644 "$dir/ca.crt" "$dir/$name.crt"
 echo "$dir/$name.crt ($san), signed by $dir/ca.crt"

@@ -3,20 +3,24 @@
 // rely on exactly these semantics (Kubernetes-like conflicts, subresources, patches and watches).
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EtcdStore, FileStore, StoreError, openStore, type Store, type StoredObject, type WatchEvent } from '../../src/store';
+import { etcdSettings } from '../../src/store/open';
 import { KubeStore } from '../../src/store/kube/kube-store';
 import { startEtcd, type TestEtcd } from '../helpers/etcd';
 import { startKube, type TestKube } from '../helpers/kube';
 
 let etcd: TestEtcd;
+/** etcd as a production cluster runs it: TLS with client certificates required, and user/password auth. */
+let secureEtcd: TestEtcd;
 let kube: TestKube;
 const dir = mkdtempSync(join(tmpdir(), 'store-test-'));
 before(async () => {
   etcd = await startEtcd();
+  secureEtcd = await startEtcd({ tls: true, auth: true, tokenTtlSeconds: 2 });
   kube = await startKube();
   kube.namespace('contract');
   kube.namespace('other');
@@ -24,6 +28,7 @@ before(async () => {
 });
 after(async () => {
   await etcd?.stop();
+  await secureEtcd?.stop();
   await kube?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -37,9 +42,22 @@ function reason(r: StoreError['code']) {
   return (e: unknown) => e instanceof StoreError && e.code === r;
 }
 
+/** The store reference for the secure etcd, as a user writes it in --store or the CNI config's store. */
+function secureRef(over: Record<string, string | undefined> = {}): string {
+  const pki = secureEtcd.pki!, auth = secureEtcd.auth!;
+  const q = { cacert: pki.ca, cert: pki.client.cert, key: pki.client.key, user: auth.user, 'password-file': auth.passwordFile, ...over };
+  return `etcds://${secureEtcd.endpoint.slice('https://'.length)}?${Object.entries(q).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`).join('&')}`;
+}
+
+function secureStore(over: Record<string, string | undefined> = {}): EtcdStore {
+  const { endpoints, options } = etcdSettings(secureRef(over));
+  return new EtcdStore(endpoints, options);
+}
+
 const backends: [string, () => Store][] = [
   ['file store', () => new FileStore(join(dir, 'files'))],
   ['etcd', () => new EtcdStore([etcd.endpoint])],
+  ['etcd over TLS with a client certificate and user/password auth', () => secureStore()],
   ['kubernetes', () => new KubeStore(kube.storeRef)],
 ];
 
@@ -176,17 +194,17 @@ test('openStore: directories, etcd URLs, kubernetes, and a clear error for anyth
 });
 
 test('etcd unreachable: the error names the endpoint', async () => {
-  const s = new EtcdStore(['http://127.0.0.1:1'], 1000);
+  const s = new EtcdStore(['http://127.0.0.1:1'], { timeoutMs: 1000 });
   await assert.rejects(s.get('topologies', 'default', 'x'), /etcd 127\.0\.0\.1:1\/v3\/kv\/range: .*ECONNREFUSED/);
 });
 
-test('the meshnet plugin on an etcd store: reads Topology objects, records status, plumbs the link, DEL clears it', async () => {
+for (const secure of [false, true]) test(`the meshnet plugin on an etcd store${secure ? ' over TLS with auth (etcds://...?cacert=&cert=&key=&user=&password-file=)' : ''}: reads Topology objects, records status, plumbs the link, DEL clears it`, async () => {
   const { execPlugin } = await import('../../src/cni');
   const { TopologyClient } = await import('../../src/topology');
   const { NetNs, Rtnl, createNamedNetns, deleteNamedNetns } = await import('../../src/kernel');
   const { resolve } = await import('node:path');
-  const run = `es${process.pid % 10000}`;
-  const topologies = new TopologyClient(new EtcdStore([etcd.endpoint]));
+  const run = `es${secure ? 's' : ''}${process.pid % 10000}`;
+  const topologies = new TopologyClient(secure ? secureStore() : new EtcdStore([etcd.endpoint]));
   const topo = (name: string, peer: string, ip: string, peerIp: string) => ({
     apiVersion: 'networkop.co.uk/v1beta1' as const, kind: 'Topology' as const, metadata: { name, namespace: run },
     spec: { links: [{ uid: 1, peer_pod: peer, local_intf: 'eth1', peer_intf: 'eth1', local_ip: ip, peer_ip: peerIp }] },
@@ -195,7 +213,7 @@ test('the meshnet plugin on an etcd store: reads Topology objects, records statu
   await topologies.create(topo('b', 'a', '10.5.0.2/24', '10.5.0.1/24'));
   // The plugin runs where it can reach etcd (here: this netns, as on a node whose store is local);
   // the links it makes live only in the two pod namespaces.
-  const conf = { cniVersion: '1.0.0', name: 'n', type: 'meshnet', store: `etcd://${etcd.endpoint.slice(7)}`, node_ip: '192.0.2.50' };
+  const conf = { cniVersion: '1.0.0', name: 'n', type: 'meshnet', store: secure ? secureRef() : `etcd://${etcd.endpoint.slice(7)}`, node_ip: '192.0.2.50' };
   const inv = (pod: string) => ({
     containerId: `c-${pod}`, netns: `/var/run/netns/${run}-${pod}`, ifname: 'eth0', path: [resolve('dist/cni')],
     args: { K8S_POD_NAMESPACE: run, K8S_POD_NAME: pod },
@@ -226,3 +244,48 @@ test('the meshnet plugin on an etcd store: reads Topology objects, records statu
     await topologies.delete(run, 'b');
   }
 });
+
+test('etcd over TLS: a client without a certificate is refused by etcd, and the error says so, naming the endpoint', async () => {
+  const s = secureStore({ cert: undefined, key: undefined });
+  await assert.rejects(s.get('topologies', 'default', 'x'), (e: unknown) => e instanceof StoreError && e.code === 'Unavailable'
+    && new RegExp(`^etcd 127\\.0\\.0\\.1:${new URL(secureEtcd.endpoint).port}/v3/auth/authenticate: TLS: etcd refused this client \\(no or untrusted client certificate: cert, key\\)`).test(e.message));
+});
+
+test('etcd over TLS: a client certificate from another CA is refused', async () => {
+  const st = secureEtcd.pki!.stranger;
+  await assert.rejects(secureStore({ cert: st.cert, key: st.key }).get('topologies', 'default', 'x'), /TLS: etcd refused this client/);
+});
+
+test('etcd over TLS with auth on: a client certificate with a Common Name (which etcd refuses on its gateway) gets an error that says what to use instead', async () => {
+  const named = secureEtcd.pki!.named;
+  await assert.rejects(secureStore({ cert: named.cert, key: named.key }).get('topologies', 'default', 'x'), (e: unknown) => e instanceof StoreError && e.code === 'Unauthorized'
+    && /refuses, on its JSON gateway .*a client certificate that has a Common Name while its auth is on: use one without \(scripts\/make-certs\.sh with NO_CN=1\), or no client certificate, with user and password-file/.test(e.message));
+});
+
+test("etcd over TLS: a CA that did not sign etcd's certificate is refused, naming cacert", async () => {
+  await assert.rejects(secureStore({ cacert: secureEtcd.pki!.stranger.ca }).get('topologies', 'default', 'x'),
+    /TLS: etcd's certificate is not signed by the CA given \(cacert\)/);
+});
+
+test('etcd auth: a wrong password is Unauthorized, naming the user, and nothing is written', async () => {
+  const bad = join(dir, 'wrong-password');
+  writeFileSync(bad, 'not-it\n');
+  const s = secureStore({ 'password-file': bad });
+  await assert.rejects(s.create('topologies', obj('never', 'auth')), (e: unknown) => e instanceof StoreError && e.code === 'Unauthorized'
+    && /^etcd: user meshnet-ts: etcd 127\.0\.0\.1:\d+\/v3\/auth\/authenticate: .*authentication failed/.test(e.message));
+  assert.equal(await secureStore().get('topologies', 'auth', 'never'), undefined);
+});
+
+test('etcd auth: an expired token is renewed without the caller noticing (token TTL 2 s), for calls and for the watch', async () => {
+  const s = secureStore();
+  const w = collect(s, 'ttl');
+  await s.create('topologies', obj('t1', 'ttl'));
+  await w.until('t1', () => w.names().includes('ADDED t1') || w.names().includes('MODIFIED t1'));
+  await sleep(4500); // past the TTL: etcd forgets the token
+  await s.create('topologies', obj('t2', 'ttl'));
+  assert.equal((await s.get('topologies', 'ttl', 't2'))?.metadata.name, 't2');
+  await w.until('t2', () => w.names().some((n) => n.endsWith(' t2')));
+  w.w.stop();
+  s.close();
+});
+
