@@ -3,7 +3,7 @@
 // into typed values; every error names the flag or variable.
 import { hostname } from 'node:os';
 import { isIP } from '../cni';
-import { MESHNET_GRPC_PORT } from '../grpc';
+import { MESHNET_GRPC_PORT, PEER_TLS_MODES, type PeerTlsMode } from '../grpc';
 import { isValidIfName } from '../topology';
 import { DEFAULT_STORE_DIR, STORE_REF_FORMS, isStoreRef } from '../store';
 import { VNI_SCHEMES, type VniScheme } from '../meshnet/vxlan';
@@ -30,6 +30,8 @@ export interface DaemonConfig {
   cniBinDir: string;
   /** /healthz and /readyz on this TCP port (all addresses; the DaemonSet's probes); 0: off. */
   healthPort: number;
+  /** mTLS between daemons (grpc/tls.ts): off (default), permit or require, with the PEM files. */
+  peerTls: { mode: PeerTlsMode; cert?: string; key?: string; ca?: string };
   logFormat: LogFormat;
   logLevel: LogLevel;
   lab?: string;
@@ -59,13 +61,18 @@ export const USAGE = `usage: meshnetd [flags]
   --cni-bin-dir DIR       CNI plugin directory (default /opt/cni/bin)
   --health-port PORT      HTTP on all addresses: GET /healthz and /readyz for probes, /metrics for Prometheus
                           (default ${DEFAULT_HEALTH_PORT} in a pod, else off; 0: off); /metrics is also on the admin socket
+  --peer-tls off|permit|require   mTLS between daemons (default off, as upstream): permit serves TLS and
+                          plaintext and dials plaintext (a migration step); require dials TLS and
+                          accepts plaintext only from loopback; peers' certificates must be signed by
+                          --tls-ca and name the IP they connect from
+  --tls-cert FILE, --tls-key FILE, --tls-ca FILE   PEM files for --peer-tls (scripts/make-certs.sh)
   --log-format logfmt|json   log lines on stderr (env LOG_FORMAT; default logfmt)
   --log-level LEVEL       ${LOG_LEVELS.join(', ')} (env LOG_LEVEL; default info)
   --version               print the version and exit
   --lab NAME              lets "meshnetctl lab down" find lab daemons
   --help`;
 
-const VALUE_FLAGS = ['node', 'lab', 'node-ip', 'host-intf', 'grpc-port', 'store', 'inter-node-link-type', 'vni-scheme', 'cni-conf-dir', 'cni-bin-dir', 'health-port', 'log-format', 'log-level'];
+const VALUE_FLAGS = ['node', 'lab', 'node-ip', 'host-intf', 'grpc-port', 'store', 'inter-node-link-type', 'vni-scheme', 'cni-conf-dir', 'cni-bin-dir', 'health-port', 'log-format', 'log-level', 'peer-tls', 'tls-cert', 'tls-key', 'tls-ca'];
 
 function port(v: string, what: string, allowZero = false): number {
   const n = Number(v);
@@ -110,6 +117,13 @@ export function parseDaemonConfig(argv: string[], env: Record<string, string | u
     if (e instanceof LogConfigError) throw new ConfigError(e.message);
     throw e;
   }
+  const tlsMode = f['peer-tls'] ?? 'off';
+  if (!(PEER_TLS_MODES as readonly string[]).includes(tlsMode)) throw new ConfigError(`--peer-tls: must be ${PEER_TLS_MODES.join(', ')}, got ${JSON.stringify(tlsMode)}`);
+  const tlsFiles = { cert: f['tls-cert'], key: f['tls-key'], ca: f['tls-ca'] };
+  for (const [k, v] of Object.entries(tlsFiles)) {
+    if (tlsMode === 'off' && v !== undefined) throw new ConfigError(`--tls-${k}: needs --peer-tls permit or require`);
+    if (tlsMode !== 'off' && v === undefined) throw new ConfigError(`--peer-tls ${tlsMode}: --tls-${k} is missing`);
+  }
   const hp = f['health-port'] !== undefined ? port(f['health-port'], '--health-port', true) : inCluster ? DEFAULT_HEALTH_PORT : 0;
   return {
     ...(ip ? { nodeIp: ip.v } : {}),
@@ -123,6 +137,7 @@ export function parseDaemonConfig(argv: string[], env: Record<string, string | u
     cniConfDir: f['cni-conf-dir'] ?? '/etc/cni/net.d',
     cniBinDir: f['cni-bin-dir'] ?? '/opt/cni/bin',
     healthPort: hp,
+    peerTls: { mode: tlsMode as PeerTlsMode, ...Object.fromEntries(Object.entries(tlsFiles).filter(([, v]) => v !== undefined)) },
     logFormat: logs.format, logLevel: logs.level,
     ...(f.lab ? { lab: f.lab } : {}),
   };

@@ -20,7 +20,9 @@ import { WireRecords } from '../wire/records';
 import { WireDataplane } from '../wire/dataplane';
 import { createMeshnetPlugin } from '../plugins/meshnet/plugin';
 import { nodeIpFromDefaultRoute } from '../meshnet/node-ip';
-import { startGrpcServer } from '../grpc';
+import { startGrpcServer, type PeerConnection, type TlsMaterial } from '../grpc';
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { remoteExtHandlers, remoteUpdateHandler } from './remote-api';
 import { PeerAuthorizer, loopbackOnly } from './peer-auth';
 import { StoreError, openStore, type Store } from '../store';
@@ -43,6 +45,26 @@ async function storeProblem(store: Store): Promise<string | undefined> {
   } catch (e) {
     return e instanceof StoreError ? e.message : String(e);
   }
+}
+
+/** The PEM files of --peer-tls, read once at start (restart to pick up renewed ones); errors name the flag. */
+function readTls(t: DaemonConfig['peerTls']): TlsMaterial | undefined {
+  if (t.mode === 'off') return undefined;
+  const read = (flag: string, path: string | undefined): Buffer => {
+    try {
+      return readFileSync(path!);
+    } catch (e) {
+      throw new Error(`--tls-${flag} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  const m = { cert: read('cert', t.cert), key: read('key', t.key), ca: read('ca', t.ca) };
+  // Checked now rather than at the first peer's handshake.
+  try {
+    createSecureContext({ cert: m.cert, key: m.key, ca: m.ca });
+  } catch (e) {
+    throw new Error(`--tls-cert/--tls-key/--tls-ca: not a usable certificate, key and CA: ${(e as Error).message}`);
+  }
+  return m;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -81,9 +103,18 @@ export async function main(argv: string[]): Promise<number> {
   const startProblem = await storeProblem(store);
   if (startProblem) log.warn(`store ${cfg.store}: ${startProblem}`);
   const hostIntf = cfg.hostIntf;
-  const peers = new PeerClients(grpcPort);
+  let tls: TlsMaterial | undefined;
+  try {
+    tls = readTls(cfg.peerTls);
+  } catch (e) {
+    process.stderr.write(`meshnetd: ${(e as Error).message}\n`);
+    return 2;
+  }
+  // Peers are dialled with TLS only once every daemon serves it (require); permit still dials plaintext.
+  const dialTls = cfg.peerTls.mode === 'require' ? tls : undefined;
+  const peers = new PeerClients(grpcPort, undefined, dialTls);
   const remote = grpcRemoteLinker({ peers });
-  const dataplane = new WireDataplane({ grpcPort, log });
+  const dataplane = new WireDataplane({ grpcPort, log, ...(dialTls ? { tls: dialTls } : {}) });
   // Upstream's daemons know their node by NODE_NAME; records are keyed by it.
   const nodeName = cfg.nodeName;
   const records = new WireRecords(store, nodeName);
@@ -101,10 +132,19 @@ export async function main(argv: string[]): Promise<number> {
     topologies: { cached: (ns) => reconciler.informer.list(ns), fresh: (ns) => topologyClient.list(ns), freshOne: (ns, n) => topologyClient.get(ns, n) },
   });
   const wireRemote = wireRemoteHandlers(dataplane, records, nodeName, log, auth);
+  const metrics = daemonMetrics({ node: nodeName, dataplane, denied: auth.denied });
   const grpc = await startGrpcServer({
     host: nodeIp.includes(':') ? '::' : '0.0.0.0',
     port: grpcPort,
     log,
+    ...(tls && cfg.peerTls.mode !== 'off' ? {
+      tls: { ...tls, mode: cfg.peerTls.mode },
+      // Told apart in the log and in meshnetd_peer_connections_total{transport,result}.
+      onConnection: (c: PeerConnection) => {
+        metrics.peerConnections.inc({ transport: c.transport, result: c.accepted ? 'accepted' : 'refused' });
+        (c.accepted ? log.info : log.warn)(`peer connection from ${c.from} ${c.accepted ? 'accepted' : 'refused'}: ${c.detail}`, { transport: c.transport, peer: c.from });
+      },
+    } : {}),
     local: loopbackOnly({ ...localHandlers(topologyClient, { nodeIp, ...(hostIntf ? { nodeIntf: hostIntf } : {}) }), ...localWireHandlers(dataplane, records, nodeName, log) }, auth),
     // Frames of peer streams go straight to the dataplane (the raw receive path serves every
     // SendToStream); SendToOnce, upstream's one call per frame, through connect.
@@ -125,7 +165,6 @@ export async function main(argv: string[]): Promise<number> {
     },
   });
   // CNI calls and reconciler syncs take turns (mutex.ts).
-  const metrics = daemonMetrics({ node: nodeName, dataplane, denied: auth.denied });
   const cni = await listenCniSocket(path, {
     ...plugin,
     add: (ctx) => lock.run(() => plugin.add(ctx)),
@@ -186,7 +225,7 @@ export async function main(argv: string[]): Promise<number> {
   const admin = await listenAdmin(cniSocketPath('meshnetd-admin'), metrics.registry, dataplane, checks);
   const health = cfg.healthPort ? await listenHealth(cfg.healthPort, checks, metrics.registry) : undefined;
   log.info(`${versionLine('meshnetd')} pid ${process.pid} node ${nodeName} (${nodeIp}): CNI calls on ${path}, gRPC on port ${grpc.port}, inter-node links: ${linkType}${linkType === 'vxlan' ? ` (VNIs: ${cfg.vniScheme})` : ''}, ` +
-    `store ${cfg.store}, metrics on ${cniSocketPath('meshnetd-admin')}${health ? ` and on port ${health.port} (with /healthz, /readyz)` : ''}`);
+    `store ${cfg.store}, peer TLS ${cfg.peerTls.mode}, metrics on ${cniSocketPath('meshnetd-admin')}${health ? ` and on port ${health.port} (with /healthz, /readyz)` : ''}`);
   await new Promise<void>((resolveStop) => {
     const stop = (sig: string) => {
       log.info(`${sig}: shutting down`);

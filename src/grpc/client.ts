@@ -7,6 +7,7 @@ import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-no
 import * as pb from './gen/meshnet/v1beta1/meshnet_pb';
 import * as ext from './gen/meshnet/ext/v1/ext_pb';
 import { grpcBaseUrl } from './address';
+import { peerConnectOptions, type TlsMaterial } from './tls';
 import { toInit } from './codec';
 import { callError } from './errors';
 import { DEFAULT_WINDOW_BYTES } from './server';
@@ -17,6 +18,8 @@ export const DEFAULT_CALL_TIMEOUT_MS = 5000;
 export interface ClientOptions {
   /** Deadline of each call unless the call gives its own (default 5000 ms, as the Go daemons use). */
   timeoutMs?: number;
+  /** mTLS to the peer (tls.ts); plaintext without it. */
+  tls?: TlsMaterial;
 }
 
 export interface CallOptions {
@@ -48,15 +51,9 @@ function checkTimeout(ms: number, what: string): number {
 
 /** A Remote client for the daemon at `address` (`host:port`, IPv6 as `[addr]:port`: build it with grpcAddress). */
 export function remoteClient(address: string, opts: ClientOptions = {}): RemoteClient {
-  const baseUrl = grpcBaseUrl(address);
+  const { baseUrl, options: connectOptions } = peerConnectOptions(grpcBaseUrl(address), opts.tls);
   const defaultTimeoutMs = checkTimeout(opts.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, 'timeoutMs');
-  const session = new Http2SessionManager(baseUrl, {}, {
-    settings: { initialWindowSize: DEFAULT_WINDOW_BYTES },
-    // Node's http2 client strips the brackets of an IPv6 host and sends `:authority: ::1:51111`,
-    // which is not a valid authority (connect-node's own server throws on it). For a plaintext
-    // connection `servername` is used only to build :authority, so it restores the brackets.
-    ...(baseUrl.startsWith('http://[') ? { servername: new URL(baseUrl).hostname } : {}),
-  });
+  const session = new Http2SessionManager(baseUrl, {}, { settings: { initialWindowSize: DEFAULT_WINDOW_BYTES }, ...connectOptions });
   const transport = createGrpcTransport({
     baseUrl,
     sessionManager: session,

@@ -12,4 +12,6 @@ export type * from './types';
 /** The generated messages and service descriptors, for code that needs them (e.g. the wire's streams). */
 export * as pb from './gen/meshnet/v1beta1/meshnet_pb';
 export { wireClient, DEFAULT_STREAM_QUEUE } from './wire-client';
+export { PEER_TLS_MODES, certificateNames, normalizeIp } from './tls';
+export type { PeerTlsMode, TlsMaterial, ServerTls, PeerConnection } from './tls';
 export type { WireClient, WireStream } from './wire-client';

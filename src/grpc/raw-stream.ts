@@ -5,6 +5,7 @@
 // gRPC client's (interop-tested against grpc-js); the unary calls stay on connect.
 import * as http2 from 'node:http2';
 import { grpcBaseUrl } from './address';
+import { peerConnectOptions, type TlsMaterial } from './tls';
 import { GrpcCallError } from './errors';
 import { packetPrefix, parseBoolResponseFrame } from './packet-codec';
 import { DEFAULT_WINDOW_BYTES } from './server';
@@ -16,14 +17,9 @@ export const DEFAULT_STREAM_QUEUE = 10_000;
 
 const METHOD = 'meshnet.v1beta1.WireProtocol/SendToStream';
 
-export function openRawWireStream(address: string, opts: { queue?: number } = {}): WireStream & { close(): void } {
-  const baseUrl = grpcBaseUrl(address);
-  const url = new URL(baseUrl);
-  const session = http2.connect(baseUrl, {
-    settings: { initialWindowSize: DEFAULT_WINDOW_BYTES },
-    // Node's client would send an unbracketed IPv6 :authority (see client.ts).
-    ...(url.hostname.startsWith('[') ? { servername: url.hostname } : {}),
-  });
+export function openRawWireStream(address: string, opts: { queue?: number; tls?: TlsMaterial } = {}): WireStream & { close(): void } {
+  const { baseUrl, options } = peerConnectOptions(grpcBaseUrl(address), opts.tls);
+  const session = http2.connect(baseUrl, { settings: { initialWindowSize: DEFAULT_WINDOW_BYTES }, ...options });
   session.on('error', () => undefined); // surfaced through the stream below
   session.on('connect', () => session.setLocalWindowSize(DEFAULT_WINDOW_BYTES));
   const req = session.request({

@@ -6,6 +6,9 @@
 // of a GrpcStatusError. Handler results are checked: a wrong type answers INTERNAL, naming the
 // method, instead of sending a default value a peer would take for an answer.
 import * as http2 from 'node:http2';
+import { createServer as createTcpServer, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { isLoopback, normalizeIp, certificateNames, peerIdentityProblem, type PeerConnection, type ServerTls } from './tls';
 import { isIPv6, type AddressInfo } from 'node:net';
 import { createContextKey, createContextValues, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
@@ -79,6 +82,10 @@ export interface GrpcServerOptions {
   wireStreamOpened?: (from: string) => void;
   /** One line per failed call and per transport problem. */
   log?: Logger;
+  /** mTLS towards peers (tls.ts); without it the port serves plaintext gRPC, as upstream's daemons. */
+  tls?: ServerTls;
+  /** Told about every incoming connection when `tls` is set: mTLS or plaintext, accepted or refused. */
+  onConnection?: (c: PeerConnection) => void;
   /** HTTP/2 flow-control window, stream and connection (default 16 MiB: one HTTP/2 stream of 64 KB messages reached 5.1 Gbit/s on loopback only with a 16 MB window). */
   windowBytes?: number;
   /** How long close() lets in-flight calls finish before it drops connections (default 500 ms). */
@@ -255,10 +262,11 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     },
   });
 
-  const server = http2.createServer({
+  const h2: http2.ServerOptions = {
     settings: { initialWindowSize: window },
     maxSessionMemory: Math.max(10, Math.ceil((4 * window) / (1024 * 1024))),
-  }, (req, res) => {
+  };
+  const onRequest = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void => {
     // connect-node builds a URL from :authority and throws, uncaught, when it is not one: Node's
     // own http2 client sends `::1:51111` for IPv6 peers. A peer must not be able to crash the daemon.
     fixAuthority(req);
@@ -279,9 +287,13 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       }
       res.end();
     }
-  });
+  };
+  const server = http2.createServer(h2, onRequest);
+  const secure = opts.tls
+    ? http2.createSecureServer({ ...h2, ca: opts.tls.ca, cert: opts.tls.cert, key: opts.tls.key, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, onRequest)
+    : undefined;
   const sessions = new Set<http2.ServerHttp2Session>();
-  server.on('session', (session) => {
+  const onSession = (session: http2.ServerHttp2Session): void => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
     session.on('error', (err) => log?.warn(`grpc: connection error: ${err.message}`));
@@ -290,21 +302,77 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     } catch (err) {
       log?.warn(`grpc: could not raise the connection window: ${(err as Error).message}`);
     }
-  });
+  };
+  server.on('session', onSession);
   server.on('sessionError', (err) => log?.warn(`grpc: session error: ${err.message}`));
+  let listener: http2.Http2Server | import('node:net').Server = server;
+  if (secure && opts.tls) {
+    const tls = opts.tls;
+    const report = (c: PeerConnection) => opts.onConnection?.(c);
+    secure.on('session', onSession);
+    secure.on('sessionError', (err) => log?.warn(`grpc: session error: ${err.message}`));
+    // A handshake the CA does not vouch for (no certificate, another CA's) never becomes a connection.
+    // By then the TLS socket has lost its peer address: it is taken from the TCP socket it wraps
+    // (`_parent`, set by Node's TLSSocket for a wrapped socket), recorded when it connected.
+    const tcpFrom = new WeakMap<object, string>();
+    secure.on('tlsClientError', (err, socket) => {
+      const from = tcpFrom.get((socket as { _parent?: object })._parent ?? socket) ?? normalizeIp(socket.remoteAddress ?? '');
+      // Node ends the handshake of a client whose certificate it cannot verify with a bare "socket
+      // hang up"; the reason is in authorizationError.
+      const why = (socket as { authorizationError?: Error | string }).authorizationError;
+      report({ transport: 'mtls', from, accepted: false, detail: why ? `its certificate is not signed by --tls-ca (${String(why)})` : `TLS handshake failed: ${err.message.split('\n')[0]}` });
+    });
+    // Verified, but it must also be the node it says: the certificate names the address it comes from.
+    secure.prependListener('secureConnection', (socket: TLSSocket) => {
+      const from = normalizeIp(socket.remoteAddress ?? '');
+      const problem = peerIdentityProblem(socket);
+      if (problem) {
+        report({ transport: 'mtls', from, accepted: false, detail: problem });
+        socket.destroy();
+        return;
+      }
+      const n = certificateNames(socket.getPeerCertificate());
+      report({ transport: 'mtls', from, accepted: true, detail: `certificate for ${[...n.ips, ...n.dns].join(', ')}` });
+    });
+    // One port for both: the first byte says TLS (0x16, a ClientHello) or plaintext HTTP/2.
+    listener = createTcpServer({ pauseOnConnect: true }, (socket: Socket) => {
+      socket.on('error', () => undefined); // a reset before the first byte
+      socket.once('readable', () => {
+        const first = socket.read(1) as Buffer | null;
+        if (!first) { socket.destroy(); return; }
+        socket.unshift(first);
+        const from = normalizeIp(socket.remoteAddress ?? '');
+        if (first[0] === 0x16) {
+          tcpFrom.set(socket, from);
+          secure.emit('connection', socket);
+        } else if (tls.mode === 'permit' || isLoopback(from)) {
+          // Loopback is this node (upstream's plugin calling Local); permit is a migration step.
+          if (!isLoopback(from)) report({ transport: 'plaintext', from, accepted: true, detail: 'plaintext allowed (--peer-tls permit)' });
+          server.emit('connection', socket);
+        } else {
+          report({ transport: 'plaintext', from, accepted: false, detail: 'plaintext from another host (--peer-tls require)' });
+          socket.destroy();
+          return;
+        }
+        socket.resume();
+      });
+      socket.resume();
+      socket.pause();
+    });
+  }
 
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error): void => {
       reject(new Error(`gRPC server cannot listen on ${host}:${opts.port}: ${err.message}`, { cause: err }));
     };
-    server.once('error', onError);
-    server.listen({ host, port: opts.port }, () => {
-      server.off('error', onError);
-      server.on('error', (err) => log?.warn(`grpc: server error: ${err.message}`));
+    listener.once('error', onError);
+    listener.listen({ host, port: opts.port }, () => {
+      listener.off('error', onError);
+      listener.on('error', (err: Error) => log?.warn(`grpc: server error: ${err.message}`));
       resolve();
     });
   });
-  const port = (server.address() as AddressInfo).port;
+  const port = (listener.address() as AddressInfo).port;
 
   let closing: Promise<void> | undefined;
   return {
@@ -313,7 +381,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     close() {
       closing ??= new Promise<void>((resolve) => {
         shutdown.abort(new Error('gRPC server closing'));
-        server.close(() => resolve());
+        listener.close(() => resolve());
         for (const s of sessions) s.close(); // GOAWAY: in-flight streams may finish
         const timer = setTimeout(() => { for (const s of sessions) s.destroy(); }, grace);
         timer.unref();

@@ -8,6 +8,7 @@ import { createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import * as pb from './gen/meshnet/v1beta1/meshnet_pb';
 import { grpcBaseUrl } from './address';
+import { peerConnectOptions, type TlsMaterial } from './tls';
 import { toInit } from './codec';
 import { callError } from './errors';
 import { DEFAULT_WINDOW_BYTES } from './server';
@@ -42,15 +43,13 @@ export interface WireClient {
 /** Calls in flight towards a SendToOnce-only peer before frames are dropped. */
 const UNARY_IN_FLIGHT = 256;
 
-export function wireClient(address: string): WireClient {
-  const baseUrl = grpcBaseUrl(address);
-  const session = new Http2SessionManager(baseUrl, {}, {
-    settings: { initialWindowSize: DEFAULT_WINDOW_BYTES },
-    ...(baseUrl.startsWith('http://[') ? { servername: new URL(baseUrl).hostname } : {}),
-  });
+export function wireClient(address: string, opts: { tls?: TlsMaterial } = {}): WireClient {
+  const { baseUrl, options } = peerConnectOptions(grpcBaseUrl(address), opts.tls);
+  const session = new Http2SessionManager(baseUrl, {}, { settings: { initialWindowSize: DEFAULT_WINDOW_BYTES }, ...options });
   // No deadline on streams: a wire's stream lives as long as its links.
   const transport = createGrpcTransport({ baseUrl, sessionManager: session, acceptCompression: [] });
   const client: Client<typeof pb.WireProtocol> = createClient(pb.WireProtocol, transport);
+  const tls = opts.tls;
   const method = (m: string) => `${pb.WireProtocol.typeName}/${m}`;
   // Streams are written straight onto HTTP/2 (raw-stream.ts), each on its own connection.
   const raw = new Set<ReturnType<typeof openRawWireStream>>();
@@ -65,7 +64,7 @@ export function wireClient(address: string): WireClient {
       }
     },
     openStream(opts = {}) {
-      const stream = openRawWireStream(address, opts);
+      const stream = openRawWireStream(address, { ...opts, ...(tls ? { tls } : {}) });
       raw.add(stream);
       void stream.done.finally(() => raw.delete(stream)).catch(() => undefined);
       return stream;

@@ -42,6 +42,9 @@ export async function labApply(spec: LabSpec, opts: ApplyOptions = {}): Promise<
   if ((spec.vniScheme ?? 'kne') !== (state.vniScheme ?? 'kne')) {
     throw new LabError(`vni_scheme changed (${state.vniScheme ?? 'kne'} -> ${spec.vniScheme ?? 'kne'}): that needs new daemons; lab down and up`);
   }
+  if ((spec.peerTls ?? 'off') !== (state.peerTls ?? 'off')) {
+    throw new LabError(`peer_tls changed (${state.peerTls ?? 'off'} -> ${spec.peerTls ?? 'off'}): that needs new daemons; lab down and up`);
+  }
   const gone = state.nodes.filter((n) => !spec.nodes.some((x) => x.name === n.name));
   const out: string[] = [];
   const client = new TopologyClient(await openStore(state.store));

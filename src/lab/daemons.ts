@@ -1,10 +1,10 @@
 // One real meshnetd per lab node, running in the node's netns as a hostNetwork DaemonSet pod
 // would. Lab daemons are tagged "--lab <name>" on their command line so `lab down` finds them
 // even when the state file never recorded them.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { get as httpGet } from 'node:http';
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cniSocketPath } from '../meshnet/sockets';
 import { netnsPath } from './names';
@@ -31,8 +31,10 @@ export async function startDaemon(state: LabState, node: NodeState): Promise<num
   delete env.NODE_EXTRA_CA_CERTS; // a node's daemon would not have it; it slows start-up
   // nsenter without --fork execs node in place, so the pid we get is the daemon's.
   const store = state.kube ? `kubernetes:${state.kube.daemonKubeconfig}` : state.store;
+  const tls = state.peerTls ? nodeCertificate(state, node) : undefined;
   const child = spawn('nsenter', [`--net=${netnsPath(node.netns)}`, '--', process.execPath, ...nodeFlagsOf(bin), bin, '--node', node.name, '--node-ip', node.underlayIp, '--store', store,
-    '--inter-node-link-type', state.interNodeLinkType ?? 'vxlan', '--vni-scheme', state.vniScheme ?? 'kne', '--lab', state.name], {
+    '--inter-node-link-type', state.interNodeLinkType ?? 'vxlan', '--vni-scheme', state.vniScheme ?? 'kne', '--lab', state.name,
+    ...(tls ? ['--peer-tls', state.peerTls!, '--tls-cert', tls.cert, '--tls-key', tls.key, '--tls-ca', tls.ca] : [])], {
     detached: true, stdio: ['ignore', fd, fd], env,
   });
   closeSync(fd);
@@ -48,6 +50,21 @@ export async function startDaemon(state: LabState, node: NodeState): Promise<num
     await sleep(10);
   }
   return pid;
+}
+
+/**
+ * The node's certificate for mTLS between daemons, made (with the lab's CA, on first use) by
+ * scripts/make-certs.sh, the script operators use: it names the node and its underlay IP.
+ */
+export function nodeCertificate(state: LabState, node: NodeState): { cert: string; key: string; ca: string } {
+  const dir = join(state.dir, 'pki');
+  const out = { cert: join(dir, `${node.name}.crt`), key: join(dir, `${node.name}.key`), ca: join(dir, 'ca.crt') };
+  if (existsSync(out.cert) && existsSync(out.key)) return out;
+  const script = join(dirname(daemonBinary(state)), '..', 'scripts', 'make-certs.sh');
+  if (!existsSync(script)) throw new Error(`peer_tls needs ${script} (the repository's scripts/) to make the lab's certificates`);
+  const r = spawnSync('bash', [script, dir, node.name, node.underlayIp], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`making the certificate of node ${node.name}: ${r.stderr.trim()}`);
+  return out;
 }
 
 /** The node flags in a bundle's shebang (`#!/usr/bin/env -S node FLAGS`): the daemon's build sets them. */

@@ -95,6 +95,7 @@ export async function labUp(spec: LabSpec, file: string, opts: LabOptions = {}):
     ...(spec.meshnet ? { meshnet: { ...spec.meshnet } } : {}),
     ...(spec.interNodeLinkType ? { interNodeLinkType: spec.interNodeLinkType } : {}),
     ...(spec.vniScheme ? { vniScheme: spec.vniScheme } : {}),
+    ...(spec.peerTls ? { peerTls: spec.peerTls } : {}),
     createdAt: new Date().toISOString(),
     nodes: [],
     pods: [],

@@ -19,6 +19,8 @@ export interface LabSpec {
   interNodeLinkType?: 'vxlan' | 'grpc';
   /** How VXLAN VNIs are numbered (each node's meshnetd --vni-scheme). */
   vniScheme?: 'kne' | 'upstream';
+  /** mTLS between the node daemons (meshnetd --peer-tls); the lab makes a CA and a certificate per node. */
+  peerTls?: 'permit' | 'require';
 }
 
 export class LabFileError extends Error {
@@ -117,6 +119,11 @@ export function parseLabSpec(doc: unknown): LabSpec {
     const v = doc.vni_scheme;
     if (v !== 'kne' && v !== 'upstream') throw new LabFileError('vni_scheme', `must be kne or upstream, got ${JSON.stringify(v)}`);
     spec.vniScheme = v;
+  }
+  if (doc.peer_tls !== undefined) {
+    const v = doc.peer_tls;
+    if (v !== 'off' && v !== 'permit' && v !== 'require') throw new LabFileError('peer_tls', `must be off, permit or require, got ${JSON.stringify(v)}`);
+    if (v !== 'off') spec.peerTls = v;
   }
   return spec;
 }

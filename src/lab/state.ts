@@ -37,6 +37,8 @@ export interface LabState {
   interNodeLinkType?: 'vxlan' | 'grpc';
   /** Each node's meshnetd --vni-scheme (default kne). */
   vniScheme?: 'kne' | 'upstream';
+  /** meshnetd --peer-tls of every node daemon (certificates in DIR/pki). */
+  peerTls?: 'permit' | 'require';
   /** Extra meshnet plugin settings from the lab file, written into every node's conflist. */
   meshnet?: Record<string, unknown>;
   /** Set when the store is a Kubernetes API server (lab up --kubeconfig). */

@@ -11,13 +11,14 @@ export type PeerClient = ReturnType<GrpcModule['remoteClient']>;
 export class PeerClients {
   private readonly clients = new Map<string, PeerClient>();
 
-  constructor(private readonly port: number | undefined, private readonly timeoutMs = 5000) {}
+  /** `tls`: dial peers with mTLS (meshnetd --peer-tls require); plaintext without it. */
+  constructor(private readonly port: number | undefined, private readonly timeoutMs = 5000, private readonly tls?: import('../grpc').TlsMaterial) {}
 
   async get(nodeIp: string): Promise<PeerClient> {
     const grpc = await import('../grpc');
     let c = this.clients.get(nodeIp);
     if (!c) {
-      c = grpc.remoteClient(grpc.grpcAddress(nodeIp, this.port ?? grpc.MESHNET_GRPC_PORT), { timeoutMs: this.timeoutMs });
+      c = grpc.remoteClient(grpc.grpcAddress(nodeIp, this.port ?? grpc.MESHNET_GRPC_PORT), { timeoutMs: this.timeoutMs, ...(this.tls ? { tls: this.tls } : {}) });
       this.clients.set(nodeIp, c);
     }
     return c;

@@ -5,7 +5,7 @@
 // arrive are delivered in O(1) by that id (the wire table, table.ts). This file owns the kernel
 // side (veths, sockets, carrier) and the peer streams (loss, probing, SendToOnce fallback).
 import { NetNs, PacketSocket, Rtnl } from '../kernel';
-import { GrpcCallError, grpcAddress, wireClient, type Packet, type WireClient, type WireStream } from '../grpc';
+import { GrpcCallError, grpcAddress, wireClient, type Packet, type TlsMaterial, type WireClient, type WireStream } from '../grpc';
 import { MESHNET_LINK_GROUP } from '../meshnet/links';
 import { wireHostIntf } from './ids';
 import { WireTable, type WireEndSpec } from './table';
@@ -62,7 +62,7 @@ export class WireDataplane {
   /** Peer nodes that do not serve SendToStream (upstream meshnet): frames go one SendToOnce each. */
   private readonly unaryPeers = new Set<string>();
 
-  constructor(private readonly opts: { grpcPort: number; log: Logger }) {
+  constructor(private readonly opts: { grpcPort: number; log: Logger; tls?: TlsMaterial }) {
     this.wires = new WireTable((node) => this.streamTo(node), opts.log);
   }
 
@@ -142,7 +142,7 @@ export class WireDataplane {
   private streamTo(node: string): WireStream {
     let p = this.peers.get(node);
     if (!p) {
-      const client = wireClient(grpcAddress(node, this.opts.grpcPort));
+      const client = wireClient(grpcAddress(node, this.opts.grpcPort), this.opts.tls ? { tls: this.opts.tls } : {});
       p = { client, stream: this.unaryPeers.has(node) ? client.openUnaryStream() : client.openStream() };
       this.adopt(node, p);
     }
@@ -195,7 +195,7 @@ export class WireDataplane {
   private probe(node: string): void {
     if (this.probing.has(node) || this.closed) return;
     this.probing.add(node);
-    const client = wireClient(grpcAddress(node, this.opts.grpcPort));
+    const client = wireClient(grpcAddress(node, this.opts.grpcPort), this.opts.tls ? { tls: this.opts.tls } : {});
     const stream = client.openStream();
     let failed = false;
     stream.done.catch(() => { failed = true; });

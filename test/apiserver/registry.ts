@@ -42,6 +42,7 @@ export const BUILTINS: ResourceDef[] = [
   builtin('', 'v1', 'configmaps', 'ConfigMap', true, ['cm']),
   builtin('', 'v1', 'secrets', 'Secret', true),
   builtin('', 'v1', 'pods', 'Pod', true, ['po'], true),
+  builtin('', 'v1', 'nodes', 'Node', false, ['no'], true),
   builtin('apps', 'v1', 'daemonsets', 'DaemonSet', true, ['ds'], true),
   builtin('rbac.authorization.k8s.io', 'v1', 'clusterroles', 'ClusterRole', false),
   builtin('rbac.authorization.k8s.io', 'v1', 'clusterrolebindings', 'ClusterRoleBinding', false),

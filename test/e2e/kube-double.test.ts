@@ -115,3 +115,44 @@ test('kubectl delete removes the Topology, and deleting a namespace removes what
   await ok(['delete', 'namespace', 'doomed']);
   assert.equal(await new TopologyClient(new KubeStore(kube.storeRef)).get('doomed', 'r1'), undefined);
 });
+
+test('scripts/make-cluster-certs.sh makes a certificate per node naming its InternalIPs, and the Secret the mtls overlays mount (without the CA key)', async () => {
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { X509Certificate } = await import('node:crypto');
+  for (const [name, ip] of [['worker-1', '10.0.0.11'], ['worker-2', '10.0.0.12']] as const) {
+    kube.seed(`{"apiVersion":"v1","kind":"Node","metadata":{"name":"${name}"},"status":{"addresses":[{"type":"InternalIP","address":"${ip}"},{"type":"Hostname","address":"${name}"}]}}`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'cluster-certs-'));
+  try {
+    const r = await new Promise<{ status: number | null; err: string }>((resolve, reject) => {
+      const c = spawn('bash', ['scripts/make-cluster-certs.sh', dir], { env: { ...process.env, KUBECONFIG: kube.kubeconfig }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+      c.on('error', reject);
+      c.on('close', (status) => resolve({ status, err }));
+    });
+    assert.equal(r.status, 0, r.err);
+    const ca = new X509Certificate(readFileSync(join(dir, 'ca.crt')));
+    for (const [name, ip] of [['worker-1', '10.0.0.11'], ['worker-2', '10.0.0.12']]) {
+      const cert = new X509Certificate(readFileSync(join(dir, `${name}.crt`)));
+      assert.ok(cert.verify(ca.publicKey), `${name}'s certificate is signed by the CA`);
+      assert.equal(cert.subjectAltName, `DNS:${name}, IP Address:${ip}`);
+    }
+    const secret = JSON.parse(await ok(['-n', 'meshnet', 'get', 'secret', 'meshnet-peer-tls', '-o', 'json'])) as { data: Record<string, string> };
+    assert.deepEqual(Object.keys(secret.data).sort(), ['ca.crt', 'worker-1.crt', 'worker-1.key', 'worker-2.crt', 'worker-2.key']);
+    // The DaemonSet of the mtls overlays mounts exactly this Secret and names these files.
+    const ds = (await new Promise<string>((resolve, reject) => {
+      const c = spawn('kubectl', ['kustomize', 'deploy/overlays/grpc-mtls']);
+      let out = '';
+      c.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+      c.on('error', reject);
+      c.on('close', () => resolve(out));
+    })).split('\n---\n').map((d) => parseYaml(d) as { kind: string; spec: { template: { spec: { volumes: { name: string; secret?: { secretName: string } }[]; containers: { args?: string[] }[] } } } })
+      .find((d) => d.kind === 'DaemonSet')!;
+    assert.ok(ds.spec.template.spec.volumes.some((v) => v.secret?.secretName === 'meshnet-peer-tls'));
+    assert.deepEqual(ds.spec.template.spec.containers[0]!.args, ['--peer-tls', 'require', '--tls-cert', '/etc/meshnet/tls/$(NODE_NAME).crt', '--tls-key', '/etc/meshnet/tls/$(NODE_NAME).key', '--tls-ca', '/etc/meshnet/tls/ca.crt']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -381,7 +381,8 @@ test('grpc-wire links (inter_node_link_type: grpc): triangle across three nodes,
     assert.equal(linkIn('r2', 'eth2')?.carrier, true);
     assert.deepEqual((await nodeWires(n2)).map((w) => [w.podIntf, w.carrier]).sort(), [['eth1', false], ['eth2', true]], 'telemetry agrees');
     await restartDaemon(state, node1);
-    await until('carrier is back once node1\'s daemon answers', () => linkIn('r2', 'eth1')?.carrier === true);
+    // Both peers of node1 (node2 for r2, node3 for r3) see it back, each on its own probe.
+    await until('carrier is back once node1\'s daemon answers', () => linkIn('r2', 'eth1')?.carrier === true && linkIn('r3', 'eth1')?.carrier === true);
     rows = await checkLinks(state, await topologies.list());
     assert.deepEqual(rows.map((r) => r.pass), [true, true, true], JSON.stringify(rows));
     assert.equal(linkIn('r1', 'eth1')!.index, before, 'the pod\'s interface was not re-created');

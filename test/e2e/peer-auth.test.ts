@@ -5,64 +5,18 @@
 // host on the fabric (192.0.2.250); one behaviour per test.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { NetNs, Rtnl, createNamedNetns, deleteNamedNetns, listNamedNetns } from '../../src/kernel';
-import { checkLinks, fabricNetns, labDown, labUp, netnsPath, nodeWires, parseLabFile, type LabState } from '../../src/lab';
+import { NetNs, Rtnl } from '../../src/kernel';
+import { checkLinks, netnsPath, nodeWires, type LabState } from '../../src/lab';
+import { ATTACKER_IP, N1, N2, from, labDownWithAttacker, labWithAttacker, removeRunDir } from '../helpers/attacker-lab';
 import { cniSocketPath } from '../../src/meshnet/sockets';
 import { vniOf } from '../../src/meshnet/vxlan';
 import { openStore } from '../../src/store';
 import { TopologyClient } from '../../src/topology';
 
-const runDir = mkdtempSync(join(tmpdir(), 'peerauth-'));
-const ATTACKER_IP = '192.0.2.250';
-const N1 = '192.0.2.11';
-const N2 = '192.0.2.12';
-
-/** A two-node lab (r1 on n1, r2 on n2, link uid 1) and an attacker host on its fabric. */
-async function labWithAttacker(name: string, linkType?: 'grpc'): Promise<LabState> {
-  const lab = await labUp(parseLabFile(`
-name: ${name}
-${linkType ? `inter_node_link_type: ${linkType}` : ''}
-nodes: [n1, n2]
-pods: [{name: r1, node: n1}, {name: r2, node: n2}]
-topologies:
-  - metadata: {name: r1}
-    spec: {links: [{uid: 1, peer_pod: r2, local_intf: eth1, peer_intf: eth1, local_ip: 10.1.1.1/24, peer_ip: 10.1.1.2/24}]}
-  - metadata: {name: r2}
-    spec: {links: [{uid: 1, peer_pod: r1, local_intf: eth1, peer_intf: eth1, local_ip: 10.1.1.2/24, peer_ip: 10.1.1.1/24}]}
-`), '(peer-auth)', { runDir, cniBinDir: resolve('dist/cni') });
-  // Another host on the node network: a netns with a port on the lab's fabric bridge.
-  createNamedNetns(`${name}-atk`);
-  const fabric = NetNs.open(netnsPath(fabricNetns(name)));
-  const atk = NetNs.open(netnsPath(`${name}-atk`));
-  const f = Rtnl.open(fabric);
-  const a = Rtnl.open(atk);
-  try {
-    f.createVeth({ name: 'atk0', peerName: 'eth0', peerNs: atk });
-    f.setMaster('atk0', 'fabric0');
-    f.setUp('atk0');
-    a.addAddr('eth0', `${ATTACKER_IP}/24`);
-    a.setUp('eth0');
-  } finally {
-    f.close();
-    a.close();
-    fabric.close();
-    atk.close();
-  }
-  return lab;
-}
-
-async function labDownWithAttacker(name: string): Promise<void> {
-  if (listNamedNetns().includes(`${name}-atk`)) deleteNamedNetns(`${name}-atk`);
-  await labDown(name, { runDir });
-}
-
-after(() => rmSync(runDir, { recursive: true, force: true }));
+after(() => removeRunDir());
 
 const name = `pa${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 const attacker = `${name}-atk`;
@@ -77,24 +31,6 @@ after(async () => {
 const pod = (p: string) => state.pods.find((x) => x.name === p)!;
 const node = (n: string) => state.nodes.find((x) => x.name === n)!;
 const vni = () => vniOf(1, 'default', 'kne');
-
-/** Runs a client script inside `netns` (a host on the fabric); resolves with its one output line. */
-function from(netns: string, body: string): Promise<string> {
-  const script = `
-    const g = await import('${resolve('src/grpc/index.ts')}');
-    const grpcJs = await import('${resolve('node_modules/@grpc/grpc-js/build/src/index.js')}');
-    const loader = await import('${resolve('node_modules/@grpc/proto-loader/build/src/index.js')}');
-    try { ${body} } catch (e) { console.log((e.code ?? '') + ' ' + e.message); }`;
-  return new Promise((res, rej) => {
-    const c = spawn('nsenter', [`--net=${netnsPath(netns)}`, '--', process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    c.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    c.on('error', rej);
-    c.on('close', () => (out.trim() ? res(out.trim()) : rej(new Error(err))));
-  });
-}
 
 /** Remote.Update to n1's daemon, sent from `netns`. */
 const update = (netns: string, req: Record<string, unknown>) => from(netns, `

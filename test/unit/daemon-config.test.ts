@@ -24,3 +24,11 @@ test('in a pod the health port (probes and /metrics) defaults to 51112; elsewher
   assert.equal(parse([], { KUBERNETES_SERVICE_HOST: '10.96.0.1' }).healthPort, 51112);
   assert.equal(parse([]).healthPort, 0);
 });
+
+test('mTLS between daemons is off unless --peer-tls says permit or require, which need all three PEM files', () => {
+  assert.deepEqual(parse([]).peerTls, { mode: 'off' });
+  assert.deepEqual(parse(['--peer-tls', 'require', '--tls-cert', '/c', '--tls-key', '/k', '--tls-ca', '/ca']).peerTls, { mode: 'require', cert: '/c', key: '/k', ca: '/ca' });
+  assert.throws(() => parse(['--peer-tls', 'strict']), { code: 'InvalidConfig', message: '--peer-tls: must be off, permit, require, got "strict"' });
+  assert.throws(() => parse(['--peer-tls', 'permit', '--tls-cert', '/c', '--tls-key', '/k']), { message: '--peer-tls permit: --tls-ca is missing' });
+  assert.throws(() => parse(['--tls-cert', '/c']), { message: '--tls-cert: needs --peer-tls permit or require' });
+});

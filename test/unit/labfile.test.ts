@@ -27,6 +27,12 @@ test('inter_node_link_type in a lab file', () => {
   assert.equal(parseLabFile('name: x\nnodes: [a]\npods: []\n').interNodeLinkType, undefined);
 });
 
+test('peer_tls in a lab file: permit or require turn mTLS on between the node daemons; anything else is refused naming the field', () => {
+  assert.equal(parseLabFile('name: x\nnodes: [a]\npods: []\npeer_tls: require\n').peerTls, 'require');
+  assert.equal(parseLabFile('name: x\nnodes: [a]\npods: []\npeer_tls: off\n').peerTls, undefined);
+  rejects('name: x\nnodes: [a]\npods: []\npeer_tls: yes\n', 'peer_tls', /must be off, permit or require, got "yes"/);
+});
+
 test('meshnet settings in a lab file', () => {
   assert.deepEqual(parseLabFile('name: x\nnodes: [a]\npods: []\nmeshnet: {disable_tx_offloads: false}\n').meshnet, { disable_tx_offloads: false });
   assert.equal(parseLabFile('name: x\nnodes: [a]\npods: []\n').meshnet, undefined);
