@@ -14,13 +14,15 @@ import { serveProbe, type ReadinessCheck } from './health';
  * grpc-wire dataplane (per wire, labelled by pod and interface, which the topology bounds; a netns
  * path or wire id would make a new series every time a pod restarts).
  */
-export function daemonMetrics(o: { node: string; dataplane: WireDataplane; denied: ReadonlyMap<string, number> }): { registry: MetricsRegistry; cniCalls: Histogram; peerConnections: Counter } {
+export function daemonMetrics(o: { node: string; dataplane: WireDataplane; denied: ReadonlyMap<string, number> }): { registry: MetricsRegistry; cniCalls: Histogram; peerConnections: Counter; grpcCalls: Counter } {
   const reg = new MetricsRegistry({ node: o.node });
   const b = buildInfo();
   reg.collect('meshnetd_build_info', 'Always 1; the labels say which build of meshnetd runs.', 'gauge', () => [[{ version: b.version, commit: b.commit, nodejs_version: b.node }, 1]]);
   addProcessMetrics(reg);
   const cniCalls = reg.histogram('meshnetd_cni_request_duration_seconds', 'Time meshnetd took to answer a CNI call (ADD, DEL, CHECK), in seconds, by command and result (ok or error).',
     ['command', 'result'], CNI_SECONDS_BUCKETS);
+  const grpcCalls = reg.counter('meshnetd_grpc_requests_total',
+    'gRPC calls to meshnetd\'s port, by method (other: a path that is no method) and how they ended (a gRPC code, or HTTP_<status> when refused before gRPC).', ['method', 'code']);
   const peerConnections = reg.counter('meshnetd_peer_connections_total',
     'Connections to the gRPC port from other hosts with --peer-tls permit or require, by transport (mtls or plaintext) and result (accepted or refused).', ['transport', 'result']);
   reg.collect('meshnetd_peer_requests_denied_total', 'gRPC requests refused with PERMISSION_DENIED (README "Security model"), by method.', 'counter',
@@ -44,7 +46,7 @@ export function daemonMetrics(o: { node: string; dataplane: WireDataplane; denie
   ];
   for (const [k, name, help] of totals) reg.collect(name, help, 'counter', () => [[{}, Number(o.dataplane.stats()[k] ?? 0)]]);
   reg.collect('meshnet_dataplane_wires', 'grpc-wire ends this node relays.', 'gauge', () => [[{}, o.dataplane.stats().wires]]);
-  return { registry: reg, cniCalls, peerConnections };
+  return { registry: reg, cniCalls, peerConnections, grpcCalls };
 }
 
 export async function listenAdmin(path: string, metrics: MetricsRegistry, dataplane: WireDataplane, checks: ReadinessCheck[] = []): Promise<{ close(): Promise<void> }> {

@@ -137,6 +137,7 @@ export async function main(argv: string[]): Promise<number> {
     host: nodeIp.includes(':') ? '::' : '0.0.0.0',
     port: grpcPort,
     log,
+    onCall: (method, code) => metrics.grpcCalls.inc({ method, code }),
     ...(tls && cfg.peerTls.mode !== 'off' ? {
       tls: { ...tls, mode: cfg.peerTls.mode },
       // Told apart in the log and in meshnetd_peer_connections_total{transport,result}.

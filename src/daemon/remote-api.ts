@@ -38,7 +38,7 @@ export class EndRemovals {
   private queue: Array<{ ref: RemoteEndRef; done: (removed: boolean) => void; fail: (e: unknown) => void }> = [];
 
   remove(ref: RemoteEndRef): Promise<boolean> {
-    validateRemoteEnd({ ...ref, intfIp: '', kubeNs: '', nodeIntf: '' });
+    validateRemoteEnd({ ...ref, intfIp: '', kubeNs: '', nodeIntf: '' }, 'EndRef');
     return new Promise((done, fail) => {
       if (this.queue.length === 0) setImmediate(() => this.flush());
       this.queue.push({ ref, done, fail });
@@ -62,7 +62,7 @@ export function remoteExtHandlers(log: Logger, auth?: PeerAuthorizer, removals =
     removeEnd: async (req, call) => {
       try {
         const ref = { netNs: req.netNs, intfName: req.intfName, vni: Number(req.vni), peerVtep: req.peerVtep };
-        validateRemoteEnd({ ...ref, intfIp: '', kubeNs: '', nodeIntf: '' });
+        validateRemoteEnd({ ...ref, intfIp: '', kubeNs: '', nodeIntf: '' }, 'EndRef');
         auth?.removeEnd(ref, call);
         const removed = await removals.remove(ref);
         log.info(`RemoteExt.RemoveEnd from ${req.peerVtep}: ${req.intfName} (VNI ${req.vni}) in ${req.netNs}: ${removed ? 'removed' : 'nothing to remove'}`);

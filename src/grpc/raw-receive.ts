@@ -8,7 +8,18 @@ import type { Packet } from './types';
 
 export const SEND_TO_STREAM_PATH = '/meshnet.v1beta1.WireProtocol/SendToStream';
 
+/**
+ * The largest Packet message taken: one frame (a TSO super-frame is at most 64 KiB, plus its
+ * virtio-net header) and its id, with room to spare. A bigger length prefix is refused at once,
+ * before its bytes are buffered: a peer cannot make the daemon hold gigabytes.
+ */
+export const MAX_PACKET_MESSAGE_BYTES = 1 << 20;
+
 /** Serves one SendToStream call; answers BoolResponse{true} when the peer ends its stream. */
+class TooLarge extends Error {
+  readonly code = 'TooLarge';
+}
+
 export function serveRawSendToStream(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, onPacket: (p: Packet) => void): void {
   let pending: Buffer = Buffer.alloc(0);
   let failed = false;
@@ -20,6 +31,10 @@ export function serveRawSendToStream(req: http2.Http2ServerRequest, res: http2.H
     res.addTrailers({ 'grpc-status': String(status), ...(message ? { 'grpc-message': encodeURIComponent(message) } : {}) });
     res.end();
   };
+  if (!/^application\/grpc(\+proto)?$/.test(String(req.headers['content-type'] ?? ''))) {
+    failed = true;
+    finish(3, `SendToStream: content-type must be application/grpc or application/grpc+proto, got ${JSON.stringify(req.headers['content-type'] ?? '')}`);
+  }
   req.on('data', (chunk: Buffer) => {
     if (failed) return;
     pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
@@ -28,6 +43,7 @@ export function serveRawSendToStream(req: http2.Http2ServerRequest, res: http2.H
       while (pending.length - off >= GRPC_PREFIX_BYTES) {
         const compressed = pending[off]!;
         const len = pending.readUInt32BE(off + 1);
+        if (len > MAX_PACKET_MESSAGE_BYTES) throw new TooLarge(`a message of ${len} bytes is over the limit of ${MAX_PACKET_MESSAGE_BYTES}`);
         if (pending.length - off - GRPC_PREFIX_BYTES < len) break;
         if (compressed !== 0) throw new PacketParseError('compressed messages are not accepted (no grpc-encoding is negotiated)');
         onPacket(decodePacket(pending.subarray(off + GRPC_PREFIX_BYTES, off + GRPC_PREFIX_BYTES + len)));
@@ -35,7 +51,8 @@ export function serveRawSendToStream(req: http2.Http2ServerRequest, res: http2.H
       }
     } catch (e) {
       failed = true;
-      finish(e instanceof PacketParseError ? 3 : 13, `SendToStream: ${(e as Error).message}`); // INVALID_ARGUMENT / INTERNAL
+      // RESOURCE_EXHAUSTED / INVALID_ARGUMENT / INTERNAL
+      finish(e instanceof TooLarge ? 8 : e instanceof PacketParseError ? 3 : 13, `SendToStream: ${(e as Error).message}`);
       return;
     }
     pending = off === pending.length ? Buffer.alloc(0) : pending.subarray(off);

@@ -84,6 +84,8 @@ export interface GrpcServerOptions {
   log?: Logger;
   /** mTLS towards peers (tls.ts); without it the port serves plaintext gRPC, as upstream's daemons. */
   tls?: ServerTls;
+  /** Told how every call ended: its method (`other` for a path that is none) and gRPC code name (or `HTTP_<status>` when refused before gRPC). */
+  onCall?: (method: string, code: string) => void;
   /** Told about every incoming connection when `tls` is set: mTLS or plaintext, accepted or refused. */
   onConnection?: (c: PeerConnection) => void;
   /** HTTP/2 flow-control window, stream and connection (default 16 MiB: one HTTP/2 stream of 64 KB messages reached 5.1 Gbit/s on loopback only with a 16 MB window). */
@@ -234,6 +236,28 @@ function fixAuthority(req: http2.Http2ServerRequest): void {
   req.headers[':authority'] = isIPv6(host) ? `[${host}]${m ? `:${m[2]}` : ''}` : 'invalid-authority';
 }
 
+/** The largest unary request message taken (RESOURCE_EXHAUSTED beyond). */
+export const MAX_UNARY_MESSAGE_BYTES = 4 << 20;
+
+const KNOWN_PATHS = new Set([pb.Local, pb.Remote, pb.WireProtocol, ext.RemoteExt].flatMap((s) => s.methods.map((m) => `/${s.typeName}/${m.name}`)));
+
+/** Reports how a call ended, from the grpc-status the response carries (headers or trailers). */
+function observeCall(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, report: (method: string, code: string) => void): void {
+  let status: string | undefined;
+  const seen = (h: unknown) => {
+    const v = (h as Record<string, unknown> | undefined)?.['grpc-status'];
+    if (v !== undefined) status = String(v);
+  };
+  const writeHead = res.writeHead.bind(res) as (...a: unknown[]) => http2.Http2ServerResponse;
+  res.writeHead = ((...a: unknown[]) => { seen(a.find((x) => typeof x === 'object')); return writeHead(...a); }) as typeof res.writeHead;
+  const addTrailers = res.addTrailers.bind(res);
+  res.addTrailers = (t) => { seen(t); addTrailers(t); };
+  res.once('close', () => {
+    const method = KNOWN_PATHS.has(req.url) ? req.url.slice(1) : 'other';
+    report(method, status === '0' ? 'OK' : status !== undefined ? grpcStatusName(Number(status)) : res.headersSent ? `HTTP_${res.statusCode}` : 'CANCELLED');
+  });
+}
+
 /** Starts the gRPC server; resolves once it listens (rejects naming host:port if it cannot). */
 export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServer> {
   const { host, log } = opts;
@@ -253,6 +277,8 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     // connect-node gzips every message >= 1 KiB by default: 10x slower on the wire (measured).
     acceptCompression: [],
     shutdownSignal: shutdown.signal,
+    // A peer cannot make the daemon buffer more than this per message (a batch of 1,500 wires is ~300 KB).
+    readMaxBytes: MAX_UNARY_MESSAGE_BYTES,
     contextValues: (req) => createContextValues().set(PEER_ADDRESS, peerAddressOf(req.socket)),
     routes(router) {
       router.service(pb.Local, localImpl(opts.local, log));
@@ -270,6 +296,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     // connect-node builds a URL from :authority and throws, uncaught, when it is not one: Node's
     // own http2 client sends `::1:51111` for IPv6 peers. A peer must not be able to crash the daemon.
     fixAuthority(req);
+    if (opts.onCall) observeCall(req, res, opts.onCall);
     try {
       if (opts.wireFrames && req.url === SEND_TO_STREAM_PATH && req.method === 'POST') {
         const from = peerAddressOf(req.socket);

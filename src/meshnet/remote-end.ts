@@ -10,25 +10,27 @@ import { plumbVxlanEnd } from './vxlan';
 
 export class RemoteEndError extends Error {
   readonly code = 'InvalidArgument';
-  constructor(readonly field: string, message: string) {
-    super(`RemotePod.${field}: ${message}`);
+  /** `message`: the request message the field is in (RemotePod for Remote.Update, EndRef for RemoteExt.RemoveEnd). */
+  constructor(readonly field: string, message: string, msgType = 'RemotePod') {
+    super(`${msgType}.${field}: ${message}`);
     this.name = 'RemoteEndError';
   }
 }
 
-export function validateRemoteEnd(r: RemoteEnd): void {
-  if (!r.netNs.startsWith('/')) throw new RemoteEndError('net_ns', `must be an absolute netns path, got ${JSON.stringify(r.netNs)}`);
-  if (!isValidIfName(r.intfName)) throw new RemoteEndError('intf_name', `${JSON.stringify(r.intfName)} is not a valid interface name`);
+export function validateRemoteEnd(r: RemoteEnd, msgType = 'RemotePod'): void {
+  const bad = (field: string, why: string) => new RemoteEndError(field, why, msgType);
+  if (!r.netNs.startsWith('/')) throw bad('net_ns', `must be an absolute netns path, got ${JSON.stringify(r.netNs)}`);
+  if (!isValidIfName(r.intfName)) throw bad('intf_name', `${JSON.stringify(r.intfName)} is not a valid interface name`);
   if (r.intfIp !== '') {
     try {
       parseCidr(r.intfIp);
     } catch (e) {
-      throw new RemoteEndError('intf_ip', (e as Error).message);
+      throw bad('intf_ip', (e as Error).message);
     }
   }
-  if (!isIP(r.peerVtep)) throw new RemoteEndError('peer_vtep', `${JSON.stringify(r.peerVtep)} is not an IP address`);
-  if (!(Number.isInteger(r.vni) && r.vni > 0 && r.vni < 1 << 24)) throw new RemoteEndError('vni', `${r.vni} is not a VXLAN id (1 to 16777215)`);
-  if (r.nodeIntf !== '' && !isValidIfName(r.nodeIntf)) throw new RemoteEndError('node_intf', `${JSON.stringify(r.nodeIntf)} is not a valid interface name`);
+  if (!isIP(r.peerVtep)) throw bad('peer_vtep', `${JSON.stringify(r.peerVtep)} is not an IP address`);
+  if (!(Number.isInteger(r.vni) && r.vni > 0 && r.vni < 1 << 24)) throw bad('vni', `${r.vni} is not a VXLAN id (1 to 16777215)`);
+  if (r.nodeIntf !== '' && !isValidIfName(r.nodeIntf)) throw bad('node_intf', `${JSON.stringify(r.nodeIntf)} is not a valid interface name`);
 }
 
 /**

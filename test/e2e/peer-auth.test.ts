@@ -102,6 +102,13 @@ test('RemoveEnd from a host that is not the link\'s remote is refused; the link 
   assert.deepEqual(rows.map((r) => [r.uid, r.pass]), [[1, true]]);
 });
 
+test('RemoveEnd with a malformed field is INVALID_ARGUMENT naming the field of its own message (EndRef)', async () => {
+  const out = await from(attacker, `
+    const c = g.remoteClient('${N1}:51111', { timeoutMs: 3000 });
+    console.log(String(await c.removeEnd({ netNs: 'r1', intfName: 'eth1', vni: ${vni()}, peerVtep: '${N2}' }))); c.close();`);
+  assert.match(out, /^INVALID_ARGUMENT .*EndRef\.net_ns: must be an absolute netns path, got "r1"/);
+});
+
 test('Local (upstream\'s plugin API) answers only this node: SetAlive from another host is refused', async () => {
   const out = await from(attacker, `
     const def = loader.loadSync('${resolve('proto/meshnet/v1beta1/meshnet.proto')}', { keepCase: true, longs: String, defaults: true });
