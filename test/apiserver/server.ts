@@ -107,8 +107,52 @@ function invalid(d: ResourceDef, name: string, causes: FieldCause[]): HttpError 
     { name, group: d.group, kind: d.kind, causes });
 }
 
+/**
+ * A fault the double injects, for the store-fault tests: requests matching `method` and `path`
+ * (a regex on the path with query) get `status` (with `retryAfter` seconds, as a real API server
+ * sends with 429 and 503) for the next `times` matches, or only a delay of `delayMs`; `drop`
+ * cuts the connection instead of answering (a dropped watch, a load balancer reset).
+ */
+export interface Fault {
+  method?: string;
+  path: RegExp;
+  status?: number;
+  retryAfter?: number;
+  delayMs?: number;
+  drop?: boolean;
+  times: number;
+}
+
 export class ApiServerDouble {
   readonly requests: RequestRecord[] = [];
+  private faults: Fault[] = [];
+
+  /** Injects `f` (see Fault); returns a function that removes it. */
+  injectFault(f: Fault): () => void {
+    const own = { ...f };
+    this.faults.push(own);
+    return () => { this.faults = this.faults.filter((x) => x !== own); };
+  }
+
+  private async applyFault(req: IncomingMessage, res: ServerResponse, path: string, rec: RequestRecord): Promise<boolean> {
+    const f = this.faults.find((x) => x.times > 0 && (!x.method || x.method === req.method) && x.path.test(path));
+    if (!f) return false;
+    f.times--;
+    if (f.delayMs) await new Promise((r) => setTimeout(r, f.delayMs));
+    if (f.drop) {
+      rec.status = 0;
+      req.socket.destroy();
+      return true;
+    }
+    if (f.status === undefined) return false; // latency only
+    rec.status = f.status;
+    const reason = f.status === 429 ? 'TooManyRequests' : f.status === 409 ? 'Conflict' : f.status === 503 ? 'ServiceUnavailable' : 'InternalError';
+    res.writeHead(f.status, { 'content-type': 'application/json', ...(f.retryAfter !== undefined ? { 'retry-after': String(f.retryAfter) } : {}) });
+    res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason, code: f.status,
+      message: f.status === 409 ? 'Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again'
+        : f.status === 429 ? 'Too many requests, please try again later.' : `injected fault ${f.status}` }));
+    return true;
+  }
   private readonly objects = new Map<string, Stored>();
   private defs: ResourceDef[] = [...BUILTINS];
   private rv = 1;
@@ -376,6 +420,7 @@ export class ApiServerDouble {
     this.requests.push(rec);
     try {
       const body = await readBody(req);
+      if (this.faults.length > 0 && await this.applyFault(req, res, rec.path, rec)) return;
       await this.route(req, res, url, body, rec);
     } catch (e) {
       const err = e instanceof HttpError ? e

@@ -273,3 +273,78 @@ test('in a pod, "kubernetes" uses the service account and KUBERNETES_SERVICE_HOS
     }
   }
 });
+
+test('429 Too Many Requests with Retry-After: the request is sent again after the wait the server asked for, and succeeds', async () => {
+  const n = ns();
+  const s = new KubeStore(kube.storeRef);
+  await s.create('topologies', topo('r1', n));
+  const remove = kube.double.injectFault({ method: 'GET', path: new RegExp(`/namespaces/${n}/topologies/r1$`), status: 429, retryAfter: 1, times: 2 });
+  const t0 = Date.now();
+  try {
+    assert.equal((await s.get('topologies', n, 'r1'))?.metadata.name, 'r1');
+  } finally {
+    remove();
+  }
+  assert.ok(Date.now() - t0 >= 1900, `waited ${Date.now() - t0} ms: the server's Retry-After, twice`);
+  assert.equal(kube.double.requests.filter((r) => r.path.endsWith(`/namespaces/${n}/topologies/r1`)).length, 3);
+  s.close();
+});
+
+test('throttling that outlasts a few seconds ends in an Unavailable error saying so (the caller retries later)', async () => {
+  const n = ns();
+  const s = new KubeStore(kube.storeRef);
+  const remove = kube.double.injectFault({ method: 'POST', path: new RegExp(`/namespaces/${n}/topologies$`), status: 429, retryAfter: 2, times: 100 });
+  try {
+    await assert.rejects(s.create('topologies', topo('r1', n)), reason('Unavailable', /^Kubernetes API https:\/\/127\.0\.0\.1:\d+: 429 creating topologies ks\d+\/r1: Too many requests, please try again later\.$/));
+  } finally {
+    remove();
+  }
+  assert.equal(await s.get('topologies', n, 'r1'), undefined, 'nothing was created');
+  s.close();
+});
+
+test('a 500 without Retry-After fails at once, naming the server, the status and what was being done', async () => {
+  const n = ns();
+  const s = new KubeStore(kube.storeRef);
+  await s.create('topologies', topo('r1', n));
+  const remove = kube.double.injectFault({ method: 'PATCH', path: new RegExp(`/namespaces/${n}/topologies/r1/status$`), status: 500, times: 1 });
+  try {
+    await assert.rejects(s.patchStatus('topologies', n, 'r1', { src_ip: '192.0.2.1' }), reason('Unavailable', /: 500 patching the status of topologies ks\d+\/r1: injected fault 500$/));
+  } finally {
+    remove();
+  }
+  assert.equal((await s.get('topologies', n, 'r1'))?.status, undefined, 'the status was not written');
+  s.close();
+});
+
+test('a 409 on a GWireKObj update (another writer won) is retried on a fresh read: the record lands', async () => {
+  const n = ns();
+  const records = new WireRecords(new KubeStore(kube.storeRef), 'node1');
+  await records.upsert(item(n, 'p0', 1));
+  const remove = kube.double.injectFault({ method: 'PUT', path: /\/gwirekobjs\/node1$/, status: 409, times: 2 });
+  try {
+    await records.upsert(item(n, 'p1', 2));
+  } finally {
+    remove();
+  }
+  assert.deepEqual((await records.list()).filter((i) => i.topo_namespace === n).map((i) => i.local_pod_name).sort(), ['p0', 'p1']);
+});
+
+test('a slow API server (300 ms a request): reads, writes and a watch still work', async () => {
+  const n = ns();
+  const s = new KubeStore(kube.storeRef);
+  const events: WatchEvent[] = [];
+  const w = s.watch('topologies', n, (e) => events.push(e));
+  await w.synced;
+  const remove = kube.double.injectFault({ path: new RegExp(`/namespaces/${n}/`), delayMs: 300, times: 1000 });
+  try {
+    await s.create('topologies', topo('r1', n));
+    await s.patchStatus('topologies', n, 'r1', { src_ip: '192.0.2.1' });
+    assert.equal(((await s.get('topologies', n, 'r1'))?.status as { src_ip?: string } | undefined)?.src_ip, '192.0.2.1');
+    await until('the watch saw both writes', () => events.filter((e) => e.object.metadata.name === 'r1').length >= 2);
+  } finally {
+    remove();
+    w.stop();
+    s.close();
+  }
+});

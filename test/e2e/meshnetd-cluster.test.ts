@@ -159,16 +159,56 @@ test('the runtime runs the installed chain (bridge, then the installed meshnet s
   deleteNamedNetns(pod);
 });
 
-test('Prometheus scrapes the health port (as the DaemonSet exposes it): build info, the CNI call latency histogram counted the ADD and DEL, process metrics, counters in _total, no netns label', async () => {
+test('an ADD while the API server fails the status write (500): the runtime gets a CNI error naming the server, nothing of meshnet is made, and the retried ADD plumbs the links', async () => {
+  const pod = `${run}-p2`;
+  createNamedNetns(pod);
+  const topologies = new TopologyClient(new KubeStore(kube.storeRef));
+  await topologies.create({ apiVersion: 'networkop.co.uk/v1beta1', kind: 'Topology', metadata: { name: 'p2', namespace: 'default' },
+    spec: { links: [{ uid: 1, peer_pod: 'p2', local_intf: 'e1', peer_intf: 'e2', local_ip: '10.9.1.1/30', peer_ip: '10.9.1.2/30' }] } });
+  const list = parseConfList(readFileSync(join(confDir, '00-meshnet.conflist'), 'utf8'));
+  const inv: Invocation = {
+    containerId: 'c0ffee2', netns: `/var/run/netns/${pod}`, ifname: 'eth0',
+    args: { IgnoreUnknown: '1', K8S_POD_NAMESPACE: 'default', K8S_POD_NAME: 'p2', K8S_POD_INFRA_CONTAINER_ID: 'c0ffee2' },
+    path: [binDir, '/usr/lib/cni'], wrapper: ['nsenter', `--net=/var/run/netns/${node}`, '--'], timeoutMs: 30_000,
+  };
+  const links = () => {
+    const ns = NetNs.open(pod);
+    const r = Rtnl.open(ns);
+    try {
+      return r.links().map((l) => l.name).filter((n) => n !== 'lo' && n !== 'eth0').sort();
+    } finally {
+      r.close();
+      ns.close();
+    }
+  };
+  const remove = kube.double.injectFault({ method: 'PATCH', path: /\/namespaces\/default\/topologies\/p2\/status$/, status: 500, times: 1 });
+  try {
+    await assert.rejects(addNetworkList(list, inv), (e: Error) => /Kubernetes API https:\/\/127\.0\.0\.1:\d+: 500 .*topologies default\/p2.*injected fault 500/.test(e.message));
+  } finally {
+    remove();
+  }
+  assert.deepEqual(links(), [], 'no meshnet link was made');
+  assert.equal((await topologies.get('default', 'p2'))?.status?.net_ns, undefined, 'the pod is not marked alive');
+  await delNetworkList(list, inv); // as a runtime does after a failed ADD
+  const result = await addNetworkList(list, inv);
+  assert.deepEqual(links(), ['e1', 'e2']);
+  await delNetworkList(list, inv, result);
+  deleteNamedNetns(pod);
+  await topologies.delete('default', 'p2');
+});
+
+test('Prometheus scrapes the health port (as the DaemonSet exposes it): build info, the CNI call latency histogram counted the ADDs and DELs by result, process metrics, counters in _total, no netns label', async () => {
   // Scraped from inside the node's netns, as Prometheus reaches a hostNetwork pod on the node IP.
   const r = await runAsync('nsenter', [`--net=/var/run/netns/${node}`, '--', 'curl', '-sS', '-i', 'http://127.0.0.1:51112/metrics'], { PATH: process.env.PATH ?? '' });
   assert.match(r.stdout, /^HTTP\/1\.1 200 OK\r\n/, r.stderr);
   assert.match(r.stdout, /\r\ncontent-type: text\/plain; version=0\.0\.4/i);
   const body = r.stdout.slice(r.stdout.indexOf('\r\n\r\n') + 4);
   assert.match(body, /^meshnetd_build_info\{node="kind-worker",version="[^"]+",commit="[^"]+",nodejs_version="v\d+[^"]*"\} 1$/m);
-  assert.match(body, /^meshnetd_cni_request_duration_seconds_count\{node="kind-worker",command="ADD",result="ok"\} 1$/m);
-  assert.match(body, /^meshnetd_cni_request_duration_seconds_count\{node="kind-worker",command="DEL",result="ok"\} 1$/m);
-  assert.match(body, /^meshnetd_cni_request_duration_seconds_bucket\{node="kind-worker",command="ADD",result="ok",le="\+Inf"\} 1$/m);
+  // The tests above made two ADDs that succeeded, one that failed (the 500), and three DELs.
+  assert.match(body, /^meshnetd_cni_request_duration_seconds_count\{node="kind-worker",command="ADD",result="ok"\} 2$/m);
+  assert.match(body, /^meshnetd_cni_request_duration_seconds_count\{node="kind-worker",command="ADD",result="error"\} 1$/m);
+  assert.match(body, /^meshnetd_cni_request_duration_seconds_count\{node="kind-worker",command="DEL",result="ok"\} 3$/m);
+  assert.match(body, /^meshnetd_cni_request_duration_seconds_bucket\{node="kind-worker",command="ADD",result="ok",le="\+Inf"\} 2$/m);
   assert.match(body, /^process_resident_memory_bytes\{node="kind-worker"\} \d+$/m);
   const types = [...body.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1]!, m[2]!] as const);
   assert.deepEqual(types.filter(([n, t]) => t === 'counter' && !n.endsWith('_total')), [], 'counters end in _total');

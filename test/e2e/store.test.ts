@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EtcdStore, FileStore, StoreError, openStore, type Store, type StoredObject, type WatchEvent } from '../../src/store';
 import { etcdSettings } from '../../src/store/open';
+import { TopologyClient } from '../../src/topology';
 import { KubeStore } from '../../src/store/kube/kube-store';
 import { startEtcd, type TestEtcd } from '../helpers/etcd';
 import { startKube, type TestKube } from '../helpers/kube';
@@ -200,7 +201,6 @@ test('etcd unreachable: the error names the endpoint', async () => {
 
 for (const secure of [false, true]) test(`the meshnet plugin on an etcd store${secure ? ' over TLS with auth (etcds://...?cacert=&cert=&key=&user=&password-file=)' : ''}: reads Topology objects, records status, plumbs the link, DEL clears it`, async () => {
   const { execPlugin } = await import('../../src/cni');
-  const { TopologyClient } = await import('../../src/topology');
   const { NetNs, Rtnl, createNamedNetns, deleteNamedNetns } = await import('../../src/kernel');
   const { resolve } = await import('node:path');
   const run = `es${secure ? 's' : ''}${process.pid % 10000}`;
@@ -289,3 +289,48 @@ test('etcd auth: an expired token is renewed without the caller noticing (token 
   s.close();
 });
 
+
+test('etcd stopped and started again: calls in between fail naming the endpoint, a watch carries on afterwards without losing a change, and the plugin\'s ADD fails cleanly then succeeds', async () => {
+  const { execPlugin } = await import('../../src/cni');
+  const { NetNs, Rtnl, createNamedNetns, deleteNamedNetns } = await import('../../src/kernel');
+  const { resolve } = await import('node:path');
+  const run = `eh${process.pid % 10000}`;
+  const s = new EtcdStore([etcd.endpoint], { timeoutMs: 1000 });
+  const topologies = new TopologyClient(s);
+  await topologies.create({ apiVersion: 'networkop.co.uk/v1beta1', kind: 'Topology', metadata: { name: 'a', namespace: run },
+    spec: { links: [{ uid: 1, peer_pod: 'a', local_intf: 'e1', peer_intf: 'e2', local_ip: '10.6.0.1/30', peer_ip: '10.6.0.2/30' }] } });
+  const w = collect(new EtcdStore([etcd.endpoint]), run);
+  await w.w.synced;
+  const conf = { cniVersion: '1.0.0', name: 'n', type: 'meshnet', store: `etcd://${etcd.endpoint.slice(7)}`, node_ip: '192.0.2.51' };
+  const inv = { containerId: 'c-a', netns: `/var/run/netns/${run}-a`, ifname: 'eth0', path: [resolve('dist/cni')], args: { K8S_POD_NAMESPACE: run, K8S_POD_NAME: 'a' } };
+  const links = () => {
+    const ns = NetNs.open(`${run}-a`);
+    const rt = Rtnl.open(ns);
+    try {
+      return rt.links().map((l) => l.name).filter((n) => n !== 'lo').sort();
+    } finally {
+      rt.close();
+      ns.close();
+    }
+  };
+  createNamedNetns(`${run}-a`);
+  try {
+    await etcd.halt();
+    await assert.rejects(s.get('topologies', run, 'a'), reason('Unavailable'));
+    await assert.rejects(s.get('topologies', run, 'a'), /^StoreError: etcd 127\.0\.0\.1:\d+\/v3\/kv\/range: .*ECONNREFUSED/);
+    await assert.rejects(execPlugin(conf, 'ADD', inv), /etcd 127\.0\.0\.1:\d+\/v3\/kv\/range: .*ECONNREFUSED/);
+    assert.deepEqual(links(), [], 'nothing was made while etcd was down');
+    await etcd.resume();
+    await topologies.create({ apiVersion: 'networkop.co.uk/v1beta1', kind: 'Topology', metadata: { name: 'b', namespace: run }, spec: { links: [] } });
+    await w.until('the watch saw the object created after the restart', () => w.names().some((n) => n.endsWith(' b')));
+    await execPlugin(conf, 'ADD', inv);
+    assert.deepEqual(links(), ['e1', 'e2']);
+    await execPlugin(conf, 'DEL', inv);
+  } finally {
+    w.w.stop();
+    deleteNamedNetns(`${run}-a`);
+    await topologies.delete(run, 'a').catch(() => undefined);
+    await topologies.delete(run, 'b').catch(() => undefined);
+    s.close();
+  }
+});

@@ -31,6 +31,9 @@ export interface TestEtcd {
   /** With auth: the user meshnet-ts uses (read-write on /meshnet/) and a file with its password. */
   auth?: { user: string; password: string; passwordFile: string };
   stop(): Promise<void>;
+  /** Stops the etcd process, keeping its data (resume() starts it again on the same ports). */
+  halt(): Promise<void>;
+  resume(): Promise<void>;
 }
 
 function makeCert(dir: string, name: string, ips: string[] = [], noCn = false): void {
@@ -80,32 +83,44 @@ export async function startEtcd(opts: { tls?: boolean; auth?: boolean; tokenTtlS
     };
     tlsFlags.push('--cert-file', join(p, 'etcd.crt'), '--key-file', join(p, 'etcd.key'), '--trusted-ca-file', pki.ca, '--client-cert-auth');
   }
-  const child = spawn('etcd', [
+  const args = [
     '--name', 't', '--data-dir', join(dir, 'data'),
     '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint,
     '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
     '--initial-cluster', `t=http://127.0.0.1:${peer}`,
     ...tlsFlags, ...(opts.tokenTtlSeconds ? ['--auth-token-ttl', String(opts.tokenTtlSeconds)] : []),
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  ];
   let log = '';
+  let child = spawn('etcd', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   child.stderr!.on('data', (d: Buffer) => { log = (log + d.toString()).slice(-4000); });
-  const stop = async () => {
+  const kill = async () => {
     child.kill('SIGTERM');
     for (let i = 0; i < 100 && child.exitCode === null && child.signalCode === null; i++) await sleep(20);
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  const stop = async () => {
+    await kill();
     rmSync(dir, { recursive: true, force: true });
   };
-  const etcd: TestEtcd = { endpoint, ...(pki ? { pki } : {}), stop };
-  let up = false;
-  for (let i = 0; i < 250; i++) {
-    try {
-      await gateway(etcd, '/v3/kv/range', { key: b64('/health-probe') });
-      up = true;
-      break;
-    } catch { /* not up yet */ }
-    if (child.exitCode !== null) break;
-    await sleep(20);
-  }
+  const etcd: TestEtcd = { endpoint, ...(pki ? { pki } : {}), stop, halt: kill, resume: async () => {
+    child = spawn('etcd', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr!.on('data', (d: Buffer) => { log = (log + d.toString()).slice(-4000); });
+    if (!await healthy()) throw new Error(`etcd did not come back on ${endpoint}:\n${log}`);
+  } };
+  const healthy = async () => {
+    for (let i = 0; i < 250; i++) {
+      try {
+        await gateway(etcd, '/v3/kv/range', { key: b64('/health-probe') });
+        return true;
+      } catch (e) {
+        if ((e as Error).message.startsWith('etcd ')) return true; // it answered (a refusal once auth is on)
+      }
+      if (child.exitCode !== null) return false;
+      await sleep(20);
+    }
+    return false;
+  };
+  const up = await healthy();
   if (up) {
     try {
       if (opts.auth) {

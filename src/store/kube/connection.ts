@@ -30,6 +30,16 @@ export interface KubeResponse {
 }
 
 const REQUEST_TIMEOUT_MS = 10_000;
+/** Retries of a request the API server throttled (429, or 5xx with Retry-After), and their total wait. */
+const MAX_THROTTLED_RETRIES = 4;
+const MAX_THROTTLED_WAIT_S = 5;
+
+/** Retry-After in seconds (the form API servers send); an HTTP date or garbage counts as absent. */
+function retryAfterSeconds(v: string | string[] | undefined): number | undefined {
+  const s = Array.isArray(v) ? v[0] : v;
+  if (s === undefined || !/^\d{1,4}$/.test(s.trim())) return undefined;
+  return Number(s.trim());
+}
 
 function loadKubeConfig(ref: { kind: 'in-cluster'; serviceAccountDir: string } | { kind: 'file'; path: string }): KubeConfig {
   const kc = new KubeConfig();
@@ -148,25 +158,37 @@ export function connect(ref: string): KubeConnection {
         h['content-type'] ??= 'application/json';
         h['content-length'] = String(Buffer.byteLength(payload));
       }
-      let r: IncomingMessage;
-      for (let attempt = 1; ; attempt++) {
-        const { req, res } = await send(method, path, h, undefined, timeoutMs);
-        req.end(payload);
-        try {
-          r = await res;
-          break;
-        } catch (e) {
-          if (!(e as { stale?: boolean }).stale || attempt >= 3) throw e;
+      let waited = 0;
+      for (let throttled = 0; ; throttled++) {
+        let r: IncomingMessage;
+        for (let attempt = 1; ; attempt++) {
+          const { req, res } = await send(method, path, h, undefined, timeoutMs);
+          req.end(payload);
+          try {
+            r = await res;
+            break;
+          } catch (e) {
+            if (!(e as { stale?: boolean }).stale || attempt >= 3) throw e;
+          }
         }
+        const text = await new Promise<string>((resolve, reject) => {
+          let b = '';
+          r.setEncoding('utf8');
+          r.on('data', (c: string) => { b += c; });
+          r.on('end', () => resolve(b));
+          r.on('error', (e) => reject(new StoreError('Unavailable', `Kubernetes API ${server}: ${e.message}`)));
+        });
+        const status = r.statusCode ?? 0;
+        // As client-go: a 429 or 5xx that says when to come back (Retry-After, seconds) is sent
+        // again then, a few times and for a few seconds at most; the caller sees the last answer.
+        const after = retryAfterSeconds(r.headers['retry-after']);
+        if ((status === 429 || status >= 500) && after !== undefined && throttled < MAX_THROTTLED_RETRIES && waited + after <= MAX_THROTTLED_WAIT_S) {
+          waited += after;
+          await new Promise((resolveWait) => setTimeout(resolveWait, after * 1000));
+          continue;
+        }
+        return { status, body: text };
       }
-      const text = await new Promise<string>((resolve, reject) => {
-        let b = '';
-        r.setEncoding('utf8');
-        r.on('data', (c: string) => { b += c; });
-        r.on('end', () => resolve(b));
-        r.on('error', (e) => reject(new StoreError('Unavailable', `Kubernetes API ${server}: ${e.message}`)));
-      });
-      return { status: r.statusCode ?? 0, body: text };
     },
     async stream(path, signal) {
       const { req, res } = await send('GET', path, {}, signal);
