@@ -7,13 +7,13 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { daemonMetrics, listenAdmin } from './admin';
 import { versionLine } from '../build';
-import { createLogger } from '../log';
+import { createLogger, type Logger } from '../log';
 import { cniSocketPath, listenCniSocket } from './cni-socket';
 import { CniInstaller } from './cni-installer';
 import { ConfigError, USAGE, parseDaemonConfig, type DaemonConfig } from './config';
 import { listenHealth, type ReadinessCheck } from './health';
 import { PeerClients, grpcRemoteLinker } from '../meshnet/remote-linker';
-import { daemonWireLinker, localWireHandlers, restoreWires, wireRemoteHandlers } from './wire-linker';
+import { daemonWireLinker, forgetPodWires, localWireHandlers, restoreWires, wireRemoteHandlers } from './wire-linker';
 import { Mutex } from './mutex';
 import { Reconciler } from './reconciler';
 import { WireRecords } from '../wire/records';
@@ -65,6 +65,30 @@ function readTls(t: DaemonConfig['peerTls']): TlsMaterial | undefined {
     throw new Error(`--tls-cert/--tls-key/--tls-ca: not a usable certificate, key and CA: ${(e as Error).message}`);
   }
   return m;
+}
+
+/** How long a start waits for the gRPC port to be free (see listenRetrying). */
+const PORT_WAIT_MS = 60_000;
+
+/**
+ * Starts the gRPC server, waiting while its port is still held. A killed meshnetd's port stays
+ * bound until the kernel has closed all of its sockets, and closing hundreds of grpc-wire packet
+ * sockets takes seconds (one RCU grace period each): the restarted daemon, as kubelet starts it at
+ * once, would otherwise fail with EADDRINUSE and go into CrashLoopBackOff (measured in the storm
+ * test: a zombie holding 0.0.0.0:51111 for seconds after SIGKILL).
+ */
+async function listenRetrying<T>(log: Logger, start: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + PORT_WAIT_MS;
+  for (let told = false; ; ) {
+    try {
+      return await start();
+    } catch (e) {
+      if ((e as { cause?: { code?: string } }).cause?.code !== 'EADDRINUSE' || Date.now() > deadline) throw e;
+      if (!told) log.warn(`${(e as Error).message}: waiting for it to be released (a previous meshnetd still exiting?)`);
+      told = true;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -124,6 +148,11 @@ export async function main(argv: string[]): Promise<number> {
   const reconciler = new Reconciler({
     store, nodeIp, interNodeLinkType: linkType, vniScheme: cfg.vniScheme, ...(hostIntf ? { hostIntf } : {}),
     remote, wires, dataplane, lock, log,
+    forgetPod: (ns, name) => forgetPodWires(dataplane, records, ns, name),
+    heldPods: async () => [
+      ...dataplane.findEnds(() => true).flatMap((e) => (e.pod ? [e.pod] : [])),
+      ...(await records.list()).map((i) => ({ namespace: i.topo_namespace, name: i.local_pod_name })),
+    ],
   });
   // Every peer request that touches a pod is checked against the store first (peer-auth.ts).
   const topologyClient = new TopologyClient(store);
@@ -133,7 +162,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   const wireRemote = wireRemoteHandlers(dataplane, records, nodeName, log, auth);
   const metrics = daemonMetrics({ node: nodeName, dataplane, denied: auth.denied });
-  const grpc = await startGrpcServer({
+  const grpc = await listenRetrying(log, () => startGrpcServer({
     host: nodeIp.includes(':') ? '::' : '0.0.0.0',
     port: grpcPort,
     log,
@@ -155,7 +184,7 @@ export async function main(argv: string[]): Promise<number> {
     wire: { sendToOnce: (p, call) => { dataplane.deliverOne(p, call.peerAddress); return true; } },
     remote: { ...wireRemote, update: remoteUpdateHandler(nodeIp, hostIntf, log, auth) },
     ext: remoteExtHandlers(log, auth),
-  });
+  }));
   const path = cniSocketPath('meshnet');
   const plugin = createMeshnetPlugin({
     remote, interNodeLinkType: linkType, wires,

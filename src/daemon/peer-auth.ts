@@ -89,6 +89,15 @@ export class PeerAuthorizer {
    * grpc-wire made for one of its pods. The same rules as Update, with the pod and link named as
    * upstream's WireDef names them (pod name, link uid, interface).
    */
+  /**
+   * Whether a pod still runs on this node in `netns` (a fresh read): a wire end made for it while
+   * its DEL ran concurrently is undone (wire-linker.ts).
+   */
+  async stillHere(namespace: string, name: string, netns: string): Promise<boolean> {
+    const t = await this.o.topologies.freshOne(namespace, name);
+    return !!t && isAlive(t) && t.status?.net_ns === netns && t.status?.src_ip === this.o.nodeIp;
+  }
+
   async wireAdd(req: WireDef, call: CallContext): Promise<void> {
     const ns = req.topoNs || 'default';
     const uid = Number(req.linkUid);

@@ -21,8 +21,18 @@ import { WorkQueue } from './workqueue';
 import type { Mutex } from './mutex';
 import type { Logger } from '../log';
 
+/**
+ * How long the lesser-named pod of a grpc link waits for the peer's daemon to make the wire
+ * before making it itself (normally the peer's ADD or sync makes it within milliseconds).
+ */
+const HALF_WIRE_GRACE_MS = 2000;
+
 export interface ReconcilerOptions {
   store: Store;
+  /** Removes what this node holds for a pod no longer here (wire-linker.ts forgetPodWires); returns what it removed. */
+  forgetPod?: (namespace: string, name: string) => Promise<string[]>;
+  /** Pods this node holds something for (wire ends, records): the start-up resync covers them too. */
+  heldPods?: () => Promise<Array<{ namespace: string; name: string }>>;
   nodeIp: string;
   interNodeLinkType: InterNodeLinkType;
   vniScheme: VniScheme;
@@ -52,6 +62,8 @@ export class Reconciler {
   /** Addresses this daemon put on pod interfaces, to take the old one away when the Topology changes it. */
   private readonly applied = new Map<string, string | undefined>();
   readonly results = new Map<string, SyncResult>();
+  /** grpc links of local pods whose end was first seen missing (the peer's side makes it), by link. */
+  private readonly halfSince = new Map<string, number>();
   /** The newest status version this daemon wrote: a sync waits for the cache to have it. */
   private written: string | undefined;
 
@@ -70,6 +82,12 @@ export class Reconciler {
   async start(): Promise<void> {
     await this.informer.start();
     for (const t of this.informer.list()) if (this.isLocal(t)) this.queue.add(keyOf(t.metadata.namespace, t.metadata.name));
+    // Pods deleted while this daemon was down may have left wire ends and records here.
+    try {
+      for (const p of await this.o.heldPods?.() ?? []) this.queue.add(keyOf(p.namespace, p.name));
+    } catch (e) {
+      this.o.log.warn(`reconciler: listing the wire records of this node: ${(e as Error).message}`);
+    }
     this.queue.run((key) => this.sync(key), (key, e) => this.o.log.warn(`reconciler: ${key}: ${(e as Error).message}`));
   }
 
@@ -93,12 +111,19 @@ export class Reconciler {
     return !!t && isAlive(t) && t.status!.src_ip === this.o.nodeIp && netnsPathExists(t.status!.net_ns!);
   }
 
+  /** Alive on this node by its status (whether or not its sandbox still exists). */
+  private wasHere(t: Topology | undefined): boolean {
+    return !!t && isAlive(t) && t.status!.src_ip === this.o.nodeIp;
+  }
+
   /** Which pods of this node a change concerns: the pod itself, and the local pods linked to it. */
   private changed(now: Topology | undefined, old: Topology | undefined): void {
     const t = now ?? old;
     if (!t) return;
     const ns = t.metadata.namespace;
-    if (this.isLocal(now) || this.isLocal(old)) this.queue.add(keyOf(ns, t.metadata.name));
+    // `old` by its status alone: after a DEL its sandbox is usually gone already, and the sync
+    // must still run to remove what the DEL may have left (forgetPod).
+    if (this.isLocal(now) || this.wasHere(old)) this.queue.add(keyOf(ns, t.metadata.name));
     for (const other of this.informer.list(ns)) {
       if (other === now || !this.isLocal(other)) continue;
       if (other.spec.links.some((l) => l.peer_pod === t.metadata.name)) this.queue.add(keyOf(ns, other.metadata.name));
@@ -117,7 +142,10 @@ export class Reconciler {
     const me = this.informer.get(namespace, name);
     if (!this.isLocal(me)) {
       this.results.delete(key);
-      return true; // gone, or not ours: its sandbox went with its links
+      // Gone, or not ours: its sandbox went with its links; what a DEL cut short may remain.
+      const removed = await this.o.forgetPod?.(namespace, name) ?? [];
+      if (removed.length) this.o.log.info(`reconciler: ${key}: the pod is not on this node: removed ${removed.join(', ')}`);
+      return true;
     }
     const peers = new Map(this.informer.list(namespace).map((t) => [t.metadata.name, t]));
     const { problems, skip } = linkProblems(me, peers);
@@ -130,6 +158,8 @@ export class Reconciler {
     const pod = { namespace, name };
     const podNetns = me.status!.net_ns!;
     const failures: string[] = [];
+    /** Links waiting on a peer's daemon: retried (with backoff) without being an error. */
+    const pending: string[] = [];
     const h = new Handles();
     try {
       // Every interface of a listed link stays, plumbed or not: a link waiting for its peer is
@@ -143,7 +173,7 @@ export class Reconciler {
       for (const p of plans) {
         try {
           if (p.action === 'wait') await this.removeStaleVxlan(key, p, me, podNetns, h);
-          else await this.ensure(p, me, podNetns, h);
+          else await this.ensure(p, me, podNetns, h, pending);
         } catch (e) {
           failures.push(`${linkLabel(pod, p.link)}: ${(e as Error).message}`);
         }
@@ -160,11 +190,11 @@ export class Reconciler {
     }
     this.results.set(key, { ...(me.metadata.resourceVersion ? { resourceVersion: me.metadata.resourceVersion } : {}), problems: all });
     if (failures.length) this.o.log.warn(`reconciler: ${key}: ${failures.join('; ')} (will retry)`);
-    return failures.length === 0;
+    return failures.length === 0 && pending.length === 0;
   }
 
   /** One link of a local pod, as its plan says: plumbed when missing or wrong, addresses as listed. */
-  private async ensure(p: LinkPlan, me: Topology, podNetns: string, h: Handles): Promise<void> {
+  private async ensure(p: LinkPlan, me: Topology, podNetns: string, h: Handles, pending: string[]): Promise<void> {
     const key = keyOf(me.metadata.namespace, me.metadata.name);
     const pod = { namespace: me.metadata.namespace, name: me.metadata.name };
     // A changed local_ip: the old address goes before the new one is set.
@@ -174,9 +204,27 @@ export class Reconciler {
     if (p.action === 'grpc') {
       // One side starts a wire (upstream's rule: the pod with the greater name); the other's end
       // is made when the peer's daemon asks for it.
+      // If that never comes (the peer's daemon was killed while making it, and counts the wire as
+      // made because its own end exists: a half wire, found by the storm test), this side makes it
+      // after a grace period; the peer's daemon then re-makes its end.
       const has = this.o.dataplane?.findEnds((e) => e.podNetns === podNetns && e.podIntf === p.link.local_intf).length;
-      if (!has && me.metadata.name > p.link.peer_pod) await plumbLink(p, pod, podNetns, this.o.nodeIp, h, this.deps(key));
-      else if (has) finishEnd(h.end(podNetns, p.link.local_intf, p.link.local_ip), false);
+      const halfKey = `${addrKey}|${p.link.peer_pod}`;
+      if (has) {
+        this.halfSince.delete(halfKey);
+        finishEnd(h.end(podNetns, p.link.local_intf, p.link.local_ip), false);
+      } else if (me.metadata.name > p.link.peer_pod) {
+        await plumbLink(p, pod, podNetns, this.o.nodeIp, h, this.deps(key));
+      } else {
+        const since = this.halfSince.get(halfKey) ?? Date.now();
+        this.halfSince.set(halfKey, since);
+        if (Date.now() - since < HALF_WIRE_GRACE_MS) {
+          pending.push(`${p.link.local_intf}: waiting for ${p.link.peer_pod}'s daemon to make the wire`);
+          return;
+        }
+        this.o.log.info(`reconciler: ${key}: ${p.link.local_intf}: no wire from ${p.link.peer_pod}'s node after ${HALF_WIRE_GRACE_MS} ms: making it from this side`);
+        this.halfSince.delete(halfKey);
+        await plumbLink(p, pod, podNetns, this.o.nodeIp, h, this.deps(key));
+      }
     } else if (p.action !== 'wait') {
       await plumbLink(p, pod, podNetns, this.o.nodeIp, h, this.deps(key));
     }

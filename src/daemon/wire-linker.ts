@@ -59,6 +59,9 @@ export function daemonWireLinker(dataplane: WireDataplane, peers: PeerClients, r
       if (peerId !== spec.peerId) dataplane.setPeerId(spec.id, peerId);
       await records.upsert(item(nodeName, { ns: local.namespace, pod: local.pod, uid, spec: { ...spec, peerId } }));
     },
+    async forgetPod(namespace, name) {
+      await forgetPodWires(dataplane, records, namespace, name);
+    },
     async disconnect(local, peer, uid) {
       dataplane.removeEnd(idOf(local));
       await records.remove({ topo_namespace: local.namespace, local_pod_name: local.pod, local_pod_iface_name: local.intf });
@@ -80,6 +83,13 @@ export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecord
       };
       dataplane.addEnd(spec);
       await records.upsert(item(nodeName, { ns: req.topoNs, pod: req.localPodName, uid: Number(req.linkUid), spec }));
+      // The pod's DEL may have run meanwhile (peer requests do not wait for CNI calls): an end
+      // made for a pod that is gone is undone, or its record would outlive it (storm test).
+      if (auth && !(await auth.stillHere(req.topoNs || 'default', req.localPodName, req.localPodNetNs))) {
+        dataplane.removeEnd(spec.id);
+        await records.remove({ topo_namespace: req.topoNs, local_pod_name: req.localPodName, local_pod_iface_name: req.intfNameInPod });
+        throw new GrpcStatusError('FAILED_PRECONDITION', `pod ${req.topoNs}/${req.localPodName} was deleted while its wire end was being made`);
+      }
       log.info(`AddGRPCWireRemote from ${req.peerNodeIp}: ${req.topoNs}/${req.localPodName}:${req.intfNameInPod} wire ${spec.id} <-> ${req.wireIfIdOnPeerNode}`);
       return { response: true, peerIntfId: spec.id };
     },
@@ -217,4 +227,23 @@ export function localWireHandlers(dataplane: WireDataplane, records: WireRecords
       return true;
     },
   };
+}
+
+/**
+ * Removes what this node still holds for a pod that no longer runs here (deleted, moved, or its
+ * sandbox gone): its wire ends and its GWireKObj records. A DEL removes them itself; this catches
+ * what a DEL interrupted by a daemon kill, or a peer request racing the DEL, left behind. Returns
+ * what it removed, for the log.
+ */
+export async function forgetPodWires(dataplane: WireDataplane, records: WireRecords, namespace: string, name: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const e of dataplane.findEnds((x) => x.pod?.namespace === namespace && x.pod.name === name)) {
+    dataplane.removeEnd(e.id);
+    removed.push(`wire end ${e.podIntf}`);
+  }
+  for (const i of (await records.list()).filter((x) => x.topo_namespace === namespace && x.local_pod_name === name)) {
+    await records.remove(i);
+    removed.push(`record of ${i.local_pod_iface_name}`);
+  }
+  return removed;
 }

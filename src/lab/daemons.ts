@@ -11,7 +11,8 @@ import { netnsPath } from './names';
 import type { LabState, NodeState } from './state';
 import type { WireTelemetry } from '../wire/dataplane';
 
-const READY_TIMEOUT_MS = 10_000;
+// A restarted daemon may wait for its predecessor to release the gRPC port (daemon/main.ts listenRetrying).
+const READY_TIMEOUT_MS = 30_000;
 
 export function daemonBinary(state: LabState): string {
   return join(state.cniBinDir, '..', 'meshnetd');

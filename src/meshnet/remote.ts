@@ -54,4 +54,9 @@ export interface WireLinker {
   connect(local: WireSide, peer: WireSide, uid: number): Promise<void>;
   /** `uid`: the link's uid, which an upstream peer needs to find its end (by netns and uid). */
   disconnect(local: WireSide, peer: WireSide, uid: number): Promise<void>;
+  /**
+   * Drops every wire end and record this node still has for a pod (its DEL, after the far ends):
+   * ends whose peer was not up are not disconnected one by one, and must not outlive the pod.
+   */
+  forgetPod?(namespace: string, name: string): Promise<void>;
 }

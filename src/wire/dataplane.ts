@@ -112,8 +112,20 @@ export class WireDataplane {
     // Large buffers: the event loop also encodes and sends; while it does, a pod's burst of
     // super-frames must wait in the socket rather than be dropped by the kernel.
     this.wires.add(spec, hostIntf, PacketSocket.open(hostIntf, { vnetHdr: true, rcvbuf: SOCKET_BUFFER, sndbuf: SOCKET_BUFFER }));
+    // The host end's state is the carrier the pod sees. A restored end keeps whatever the previous
+    // daemon left, which may be down (its peer was lost when it was killed): this daemon counts
+    // the peer reachable until its stream says otherwise (found by the storm test: wires left
+    // NO-CARRIER for good after a restart).
+    const lost = this.lost.has(spec.peerNode);
+    const rt = Rtnl.open();
+    try {
+      if (lost) rt.setDown(hostIntf);
+      else rt.setUp(hostIntf);
+    } finally {
+      rt.close();
+    }
     // Open the peer's stream now, not at the first frame: its loss is how carrier goes down.
-    if (!this.lost.has(spec.peerNode)) this.streamTo(spec.peerNode);
+    if (!lost) this.streamTo(spec.peerNode);
   }
 
   /** Stops relaying and deletes the host end (its pod end goes with it). False when unknown. */

@@ -243,6 +243,8 @@ async function del(ctx: PluginContext, deps: MeshnetDeps): Promise<void> {
     const failures = await removeFarEnds(me, await readPeers(client, pod.namespace), deps.interNodeLinkType, { ...deps, vniScheme: resolveVniScheme(subject.conf, deps) });
     for (const f of failures) (deps.log ?? createLogger({ fields: { component: 'meshnet' } })).warn(`meshnet DEL: could not remove ${f}`);
   }
+  // Wire ends towards peers that are not up were not disconnected above: they go too.
+  await deps.wires?.forgetPod?.(pod.namespace, pod.name);
   if (ctx.env.netns && netnsPathExists(ctx.env.netns)) {
     const h = new Handles();
     try {
