@@ -7,6 +7,7 @@ import { findCniBinDir } from '../src/lab';
 import { benchCniLatency } from './cni-latency';
 import { benchThroughput } from './throughput';
 import { benchScale } from './scale';
+import { benchWire } from './wire';
 import { targetLine, type Summary, type Target } from './stats';
 
 function row(label: string, s: Summary): string {
@@ -19,8 +20,8 @@ async function main(): Promise<number> {
   const runs = Number(process.env.BENCH_RUNS ?? 30);
   const cniBinDir = findCniBinDir();
   const targets: Target[] = [];
-  // BENCH_ONLY=latency,throughput,scale runs a part (default: all).
-  const only = new Set((process.env.BENCH_ONLY ?? 'latency,throughput,scale').split(','));
+  // BENCH_ONLY=latency,throughput,wire,scale runs a part (default: all).
+  const only = new Set((process.env.BENCH_ONLY ?? 'latency,throughput,wire,scale').split(','));
   const json: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, kernel: release() };
 
   if (only.has('latency')) {
@@ -54,6 +55,16 @@ async function main(): Promise<number> {
   console.log(`  meshnet grpc-wire link (two nodes)   ${tp.gbps.grpcWire.toFixed(2).padStart(7)}`);
   targets.push(...tp.targets);
   json.throughput = tp;
+  }
+
+  if (only.has('wire')) {
+    console.log('\ngrpc-wire vs kernel VXLAN between the same two pods (two nodes)');
+    const w = await benchWire(cniBinDir);
+    console.log(`  ping RTT ms, ${1000} probes       p50 ${w.rttMs.wire.p50.toFixed(3)} p99 ${w.rttMs.wire.p99.toFixed(3)} (VXLAN p50 ${w.rttMs.vxlan.p50.toFixed(3)} p99 ${w.rttMs.vxlan.p99.toFixed(3)})`);
+    console.log(`  64-byte frames delivered per s    ${w.smallFramesPps.wire.toFixed(0)} (VXLAN ${w.smallFramesPps.vxlan.toFixed(0)})`);
+    console.log(`  SIGKILL + restart of a node's meshnetd during a ping flood: first answered ping ${w.restartRecoveryS.toFixed(3)} s after the start; frames on a wrong wire: ${w.misdelivered}`);
+    targets.push(...w.targets);
+    json.wire = w;
   }
 
   if (only.has('scale')) {

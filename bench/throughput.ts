@@ -5,7 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NetNs, Rtnl } from '../src/kernel';
-import { labDown, labUp, type LabSpec, type PodState } from '../src/lab';
+import { labDown, labUp, type LabSpec, type LabState, type PodState } from '../src/lab';
 import { target, type Target } from './stats';
 
 const SECONDS = Number(process.env.BENCH_IPERF_SECONDS ?? 4);
@@ -29,8 +29,19 @@ export async function iperf(server: string, client: string, serverIp: string): P
   }
 }
 
-function pair(lab: string, nodes: [string, string], meshnet?: LabSpec['meshnet'], interNodeLinkType?: LabSpec['interNodeLinkType']): LabSpec {
-  const link = (peer: string, mine: string, theirs: string) => ({ uid: 1, peer_pod: peer, local_intf: 'eth1', peer_intf: 'eth1', local_ip: mine, peer_ip: theirs });
+interface PairOptions {
+  meshnet?: LabSpec['meshnet'];
+  interNodeLinkType?: LabSpec['interNodeLinkType'];
+  /** A second meshnet link, eth2, without addresses (for Ethernet-frame probes). */
+  secondLink?: boolean;
+}
+
+function pair(lab: string, nodes: [string, string], o: PairOptions): LabSpec {
+  const { meshnet, interNodeLinkType } = o;
+  const link = (peer: string, mine: string, theirs: string) => [
+    { uid: 1, peer_pod: peer, local_intf: 'eth1', peer_intf: 'eth1', local_ip: mine, peer_ip: theirs },
+    ...(o.secondLink ? [{ uid: 2, peer_pod: peer, local_intf: 'eth2', peer_intf: 'eth2' }] : []),
+  ];
   return {
     name: lab,
     ...(meshnet ? { meshnet } : {}),
@@ -38,21 +49,23 @@ function pair(lab: string, nodes: [string, string], meshnet?: LabSpec['meshnet']
     nodes: [...new Set(nodes)].map((name) => ({ name })),
     pods: [{ name: 'a', namespace: 'default', node: nodes[0] }, { name: 'b', namespace: 'default', node: nodes[1] }],
     topologies: [
-      { apiVersion: 'networkop.co.uk/v1beta1', kind: 'Topology', metadata: { name: 'a', namespace: 'default' }, spec: { links: [link('b', '10.77.0.1/24', '10.77.0.2/24')] } },
-      { apiVersion: 'networkop.co.uk/v1beta1', kind: 'Topology', metadata: { name: 'b', namespace: 'default' }, spec: { links: [link('a', '10.77.0.2/24', '10.77.0.1/24')] } },
+      { apiVersion: 'networkop.co.uk/v1beta1', kind: 'Topology', metadata: { name: 'a', namespace: 'default' }, spec: { links: link('b', '10.77.0.1/24', '10.77.0.2/24') } },
+      { apiVersion: 'networkop.co.uk/v1beta1', kind: 'Topology', metadata: { name: 'b', namespace: 'default' }, spec: { links: link('a', '10.77.0.2/24', '10.77.0.1/24') } },
     ],
   };
 }
 
 /**
- * One lab with pods a and b (same node or two nodes) linked by meshnet, plus a baseline link
- * between the same two pods made by hand with kernel defaults (a veth, or a VXLAN over the same
- * underlay): the two differ only in what meshnet chooses.
+ * One lab with pods a and b (same node or two nodes) linked by meshnet (10.77.0.1 - .2), plus a
+ * baseline link between the same two pods made by hand with kernel defaults (a veth, or a VXLAN
+ * over the same underlay; 10.78.0.1 - .2): the two differ only in what meshnet chooses. `fn` runs
+ * with both up; the lab is removed afterwards.
  */
-async function labLink(lab: string, nodes: [string, string], cniBinDir: string, meshnet?: LabSpec['meshnet'], interNodeLinkType?: LabSpec['interNodeLinkType']): Promise<{ meshnet: number; baseline: number }> {
+export async function withLinkedPair<T>(lab: string, nodes: [string, string], cniBinDir: string, o: PairOptions,
+  fn: (ctx: { state: LabState; pa: PodState; pb: PodState }) => Promise<T>): Promise<T> {
   await labDown(lab).catch(() => undefined);
   try {
-    const state = await labUp(pair(lab, nodes, meshnet, interNodeLinkType), '(bench)', { cniBinDir });
+    const state = await labUp(pair(lab, nodes, o), '(bench)', { cniBinDir });
     const [pa, pb] = state.pods as [PodState, PodState];
     const [na, nb] = [state.nodes.find((n) => n.name === pa.node)!, state.nodes.find((n) => n.name === pb.node)!];
     withRtnl([pa.netns, pb.netns, na.netns, nb.netns], ([ra, rb, rna, rnb], [nsa, nsb]) => {
@@ -67,10 +80,15 @@ async function labLink(lab: string, nodes: [string, string], cniBinDir: string, 
       ra!.setUp('base0');
       rb!.setUp('base0');
     });
-    return { meshnet: await iperf(pb.netns, pa.netns, '10.77.0.2'), baseline: await iperf(pb.netns, pa.netns, '10.78.0.2') };
+    return await fn({ state, pa, pb });
   } finally {
     await labDown(lab);
   }
+}
+
+async function labLink(lab: string, nodes: [string, string], cniBinDir: string, meshnet?: LabSpec['meshnet'], interNodeLinkType?: LabSpec['interNodeLinkType']): Promise<{ meshnet: number; baseline: number }> {
+  return withLinkedPair(lab, nodes, cniBinDir, { ...(meshnet ? { meshnet } : {}), ...(interNodeLinkType ? { interNodeLinkType } : {}) },
+    async ({ pa, pb }) => ({ meshnet: await iperf(pb.netns, pa.netns, '10.77.0.2'), baseline: await iperf(pb.netns, pa.netns, '10.78.0.2') }));
 }
 
 /** Opens netns handles and rtnetlink sockets for `names`, runs fn, closes everything. */

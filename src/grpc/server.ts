@@ -18,7 +18,7 @@ import * as ext from './gen/meshnet/ext/v1/ext_pb';
 import { toInit } from './codec';
 import { SEND_TO_STREAM_PATH, serveRawSendToStream } from './raw-receive';
 import { handlerError, grpcStatusName } from './errors';
-import type { Logger } from '../log';
+import { LogLimiter, type Logger } from '../log';
 import type {
   CallContext, EndRef, GenerateNodeInterfaceNameRequest, GenerateNodeInterfaceNameResult, Input, Packet,
   Pod, PodQuery, RemotePod, SkipQuery, WireCreateResult, WireDef,
@@ -319,11 +319,13 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   const secure = opts.tls
     ? http2.createSecureServer({ ...h2, ca: opts.tls.ca, cert: opts.tls.cert, key: opts.tls.key, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, onRequest)
     : undefined;
+  // A peer can break connections at will: said in the log, not once per connection.
+  const limited = log ? new LogLimiter(log) : undefined;
   const sessions = new Set<http2.ServerHttp2Session>();
   const onSession = (session: http2.ServerHttp2Session): void => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
-    session.on('error', (err) => log?.warn(`grpc: connection error: ${err.message}`));
+    session.on('error', (err) => limited?.warn('connection-error', `grpc: connection error: ${err.message}`));
     try {
       session.setLocalWindowSize(window);
     } catch (err) {
@@ -331,13 +333,13 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     }
   };
   server.on('session', onSession);
-  server.on('sessionError', (err) => log?.warn(`grpc: session error: ${err.message}`));
+  server.on('sessionError', (err) => limited?.warn('session-error', `grpc: session error: ${err.message}`));
   let listener: http2.Http2Server | import('node:net').Server = server;
   if (secure && opts.tls) {
     const tls = opts.tls;
     const report = (c: PeerConnection) => opts.onConnection?.(c);
     secure.on('session', onSession);
-    secure.on('sessionError', (err) => log?.warn(`grpc: session error: ${err.message}`));
+    secure.on('sessionError', (err) => limited?.warn('session-error', `grpc: session error: ${err.message}`));
     // A handshake the CA does not vouch for (no certificate, another CA's) never becomes a connection.
     // By then the TLS socket has lost its peer address: it is taken from the TCP socket it wraps
     // (`_parent`, set by Node's TLSSocket for a wrapped socket), recorded when it connected.

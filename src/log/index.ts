@@ -136,3 +136,29 @@ export function loggerFromEnv(env: Record<string, string | undefined>, fields: L
     return log;
   }
 }
+
+/**
+ * At most one line per key every `intervalMs`; the next line of a key says how many were held
+ * back. For what a peer can make happen at will (frames for unknown wires, broken connections):
+ * an operator sees that it happens without the log being flooded. Keys are fixed strings chosen
+ * by the caller, never data from the peer (at most MAX_KEYS are tracked).
+ */
+export class LogLimiter {
+  private static readonly MAX_KEYS = 256;
+  private readonly seen = new Map<string, { at: number; held: number }>();
+
+  constructor(private readonly log: Logger, private readonly intervalMs = 10_000, private readonly now: () => number = Date.now) {}
+
+  warn(key: string, msg: string, fields?: LogFields): void {
+    const t = this.now();
+    const s = this.seen.get(key);
+    if (s && t - s.at < this.intervalMs) {
+      s.held++;
+      return;
+    }
+    if (!s && this.seen.size >= LogLimiter.MAX_KEYS) this.seen.clear();
+    const held = s?.held ?? 0;
+    this.seen.set(key, { at: t, held: 0 });
+    this.log.warn(held ? `${msg} (and ${held} more like it in the last ${Math.round((t - s!.at) / 1000)} s)` : msg, fields);
+  }
+}

@@ -3,7 +3,7 @@
 // carry. No kernel here: each end's frame socket and the peer streams are handed in, so the table
 // runs the same behind the daemon's AF_PACKET sockets and a test's fake ones.
 import type { Packet } from '../grpc';
-import type { Logger } from '../log';
+import { LogLimiter, type Logger } from '../log';
 
 /** What the table needs of a wire's host-end socket (kernel/packet.ts PacketSocket provides it). */
 export interface FrameSocket {
@@ -62,7 +62,11 @@ export class WireTable {
   private readonly ends = new Map<bigint, WireEnd>();
   readonly counters: TableCounters = { framesOut: 0, framesIn: 0, unknownWire: 0, sendFailed: 0, wrongPeer: 0 };
 
-  constructor(private readonly streamTo: (node: string) => PacketSink, private readonly log: Logger) {}
+  private readonly limited: LogLimiter;
+
+  constructor(private readonly streamTo: (node: string) => PacketSink, private readonly log: Logger) {
+    this.limited = new LogLimiter(log);
+  }
 
   get size(): number {
     return this.ends.size;
@@ -141,10 +145,12 @@ export class WireTable {
     const end = this.ends.get(p.remotIntfId);
     if (!end) {
       this.counters.unknownWire++;
+      this.limited.warn('unknown-wire', `frame for wire id ${p.remotIntfId}, which this node does not have, from ${from ?? 'a peer'} (dropped; counted in meshnet_dataplane_unknown_wire_frames_total)`);
       return;
     }
     if (from !== undefined && from !== end.peerNode) {
       this.counters.wrongPeer++;
+      this.limited.warn('wrong-peer', `frame for wire ${end.id} (${end.podIntf}) from ${from}, not from its peer node ${end.peerNode} (dropped; counted in meshnet_dataplane_wrong_peer_frames_total)`);
       return;
     }
     const f = p.frame;

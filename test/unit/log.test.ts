@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createLogger, formatLogLine, logSettings, parseLogfmt } from '../../src/log';
+import { LogLimiter, createLogger, formatLogLine, logSettings, memoryLogger, parseLogfmt } from '../../src/log';
 
 const at = new Date('2026-11-29T10:00:00.000Z');
 
@@ -49,4 +49,15 @@ test('LOG_FORMAT and LOG_LEVEL are read; a bad value is refused naming the varia
   assert.deepEqual(logSettings({ LOG_FORMAT: 'json' }, { format: 'logfmt' }), { format: 'logfmt', level: 'info' });
   assert.throws(() => logSettings({ LOG_FORMAT: 'text' }), /^Error: LOG_FORMAT: must be logfmt or json, got "text"$/);
   assert.throws(() => logSettings({}, { level: 'loud' }), /--log-level: must be one of debug, info, warn, error, got "loud"/);
+});
+
+test('LogLimiter: one line per key per interval; the next says how many were held back', () => {
+  const lines: string[] = [];
+  let now = 0;
+  const lim = new LogLimiter(memoryLogger(lines), 10_000, () => now);
+  for (let i = 0; i < 5; i++) lim.warn('k', `event ${i}`);
+  lim.warn('other', 'another kind');
+  now = 10_500;
+  lim.warn('k', 'event 5');
+  assert.deepEqual(lines, ['event 0', 'another kind', 'event 5 (and 4 more like it in the last 11 s)']);
 });

@@ -130,3 +130,10 @@ test('a frame from a node that is not the wire\'s peer is dropped and counted (n
   assert.deepEqual(a.written, [frame(2)]);
   assert.deepEqual([table.counters.wrongPeer, table.counters.framesIn], [1, 1]);
 });
+
+test('frames for unknown wire ids are logged, once per 10 s however many arrive, with how many were held back', () => {
+  const { table, logs } = setup();
+  for (let i = 0; i < 50; i++) table.deliverOne({ remotIntfId: 999n + BigInt(i), frame: new Uint8Array(60) }, '192.0.2.12');
+  assert.equal(table.counters.unknownWire, 50);
+  assert.deepEqual(logs.filter((l) => l.includes('which this node does not have')), ['frame for wire id 999, which this node does not have, from 192.0.2.12 (dropped; counted in meshnet_dataplane_unknown_wire_frames_total)']);
+});
