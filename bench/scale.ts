@@ -31,21 +31,21 @@ function ringSpec(name: string, n: number, nodes: number): LabSpec {
   }));
 }
 
-function pairSpec(name: string, links: number): LabSpec {
+export function pairSpec(name: string, links: number, interNodeLinkType?: 'grpc'): LabSpec {
   const side = (me: string, peer: string) => ({
     metadata: { name: me },
     spec: { links: Array.from({ length: links }, (_, i) => ({ uid: i, peer_pod: peer, local_intf: `e${i}`, peer_intf: `e${i}` })) },
   });
-  return parseLabFile(JSON.stringify({ name, nodes: ['n1', 'n2'], pods: [{ name: 'a', node: 'n1' }, { name: 'b', node: 'n2' }], topologies: [side('a', 'b'), side('b', 'a')] }));
+  return parseLabFile(JSON.stringify({ name, ...(interNodeLinkType ? { inter_node_link_type: interNodeLinkType } : {}), nodes: ['n1', 'n2'], pods: [{ name: 'a', node: 'n1' }, { name: 'b', node: 'n2' }], topologies: [side('a', 'b'), side('b', 'a')] }));
 }
 
-function rssMb(pid: number | undefined): number {
+export function rssMb(pid: number | undefined): number {
   if (pid === undefined) return NaN;
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-async function proveAll(state: LabState): Promise<{ ms: number; passed: number; total: number }> {
+export async function proveAll(state: LabState): Promise<{ ms: number; passed: number; total: number }> {
   const t0 = performance.now();
   const rows = await checkLinks(state, await new TopologyClient(await openStore(state.store)).list());
   return { ms: performance.now() - t0, passed: rows.filter((r) => r.pass).length, total: rows.length };

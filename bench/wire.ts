@@ -10,6 +10,8 @@ import { labDown, type LabState, type PodState } from '../src/lab';
 import { probeLinks, type ProbeEnd } from '../src/lab/checks';
 import { startDaemon } from '../src/lab/daemons';
 import { withLinkedPair } from './throughput';
+import { pairSpec, proveAll, rssMb } from './scale';
+import { labUp } from '../src/lab';
 import { target, type Target } from './stats';
 
 const PROBES = 1000;
@@ -84,16 +86,47 @@ async function restartRecovery(state: LabState, pa: PodState, pb: PodState, vict
   }
 }
 
+/** CPU seconds (user + system) a process has used, from /proc/PID/stat. */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
+/**
+ * 1,500 grpc-wires between two pods on two nodes: time until every wire has carried a frame both
+ * ways, the daemons' memory, and their CPU while the wires sit idle (5 s, after 2 s to settle).
+ */
+async function wires1500(cniBinDir: string): Promise<{ upS: number; passed: number; rssMb: number; idleCpuPct: number }> {
+  const lab = `ww${process.pid % 100000}`;
+  await labDown(lab).catch(() => undefined);
+  try {
+    const t0 = performance.now();
+    const state = await labUp(pairSpec(lab, 1500, 'grpc'), '(bench 1500 wires)', { cniBinDir });
+    const proof = await proveAll(state);
+    const upS = (performance.now() - t0) / 1000;
+    await sleep(2000);
+    const pids = state.nodes.map((n) => n.daemonPid!);
+    const before = pids.map(cpuSeconds);
+    await sleep(5000);
+    const idleCpuPct = Math.max(...pids.map((p, i) => ((cpuSeconds(p) - before[i]!) / 5) * 100));
+    return { upS, passed: proof.passed, rssMb: Math.max(...pids.map(rssMb)), idleCpuPct };
+  } finally {
+    await labDown(lab).catch(() => undefined);
+  }
+}
+
 export interface WireResult {
   rttMs: { wire: { p50: number; p99: number }; vxlan: { p50: number; p99: number } };
   smallFramesPps: { wire: number; vxlan: number };
   restartRecoveryS: number;
   misdelivered: number;
+  wires1500: { upS: number; passed: number; rssMb: number; idleCpuPct: number };
   targets: Target[];
 }
 
 export async function benchWire(cniBinDir: string): Promise<WireResult> {
   const lab = `wb${process.pid % 100000}`;
+  const many = await wires1500(cniBinDir);
   try {
     return await withLinkedPair(lab, ['n1', 'n2'], cniBinDir, { interNodeLinkType: 'grpc', secondLink: true }, async ({ state, pa, pb }) => {
       // Warm both paths (ARP, the wire's streams) before measuring.
@@ -109,10 +142,13 @@ export async function benchWire(cniBinDir: string): Promise<WireResult> {
         smallFramesPps: { wire: wirePps, vxlan: vxlanPps },
         restartRecoveryS: rec.seconds,
         misdelivered: rec.misdelivered,
+        wires1500: many,
         targets: [
           target('grpc-wire-rtt-vs-kernel-vxlan', wire.p50 / vxlan.p50, 5, 'max', 'x'),
           target('grpc-wire-small-frames-vs-kernel-vxlan', wirePps / vxlanPps, 0.25, 'min', 'x'),
           target('restart-recovery', rec.misdelivered === 0 ? rec.seconds : Infinity, 0.5, 'max', 's'),
+          // All up within 30 s, with RSS <= 256 MB and idle CPU < 2 % of a core (each printed below).
+          target('wires1500', many.passed === 1500 && many.rssMb <= 256 && many.idleCpuPct < 2 ? many.upS : Infinity, 30, 'max', 's'),
         ],
       };
     });

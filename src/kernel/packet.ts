@@ -2,10 +2,14 @@
  * Raw Ethernet frame I/O on one interface: a non-blocking AF_PACKET/SOCK_RAW socket bound to it,
  * moving frames in batches with recvmmsg/sendmmsg over vectors built once per socket.
  *
- * Native memory per socket (koffi.alloc → calloc, so pages are committed only when touched):
+ * Native memory, one set per (batch, frame size) for the whole process, shared by every socket:
  *   block 1: [ rx mmsghdr × batch | rx iovec × batch | tx iovec × batch | slots: batch × frameSize ]
- *   block 2: [ tx mmsghdr × batch ]  (recvmmsg/sendmmsg take the start of an allocation) rx and tx share the slots: both calls are synchronous and copy
- * frames out (recv) or in (send) before returning, so a slot is never in use by both.
+ *   block 2: [ tx mmsghdr × batch ]  (recvmmsg/sendmmsg take the start of an allocation)
+ * recv and send are synchronous and copy frames out (recv) or in (send) before returning, so a
+ * slot is only ever in use by one call, of one socket: the scratch space can be shared. Per
+ * socket it cost 2 MiB (32 slots of 64 KiB), which glibc zeroes page by page when it comes from
+ * its heap rather than a fresh mmap: 1,500 wire sockets made meshnetd's RSS 1.4 GB (bench
+ * wires1500); shared, it is the same 2 MiB for all.
  */
 import * as libc from './libc';
 import { KernelError } from './errors';
@@ -71,6 +75,59 @@ function setIntOpt(fd: number, level: number, name: number, value: number): numb
  * onReadable watcher at a time. Frames are whole Ethernet frames (destination MAC first), preceded
  * by the 10-byte virtio_net_hdr when opened with vnetHdr.
  */
+interface IoArena {
+  rxHdrs: unknown;
+  txHdrs: unknown;
+  rxHdrView: Buffer;
+  txIovView: Buffer;
+  slots: Buffer;
+}
+
+const arenas = new Map<string, IoArena>();
+
+/** The process's scratch vectors and slots for sockets of this batch and frame size (made once, kept). */
+function arenaFor(batch: number, frameSize: number): IoArena {
+  const key = `${batch}/${frameSize}`;
+  const have = arenas.get(key);
+  if (have) return have;
+  const hdrBytes = batch * MMSGHDR;
+  const iovBytes = 2 * batch * IOVEC;
+  const total = hdrBytes + iovBytes + batch * frameSize;
+  const mem = libc.allocBytes(total);
+  let txMem: unknown;
+  try {
+    txMem = libc.allocBytes(hdrBytes);
+  } catch (err) {
+    libc.freeBytes(mem);
+    throw err;
+  }
+  const base = libc.addressOf(mem);
+  const all = libc.viewBytes(mem, total);
+  const txHdrView = libc.viewBytes(txMem, hdrBytes);
+  const a: IoArena = {
+    rxHdrs: mem, txHdrs: txMem, rxHdrView: all.subarray(0, hdrBytes),
+    txIovView: all.subarray(hdrBytes + batch * IOVEC, hdrBytes + iovBytes), slots: all.subarray(hdrBytes + iovBytes),
+  };
+  const rxIov = all.subarray(hdrBytes, hdrBytes + batch * IOVEC);
+  const rxIovAddr = base + BigInt(hdrBytes);
+  const txIovAddr = rxIovAddr + BigInt(batch * IOVEC);
+  const slotsAddr = base + BigInt(hdrBytes + iovBytes);
+  for (let i = 0; i < batch; i++) {
+    const slot = slotsAddr + BigInt(i * frameSize);
+    rxIov.writeBigUInt64LE(slot, i * IOVEC);
+    rxIov.writeBigUInt64LE(BigInt(frameSize), i * IOVEC + 8);
+    a.txIovView.writeBigUInt64LE(slot, i * IOVEC);
+    a.txIovView.writeBigUInt64LE(0n, i * IOVEC + 8); // low 32 bits set per send
+    const h = i * MMSGHDR; // msg_name and msg_control stay NULL (calloc): the bound address is used
+    a.rxHdrView.writeBigUInt64LE(rxIovAddr + BigInt(i * IOVEC), h + MSG_IOV);
+    a.rxHdrView.writeBigUInt64LE(1n, h + MSG_IOVLEN);
+    txHdrView.writeBigUInt64LE(txIovAddr + BigInt(i * IOVEC), h + MSG_IOV);
+    txHdrView.writeBigUInt64LE(1n, h + MSG_IOVLEN);
+  }
+  arenas.set(key, a);
+  return a;
+}
+
 export class PacketSocket {
   readonly ifname: string;
   readonly ifindex: number;
@@ -80,8 +137,8 @@ export class PacketSocket {
   /** Where the socket lives, for messages: `veth0` or `veth0 in netns /var/run/netns/x`. */
   readonly where: string;
   #fd: number;
-  #rxHdrs: unknown; // native block 1, starting with the rx mmsghdr array; null after close
-  #txHdrs: unknown; // native block 2: the tx mmsghdr array
+  #rxHdrs: unknown; // the arena's block 1, starting with the rx mmsghdr array; null after close
+  #txHdrs: unknown; // the arena's block 2: the tx mmsghdr array
   #rxHdrView: Buffer;
   #txIovView: Buffer;
   #slots: Buffer;
@@ -99,41 +156,12 @@ export class PacketSocket {
     this.frameSize = frameSize;
     this.#fd = fd;
 
-    const hdrBytes = batch * MMSGHDR;
-    const iovBytes = 2 * batch * IOVEC;
-    const total = hdrBytes + iovBytes + batch * frameSize;
-    const mem = libc.allocBytes(total);
-    let txMem: unknown;
-    try {
-      txMem = libc.allocBytes(hdrBytes);
-    } catch (err) {
-      libc.freeBytes(mem);
-      throw err;
-    }
-    this.#rxHdrs = mem;
-    this.#txHdrs = txMem;
-    const base = libc.addressOf(mem);
-    const all = libc.viewBytes(mem, total);
-    const txHdrView = libc.viewBytes(txMem, hdrBytes);
-    this.#rxHdrView = all.subarray(0, hdrBytes);
-    const rxIov = all.subarray(hdrBytes, hdrBytes + batch * IOVEC);
-    this.#txIovView = all.subarray(hdrBytes + batch * IOVEC, hdrBytes + iovBytes);
-    this.#slots = all.subarray(hdrBytes + iovBytes);
-    const rxIovAddr = base + BigInt(hdrBytes);
-    const txIovAddr = rxIovAddr + BigInt(batch * IOVEC);
-    const slotsAddr = base + BigInt(hdrBytes + iovBytes);
-    for (let i = 0; i < batch; i++) {
-      const slot = slotsAddr + BigInt(i * frameSize);
-      rxIov.writeBigUInt64LE(slot, i * IOVEC);
-      rxIov.writeBigUInt64LE(BigInt(frameSize), i * IOVEC + 8);
-      this.#txIovView.writeBigUInt64LE(slot, i * IOVEC);
-      this.#txIovView.writeBigUInt64LE(0n, i * IOVEC + 8); // low 32 bits set per send
-      const h = i * MMSGHDR; // msg_name and msg_control stay NULL (calloc): the bound address is used
-      this.#rxHdrView.writeBigUInt64LE(rxIovAddr + BigInt(i * IOVEC), h + MSG_IOV);
-      this.#rxHdrView.writeBigUInt64LE(1n, h + MSG_IOVLEN);
-      txHdrView.writeBigUInt64LE(txIovAddr + BigInt(i * IOVEC), h + MSG_IOV);
-      txHdrView.writeBigUInt64LE(1n, h + MSG_IOVLEN);
-    }
+    const a = arenaFor(batch, frameSize);
+    this.#rxHdrs = a.rxHdrs;
+    this.#txHdrs = a.txHdrs;
+    this.#rxHdrView = a.rxHdrView;
+    this.#txIovView = a.txIovView;
+    this.#slots = a.slots;
   }
 
   /**
@@ -344,11 +372,9 @@ export class PacketSocket {
     this.#readKernelDrops();
     libc.close(this.#fd);
     this.#fd = -1;
-    // Drop our views before freeing the memory they alias.
+    // The scratch memory is the process's (arenaFor), kept for the next socket.
     const empty = Buffer.alloc(0);
     this.#rxHdrView = this.#txIovView = this.#slots = empty;
-    libc.freeBytes(this.#rxHdrs);
-    libc.freeBytes(this.#txHdrs);
     this.#rxHdrs = this.#txHdrs = null;
   }
 }

@@ -57,64 +57,88 @@ function itemsOf(o: GWireKObj): GWireItem[] {
   return (o.status?.grpcWireItems ?? []).map((v, i) => parseGWireItem(v, `GWireKObj ${o.metadata.namespace}/${o.metadata.name} status.grpcWireItems[${i}]`));
 }
 
+type RecordOp = { kind: 'upsert'; item: GWireItem } | { kind: 'remove'; end: Pick<GWireItem, 'topo_namespace' | 'local_pod_name' | 'local_pod_iface_name'> };
+
 export class WireRecords {
-  /** Writes to one namespace's object, one after another (see serial). */
-  private readonly chains = new Map<string, Promise<unknown>>();
+  /** Writes waiting for their namespace's object, applied together by one read-modify-write. */
+  private readonly pending = new Map<string, Array<{ op: RecordOp; done: (changed: boolean) => void; fail: (e: unknown) => void }>>();
+  private readonly writing = new Set<string>();
 
   constructor(private readonly store: Store, private readonly nodeName: string) {}
 
   /**
-   * This daemon's writes to one GWireKObj run one at a time: a pod's DEL takes down its wires
-   * concurrently, and read-modify-write updates of the same object racing each other would only
-   * conflict and retry (409s beyond the retry budget lost records). Other writers (another
-   * node's daemon never writes this node's object) are still handled by retryOnConflict.
+   * This daemon's writes to one GWireKObj are applied by one writer at a time, and every write
+   * that arrives while one is in flight joins the next: a pod with 1,500 wires makes a handful
+   * of read-modify-writes of its object, not 1,500 (each of which rewrote the whole object), and
+   * racing writes of the same object never conflict with each other (409s beyond the retry
+   * budget lost records). Other writers are still handled by retryOnConflict.
    */
-  private serial<T>(namespace: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.chains.get(namespace) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.chains.set(namespace, tail);
-    void tail.then(() => { if (this.chains.get(namespace) === tail) this.chains.delete(namespace); });
-    return run;
+  private enqueue(namespace: string, op: RecordOp): Promise<boolean> {
+    return new Promise((done, fail) => {
+      const q = this.pending.get(namespace) ?? [];
+      q.push({ op, done, fail });
+      this.pending.set(namespace, q);
+      if (!this.writing.has(namespace)) void this.drain(namespace);
+    });
+  }
+
+  private async drain(namespace: string): Promise<void> {
+    this.writing.add(namespace);
+    try {
+      for (let batch = this.pending.get(namespace); batch && batch.length > 0; batch = this.pending.get(namespace)) {
+        this.pending.set(namespace, []);
+        try {
+          const changed = await retryOnConflict(() => this.apply(namespace, batch!.map((b) => b.op)));
+          batch.forEach((b, i) => b.done(changed[i]!));
+        } catch (e) {
+          for (const b of batch) b.fail(e);
+        }
+      }
+    } finally {
+      this.pending.delete(namespace);
+      this.writing.delete(namespace);
+    }
+  }
+
+  /** One read-modify-write applying `ops` in order; for each, whether it changed anything. */
+  private async apply(namespace: string, ops: RecordOp[]): Promise<boolean[]> {
+    const cur = await this.store.get(GWIRE_RESOURCE, namespace, this.nodeName) as GWireKObj | undefined;
+    let items = cur ? itemsOf(cur) : [];
+    const changed = ops.map((op) => {
+      if (op.kind === 'upsert') {
+        items = [...items.filter((i) => !sameEnd(i, op.item)), op.item];
+        return true;
+      }
+      const before = items.length;
+      items = items.filter((i) => !sameEnd(i, op.end));
+      return items.length < before;
+    });
+    if (!changed.some(Boolean)) return changed;
+    if (!cur) {
+      try {
+        await this.store.create(GWIRE_RESOURCE, {
+          apiVersion: 'networkop.co.uk/v1beta1', kind: 'GWireKObj',
+          metadata: { name: this.nodeName, namespace }, spec: {}, status: { grpcWireItems: items },
+        });
+      } catch (e) {
+        // Another writer created it meanwhile: read again and merge.
+        if (e instanceof StoreError && e.code === 'AlreadyExists') throw new StoreError('Conflict', e.message);
+        throw e;
+      }
+      return changed;
+    }
+    await this.store.update(GWIRE_RESOURCE, { ...cur, status: { ...cur.status, grpcWireItems: items } });
+    return changed;
   }
 
   /** Adds or replaces the item for the same pod interface. */
   async upsert(item: GWireItem): Promise<void> {
-    await this.serial(item.topo_namespace, () => this.upsertNow(item));
-  }
-
-  private async upsertNow(item: GWireItem): Promise<void> {
-    await retryOnConflict(async () => {
-      const cur = await this.store.get(GWIRE_RESOURCE, item.topo_namespace, this.nodeName) as GWireKObj | undefined;
-      if (!cur) {
-        try {
-          await this.store.create(GWIRE_RESOURCE, {
-            apiVersion: 'networkop.co.uk/v1beta1', kind: 'GWireKObj',
-            metadata: { name: this.nodeName, namespace: item.topo_namespace }, spec: {}, status: { grpcWireItems: [item] },
-          });
-        } catch (e) {
-          // Another writer created it meanwhile: read again and merge.
-          if (e instanceof StoreError && e.code === 'AlreadyExists') throw new StoreError('Conflict', e.message);
-          throw e;
-        }
-        return;
-      }
-      const items = itemsOf(cur).filter((i) => !sameEnd(i, item));
-      await this.store.update(GWIRE_RESOURCE, { ...cur, status: { ...cur.status, grpcWireItems: [...items, item] } });
-    });
+    await this.enqueue(item.topo_namespace, { kind: 'upsert', item });
   }
 
   /** Removes the item of one pod interface; false when there was none. */
   async remove(end: Pick<GWireItem, 'topo_namespace' | 'local_pod_name' | 'local_pod_iface_name'>): Promise<boolean> {
-    return this.serial(end.topo_namespace, () => retryOnConflict(async () => {
-      const cur = await this.store.get(GWIRE_RESOURCE, end.topo_namespace, this.nodeName) as GWireKObj | undefined;
-      if (!cur) return false;
-      const items = itemsOf(cur);
-      const kept = items.filter((i) => !sameEnd(i, end));
-      if (kept.length === items.length) return false;
-      await this.store.update(GWIRE_RESOURCE, { ...cur, status: { ...cur.status, grpcWireItems: kept } });
-      return true;
-    }));
+    return this.enqueue(end.topo_namespace, { kind: 'remove', end });
   }
 
   /** Every item recorded for this node, across namespaces (as upstream: field selector metadata.name=<node>). */

@@ -10,7 +10,7 @@ import { netnsPathExists } from '../../kernel';
 import { Handles } from '../../meshnet/handles';
 import { MESHNET_LINK_GROUP, inspectEnd, isPaired } from '../../meshnet/links';
 import { nodeIpFromDefaultRoute } from '../../meshnet/node-ip';
-import { linkLabel, linkProblems, planLinks, vniCollisions, type InterNodeLinkType, type PodRef } from '../../meshnet/plan';
+import { linkLabel, linkProblems, planLinks, vniCollisions, type InterNodeLinkType, type LinkPlan, type PodRef } from '../../meshnet/plan';
 import { FarEndFailures, plumbLink, removeFarEnds } from '../../meshnet/plumb';
 import type { RemoteLinker, WireLinker } from '../../meshnet/remote';
 import { vniOf, type VniScheme } from '../../meshnet/vxlan';
@@ -164,19 +164,30 @@ async function add(ctx: PluginContext, deps: MeshnetDeps): Promise<CniResult> {
   // the ADD: its own reconciler makes its ends. The standalone plugin has no one to finish later.
   const farEnds = deps.observer ? new FarEndFailures() : undefined;
   const h = new Handles();
-  try {
-    for (const p of plans) {
-      try {
-        await plumbLink(p, pod, ctx.env.netns, nodeIp, h, {
-          remote: deps.remote, ...(deps.wires ? { wires: deps.wires } : {}), ...(deps.hostIntf ? { hostIntf: deps.hostIntf } : {}),
-          disableTxOffloads: conf.disableTxOffloads, vniScheme, ...(farEnds ? { farEnds } : {}),
-        });
-      } catch (e) {
-        const msg = `${linkLabel(pod, p.link)}: ${e instanceof Error ? e.message : String(e)}`;
-        await recordProblems([msg]);
-        throw new CniError(MeshnetCode.Plumbing, 'meshnet could not plumb a link', msg);
-      }
+  const plumbDeps = {
+    remote: deps.remote, ...(deps.wires ? { wires: deps.wires } : {}), ...(deps.hostIntf ? { hostIntf: deps.hostIntf } : {}),
+    disableTxOffloads: conf.disableTxOffloads, vniScheme, ...(farEnds ? { farEnds } : {}),
+  };
+  const plumbOne = async (p: LinkPlan) => {
+    try {
+      await plumbLink(p, pod, ctx.env.netns, nodeIp, h, plumbDeps);
+    } catch (e) {
+      const msg = `${linkLabel(pod, p.link)}: ${e instanceof Error ? e.message : String(e)}`;
+      await recordProblems([msg]);
+      throw new CniError(MeshnetCode.Plumbing, 'meshnet could not plumb a link', msg);
     }
+  };
+  try {
+    // Wires wait on their peer's daemon (one round trip each): several in flight, so that a pod
+    // with 1,500 wires does not pay 1,500 round trips one after another (bench wires1500).
+    const wires = deps.wires ? plans.filter((p) => p.action === 'grpc') : [];
+    for (const p of plans) if (!wires.includes(p)) await plumbOne(p);
+    let next = 0;
+    const results = await Promise.allSettled(Array.from({ length: Math.min(WIRE_CONCURRENCY, wires.length) }, async () => {
+      while (next < wires.length) await plumbOne(wires[next++]!);
+    }));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   } finally {
     h.close();
   }
@@ -185,6 +196,9 @@ async function add(ctx: PluginContext, deps: MeshnetDeps): Promise<CniResult> {
   await recordProblems(farEnds?.describe() ?? []);
   return passThrough;
 }
+
+/** grpc-wires a CNI ADD makes at once. */
+const WIRE_CONCURRENCY = 32;
 
 async function check(ctx: PluginContext, deps: MeshnetDeps): Promise<void> {
   const subject = await subjectOf(ctx, deps);
