@@ -98,9 +98,11 @@ export class PeerAuthorizer {
     return !!t && isAlive(t) && t.status?.net_ns === netns && t.status?.src_ip === this.o.nodeIp;
   }
 
-  async wireAdd(req: WireDef, call: CallContext): Promise<void> {
+  /** Judges AddGRPCWireRemote; the link it is for, as this pod's Topology lists it (its MTU, say). */
+  async wireAdd(req: WireDef, call: CallContext): Promise<Link | undefined> {
     const ns = req.topoNs || 'default';
     const uid = Number(req.linkUid);
+    let found: Link | undefined;
     const judge = (topologies: Topology[]) => {
       const me = topologies.find((t) => t.metadata.name === req.localPodName);
       if (!me || !isAlive(me) || me.status!.src_ip !== this.o.nodeIp || me.status!.net_ns !== req.localPodNetNs) {
@@ -108,6 +110,7 @@ export class PeerAuthorizer {
       }
       const link = me.spec.links.find((l) => l.uid === uid && l.local_intf === req.intfNameInPod);
       if (!link) return `pod ${ns}/${req.localPodName} has no link uid ${uid} on interface ${req.intfNameInPod}`;
+      found = link;
       return this.judgePeer(`link uid ${uid} of ${ns}/${req.localPodName}`, link, topologies, req.peerNodeIp, call.peerAddress, req.localPodIp);
     };
     const cached = this.o.topologies.cached(ns);
@@ -117,6 +120,7 @@ export class PeerAuthorizer {
       why = judge(peerName ? await this.withFresh(ns, cached, peerName) : await this.o.topologies.fresh(ns));
     }
     if (why) this.deny(call, why);
+    return found;
   }
 
   /**

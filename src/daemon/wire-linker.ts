@@ -41,7 +41,7 @@ export function daemonWireLinker(dataplane: WireDataplane, peers: PeerClients, r
     async connect(local, peer, uid) {
       const spec: WireEndSpec = {
         id: idOf(local), peerNode: peer.node, peerId: idOf(peer), podNetns: local.netns, podIntf: local.intf, ...(local.ip ? { podIp: local.ip } : {}),
-        pod: { namespace: local.namespace, name: local.pod }, linkUid: uid,
+        pod: { namespace: local.namespace, name: local.pod }, linkUid: uid, ...(local.mtu ? { mtu: local.mtu } : {}),
       };
       // Our peers derive the same id for their end; an upstream peer answers its own in peerIntfId.
       dataplane.addEnd(spec);
@@ -75,11 +75,13 @@ export function daemonWireLinker(dataplane: WireDataplane, peers: PeerClients, r
 export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecords, nodeName: string, log: Logger, auth?: PeerAuthorizer) {
   const handlers = {
     addGrpcWireRemote: async (req: WireDef, call: CallContext) => {
-      await auth?.wireAdd(req, call);
+      const link = await auth?.wireAdd(req, call);
       const spec: WireEndSpec = {
         id: wireId(req.topoNs, req.localPodName, req.intfNameInPod), peerNode: req.peerNodeIp, peerId: req.wireIfIdOnPeerNode,
         podNetns: req.localPodNetNs, podIntf: req.intfNameInPod, ...(req.localPodIp ? { podIp: req.localPodIp } : {}),
         pod: { namespace: req.topoNs, name: req.localPodName }, linkUid: Number(req.linkUid),
+        // The request carries no MTU (upstream's WireDef): this pod's Topology says it.
+        ...(link?.mtu ? { mtu: link.mtu } : {}),
       };
       dataplane.addEnd(spec);
       await records.upsert(item(nodeName, { ns: req.topoNs, pod: req.localPodName, uid: Number(req.linkUid), spec }));

@@ -1,7 +1,7 @@
 // The lab file: which nodes exist, which pods run where, and the pods' Topology objects exactly
 // as KNE emits them. Parsed once into typed values; every error names the field.
 import { parseAllDocuments } from 'yaml';
-import { LOCALHOST_PEER, TopologyError, checkTopologySet, parseTopology, type Topology } from '../topology';
+import { LOCALHOST_PEER, MAX_MTU, MIN_MTU, TopologyError, checkTopologySet, parseTopology, type Topology } from '../topology';
 
 export interface LabNode { name: string }
 export interface LabPod { name: string; namespace: string; node: string }
@@ -119,6 +119,14 @@ export function parseLabSpec(doc: unknown): LabSpec {
     const v = doc.vni_scheme;
     if (v !== 'kne' && v !== 'upstream') throw new LabFileError('vni_scheme', `must be kne or upstream, got ${JSON.stringify(v)}`);
     spec.vniScheme = v;
+  }
+  if (doc.mtu !== undefined) {
+    const mtu = doc.mtu;
+    if (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU) {
+      throw new LabFileError('mtu', `must be an integer from ${MIN_MTU} to ${MAX_MTU}, got ${JSON.stringify(mtu)}`);
+    }
+    // The lab's default for every link that does not set its own (veth and grpc-wire links).
+    for (const t of spec.topologies) for (const l of t.spec.links) l.mtu ??= mtu;
   }
   if (doc.peer_tls !== undefined) {
     const v = doc.peer_tls;

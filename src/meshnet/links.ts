@@ -44,17 +44,24 @@ export function finishEnd(end: LinkEnd, disableOffloads: boolean): void {
  * A veth pair between two pods (or two interfaces of one pod for a self link): a.intf in a.ns,
  * b.intf in b.ns, created in one netlink request so neither end ever exists alone.
  */
-export function plumbVeth(a: LinkEnd, b: LinkEnd, opts: { disableTxOffloads: boolean }): 'created' | 'existing' {
+export function plumbVeth(a: LinkEnd, b: LinkEnd, opts: { disableTxOffloads: boolean; mtu?: number }): 'created' | 'existing' {
   const sameNs = a.ns.path === b.ns.path;
   let outcome: 'created' | 'existing' = 'existing';
-  if (!paired(a.rtnl.link(a.intf), b.rtnl.link(b.intf), sameNs)) {
+  const mtu = opts.mtu ?? VETH_MTU;
+  const [ia, ib] = [a.rtnl.link(a.intf), b.rtnl.link(b.intf)];
+  if (paired(ia, ib, sameNs) && (ia!.mtu !== mtu || ib!.mtu !== mtu)) {
+    // The Topology changed the link's MTU: set on both ends, the pair stays.
+    a.rtnl.setMtu(a.intf, mtu);
+    b.rtnl.setMtu(b.intf, mtu);
+  }
+  if (!paired(ia, ib, sameNs)) {
     // Something else holds a name (an earlier incarnation's leftover): replace it.
     for (const end of [a, b]) {
       const cur = end.rtnl.link(end.intf);
       if (cur) end.rtnl.deleteLink(end.intf);
     }
     try {
-      a.rtnl.createVeth({ name: a.intf, peerName: b.intf, peerNs: sameNs ? undefined : b.ns, mtu: VETH_MTU, group: MESHNET_LINK_GROUP });
+      a.rtnl.createVeth({ name: a.intf, peerName: b.intf, peerNs: sameNs ? undefined : b.ns, mtu, group: MESHNET_LINK_GROUP });
       outcome = 'created';
     } catch (e) {
       // The peer pod's ADD created it between our check and our create: fine if it is the pair.

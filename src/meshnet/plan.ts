@@ -75,7 +75,7 @@ export function planLinks(me: Topology, peers: Map<string, Topology>, interNode:
 /** Both ends of a grpc-wire link as the wire linker takes them. */
 export function wireSides(pod: PodRef, link: Link, netns: string, nodeIp: string, p: { peerNode: string; peerNetns: string; peerIp?: string }): [WireSide, WireSide] {
   return [
-    { namespace: pod.namespace, pod: pod.name, intf: link.local_intf, netns, ip: link.local_ip, node: nodeIp },
+    { namespace: pod.namespace, pod: pod.name, intf: link.local_intf, netns, ip: link.local_ip, node: nodeIp, ...(link.mtu ? { mtu: link.mtu } : {}) },
     { namespace: pod.namespace, pod: link.peer_pod, intf: link.peer_intf, netns: p.peerNetns, ip: p.peerIp, node: p.peerNode },
   ];
 }

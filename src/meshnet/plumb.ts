@@ -67,7 +67,7 @@ export class FarEndFailures {
 export async function plumbLink(p: LinkPlan, pod: PodRef, podNetns: string, nodeIp: string, h: Handles, deps: PlumbDeps): Promise<void> {
   const { link } = p;
   const local = () => h.end(podNetns, link.local_intf, link.local_ip);
-  const veth = { disableTxOffloads: deps.disableTxOffloads };
+  const veth = { disableTxOffloads: deps.disableTxOffloads, ...(link.mtu ? { mtu: link.mtu } : {}) };
   if (p.action === 'veth') plumbVeth(local(), h.end(p.peerNetns, link.peer_intf, p.peerIp), veth);
   else if (p.action === 'self') plumbVeth(local(), h.end(podNetns, link.peer_intf, link.peer_ip), veth);
   // The node's own netns (where the plugin or daemon runs) holds the macvlan's parent.

@@ -44,6 +44,8 @@ export interface WireSide {
   ip?: string;
   /** The node the pod runs on. */
   node: string;
+  /** The link's MTU (its Topology's `mtu`); default 1500. */
+  mtu?: number;
 }
 
 /**

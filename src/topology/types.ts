@@ -13,6 +13,11 @@ export interface Link {
   peer_intf: string;
   local_ip?: string;
   peer_ip?: string;
+  /**
+   * MTU of both ends (ours; upstream ignores it): veth links and grpc-wires get it (jumbo frames,
+   * 9000 and beyond); a VXLAN link always gets its underlay's MTU minus 50. Default 1500.
+   */
+  mtu?: number;
 }
 
 export interface SkippedPod {

@@ -48,6 +48,10 @@ function int(obj: Record<string, unknown>, key: string, path: string): number {
   return n;
 }
 
+/** The MTUs a link may ask for: IPv6's minimum up to what veth and the wire's frame slots take. */
+export const MIN_MTU = 1280;
+export const MAX_MTU = 65_000;
+
 export function parseLink(v: unknown, path: string): Link {
   if (!isRecord(v)) throw new TopologyError(path, 'must be an object');
   const link: Link = {
@@ -60,6 +64,11 @@ export function parseLink(v: unknown, path: string): Link {
     if (!isValidIfName(link[k])) {
       throw new TopologyError(`${path}.${k}`, `"${link[k]}" is not a valid interface name (1-15 bytes, no '/', ':' or spaces)`);
     }
+  }
+  if (v.mtu !== undefined && v.mtu !== null) {
+    const mtu = int(v, 'mtu', path);
+    if (mtu < MIN_MTU || mtu > MAX_MTU) throw new TopologyError(`${path}.mtu`, `must be ${MIN_MTU} to ${MAX_MTU}, got ${mtu}`);
+    link.mtu = mtu;
   }
   for (const k of ['local_ip', 'peer_ip'] as const) {
     const ip = str(v, k, path, false);

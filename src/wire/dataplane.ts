@@ -76,7 +76,7 @@ export class WireDataplane {
     try {
       if (pod.link(spec.podIntf)) pod.deleteLink(spec.podIntf); // a stale end (peer moved, restart)
       if (node.link(hostIntf)) node.deleteLink(hostIntf);
-      node.createVeth({ name: hostIntf, peerName: spec.podIntf, peerNs: podNs, mtu: 1500, group: MESHNET_LINK_GROUP });
+      node.createVeth({ name: hostIntf, peerName: spec.podIntf, peerNs: podNs, mtu: spec.mtu ?? 1500, group: MESHNET_LINK_GROUP });
       if (spec.podIp) pod.addAddr(spec.podIntf, spec.podIp, { noDad: true, replace: true });
       pod.setUp(spec.podIntf);
       node.setUp(hostIntf);

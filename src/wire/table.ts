@@ -34,6 +34,8 @@ export interface WireEndSpec {
   /** The pod and the link, for lookups by upstream's Local calls (by netns and uid, by pod). */
   pod?: { namespace: string; name: string };
   linkUid?: number;
+  /** The veth's MTU (the link's); default 1500. */
+  mtu?: number;
   /** A host end someone else made (upstream's Go plugin names its own); default gw<id>. */
   hostIntf?: string;
 }

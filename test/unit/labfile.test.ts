@@ -33,6 +33,21 @@ test('peer_tls in a lab file: permit or require turn mTLS on between the node da
   rejects('name: x\nnodes: [a]\npods: []\npeer_tls: yes\n', 'peer_tls', /must be off, permit or require, got "yes"/);
 });
 
+test('mtu in a lab file is the default of every link without its own; a bad one is refused naming the field', () => {
+  const spec = parseLabFile(`name: x
+mtu: 9000
+nodes: [a]
+pods: [{name: r1, node: a}, {name: r2, node: a}]
+topologies:
+  - metadata: {name: r1}
+    spec: {links: [{uid: 1, peer_pod: r2, local_intf: eth1, peer_intf: eth1}, {uid: 2, peer_pod: r2, local_intf: eth2, peer_intf: eth2, mtu: 1500}]}
+  - metadata: {name: r2}
+    spec: {links: [{uid: 1, peer_pod: r1, local_intf: eth1, peer_intf: eth1}, {uid: 2, peer_pod: r1, local_intf: eth2, peer_intf: eth2, mtu: 1500}]}
+`);
+  assert.deepEqual(spec.topologies[0]!.spec.links.map((l) => l.mtu), [9000, 1500]);
+  rejects('name: x\nnodes: [a]\npods: []\nmtu: 100000\n', 'mtu', /must be an integer from 1280 to 65000, got 100000/);
+});
+
 test('meshnet settings in a lab file', () => {
   assert.deepEqual(parseLabFile('name: x\nnodes: [a]\npods: []\nmeshnet: {disable_tx_offloads: false}\n').meshnet, { disable_tx_offloads: false });
   assert.equal(parseLabFile('name: x\nnodes: [a]\npods: []\n').meshnet, undefined);

@@ -58,3 +58,10 @@ test('CIDR parsing for link addresses', () => {
   for (const ok of ['10.0.0.1/8', '2001:db8::1/64', '::/0', '::ffff:1.2.3.4/128']) assert.ok(isValidCidr(ok), ok);
   for (const bad of ['10.0.0.1', '10.0.0.1/33', '2001:db8::1/129', '1:2:3:4:5:6:7:8:9/64', 'abc/1', '1::2::3/64']) assert.ok(!isValidCidr(bad), bad);
 });
+
+test('a link\'s optional mtu is kept; one outside 1280..65000 or not an integer is refused naming the field', () => {
+  assert.equal(parseTopology(topo('r1', [link({ mtu: 9000 })])).spec.links[0]!.mtu, 9000);
+  assert.equal(parseTopology(topo('r1', [link()])).spec.links[0]!.mtu, undefined);
+  throwsField(() => parseTopology(topo('r1', [link({ mtu: 576 })])), 'Topology.spec.links[0].mtu', /must be 1280 to 65000, got 576/);
+  throwsField(() => parseTopology(topo('r1', [link({ mtu: 'jumbo' })])), 'Topology.spec.links[0].mtu', /non-negative integer/);
+});

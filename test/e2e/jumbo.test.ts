@@ -1,0 +1,73 @@
+// Jumbo frames (issue 9): a lab file's `mtu: 9000` (or a link's own `mtu`) gives veth links and
+// grpc-wires that MTU at both ends, and 9,000-byte IP packets cross them unfragmented (DF set).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { NetNs, Rtnl } from '../../src/kernel';
+import { labDown, labUp, netnsPath, parseLabFile, type LabState } from '../../src/lab';
+
+const runDir = mkdtempSync(join(tmpdir(), 'jumbo-'));
+const name = `jb${process.pid % 10000}${randomBytes(2).toString('hex')}`;
+let lab: LabState;
+before(async () => {
+  lab = await labUp(parseLabFile(`
+name: ${name}
+inter_node_link_type: grpc
+mtu: 9000
+nodes: [n1, n2]
+pods: [{name: r1, node: n1}, {name: r2, node: n1}, {name: r3, node: n2}]
+topologies:
+  - metadata: {name: r1}
+    spec: {links: [{uid: 1, peer_pod: r2, local_intf: eth1, peer_intf: eth1, local_ip: 10.91.0.1/24, peer_ip: 10.91.0.2/24},
+                   {uid: 2, peer_pod: r3, local_intf: eth2, peer_intf: eth1, local_ip: 10.92.0.1/24, peer_ip: 10.92.0.3/24}]}
+  - metadata: {name: r2}
+    spec: {links: [{uid: 1, peer_pod: r1, local_intf: eth1, peer_intf: eth1, local_ip: 10.91.0.2/24, peer_ip: 10.91.0.1/24}]}
+  - metadata: {name: r3}
+    spec: {links: [{uid: 2, peer_pod: r1, local_intf: eth1, peer_intf: eth2, local_ip: 10.92.0.3/24, peer_ip: 10.92.0.1/24}]}
+`), '(jumbo)', { runDir, cniBinDir: resolve('dist/cni') });
+});
+after(async () => {
+  await labDown(name, { runDir });
+  rmSync(runDir, { recursive: true, force: true });
+});
+
+const pod = (p: string) => lab.pods.find((x) => x.name === p)!;
+
+function mtuOf(p: string, intf: string): number | undefined {
+  const ns = NetNs.open(netnsPath(pod(p).netns));
+  const r = Rtnl.open(ns);
+  try {
+    return r.link(intf)?.mtu;
+  } finally {
+    r.close();
+    ns.close();
+  }
+}
+
+/** Pings with `size` bytes of ICMP payload and fragmentation forbidden; the ping's output. */
+const ping = (from: string, ip: string, size: number) =>
+  spawnSync('ip', ['netns', 'exec', pod(from).netns, 'ping', '-c', '3', '-i', '0.2', '-W', '2', '-M', 'do', '-s', String(size), ip], { encoding: 'utf8' });
+
+test('a veth link gets the lab\'s MTU at both ends, and 9,000-byte packets cross it unfragmented', () => {
+  assert.deepEqual([mtuOf('r1', 'eth1'), mtuOf('r2', 'eth1')], [9000, 9000]);
+  const r = ping('r1', '10.91.0.2', 8972); // 8,972 + 8 (ICMP) + 20 (IP) = 9,000
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /3 received/);
+});
+
+test('a grpc-wire across nodes gets the lab\'s MTU at both ends, and 9,000-byte packets cross it unfragmented', () => {
+  assert.deepEqual([mtuOf('r1', 'eth2'), mtuOf('r3', 'eth1')], [9000, 9000]);
+  const r = ping('r1', '10.92.0.3', 8972);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /3 received/);
+});
+
+test('a packet one byte over the MTU is refused at the sender, not fragmented (the MTU is what the pod sees)', () => {
+  const r = ping('r1', '10.92.0.3', 8973);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stdout + r.stderr, /message too long|mtu=9000/i);
+});
