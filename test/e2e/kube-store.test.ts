@@ -75,7 +75,7 @@ test('fields the CRD does not declare are pruned by the API server (with a warni
   const n = ns();
   const s = new KubeStore(kube.storeRef);
   const o = topo('pr1', n);
-  (o.spec as { links: Record<string, unknown>[] }).links[0]!.mtu = 9000;
+  (o.spec as { links: Record<string, unknown>[] }).links[0]!.speed = '10G';
   const created = await s.create('topologies', o);
   assert.deepEqual((created.spec as { links: Record<string, unknown>[] }).links[0], { uid: 1, peer_pod: 'peer', local_intf: 'eth1', peer_intf: 'eth1' });
   const patched = await s.patchStatus('topologies', n, 'pr1', { src_ip: '192.0.2.1', favourite_colour: 'blue' });
@@ -347,4 +347,14 @@ test('a slow API server (300 ms a request): reads, writes and a watch still work
     w.stop();
     s.close();
   }
+});
+
+test('a link\'s mtu (meshnet-ts\'s addition to the schema) is kept by the API server, as the CRD declares it', async () => {
+  const n = ns();
+  const s = new KubeStore(kube.storeRef);
+  const o = topo('mt1', n);
+  (o.spec as { links: Record<string, unknown>[] }).links[0]!.mtu = 9000;
+  const created = await s.create('topologies', o);
+  assert.equal((created.spec as { links: Record<string, unknown>[] }).links[0]!.mtu, 9000);
+  s.close();
 });
