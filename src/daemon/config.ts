@@ -4,7 +4,7 @@
 import { hostname } from 'node:os';
 import { isIP } from '../cni';
 import { MESHNET_GRPC_PORT, PEER_TLS_MODES, type PeerTlsMode } from '../grpc';
-import { isValidIfName } from '../topology';
+import { MAX_MTU, MIN_MTU, isValidIfName } from '../topology';
 import { DEFAULT_STORE_DIR, STORE_REF_FORMS, isStoreRef } from '../store';
 import { VNI_SCHEMES, type VniScheme } from '../meshnet/vxlan';
 import { LOG_LEVELS, LogConfigError, logSettings, type LogFormat, type LogLevel } from '../log';
@@ -32,6 +32,8 @@ export interface DaemonConfig {
   healthPort: number;
   /** mTLS between daemons (grpc/tls.ts): off (default), permit or require, with the PEM files. */
   peerTls: { mode: PeerTlsMode; cert?: string; key?: string; ca?: string };
+  /** MTU of veth links and grpc-wires whose Topology link sets none (`--mtu`); undefined: 1500. */
+  mtu?: number;
   logFormat: LogFormat;
   logLevel: LogLevel;
   lab?: string;
@@ -66,13 +68,15 @@ export const USAGE = `usage: meshnetd [flags]
                           accepts plaintext only from loopback; peers' certificates must be signed by
                           --tls-ca and name the IP they connect from
   --tls-cert FILE, --tls-key FILE, --tls-ca FILE   PEM files for --peer-tls (scripts/make-certs.sh)
+  --mtu N                 MTU of veth links and grpc-wires whose link sets no mtu (default 1500; a plugin
+                          config's "mtu" wins for its pods; VXLAN links get the underlay's MTU - 50)
   --log-format logfmt|json   log lines on stderr (env LOG_FORMAT; default logfmt)
   --log-level LEVEL       ${LOG_LEVELS.join(', ')} (env LOG_LEVEL; default info)
   --version               print the version and exit
   --lab NAME              lets "meshnetctl lab down" find lab daemons
   --help`;
 
-const VALUE_FLAGS = ['node', 'lab', 'node-ip', 'host-intf', 'grpc-port', 'store', 'inter-node-link-type', 'vni-scheme', 'cni-conf-dir', 'cni-bin-dir', 'health-port', 'log-format', 'log-level', 'peer-tls', 'tls-cert', 'tls-key', 'tls-ca'];
+const VALUE_FLAGS = ['node', 'lab', 'node-ip', 'host-intf', 'grpc-port', 'store', 'inter-node-link-type', 'vni-scheme', 'cni-conf-dir', 'cni-bin-dir', 'health-port', 'log-format', 'log-level', 'peer-tls', 'tls-cert', 'tls-key', 'tls-ca', 'mtu'];
 
 function port(v: string, what: string, allowZero = false): number {
   const n = Number(v);
@@ -124,6 +128,11 @@ export function parseDaemonConfig(argv: string[], env: Record<string, string | u
     if (tlsMode === 'off' && v !== undefined) throw new ConfigError(`--tls-${k}: needs --peer-tls permit or require`);
     if (tlsMode !== 'off' && v === undefined) throw new ConfigError(`--peer-tls ${tlsMode}: --tls-${k} is missing`);
   }
+  let mtu: number | undefined;
+  if (f.mtu !== undefined) {
+    mtu = Number(f.mtu);
+    if (!/^\d+$/.test(f.mtu) || mtu < MIN_MTU || mtu > MAX_MTU) throw new ConfigError(`--mtu: must be an integer from ${MIN_MTU} to ${MAX_MTU}, got ${JSON.stringify(f.mtu)}`);
+  }
   const hp = f['health-port'] !== undefined ? port(f['health-port'], '--health-port', true) : inCluster ? DEFAULT_HEALTH_PORT : 0;
   return {
     ...(ip ? { nodeIp: ip.v } : {}),
@@ -138,6 +147,7 @@ export function parseDaemonConfig(argv: string[], env: Record<string, string | u
     cniBinDir: f['cni-bin-dir'] ?? '/opt/cni/bin',
     healthPort: hp,
     peerTls: { mode: tlsMode as PeerTlsMode, ...Object.fromEntries(Object.entries(tlsFiles).filter(([, v]) => v !== undefined)) },
+    ...(mtu ? { mtu } : {}),
     logFormat: logs.format, logLevel: logs.level,
     ...(f.lab ? { lab: f.lab } : {}),
   };

@@ -147,7 +147,7 @@ export async function main(argv: string[]): Promise<number> {
   const lock = new Mutex();
   const reconciler = new Reconciler({
     store, nodeIp, interNodeLinkType: linkType, vniScheme: cfg.vniScheme, ...(hostIntf ? { hostIntf } : {}),
-    remote, wires, dataplane, lock, log,
+    remote, wires, dataplane, lock, log, ...(cfg.mtu ? { mtu: cfg.mtu } : {}),
     forgetPod: (ns, name) => forgetPodWires(dataplane, records, ns, name),
     heldPods: async () => [
       ...dataplane.findEnds(() => true).flatMap((e) => (e.pod ? [e.pod] : [])),
@@ -160,7 +160,7 @@ export async function main(argv: string[]): Promise<number> {
     nodeIp, vniScheme: cfg.vniScheme, log,
     topologies: { cached: (ns) => reconciler.informer.list(ns), fresh: (ns) => topologyClient.list(ns), freshOne: (ns, n) => topologyClient.get(ns, n) },
   });
-  const wireRemote = wireRemoteHandlers(dataplane, records, nodeName, log, auth);
+  const wireRemote = wireRemoteHandlers(dataplane, records, nodeName, log, auth, cfg.mtu);
   const metrics = daemonMetrics({ node: nodeName, dataplane, denied: auth.denied });
   const grpc = await listenRetrying(log, () => startGrpcServer({
     host: nodeIp.includes(':') ? '::' : '0.0.0.0',
@@ -188,9 +188,9 @@ export async function main(argv: string[]): Promise<number> {
   const path = cniSocketPath('meshnet');
   const plugin = createMeshnetPlugin({
     remote, interNodeLinkType: linkType, wires,
-    store: { ref: cfg.store, store }, nodeIp, ...(hostIntf ? { hostIntf } : {}), log, vniScheme: cfg.vniScheme,
+    store: { ref: cfg.store, store }, nodeIp, ...(hostIntf ? { hostIntf } : {}), log, vniScheme: cfg.vniScheme, ...(cfg.mtu ? { mtu: cfg.mtu } : {}),
     observer: {
-      alive: (ns, name, dto, rv) => reconciler.noteAdd(ns, name, dto, rv),
+      alive: (ns, name, dto, rv, mtu) => reconciler.noteAdd(ns, name, dto, rv, mtu),
       wrote: (rv) => reconciler.noteWrite(rv),
     },
   });

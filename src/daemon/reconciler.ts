@@ -15,7 +15,7 @@ import type { RemoteLinker, WireLinker } from '../meshnet/remote';
 import type { VniScheme } from '../meshnet/vxlan';
 import { Informer, keyOf } from '../store/informer';
 import type { Store } from '../store';
-import { TOPOLOGY_RESOURCE, TopologyClient, isAlive, parseStored, type Topology } from '../topology';
+import { TOPOLOGY_RESOURCE, TopologyClient, isAlive, parseStored, withDefaultMtu, type Topology } from '../topology';
 import type { WireDataplane } from '../wire/dataplane';
 import { WorkQueue } from './workqueue';
 import type { Mutex } from './mutex';
@@ -29,6 +29,8 @@ const HALF_WIRE_GRACE_MS = 2000;
 
 export interface ReconcilerOptions {
   store: Store;
+  /** meshnetd's --mtu (links without their own, pods whose config set none). */
+  mtu?: number;
   /** Removes what this node holds for a pod no longer here (wire-linker.ts forgetPodWires); returns what it removed. */
   forgetPod?: (namespace: string, name: string) => Promise<string[]>;
   /** Pods this node holds something for (wire ends, records): the start-up resync covers them too. */
@@ -59,6 +61,8 @@ export class Reconciler {
   private readonly client: TopologyClient;
   /** Per pod, the CNI config's tx offload choice from its last ADD (default as upstream: off). */
   private readonly offloads = new Map<string, boolean>();
+  /** The plugin config's `mtu` of each pod's ADD, as offloads above. */
+  private readonly mtus = new Map<string, number>();
   /** Addresses this daemon put on pod interfaces, to take the old one away when the Topology changes it. */
   private readonly applied = new Map<string, string | undefined>();
   readonly results = new Map<string, SyncResult>();
@@ -97,8 +101,10 @@ export class Reconciler {
   }
 
   /** A CNI ADD of this pod: remember its config, and that its status write is this daemon's. */
-  noteAdd(namespace: string, name: string, disableTxOffloads: boolean, resourceVersion?: string): void {
+  noteAdd(namespace: string, name: string, disableTxOffloads: boolean, resourceVersion?: string, mtu?: number): void {
     this.offloads.set(keyOf(namespace, name), disableTxOffloads);
+    if (mtu) this.mtus.set(keyOf(namespace, name), mtu);
+    else this.mtus.delete(keyOf(namespace, name));
     this.noteWrite(resourceVersion);
   }
 
@@ -139,7 +145,9 @@ export class Reconciler {
 
   private async syncLocked(key: string): Promise<boolean> {
     const [namespace, name] = key.split('/') as [string, string];
-    const me = this.informer.get(namespace, name);
+    const cached = this.informer.get(namespace, name);
+    // Links without their own mtu get the pod's config's, else --mtu (a copy: the cache stays as read).
+    const me = cached && withDefaultMtu(cached, this.mtus.get(key) ?? this.o.mtu);
     if (!this.isLocal(me)) {
       this.results.delete(key);
       // Gone, or not ours: its sandbox went with its links; what a DEL cut short may remain.

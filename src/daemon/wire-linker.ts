@@ -72,7 +72,7 @@ export function daemonWireLinker(dataplane: WireDataplane, peers: PeerClients, r
 }
 
 /** Remote handlers for the far side: make or remove this node's end of a wire a peer asked for. */
-export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecords, nodeName: string, log: Logger, auth?: PeerAuthorizer) {
+export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecords, nodeName: string, log: Logger, auth?: PeerAuthorizer, defaultMtu?: number) {
   const handlers = {
     addGrpcWireRemote: async (req: WireDef, call: CallContext) => {
       const link = await auth?.wireAdd(req, call);
@@ -80,8 +80,8 @@ export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecord
         id: wireId(req.topoNs, req.localPodName, req.intfNameInPod), peerNode: req.peerNodeIp, peerId: req.wireIfIdOnPeerNode,
         podNetns: req.localPodNetNs, podIntf: req.intfNameInPod, ...(req.localPodIp ? { podIp: req.localPodIp } : {}),
         pod: { namespace: req.topoNs, name: req.localPodName }, linkUid: Number(req.linkUid),
-        // The request carries no MTU (upstream's WireDef): this pod's Topology says it.
-        ...(link?.mtu ? { mtu: link.mtu } : {}),
+        // The request carries no MTU (upstream's WireDef): this pod's Topology says it, else --mtu.
+        ...(link?.mtu ?? defaultMtu ? { mtu: link?.mtu ?? defaultMtu } : {}),
       };
       dataplane.addEnd(spec);
       await records.upsert(item(nodeName, { ns: req.topoNs, pod: req.localPodName, uid: Number(req.linkUid), spec }));

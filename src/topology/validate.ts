@@ -52,6 +52,15 @@ function int(obj: Record<string, unknown>, key: string, path: string): number {
 export const MIN_MTU = 1280;
 export const MAX_MTU = 65_000;
 
+/**
+ * `t` with `mtu` on every link that sets none (a node-wide or plugin default); `t` itself is not
+ * changed (it may be an informer's cached object).
+ */
+export function withDefaultMtu<T extends { spec: { links: Link[] } }>(t: T, mtu: number | undefined): T {
+  if (!mtu || t.spec.links.every((l) => l.mtu)) return t;
+  return { ...t, spec: { ...t.spec, links: t.spec.links.map((l) => (l.mtu ? l : { ...l, mtu })) } };
+}
+
 export function parseLink(v: unknown, path: string): Link {
   if (!isRecord(v)) throw new TopologyError(path, 'must be an object');
   const link: Link = {

@@ -230,11 +230,34 @@ test('disable_tx_offloads: false keeps the kernel\'s offloads (Linux routers: ~4
   await execPlugin(c, 'DEL', inv(b, 'c2'));
 });
 
+test('the config\'s mtu is the MTU of links that set none (both ends), and large packets cross unfragmented', async () => {
+  const { a, b } = await setup('mtu');
+  const c = conf('1.0.0', { mtu: 9000 });
+  await execPlugin(c, 'ADD', inv(a, 'c1'));
+  await execPlugin(c, 'ADD', inv(b, 'c2'));
+  const mtu = (pod: string) => {
+    const ns = NetNs.open(`${run}-${pod}`);
+    const r = Rtnl.open(ns);
+    try {
+      return r.link('eth1')?.mtu;
+    } finally {
+      r.close();
+      ns.close();
+    }
+  };
+  assert.deepEqual([mtu(a), mtu(b)], [9000, 9000]);
+  const big = spawnSync('ip', ['netns', 'exec', `${run}-${a}`, 'ping', '-c', '1', '-W', '2', '-M', 'do', '-s', '8972', '12.12.12.2'], { encoding: 'utf8' });
+  assert.equal(big.status, 0, big.stdout + big.stderr);
+  await execPlugin(c, 'DEL', inv(a, 'c1'));
+  await execPlugin(c, 'DEL', inv(b, 'c2'));
+});
+
 test('bad config and environment get CNI errors naming the field, and create nothing', async () => {
   const { a } = await setup('bad');
   await rejectsWith(execPlugin(conf('1.0.0', { store: 'relative/dir' }), 'ADD', inv(a, 'c1')), 7, /"store" must be an absolute/);
   await rejectsWith(execPlugin(conf('1.0.0', { node_ip: '999.1.1.1' }), 'ADD', inv(a, 'c1')), 7, /"node_ip"/);
   await rejectsWith(execPlugin(conf('1.0.0', { disable_tx_offloads: 'no' }), 'ADD', inv(a, 'c1')), 7, /"disable_tx_offloads" must be true or false/);
+  await rejectsWith(execPlugin(conf('1.0.0', { mtu: 100 }), 'ADD', inv(a, 'c1')), 7, /"mtu" must be an integer from 1280 to 65000, got 100/);
   await rejectsWith(execPlugin(conf('1.0.0'), 'ADD', inv(a, 'c1', `/var/run/netns/${run}-nope`)), 4, /CNI_NETNS/);
   await rejectsWith(execPlugin(conf('9.9.9' as CniVersion), 'ADD', inv(a, 'c1')), 1, /9\.9\.9/);
   await rejectsWith(execPlugin(conf('1.0.0'), 'ADD', { ...inv(a, 'c1'), ifname: 'a-very-long-ifname' }), 4, /CNI_IFNAME/);

@@ -34,7 +34,7 @@ async function startDaemon(): Promise<string> {
   rmSync(sock, { force: true });
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
-  daemon = spawn('nsenter', [`--net=/var/run/netns/${node}`, '--', process.execPath, resolve('dist/meshnetd'), '--node', 'test', '--node-ip', '192.0.2.1', '--store', join(dir, 'store')], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  daemon = spawn('nsenter', [`--net=/var/run/netns/${node}`, '--', process.execPath, resolve('dist/meshnetd'), '--node', 'test', '--node-ip', '192.0.2.1', '--store', join(dir, 'store'), '--mtu', '9000'], { stdio: ['ignore', 'pipe', 'pipe'], env });
   daemon.stderr!.on('data', (d: Buffer) => { daemonLog += d.toString(); });
   for (let i = 0; i < 500 && !existsSync(sock); i++) await sleep(10);
   assert.ok(existsSync(sock), `daemon socket ${sock} did not appear: ${daemonLog}`);
@@ -173,4 +173,29 @@ test('on a node without Node.js (a cluster node) the shim answers error 11 namin
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('meshnetd --mtu 9000: a link its Topology gives no mtu, plumbed through the daemon, gets 9000 at both ends', async () => {
+  if (!daemon || daemon.exitCode !== null || daemon.signalCode !== null) await startDaemon();
+  const topo = new TopologyClient(new FileStore(join(dir, 'store')));
+  for (const [me, peer] of [['m1', 'm2'], ['m2', 'm1']]) {
+    createNamedNetns(`${run}-${me}`);
+    await topo.create({ apiVersion: 'networkop.co.uk/v1beta1', kind: 'Topology', metadata: { name: me!, namespace: 'default' }, spec: { links: [{ uid: 7, peer_pod: peer!, local_intf: 'j1', peer_intf: 'j1' }] } });
+  }
+  const conf = { cniVersion: '1.0.0', name: 'n', type: 'meshnet', store: join(dir, 'store'), node_ip: '192.0.2.1' };
+  await execPlugin(conf, 'ADD', inv('m1', 'm1c'));
+  await execPlugin(conf, 'ADD', inv('m2', 'm2c'));
+  const mtu = (pod: string) => {
+    const ns = NetNs.open(`${run}-${pod}`);
+    const r = Rtnl.open(ns);
+    try {
+      return r.link('j1')?.mtu;
+    } finally {
+      r.close();
+      ns.close();
+    }
+  };
+  assert.deepEqual([mtu('m1'), mtu('m2')], [9000, 9000]);
+  await execPlugin(conf, 'DEL', inv('m1', 'm1c'));
+  await execPlugin(conf, 'DEL', inv('m2', 'm2c'));
 });

@@ -32,3 +32,9 @@ test('mTLS between daemons is off unless --peer-tls says permit or require, whic
   assert.throws(() => parse(['--peer-tls', 'permit', '--tls-cert', '/c', '--tls-key', '/k']), { message: '--peer-tls permit: --tls-ca is missing' });
   assert.throws(() => parse(['--tls-cert', '/c']), { message: '--tls-cert: needs --peer-tls permit or require' });
 });
+
+test('--mtu sets the MTU of links that set none; outside 1280..65000 it is refused naming the flag', () => {
+  assert.equal(parse([]).mtu, undefined);
+  assert.equal(parse(['--mtu', '9000']).mtu, 9000);
+  assert.throws(() => parse(['--mtu', '9k']), { code: 'InvalidConfig', message: '--mtu: must be an integer from 1280 to 65000, got "9k"' });
+});

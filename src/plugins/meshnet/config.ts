@@ -5,6 +5,7 @@
 import { CniError, ErrorCode, isIP } from '../../cni';
 import { isStoreRef, STORE_REF_FORMS } from '../../store';
 import { VNI_SCHEMES, type VniScheme } from '../../meshnet/vxlan';
+import { MAX_MTU, MIN_MTU } from '../../topology';
 
 export interface MeshnetConf {
   /** Where the Topology objects are (a store reference); undefined: meshnetd's store. */
@@ -19,6 +20,8 @@ export interface MeshnetConf {
   disableTxOffloads: boolean;
   /** How VXLAN VNIs are numbered; undefined: meshnetd's (default kne). */
   vniScheme?: VniScheme;
+  /** MTU of this pod's veth links and grpc-wires that set none (`mtu`); undefined: meshnetd's --mtu, else 1500. */
+  mtu?: number;
 }
 
 export function parseMeshnetConf(raw: Record<string, unknown>): MeshnetConf {
@@ -40,6 +43,12 @@ export function parseMeshnetConf(raw: Record<string, unknown>): MeshnetConf {
         `"vni_scheme" must be ${VNI_SCHEMES.join(' or ')}, got ${JSON.stringify(raw.vni_scheme)}`);
     }
     conf.vniScheme = raw.vni_scheme as VniScheme;
+  }
+  if (raw.mtu !== undefined) {
+    if (typeof raw.mtu !== 'number' || !Number.isInteger(raw.mtu) || raw.mtu < MIN_MTU || raw.mtu > MAX_MTU) {
+      throw new CniError(ErrorCode.InvalidNetworkConfig, 'invalid meshnet config', `"mtu" must be an integer from ${MIN_MTU} to ${MAX_MTU}, got ${JSON.stringify(raw.mtu)}`);
+    }
+    conf.mtu = raw.mtu;
   }
   if (raw.node_ip !== undefined) {
     if (typeof raw.node_ip !== 'string' || !isIP(raw.node_ip)) {

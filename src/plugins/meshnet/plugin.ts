@@ -15,7 +15,7 @@ import { FarEndFailures, plumbLink, removeFarEnds } from '../../meshnet/plumb';
 import type { RemoteLinker, WireLinker } from '../../meshnet/remote';
 import { vniOf, type VniScheme } from '../../meshnet/vxlan';
 import { openStore, type Store } from '../../store';
-import { TopologyClient, isAlive, type Topology } from '../../topology';
+import { TopologyClient, isAlive, withDefaultMtu, type Topology } from '../../topology';
 import { MeshnetCode } from './codes';
 import { parseMeshnetConf, type MeshnetConf } from './config';
 import { createLogger, type Logger } from '../../log';
@@ -137,7 +137,9 @@ async function add(ctx: PluginContext, deps: MeshnetDeps): Promise<CniResult> {
     throw storeError(e, `marking ${pod.namespace}/${pod.name} alive`);
   }
   if (!me) return passThrough; // not a topology pod
-  deps.observer?.alive(pod.namespace, pod.name, conf.disableTxOffloads, me.metadata.resourceVersion);
+  deps.observer?.alive(pod.namespace, pod.name, conf.disableTxOffloads, me.metadata.resourceVersion, conf.mtu);
+  // A link's own mtu, else the plugin's `mtu`, else meshnetd's --mtu, else 1500 (links.ts).
+  me = withDefaultMtu(me, conf.mtu ?? deps.mtu);
 
   const peers = await readPeers(client, pod.namespace);
   const { problems, skip } = linkProblems(me, peers);
@@ -299,11 +301,13 @@ export interface MeshnetDeps {
   hostIntf?: string;
   /** Where best-effort failures are told (meshnetd's log); default stderr. */
   log?: Logger;
+  /** meshnetd's --mtu: links that set none and a config without `mtu` get it; default 1500. */
+  mtu?: number;
   /** meshnetd's VNI scheme (--vni-scheme); default kne. */
   vniScheme?: VniScheme;
   /** meshnetd's reconciler, told about the status writes of CNI calls (it keeps pods' links current afterwards). */
   observer?: {
-    alive(namespace: string, name: string, disableTxOffloads: boolean, resourceVersion: string | undefined): void;
+    alive(namespace: string, name: string, disableTxOffloads: boolean, resourceVersion: string | undefined, mtu?: number): void;
     wrote(resourceVersion: string | undefined): void;
   };
 }
