@@ -19,6 +19,8 @@ export interface LinkCheck {
   aIp?: string;
   bIp?: string;
   state: 'up' | 'missing' | 'down';
+  /** The MTU of end A's interface, and B's when it differs (`9000` or `1450/1500`). */
+  mtu?: string;
   traffic?: { sent: number; received: number; rttMs?: number };
   pass: boolean;
   detail: string;
@@ -169,6 +171,16 @@ class LinkTables {
   private readonly byNetns = new Map<string, Map<string, LinkInfo>>();
 
   state(pod: PodState, intf: string): 'up' | 'missing' | 'down' {
+    const l = this.link(pod, intf);
+    if (!l) return 'missing';
+    return l.up && l.carrier ? 'up' : 'down';
+  }
+
+  mtu(pod: PodState, intf: string): number | undefined {
+    return this.link(pod, intf)?.mtu;
+  }
+
+  private link(pod: PodState, intf: string): LinkInfo | undefined {
     let t = this.byNetns.get(pod.netns);
     if (!t) {
       const ns = NetNs.open(netnsPath(pod.netns));
@@ -184,9 +196,7 @@ class LinkTables {
       }
       this.byNetns.set(pod.netns, t);
     }
-    const l = t.get(intf);
-    if (!l) return 'missing';
-    return l.up && l.carrier ? 'up' : 'down';
+    return t.get(intf);
   }
 }
 
@@ -257,6 +267,9 @@ function inspectLink(pods: Map<string, PodState>, t: Topology, l: Link, crossNod
   }
   const sa = tables.state(a, l.local_intf);
   const sb = b ? tables.state(b, l.peer_intf) : 'up';
+  // What the pods see: a VXLAN's is its underlay's MTU minus 50, a veth's or wire's the link's.
+  const [ma, mb] = [tables.mtu(a, l.local_intf), b ? tables.mtu(b, l.peer_intf) : undefined];
+  if (ma !== undefined || mb !== undefined) row.mtu = ma === mb || mb === undefined ? String(ma) : `${ma ?? '-'}/${mb}`;
   row.state = sa === 'up' && sb === 'up' ? 'up' : sa === 'missing' || sb === 'missing' ? 'missing' : 'down';
   if (row.state !== 'up') {
     row.detail = `${sa !== 'up' ? `${row.a} ${sa}` : `${row.b} ${sb}`}`;
@@ -271,9 +284,9 @@ function inspectLink(pods: Map<string, PodState>, t: Topology, l: Link, crossNod
 }
 
 export function formatLinkTable(rows: LinkCheck[]): string {
-  const header = ['LINK', 'ENDPOINT A', 'ENDPOINT B', 'KIND', 'ADDRESSES', 'STATE', 'RESULT'];
+  const header = ['LINK', 'ENDPOINT A', 'ENDPOINT B', 'KIND', 'MTU', 'ADDRESSES', 'STATE', 'RESULT'];
   const body = rows.map((r) => [
-    String(r.uid), r.a, r.b, r.kind,
+    String(r.uid), r.a, r.b, r.kind, r.mtu ?? '-',
     r.aIp || r.bIp ? `${r.aIp ?? '-'} <-> ${r.bIp ?? '-'}` : '-',
     r.state,
     `${r.pass ? 'PASS' : 'FAIL'}  ${r.detail}`,

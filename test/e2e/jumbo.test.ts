@@ -71,3 +71,12 @@ test('a packet one byte over the MTU is refused at the sender, not fragmented (t
   assert.notEqual(r.status, 0);
   assert.match(r.stdout + r.stderr, /message too long|mtu=9000/i);
 });
+
+test('lab status shows each link\'s MTU as the pods see it', async () => {
+  const { checkLinks, formatLinkTable } = await import('../../src/lab');
+  const { openStore } = await import('../../src/store');
+  const { TopologyClient } = await import('../../src/topology');
+  const rows = await checkLinks(lab, await new TopologyClient(await openStore(lab.store)).list(), { traffic: false });
+  assert.deepEqual(rows.map((r) => [r.uid, r.kind, r.mtu]), [[1, 'veth', '9000'], [2, 'grpc', '9000']]);
+  assert.match(formatLinkTable(rows).split('\n')[0]!, /^LINK\s+ENDPOINT A\s+ENDPOINT B\s+KIND\s+MTU\s+ADDRESSES/);
+});

@@ -130,7 +130,7 @@ test('meshnetctl: lab up / status / down from the CLI, and the demo', () => {
     const st = ctl('lab', 'status', name);
     assert.equal(st.status, 0, st.stderr);
     assert.match(st.stdout, /node1 .* underlay 192\.0\.2\.11 .* meshnetd pid \d+\n/);
-    assert.match(st.stdout, /r1:eth1\s+r2:eth1\s+veth\s+12\.12\.12\.1\/24 <-> 12\.12\.12\.2\/24\s+up/);
+    assert.match(st.stdout, /r1:eth1\s+r2:eth1\s+veth\s+1500\s+12\.12\.12\.1\/24 <-> 12\.12\.12\.2\/24\s+up/);
     const chk = ctl('lab', 'check', name);
     assert.equal(chk.status, 0, chk.stderr + chk.stdout);
     assert.match(chk.stdout, /CNI CHECK default\/r1: ok\nCNI CHECK default\/r2: ok\nCNI CHECK default\/r3: ok/);
@@ -239,6 +239,9 @@ test('triangle across three nodes: VXLAN links made by both daemons (Remote.Upda
       rt.close();
       ns.close();
     }
+    // lab status says what the pods see: the underlay's MTU minus VXLAN's 50 bytes.
+    const statusRows = await checkLinks(state, await new TopologyClient(await openStore(state.store)).list(), { traffic: false });
+    assert.deepEqual([...new Set(statusRows.map((r) => `${r.kind} ${r.mtu}`))], ['vxlan 1450']);
     // The far ends were made by the peer nodes' daemons on request.
     const log2 = readFileSync(join(state.dir, 'nodes', 'node2', 'meshnetd.log'), 'utf8');
     assert.match(log2, /Remote\.Update from 192\.0\.2\.1[13]: /);
