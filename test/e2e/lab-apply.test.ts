@@ -62,8 +62,8 @@ test('lab apply prints each Topology\'s changed addresses, added and removed lin
 
 test('after lab apply every link of the edited file passes traffic', () => {
   assert.match(applied.stdout, /2 of 2 links passed traffic/);
-  assert.match(applied.stdout, /1 +r1:eth1 +r2:eth1 +vxlan +10\.9\.0\.1\/24 <-> 10\.9\.0\.2\/24 +up +PASS/);
-  assert.match(applied.stdout, /4 +r1:eth4 +r4:eth1 +vxlan +10\.4\.0\.1\/24 <-> 10\.4\.0\.4\/24 +up +PASS/);
+  assert.match(applied.stdout, /1 +r1:eth1 +r2:eth1 +vxlan +1450 +10\.9\.0\.1\/24 <-> 10\.9\.0\.2\/24 +up +PASS/);
+  assert.match(applied.stdout, /4 +r1:eth4 +r4:eth1 +vxlan +1450 +10\.4\.0\.1\/24 <-> 10\.4\.0\.4\/24 +up +PASS/);
 });
 
 test('a pod the edit does not move or remove keeps its sandbox (not restarted)', () => {

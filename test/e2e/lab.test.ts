@@ -168,7 +168,7 @@ test('meshnetctl: lab up / status / down from the CLI, and the demo', () => {
     const m = ctl('lab', 'up', manifest, '--name', manifestName, '--nodes', '2');
     try {
       assert.equal(m.status, 0, m.stderr + m.stdout);
-      assert.match(m.stdout, /7\s+a:eth1\s+b:eth1\s+vxlan\s+10\.7\.0\.1\/24 <-> 10\.7\.0\.2\/24\s+up\s+PASS/);
+      assert.match(m.stdout, /7\s+a:eth1\s+b:eth1\s+vxlan\s+1450\s+10\.7\.0\.1\/24 <-> 10\.7\.0\.2\/24\s+up\s+PASS/);
       assert.match(m.stdout, /1 of 1 links passed traffic/);
     } finally {
       ctl('lab', 'down', manifestName);
