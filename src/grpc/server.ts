@@ -6,10 +6,9 @@
 // of a GrpcStatusError. Handler results are checked: a wrong type answers INTERNAL, naming the
 // method, instead of sending a default value a peer would take for an answer.
 import * as http2 from 'node:http2';
-import { createServer as createTcpServer, type Socket } from 'node:net';
+import { createServer as createTcpServer, isIPv6, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { isLoopback, normalizeIp, certificateNames, peerIdentityProblem, type PeerConnection, type ServerTls } from './tls';
-import { isIPv6, type AddressInfo } from 'node:net';
 import { createContextKey, createContextValues, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { DescMessage, MessageInitShape } from '@bufbuild/protobuf';
@@ -334,7 +333,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   };
   server.on('session', onSession);
   server.on('sessionError', (err) => limited?.warn('session-error', `grpc: session error: ${err.message}`));
-  let listener: http2.Http2Server | import('node:net').Server = server;
+  let listener: http2.Http2Server | TcpServer = server;
   if (secure && opts.tls) {
     const tls = opts.tls;
     const report = (c: PeerConnection) => opts.onConnection?.(c);
