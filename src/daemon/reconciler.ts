@@ -144,6 +144,11 @@ export class Reconciler {
   }
 
   private async syncLocked(key: string): Promise<boolean> {
+    // A CNI call may have written while this sync waited for the lock (a DEL clearing this very
+    // pod's status): acting on a cache without that write would plumb a sandbox being torn down
+    // (a VXLAN made in a dying netns keeps its VNI busy on the node for a while: the next ADD
+    // failed with EEXIST). Try again shortly instead.
+    if (!this.informer.hasSeen(this.written)) return false;
     const [namespace, name] = key.split('/') as [string, string];
     const cached = this.informer.get(namespace, name);
     // Links without their own mtu get the pod's config's, else --mtu (a copy: the cache stays as read).
