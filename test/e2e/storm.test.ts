@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NetNs, Rtnl, listNamedNetns } from '../../src/kernel';
+import { NetNs, Rtnl, deleteNamedNetns, listNamedNetns } from '../../src/kernel';
 import { checkLinks, labDown, labUp, netnsPath, parseLabSpec, saveState, startPod, stopPod, type LabState, type PodState } from '../../src/lab';
 import { newPodState } from '../../src/lab/runtime';
 import { startDaemon } from '../../src/lab/daemons';
@@ -47,6 +47,7 @@ function chaos(state: LabState, seed: number): { stop(): Promise<number> } {
   const rand = (n: number) => { s = (s * 1103515245 + 12345) & 0x7fffffff; return s % n; };
   let running = true;
   let kills = 0;
+  let failed: unknown;
   const loop = (async () => {
     while (running) {
       await sleep(200 + rand(500));
@@ -57,11 +58,23 @@ function chaos(state: LabState, seed: number): { stop(): Promise<number> } {
       // Started again at once, as kubelet does: the kernel may still be closing the killed
       // daemon's sockets (its port too), which the new daemon waits out.
       for (let i = 0; i < 100 && existsSync(`/proc/${node.daemonPid}`) && !/\) Z /.test(readStat(node.daemonPid!)); i++) await sleep(10);
-      node.daemonPid = await startDaemon(state, node);
+      try {
+        node.daemonPid = await startDaemon(state, node);
+      } catch (e) {
+        failed = e; // reported by stop(), never an unhandled rejection
+        break;
+      }
       saveState(state);
     }
   })();
-  return { stop: async () => { running = false; await loop; return kills; } };
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      if (failed) throw failed;
+      return kills;
+    },
+  };
 }
 
 function readStat(pid: number): string {
@@ -85,11 +98,22 @@ async function retried(what: string, f: () => Promise<void>): Promise<number> {
   }
 }
 
+/** Runs `f` over `items`, WORKERS at a time; after a failure no new item starts, and it waits for those in flight. */
 async function inParallel<T>(items: T[], f: (x: T) => Promise<void>): Promise<void> {
   const queue = [...items];
-  await Promise.all(Array.from({ length: WORKERS }, async () => {
-    for (let x = queue.shift(); x !== undefined; x = queue.shift()) await f(x);
+  let failed = false;
+  const results = await Promise.allSettled(Array.from({ length: WORKERS }, async () => {
+    for (let x = queue.shift(); x !== undefined && !failed; x = queue.shift()) {
+      try {
+        await f(x);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
   }));
+  const bad = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (bad) throw bad.reason;
 }
 
 function meshnetLinksOnNodes(state: LabState): string[] {
@@ -120,6 +144,9 @@ for (const linkType of ['vxlan', 'grpc'] as const) {
     });
     after(async () => {
       await labDown(name, { runDir });
+      // A pod whose ADD was still in flight when a failing test ended is not in the lab's state:
+      // its namespace goes too (the names are this run's own).
+      for (const n of listNamedNetns().filter((x) => x.startsWith(`mnl.${name}.`))) deleteNamedNetns(n);
     });
 
     test('ADD of every pod, DEL and re-ADD of half of them, with node daemons killed at random points: afterwards every link passes traffic', async (t) => {
@@ -127,33 +154,40 @@ for (const linkType of ['vxlan', 'grpc'] as const) {
       const c = chaos(state, 7);
       let retries = 0;
       const t0 = Date.now();
-      await inParallel(spec.pods, async (lp) => {
-        retries += await retried(`ADD ${lp.name}`, async () => {
-          const pod = newPodState(name, lp);
-          await startPod(state, node(pod), pod); // a failed ADD is rolled back (DEL, netns removed), as kubelet does
-          live.set(pod.name, pod);
-          state.pods.push(pod);
-        }) - 1;
-      });
-      saveState(state);
-      const addS = (Date.now() - t0) / 1000;
-      const doomed = spec.pods.filter((_, i) => i % 2 === 1).map((p) => live.get(p.name)!);
-      await inParallel(doomed, async (pod) => {
-        retries += await retried(`DEL ${pod.name}`, () => stopPod(state, node(pod), pod)) - 1;
-        live.delete(pod.name);
-        state.pods = state.pods.filter((p) => p !== pod);
-      });
-      saveState(state);
-      await inParallel(doomed, async (pod) => {
-        const lp = spec.pods.find((p) => p.name === pod.name)!;
-        retries += await retried(`re-ADD ${pod.name}`, async () => {
-          const again = newPodState(name, lp);
-          await startPod(state, node(again), again);
-          live.set(again.name, again);
-          state.pods.push(again);
-        }) - 1;
-      });
-      saveState(state);
+      let addS = 0;
+      let doomed: PodState[] = [];
+      try {
+        await inParallel(spec.pods, async (lp) => {
+          retries += await retried(`ADD ${lp.name}`, async () => {
+            const pod = newPodState(name, lp);
+            await startPod(state, node(pod), pod); // a failed ADD is rolled back (DEL, netns removed), as kubelet does
+            live.set(pod.name, pod);
+            state.pods.push(pod);
+          }) - 1;
+        });
+        saveState(state);
+        addS = (Date.now() - t0) / 1000;
+        doomed = spec.pods.filter((_, i) => i % 2 === 1).map((p) => live.get(p.name)!);
+        await inParallel(doomed, async (pod) => {
+          retries += await retried(`DEL ${pod.name}`, () => stopPod(state, node(pod), pod)) - 1;
+          live.delete(pod.name);
+          state.pods = state.pods.filter((p) => p !== pod);
+        });
+        saveState(state);
+        await inParallel(doomed, async (pod) => {
+          const lp = spec.pods.find((p) => p.name === pod.name)!;
+          retries += await retried(`re-ADD ${pod.name}`, async () => {
+            const again = newPodState(name, lp);
+            await startPod(state, node(again), again);
+            live.set(again.name, again);
+            state.pods.push(again);
+          }) - 1;
+        });
+        saveState(state);
+      } finally {
+        // Stopped whatever happened: a storm must not outlive its test (it would kill daemons in after()).
+        await c.stop().catch(() => undefined);
+      }
       const kills = await c.stop();
       report.push(`${linkType}: ${N} ADDs in ${addS.toFixed(1)} s, then ${doomed.length} DELs and re-ADDs, under ${kills} daemon kills; ${retries} calls retried`);
       assert.ok(kills >= 5, `the daemons were killed during the storm (${kills})`);
@@ -174,12 +208,16 @@ for (const linkType of ['vxlan', 'grpc'] as const) {
     test('DEL of every pod, still under kills: no pod netns, no meshnet interface on any node, no wire record, no pod marked alive', async () => {
       const node = (p: PodState) => state.nodes.find((n) => n.name === p.node)!;
       const c = chaos(state, 11);
-      await inParallel([...live.values()], async (pod) => {
-        await retried(`DEL ${pod.name}`, () => stopPod(state, node(pod), pod));
-        live.delete(pod.name);
-        state.pods = state.pods.filter((p) => p !== pod);
-      });
-      saveState(state);
+      try {
+        await inParallel([...live.values()], async (pod) => {
+          await retried(`DEL ${pod.name}`, () => stopPod(state, node(pod), pod));
+          live.delete(pod.name);
+          state.pods = state.pods.filter((p) => p !== pod);
+        });
+        saveState(state);
+      } finally {
+        await c.stop().catch(() => undefined);
+      }
       await c.stop();
       const store = await openStore(state.store);
       // A far end the DEL could not remove (its node's daemon was down) is removed once that daemon is back.
