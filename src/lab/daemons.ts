@@ -127,7 +127,7 @@ async function stopPids(pids: number[], graceMs: number): Promise<number> {
   let alive = pids;
   while (alive.length > 0 && Date.now() < deadline) {
     await sleep(20);
-    alive = alive.filter((pid) => existsSync(`/proc/${pid}`) && !isZombie(pid));
+    alive = alive.filter((pid) => !processGone(pid));
   }
   for (const pid of alive) {
     try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
@@ -135,7 +135,8 @@ async function stopPids(pids: number[], graceMs: number): Promise<number> {
   return pids.length;
 }
 
-function isZombie(pid: number): boolean {
+/** True once a process has exited: no /proc entry, or a zombie its parent has not reaped yet. */
+export function processGone(pid: number): boolean {
   try {
     return /\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
@@ -148,8 +149,8 @@ export async function restartDaemon(state: LabState, node: NodeState): Promise<n
   const pid = node.daemonPid;
   if (pid !== undefined && existsSync(`/proc/${pid}`)) {
     try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
-    for (let i = 0; i < 150 && existsSync(`/proc/${pid}`) && !isZombie(pid); i++) await sleep(20);
-    if (existsSync(`/proc/${pid}`) && !isZombie(pid)) process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 150 && !processGone(pid); i++) await sleep(20);
+    if (!processGone(pid)) process.kill(pid, 'SIGKILL');
   }
   node.daemonPid = await startDaemon(state, node);
   return node.daemonPid;
@@ -196,7 +197,7 @@ export async function startApiProxyProcess(state: LabState): Promise<number> {
   if (pid === undefined) throw new Error('could not start the lab API proxy');
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (!existsSync(ready)) {
-    if (child.exitCode !== null || !existsSync(`/proc/${pid}`) || isZombie(pid)) throw new Error(`the lab API proxy exited at start-up; see ${logFile}:\n${tail(logFile)}`);
+    if (child.exitCode !== null || processGone(pid)) throw new Error(`the lab API proxy exited at start-up; see ${logFile}:\n${tail(logFile)}`);
     if (Date.now() > deadline) throw new Error(`the lab API proxy did not get ready within ${READY_TIMEOUT_MS} ms; see ${logFile}`);
     await sleep(10);
   }

@@ -4,7 +4,7 @@ export * from './checks';
 export * from './state';
 export * from './names';
 export { startPod, stopPod, checkPod, invocation } from './runtime';
-export { labDaemonPids, nodeWires, restartDaemon, stopDaemons } from './daemons';
+export { labDaemonPids, nodeWires, processGone, restartDaemon, stopDaemons } from './daemons';
 export { labProxyPids } from './daemons';
 export { startApiProxy } from './api-proxy';
 export { labApply, linkChanges } from './apply';

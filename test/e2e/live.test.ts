@@ -4,13 +4,13 @@
 // node gets its links back.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NetNs, Rtnl, listNamedNetns } from '../../src/kernel';
-import { checkLinks, labDaemonPids, labDown, labPrefix, labUp, parseLabFile, restartDaemon, startPod, stopPod, type LabState } from '../../src/lab';
+import { checkLinks, labDaemonPids, labDown, labPrefix, labUp, parseLabFile, processGone, restartDaemon, startPod, stopPod, type LabState } from '../../src/lab';
 import { newPodState } from '../../src/lab/runtime';
 import { openStore, type Store } from '../../src/store';
 import { TopologyClient, type Link, type Topology } from '../../src/topology';
@@ -180,7 +180,7 @@ test('a far end left by a DEL that could not reach its node is removed when that
     const n1 = state.nodes.find((n) => n.name === 'n1')!;
     const n2 = state.nodes.find((n) => n.name === 'n2')!;
     process.kill(n2.daemonPid!, 'SIGKILL');
-    await until('n2\'s meshnetd gone', async () => { try { return /\) Z /.test(readFileSync(`/proc/${n2.daemonPid}/stat`, 'utf8')); } catch { return true; } });
+    await until('n2\'s meshnetd gone', async () => processGone(n2.daemonPid!));
     // r1's DEL asks n2 to remove r2's end: nobody answers, the DEL goes on (best effort).
     await stopPod(state, n1, state.pods.find((p) => p.name === 'r1')!);
     state.pods = state.pods.filter((p) => p.name !== 'r1');
@@ -203,7 +203,7 @@ for (const linkType of [undefined, 'grpc'] as const) {
       const i = state.pods.findIndex((p) => p.name === 'r1');
       await stopPod(state, n1, state.pods[i]!);
       process.kill(n2.daemonPid!, 'SIGKILL');
-      await until('n2\'s meshnetd gone', async () => { try { return /\) Z /.test(readFileSync(`/proc/${n2.daemonPid}/stat`, 'utf8')); } catch { return true; } });
+      await until('n2\'s meshnetd gone', async () => processGone(n2.daemonPid!));
       // r1 comes back while n2 cannot answer for r2's end: its ADD must not fail for that.
       const again = newPodState(name, { name: 'r1', namespace: 'default', node: 'n1' });
       state.pods[i] = again;

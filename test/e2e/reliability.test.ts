@@ -5,12 +5,12 @@
 // inter-node link type.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { labDown, labUp, parseLabFile, restartDaemon, type LabState } from '../../src/lab';
+import { labDown, labUp, parseLabFile, processGone, restartDaemon, type LabState } from '../../src/lab';
 import { probeLinks, type ProbeEnd } from '../../src/lab/checks';
 
 const runDir = mkdtempSync(join(tmpdir(), 'reliab-'));
@@ -33,13 +33,6 @@ function spec(name: string, linkType?: 'grpc') {
   }));
 }
 
-function gone(pid: number): boolean {
-  try {
-    return /\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return true;
-  }
-}
 
 for (const linkType of [undefined, 'grpc'] as const) {
   test(`SIGKILL of each node's meshnetd under traffic (${linkType ?? 'vxlan'}): every link recovers, no frame reaches a wrong wire`, async (t) => {
@@ -72,7 +65,7 @@ for (const linkType of [undefined, 'grpc'] as const) {
         for (const node of lab.nodes) {
           const t0 = performance.now();
           process.kill(node.daemonPid!, 'SIGKILL');
-          while (!gone(node.daemonPid!)) await sleep(10);
+          while (!processGone(node.daemonPid!)) await sleep(10);
           await restartDaemon(lab, node);
           let back: { end: number } | undefined;
           while (!back && performance.now() - t0 < 30_000) {

@@ -7,13 +7,13 @@
 // left: no pod netns, no meshnet interface on any node, no wire record, no pod marked alive.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NetNs, Rtnl, deleteNamedNetns, listNamedNetns } from '../../src/kernel';
-import { checkLinks, labDown, labUp, netnsPath, parseLabSpec, saveState, startPod, stopPod, type LabState, type PodState } from '../../src/lab';
+import { checkLinks, labDown, labUp, netnsPath, parseLabSpec, processGone, saveState, startPod, stopPod, type LabState, type PodState } from '../../src/lab';
 import { newPodState } from '../../src/lab/runtime';
 import { startDaemon } from '../../src/lab/daemons';
 import { MESHNET_LINK_GROUP } from '../../src/meshnet/links';
@@ -57,7 +57,7 @@ function chaos(state: LabState, seed: number): { stop(): Promise<number> } {
       kills++;
       // Started again at once, as kubelet does: the kernel may still be closing the killed
       // daemon's sockets (its port too), which the new daemon waits out.
-      for (let i = 0; i < 100 && existsSync(`/proc/${node.daemonPid}`) && !/\) Z /.test(readStat(node.daemonPid!)); i++) await sleep(10);
+      for (let i = 0; i < 100 && !processGone(node.daemonPid!); i++) await sleep(10);
       try {
         node.daemonPid = await startDaemon(state, node);
       } catch (e) {
@@ -75,14 +75,6 @@ function chaos(state: LabState, seed: number): { stop(): Promise<number> } {
       return kills;
     },
   };
-}
-
-function readStat(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return ') Z ';
-  }
 }
 
 /** Runs `f` like kubelet retries a sandbox: again after a short wait, until it succeeds. */
