@@ -79,7 +79,9 @@ export class WireDataplane {
       node.createVeth({ name: hostIntf, peerName: spec.podIntf, peerNs: podNs, mtu: spec.mtu ?? 1500, group: MESHNET_LINK_GROUP });
       if (spec.podIp) pod.addAddr(spec.podIntf, spec.podIp, { noDad: true, replace: true });
       pod.setUp(spec.podIntf);
-      node.setUp(hostIntf);
+      // The host end's state is the carrier the pod sees: down while the peer node is lost.
+      if (this.lost.has(spec.peerNode)) node.setDown(hostIntf);
+      else node.setUp(hostIntf);
     } finally {
       pod.close();
       node.close();
@@ -101,6 +103,11 @@ export class WireDataplane {
     const node = Rtnl.open();
     try {
       if (!node.link(hostIntf)) return false;
+      // A restored end keeps whatever carrier the previous daemon left, which may be down (its
+      // peer was lost when it was killed): this daemon counts the peer reachable until its stream
+      // says otherwise (found by the storm test: wires left NO-CARRIER for good after a restart).
+      if (this.lost.has(spec.peerNode)) node.setDown(hostIntf);
+      else node.setUp(hostIntf);
     } finally {
       node.close();
     }
@@ -112,20 +119,8 @@ export class WireDataplane {
     // Large buffers: the event loop also encodes and sends; while it does, a pod's burst of
     // super-frames must wait in the socket rather than be dropped by the kernel.
     this.wires.add(spec, hostIntf, PacketSocket.open(hostIntf, { vnetHdr: true, rcvbuf: SOCKET_BUFFER, sndbuf: SOCKET_BUFFER }));
-    // The host end's state is the carrier the pod sees. A restored end keeps whatever the previous
-    // daemon left, which may be down (its peer was lost when it was killed): this daemon counts
-    // the peer reachable until its stream says otherwise (found by the storm test: wires left
-    // NO-CARRIER for good after a restart).
-    const lost = this.lost.has(spec.peerNode);
-    const rt = Rtnl.open();
-    try {
-      if (lost) rt.setDown(hostIntf);
-      else rt.setUp(hostIntf);
-    } finally {
-      rt.close();
-    }
     // Open the peer's stream now, not at the first frame: its loss is how carrier goes down.
-    if (!lost) this.streamTo(spec.peerNode);
+    if (!this.lost.has(spec.peerNode)) this.streamTo(spec.peerNode);
   }
 
   /** Stops relaying and deletes the host end (its pod end goes with it). False when unknown. */
