@@ -137,11 +137,8 @@ export class PacketSocket {
   /** Where the socket lives, for messages: `veth0` or `veth0 in netns /var/run/netns/x`. */
   readonly where: string;
   #fd: number;
-  #rxHdrs: unknown; // the arena's block 1, starting with the rx mmsghdr array; null after close
-  #txHdrs: unknown; // the arena's block 2: the tx mmsghdr array
-  #rxHdrView: Buffer;
-  #txIovView: Buffer;
-  #slots: Buffer;
+  /** The process's scratch vectors and slots for this batch and frame size (arenaFor). */
+  readonly #io: IoArena;
   #stopPoll: (() => void) | undefined;
   #st: PacketSocketStats = { rxFrames: 0, txFrames: 0, rxBytes: 0, txBytes: 0, rxTruncated: 0, rxDropsKernel: 0 };
   #statBuf = Buffer.alloc(8);
@@ -156,12 +153,7 @@ export class PacketSocket {
     this.frameSize = frameSize;
     this.#fd = fd;
 
-    const a = arenaFor(batch, frameSize);
-    this.#rxHdrs = a.rxHdrs;
-    this.#txHdrs = a.txHdrs;
-    this.#rxHdrView = a.rxHdrView;
-    this.#txIovView = a.txIovView;
-    this.#slots = a.slots;
+    this.#io = arenaFor(batch, frameSize);
   }
 
   /**
@@ -248,11 +240,11 @@ export class PacketSocket {
       throw err;
     }
     const out: Buffer[] = [];
-    const hdrs = this.#rxHdrView, slots = this.#slots, fs = this.frameSize;
+    const hdrs = this.#io.rxHdrView, slots = this.#io.slots, fs = this.frameSize;
     while (out.length < max) {
       const want = Math.min(this.batch, max - out.length);
       const before = out.length;
-      const n = libc.recvmmsg(this.#fd, this.#rxHdrs, want, libc.MSG_DONTWAIT, null);
+      const n = libc.recvmmsg(this.#fd, this.#io.rxHdrs, want, libc.MSG_DONTWAIT, null);
       if (n < 0) {
         const e = libc.errno();
         if (e === libc.EAGAIN || e === libc.EINTR) break;
@@ -307,7 +299,7 @@ export class PacketSocket {
         throw new RangeError(`PacketSocket send on ${this.where}: frame ${i} must be a Buffer of ${min}..${fs} bytes, got ${Buffer.isBuffer(f) ? `${f.length} bytes` : typeof f}`);
       }
     }
-    const iov = this.#txIovView, slots = this.#slots;
+    const iov = this.#io.txIovView, slots = this.#io.slots;
     let sent = 0;
     while (sent < frames.length) {
       const k = Math.min(this.batch, frames.length - sent);
@@ -316,7 +308,7 @@ export class PacketSocket {
         f.copy(slots, i * fs);
         iov.writeUInt32LE(f.length, i * IOVEC + 8);
       }
-      const n = libc.sendmmsg(this.#fd, this.#txHdrs, k, libc.MSG_DONTWAIT);
+      const n = libc.sendmmsg(this.#fd, this.#io.txHdrs, k, libc.MSG_DONTWAIT);
       if (n < 0) {
         const e = libc.errno();
         if (e === libc.EAGAIN || e === libc.ENOBUFS || e === libc.EINTR || sent > 0) break;
@@ -365,16 +357,12 @@ export class PacketSocket {
     }
   }
 
-  /** Stop polling, close the fd and free the buffers. Idempotent. */
+  /** Stop polling and close the fd (the scratch memory is the process's, kept for the next socket). Idempotent. */
   close(): void {
     if (this.#fd < 0) return;
     this.#stopPoll?.();
     this.#readKernelDrops();
     libc.close(this.#fd);
     this.#fd = -1;
-    // The scratch memory is the process's (arenaFor), kept for the next socket.
-    const empty = Buffer.alloc(0);
-    this.#rxHdrView = this.#txIovView = this.#slots = empty;
-    this.#rxHdrs = this.#txHdrs = null;
   }
 }
