@@ -27,20 +27,22 @@ interface Family {
   rows(): string[];
 }
 
+/** A series' key and its labels, restricted to (and complete in) the family's label names. */
+function seriesOf(labelNames: readonly string[], labels: Labels): { key: string; labels: Labels } {
+  const values = labelNames.map((n) => labels[n] ?? '');
+  return { key: values.join('\0'), labels: Object.fromEntries(labelNames.map((n, i) => [n, values[i]!])) };
+}
+
 /** A counter with a fixed set of label names; one series per label combination seen. */
 export class Counter {
   private readonly values = new Map<string, Row>();
   constructor(private readonly labelNames: readonly string[]) {}
 
   inc(labels: Labels = {}, by = 1): void {
-    const k = this.labelNames.map((n) => labels[n] ?? '').join('\0');
-    const row = this.values.get(k);
+    const s = seriesOf(this.labelNames, labels);
+    const row = this.values.get(s.key);
     if (row) row[1] += by;
-    else this.values.set(k, [Object.fromEntries(this.labelNames.map((n) => [n, labels[n] ?? ''])), by]);
-  }
-
-  get(labels: Labels = {}): number {
-    return this.values.get(this.labelNames.map((n) => labels[n] ?? '').join('\0'))?.[1] ?? 0;
+    else this.values.set(s.key, [s.labels, by]);
   }
 
   rows(): Row[] {
@@ -56,11 +58,11 @@ export class Histogram {
   constructor(private readonly labelNames: readonly string[], readonly buckets: readonly number[]) {}
 
   observe(labels: Labels, value: number): void {
-    const k = this.labelNames.map((n) => labels[n] ?? '').join('\0');
-    let s = this.series.get(k);
+    const { key, labels: l } = seriesOf(this.labelNames, labels);
+    let s = this.series.get(key);
     if (!s) {
-      s = { labels: Object.fromEntries(this.labelNames.map((n) => [n, labels[n] ?? ''])), counts: this.buckets.map(() => 0), sum: 0, count: 0 };
-      this.series.set(k, s);
+      s = { labels: l, counts: this.buckets.map(() => 0), sum: 0, count: 0 };
+      this.series.set(key, s);
     }
     for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) s.counts[i]!++;
     s.sum += value;

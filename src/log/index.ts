@@ -90,7 +90,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
 /** A logger that drops everything (libraries whose caller gave none). */
 export const silentLogger: Logger = createLogger({ write: () => undefined });
 
-/** Parses one logfmt line back into its fields (for tests and `meshnetctl lab logs`). */
+/** Parses one logfmt line back into its fields (what a log reader does; the tests check the format with it). */
 export function parseLogfmt(line: string): Record<string, string> {
   const out: Record<string, string> = {};
   const re = /([^\s=]+)=(?:"((?:[^"\\]|\\.)*)"|(\S*))/g;
