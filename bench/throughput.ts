@@ -10,8 +10,11 @@ import { target, type Target } from './stats';
 
 const SECONDS = Number(process.env.BENCH_IPERF_SECONDS ?? 4);
 
-/** Gbit/s of one iperf3 TCP stream from netns `client` to `serverIp` served in netns `server`. */
-export async function iperf(server: string, client: string, serverIp: string): Promise<number> {
+/**
+ * Runs `fn` while a one-shot iperf3 server listens in netns `server` (on a port of this run's),
+ * and stops the server afterwards. `fn` gets the port.
+ */
+export async function withIperfServer<T>(server: string, fn: (port: string) => T): Promise<T> {
   const port = String(5201 + (process.pid % 1000));
   const srv = spawn('ip', ['netns', 'exec', server, 'iperf3', '-s', '-1', '-p', port], { stdio: 'ignore' });
   try {
@@ -20,13 +23,20 @@ export async function iperf(server: string, client: string, serverIp: string): P
       if (probe.stdout.trim()) break;
       await sleep(20);
     }
+    return fn(port);
+  } finally {
+    srv.kill();
+  }
+}
+
+/** Gbit/s of one iperf3 TCP stream from netns `client` to `serverIp` served in netns `server`. */
+export async function iperf(server: string, client: string, serverIp: string): Promise<number> {
+  return withIperfServer(server, (port) => {
     const r = spawnSync('ip', ['netns', 'exec', client, 'iperf3', '-c', serverIp, '-p', port, '-t', String(SECONDS), '-J'], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`iperf3 ${client} -> ${serverIp} failed: ${r.stdout.slice(0, 300)} ${r.stderr}`);
     const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
     return j.end.sum_received.bits_per_second / 1e9;
-  } finally {
-    srv.kill();
-  }
+  });
 }
 
 interface PairOptions {

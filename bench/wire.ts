@@ -6,10 +6,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { labDown, type LabState, type PodState } from '../src/lab';
+import { labDown, processGone, type LabState, type PodState } from '../src/lab';
 import { probeLinks, type ProbeEnd } from '../src/lab/checks';
 import { startDaemon } from '../src/lab/daemons';
-import { withLinkedPair } from './throughput';
+import { withIperfServer, withLinkedPair } from './throughput';
 import { pairSpec, proveAll, rssMb } from './scale';
 import { labUp } from '../src/lab';
 import { target, type Target } from './stats';
@@ -28,20 +28,12 @@ function pingRtt(from: string, ip: string, count = PROBES): { p50: number; p99: 
 
 /** 64-byte frames (18-byte UDP payloads) delivered per second, iperf3 sending as fast as it can. */
 async function smallFrames(server: string, client: string, ip: string): Promise<number> {
-  const port = String(5301 + (process.pid % 1000));
-  const srv = spawn('ip', ['netns', 'exec', server, 'iperf3', '-s', '-1', '-p', port], { stdio: 'ignore' });
-  try {
-    for (let i = 0; i < 100; i++) {
-      if (spawnSync('ip', ['netns', 'exec', server, 'ss', '-ltnH', `sport = :${port}`], { encoding: 'utf8' }).stdout.trim()) break;
-      await sleep(20);
-    }
+  return withIperfServer(server, (port) => {
     const r = spawnSync('ip', ['netns', 'exec', client, 'iperf3', '-c', ip, '-p', port, '-u', '-b', '0', '-l', '18', '-t', String(UDP_SECONDS), '-J'], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`iperf3 -u ${client} -> ${ip} failed: ${r.stdout.slice(0, 300)} ${r.stderr}`);
     const s = (JSON.parse(r.stdout) as { end: { sum: { packets: number; lost_packets: number; seconds: number } } }).end.sum;
     return (s.packets - s.lost_packets) / s.seconds;
-  } finally {
-    srv.kill();
-  }
+  });
 }
 
 /**
@@ -65,12 +57,7 @@ async function restartRecovery(state: LabState, pa: PodState, pb: PodState, vict
     const node = state.nodes.find((n) => n.name === victimNode)!;
     const pid = node.daemonPid!;
     process.kill(pid, 'SIGKILL');
-    for (let i = 0; i < 500; i++) {
-      try {
-        if (/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) break;
-      } catch { break; }
-      await sleep(5);
-    }
+    for (let i = 0; i < 500 && !processGone(pid); i++) await sleep(5);
     await sleep(200); // the flood goes unanswered for a while, as after a real crash
     const started = Date.now() / 1000;
     node.daemonPid = await startDaemon(state, node);
@@ -88,7 +75,8 @@ async function restartRecovery(state: LabState, pa: PodState, pb: PodState, vict
 
 /** CPU seconds (user + system) a process has used, from /proc/PID/stat. */
 function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
 }
 

@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { NetNs, Rtnl } from '../../src/kernel';
-import { labDown, labUp, netnsPath, parseLabFile, type LabState } from '../../src/lab';
+import { linkIn } from '../helpers/netns';
+import { labDown, labUp, parseLabFile, type LabState } from '../../src/lab';
 
 const runDir = mkdtempSync(join(tmpdir(), 'jumbo-'));
 const name = `jb${process.pid % 10000}${randomBytes(2).toString('hex')}`;
@@ -37,16 +37,7 @@ after(async () => {
 
 const pod = (p: string) => lab.pods.find((x) => x.name === p)!;
 
-function mtuOf(p: string, intf: string): number | undefined {
-  const ns = NetNs.open(netnsPath(pod(p).netns));
-  const r = Rtnl.open(ns);
-  try {
-    return r.link(intf)?.mtu;
-  } finally {
-    r.close();
-    ns.close();
-  }
-}
+const mtuOf = (p: string, intf: string) => linkIn(pod(p).netns, intf)?.mtu;
 
 /** Pings with `size` bytes of ICMP payload and fragmentation forbidden; the ping's output. */
 const ping = (from: string, ip: string, size: number) =>

@@ -16,6 +16,7 @@ import { get as httpGet } from 'node:http';
 import { openStore } from '../../src/store';
 import { TopologyClient } from '../../src/topology';
 import { vniOf } from '../../src/meshnet/vxlan';
+import { linkIn as linkOf } from '../helpers/netns';
 
 const runDir = mkdtempSync(join(tmpdir(), 'labtest-'));
 const cniBinDir = resolve('dist/cni');
@@ -327,17 +328,7 @@ test('grpc-wire links (inter_node_link_type: grpc): triangle across three nodes,
     let rows = await checkLinks(state, await topologies.list());
     assert.deepEqual(rows.map((r) => [r.uid, r.kind, r.pass]), [[1, 'grpc', true], [2, 'grpc', true], [3, 'grpc', true]], JSON.stringify(rows));
     const r1 = state.pods.find((p) => p.name === 'r1')!;
-    const linkIn = (pod: string, intf: string) => {
-      const p = state.pods.find((x) => x.name === pod)!;
-      const n = NetNs.open(netnsPath(p.netns));
-      const r = Rtnl.open(n);
-      try {
-        return r.link(intf);
-      } finally {
-        r.close();
-        n.close();
-      }
-    };
+    const linkIn = (pod: string, intf: string) => linkOf(state.pods.find((x) => x.name === pod)!.netns, intf);
     assert.equal(linkIn('r1', 'eth1')?.mtu, 1500, 'no MTU reduction on a grpc-wire');
     const log1 = readFileSync(join(state.dir, 'nodes', 'node1', 'meshnetd.log'), 'utf8');
     assert.match(log1, /AddGRPCWireRemote from 192\.0\.2\.1[23]: default\/r1:eth[12] wire \d+ <-> \d+/);

@@ -13,6 +13,7 @@ import { NetNs, Rtnl, createNamedNetns, deleteNamedNetns, listNamedNetns, txOffl
 import { FileStore } from '../../src/store';
 import { TopologyClient, type Topology } from '../../src/topology';
 import { rejectsWith } from '../helpers/cni';
+import { linkIn } from '../helpers/netns';
 
 const BIN = resolve('dist/cni');
 const run = `mp${process.pid % 100000}${randomBytes(2).toString('hex')}`;
@@ -235,17 +236,7 @@ test('the config\'s mtu is the MTU of links that set none (both ends), and large
   const c = conf('1.0.0', { mtu: 9000 });
   await execPlugin(c, 'ADD', inv(a, 'c1'));
   await execPlugin(c, 'ADD', inv(b, 'c2'));
-  const mtu = (pod: string) => {
-    const ns = NetNs.open(`${run}-${pod}`);
-    const r = Rtnl.open(ns);
-    try {
-      return r.link('eth1')?.mtu;
-    } finally {
-      r.close();
-      ns.close();
-    }
-  };
-  assert.deepEqual([mtu(a), mtu(b)], [9000, 9000]);
+  assert.deepEqual([linkIn(`${run}-${a}`, 'eth1')?.mtu, linkIn(`${run}-${b}`, 'eth1')?.mtu], [9000, 9000]);
   const big = spawnSync('ip', ['netns', 'exec', `${run}-${a}`, 'ping', '-c', '1', '-W', '2', '-M', 'do', '-s', '8972', '12.12.12.2'], { encoding: 'utf8' });
   assert.equal(big.status, 0, big.stdout + big.stderr);
   await execPlugin(c, 'DEL', inv(a, 'c1'));

@@ -13,6 +13,7 @@ import { NetNs, Rtnl, createNamedNetns, deleteNamedNetns, listNamedNetns } from 
 import { cniSocketPath } from '../../src/daemon/cni-socket';
 import { FileStore } from '../../src/store';
 import { TopologyClient } from '../../src/topology';
+import { linkIn } from '../helpers/netns';
 
 const run = `md${process.pid % 100000}${randomBytes(2).toString('hex')}`;
 const node = `${run}-node`;
@@ -185,17 +186,7 @@ test('meshnetd --mtu 9000: a link its Topology gives no mtu, plumbed through the
   const conf = { cniVersion: '1.0.0', name: 'n', type: 'meshnet', store: join(dir, 'store'), node_ip: '192.0.2.1' };
   await execPlugin(conf, 'ADD', inv('m1', 'm1c'));
   await execPlugin(conf, 'ADD', inv('m2', 'm2c'));
-  const mtu = (pod: string) => {
-    const ns = NetNs.open(`${run}-${pod}`);
-    const r = Rtnl.open(ns);
-    try {
-      return r.link('j1')?.mtu;
-    } finally {
-      r.close();
-      ns.close();
-    }
-  };
-  assert.deepEqual([mtu('m1'), mtu('m2')], [9000, 9000]);
+  assert.deepEqual([linkIn(`${run}-m1`, 'j1')?.mtu, linkIn(`${run}-m2`, 'j1')?.mtu], [9000, 9000]);
   await execPlugin(conf, 'DEL', inv('m1', 'm1c'));
   await execPlugin(conf, 'DEL', inv('m2', 'm2c'));
 });

@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createNamedNetns, deleteNamedNetns, NetNs, Rtnl } from '../../src/kernel/index';
+import { createNamedNetns, deleteNamedNetns, NetNs, Rtnl, type LinkInfo } from '../../src/kernel/index';
 
 export interface TempNetns {
   name: string;
@@ -49,6 +49,18 @@ export function tempNetns(prefix = 'kt'): TempNetns {
   };
   live.add(t);
   return t;
+}
+
+/** An interface of a netns (its name, or a path such as /var/run/netns/x) as rtnetlink reports it, or undefined. */
+export function linkIn(netns: string, intf: string): LinkInfo | undefined {
+  const ns = NetNs.open(netns);
+  const r = Rtnl.open(ns);
+  try {
+    return r.link(intf);
+  } finally {
+    r.close();
+    ns.close();
+  }
 }
 
 /** Remove every temp netns still alive (use in a top-level after()). */
