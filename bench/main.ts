@@ -8,6 +8,7 @@ import { benchCniLatency } from './cni-latency';
 import { benchThroughput } from './throughput';
 import { benchScale } from './scale';
 import { benchWire } from './wire';
+import { benchWireHops } from './wire-hops';
 import { targetLine, type Summary, type Target } from './stats';
 
 function row(label: string, s: Summary): string {
@@ -20,8 +21,8 @@ async function main(): Promise<number> {
   const runs = Number(process.env.BENCH_RUNS ?? 30);
   const cniBinDir = findCniBinDir();
   const targets: Target[] = [];
-  // BENCH_ONLY=latency,throughput,wire,scale runs a part (default: all).
-  const only = new Set((process.env.BENCH_ONLY ?? 'latency,throughput,wire,scale').split(','));
+  // BENCH_ONLY=latency,throughput,wire,hops,scale runs a part (default: all).
+  const only = new Set((process.env.BENCH_ONLY ?? 'latency,throughput,wire,hops,scale').split(','));
   const json: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, kernel: release() };
 
   if (only.has('latency')) {
@@ -66,6 +67,16 @@ async function main(): Promise<number> {
     console.log(`  1500 grpc-wires, 2 pods on 2 nodes: ${w.wires1500.passed} proven in ${w.wires1500.upS.toFixed(1)} s; meshnetd RSS ${w.wires1500.rssMb.toFixed(0)} MB; idle CPU ${w.wires1500.idleCpuPct.toFixed(2)} % of a core`);
     targets.push(...w.targets);
     json.wire = w;
+  }
+
+  if (only.has('hops')) {
+    const h = await benchWireHops(cniBinDir);
+    console.log(`\ngrpc-wire round trip hop by hop (tcpdump on both pods and both nodes' underlay; ${h.probes} pings, 20 ms apart), microseconds`);
+    console.log(`  ${'segment'.padEnd(40)} ${'p50'.padStart(8)} ${'p90'.padStart(8)}`);
+    for (const s of h.segmentsUs) console.log(`  ${s.name.padEnd(40)} ${s.p50.toFixed(1).padStart(8)} ${s.p90.toFixed(1).padStart(8)}`);
+    console.log(`  ${'round trip at the pods\' interfaces'.padEnd(40)} ${h.totalUs.toFixed(1).padStart(8)}`);
+    console.log(`  ping p50: wire ${(h.pingWireMs * 1000).toFixed(0)} us, kernel VXLAN ${(h.pingVxlanMs * 1000).toFixed(0)} us (spaced pings: no busy-poll)`);
+    json.hops = h;
   }
 
   if (only.has('scale')) {

@@ -98,6 +98,15 @@ export class PeerAuthorizer {
     return !!t && isAlive(t) && t.status?.net_ns === netns && t.status?.src_ip === this.o.nodeIp;
   }
 
+  /**
+   * Whether a pod of this node (in `netns`, by the informer's view) still lists a link on `intf`:
+   * a wire end whose far pod went away then stays, with NO-CARRIER, rather than being removed.
+   */
+  stillListed(namespace: string, name: string, netns: string, intf: string): boolean {
+    const t = this.o.topologies.cached(namespace).find((x) => x.metadata.name === name);
+    return !!t && isAlive(t) && t.status!.src_ip === this.o.nodeIp && t.status!.net_ns === netns && t.spec.links.some((l) => l.local_intf === intf);
+  }
+
   /** Judges AddGRPCWireRemote; the link it is for, as this pod's Topology lists it (its MTU, say). */
   async wireAdd(req: WireDef, call: CallContext): Promise<Link | undefined> {
     const ns = req.topoNs || 'default';

@@ -185,7 +185,7 @@ export class Reconciler {
       }
       for (const p of plans) {
         try {
-          if (p.action === 'wait') await this.removeStaleVxlan(key, p, me, podNetns, h);
+          if (p.action === 'wait') await this.farPodDown(key, p, me, podNetns, h);
           else await this.ensure(p, me, podNetns, h, pending);
         } catch (e) {
           failures.push(`${linkLabel(pod, p.link)}: ${(e as Error).message}`);
@@ -220,7 +220,8 @@ export class Reconciler {
       // If that never comes (the peer's daemon was killed while making it, and counts the wire as
       // made because its own end exists: a half wire, found by the storm test), this side makes it
       // after a grace period; the peer's daemon then re-makes its end.
-      const has = this.o.dataplane?.findEnds((e) => e.podNetns === podNetns && e.podIntf === p.link.local_intf).length;
+      // An end waiting for its far pod (farPodGone) counts as missing: the wire is made again on it.
+      const has = this.o.dataplane?.findEnds((e) => e.podNetns === podNetns && e.podIntf === p.link.local_intf && !this.o.dataplane!.isFarGone(e.id)).length;
       const halfKey = `${addrKey}|${p.link.peer_pod}`;
       if (has) {
         this.halfSince.delete(halfKey);
@@ -239,24 +240,35 @@ export class Reconciler {
         await plumbLink(p, pod, podNetns, this.o.nodeIp, h, this.deps(key));
       }
     } else if (p.action !== 'wait') {
+      // A wire end left waiting for a far pod that came back on this node (a veth now): it goes.
+      const wire = this.o.dataplane?.findEnds((e) => e.podNetns === podNetns && e.podIntf === p.link.local_intf)[0];
+      if (wire) this.o.dataplane!.removeEnd(wire.id);
       await plumbLink(p, pod, podNetns, this.o.nodeIp, h, this.deps(key));
     }
     this.applied.set(addrKey, p.link.local_ip);
   }
 
   /**
-   * A VXLAN end whose peer pod is not up is a blackhole: its peer's DEL asks this node to remove it
-   * (RemoteExt.RemoveEnd), and when that request never arrived (this daemon was down, the network
-   * failed) this sync does it, like the pulled cable the DEL meant. The informer may lag behind a
-   * peer that has just come back (its ADD may have made this very end), so a fresh read of the
-   * peer decides.
+   * A link whose peer pod is not up. Its peer's DEL asks this node to take the cable down
+   * (RemoteExt.RemoveEnd for a VXLAN, GRPCWireDownRemote for a wire); when that request never
+   * arrived (this daemon was down, the network failed, the daemon restarted and reattached the
+   * wire with carrier) this sync does it: a VXLAN end, a blackhole, is removed; a wire end stays
+   * with NO-CARRIER until its far pod is back. The informer may lag behind a peer that has just
+   * come back (its ADD may have made this very end), so a fresh read of the peer decides.
    */
-  private async removeStaleVxlan(key: string, p: LinkPlan, me: Topology, podNetns: string, h: Handles): Promise<void> {
+  private async farPodDown(key: string, p: LinkPlan, me: Topology, podNetns: string, h: Handles): Promise<void> {
+    const wire = this.o.dataplane?.findEnds((e) => e.podNetns === podNetns && e.podIntf === p.link.local_intf)[0];
+    if (wire && this.o.dataplane!.isFarGone(wire.id)) return;
     const { rtnl } = h.get(podNetns);
-    const l = rtnl.link(p.link.local_intf);
-    if (l?.kind !== 'vxlan' || l.group !== MESHNET_LINK_GROUP) return;
+    const l = wire ? undefined : rtnl.link(p.link.local_intf);
+    if (!wire && (l?.kind !== 'vxlan' || l.group !== MESHNET_LINK_GROUP)) return;
     const peer = await this.client.get(me.metadata.namespace, p.link.peer_pod);
     if (peer && isAlive(peer)) return;
+    if (wire) {
+      this.o.dataplane!.farPodGone(wire.id);
+      this.o.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): NO-CARRIER, its peer ${p.link.peer_pod} is not up`);
+      return;
+    }
     rtnl.deleteLink(p.link.local_intf);
     this.o.log.info(`reconciler: ${key}: removed ${p.link.local_intf} (VXLAN): its peer ${p.link.peer_pod} is not up`);
   }

@@ -99,6 +99,13 @@ export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecord
       const id = wireId(req.topoNs, req.localPodName, req.intfNameInPod);
       const end = dataplane.findEnds((e) => e.id === id)[0];
       auth?.wireDown(end?.peerNode, call);
+      // The far pod is gone but this pod still lists the link: its interface stays, NO-CARRIER,
+      // until the far pod is back (the end and its record are kept for that).
+      if (end && auth?.stillListed(req.topoNs || 'default', req.localPodName, end.podNetns, req.intfNameInPod)) {
+        dataplane.farPodGone(id);
+        log.info(`GRPCWireDownRemote from ${req.peerNodeIp}: ${req.topoNs}/${req.localPodName}:${req.intfNameInPod}: far pod gone, NO-CARRIER until it is back`);
+        return true;
+      }
       const removed = dataplane.removeEnd(id);
       // Without an end here the record (if any) is not this caller's to judge: restore drops
       // records whose end is gone.

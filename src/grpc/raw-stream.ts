@@ -76,8 +76,12 @@ export function openRawWireStream(address: string, opts: { queue?: number; tls?:
       }
       const header = packetPrefix(packet.remotIntfId ?? 0n, frame.byteLength);
       if (frame.byteLength > 0) {
+        // One HTTP/2 DATA frame, one TCP segment: two plain writes went out as two, often in
+        // separate event-loop turns (a frame's body left ~200 us after its header: bench hops).
+        req.cork();
         req.write(header);
         req.write(frame, flushed);
+        req.uncork();
       } else req.write(header, flushed);
       stats.queued++;
       stats.pending++;

@@ -29,8 +29,10 @@ export interface WireTelemetry {
   /** The pod the wire end is in, when known (every wire meshnetd makes; upstream's plugin names it too). */
   pod?: { namespace: string; name: string };
   hostIntf: string;
-  /** False while the peer node is lost (the pod sees NO-CARRIER). */
+  /** False while the peer node is lost or the far pod is gone (the pod sees NO-CARRIER). */
   carrier: boolean;
+  /** True while the far pod is gone (its DEL ran) and this end waits for it to come back. */
+  farGone: boolean;
   framesFromPod: number;
   framesToPod: number;
   bytesFromPod: number;
@@ -61,13 +63,25 @@ export class WireDataplane {
   private readonly probing = new Set<string>();
   /** Peer nodes that do not serve SendToStream (upstream meshnet): frames go one SendToOnce each. */
   private readonly unaryPeers = new Set<string>();
+  /**
+   * Ends whose far pod is gone (its DEL ran) while this pod still lists the link: the pod keeps
+   * its interface with NO-CARRIER, like a router whose neighbour was unplugged, until the far pod
+   * comes back and the wire is made again on the same interface (issue 9: carrier follows the far
+   * pod's interface).
+   */
+  private readonly farGone = new Set<bigint>();
 
   constructor(private readonly opts: { grpcPort: number; log: Logger; tls?: TlsMaterial }) {
     this.wires = new WireTable((node) => this.streamTo(node), opts.log);
   }
 
-  /** Creates (or re-creates) this node's end of a wire and starts relaying it. */
+  /**
+   * Creates this node's end of a wire and starts relaying it. An end this node already has for the
+   * same pod interface (the far pod came back, or its node re-asks) is kept, not re-created: the
+   * pod's interface, its index and whatever a router configured on it survive.
+   */
   addEnd(spec: WireEndSpec): void {
+    if (this.reuseEnd(spec)) return;
     this.removeEnd(spec.id);
     const hostIntf = wireHostIntf(spec.id);
     const podNs = NetNs.open(spec.podNetns);
@@ -115,6 +129,56 @@ export class WireDataplane {
     return true;
   }
 
+  /** addEnd on an end that exists for the same pod interface: relay it with the new spec, carrier up. */
+  private reuseEnd(spec: WireEndSpec): boolean {
+    const [old] = this.wires.find((e) => e.id === spec.id && e.podNetns === spec.podNetns && e.podIntf === spec.podIntf);
+    if (!old) return false;
+    const podNs = NetNs.open(spec.podNetns);
+    const node = Rtnl.open();
+    const pod = Rtnl.open(podNs);
+    try {
+      const podLink = pod.link(spec.podIntf);
+      if (!podLink || podLink.kind !== 'veth' || !node.link(old.hostIntf)) return false;
+      this.wires.remove(spec.id);
+      this.farGone.delete(spec.id);
+      if (spec.mtu && podLink.mtu !== spec.mtu) {
+        node.setMtu(old.hostIntf, spec.mtu);
+        pod.setMtu(spec.podIntf, spec.mtu);
+      }
+      if (spec.podIp) pod.addAddr(spec.podIntf, spec.podIp, { noDad: true, replace: true });
+      if (this.lost.has(spec.peerNode)) node.setDown(old.hostIntf);
+      else node.setUp(old.hostIntf);
+    } finally {
+      pod.close();
+      node.close();
+      podNs.close();
+    }
+    this.relay(spec, old.hostIntf);
+    return true;
+  }
+
+  /**
+   * The far pod is gone: this end stays (its pod still lists the link) with NO-CARRIER until the
+   * far pod's node makes the wire again (addEnd). False when this node has no such end.
+   */
+  farPodGone(id: bigint): boolean {
+    const [end] = this.wires.find((e) => e.id === id);
+    if (!end) return false;
+    this.farGone.add(id);
+    const rt = Rtnl.open();
+    try {
+      rt.setDown(end.hostIntf);
+    } finally {
+      rt.close();
+    }
+    return true;
+  }
+
+  /** Whether end `id` waits for its far pod (farPodGone). */
+  isFarGone(id: bigint): boolean {
+    return this.farGone.has(id);
+  }
+
   private relay(spec: WireEndSpec, hostIntf: string): void {
     // Large buffers: the event loop also encodes and sends; while it does, a pod's burst of
     // super-frames must wait in the socket rather than be dropped by the kernel.
@@ -126,6 +190,7 @@ export class WireDataplane {
   /** Stops relaying and deletes the host end (its pod end goes with it). False when unknown. */
   removeEnd(id: bigint): boolean {
     const end = this.wires.remove(id);
+    this.farGone.delete(id);
     if (!end) return false;
     const node = Rtnl.open();
     try {
@@ -224,7 +289,8 @@ export class WireDataplane {
     let n = 0;
     try {
       for (const w of this.wires.values()) {
-        if (w.peerNode !== node) continue;
+        // An end whose far pod is gone stays down when its node comes back.
+        if (w.peerNode !== node || (up && this.farGone.has(w.id))) continue;
         try {
           if (up) rt.setUp(w.hostIntf);
           else rt.setDown(w.hostIntf);
@@ -250,7 +316,7 @@ export class WireDataplane {
       const st = w.sock.stats();
       return {
         id: w.id.toString(), peerId: w.peerId.toString(), peerNode: w.peerNode, podNetns: w.podNetns, podIntf: w.podIntf, ...(w.pod ? { pod: w.pod } : {}),
-        hostIntf: w.hostIntf, carrier: !this.lost.has(w.peerNode), framesFromPod: w.rxFrames, framesToPod: w.txFrames,
+        hostIntf: w.hostIntf, carrier: !this.lost.has(w.peerNode) && !this.farGone.has(w.id), farGone: this.farGone.has(w.id), framesFromPod: w.rxFrames, framesToPod: w.txFrames,
         bytesFromPod: st.rxBytes, bytesToPod: st.txBytes, kernelDrops: st.rxDropsKernel ?? 0,
       };
     });

@@ -320,7 +320,7 @@ topologies:
   assert.deepEqual(leftovers(name), []);
 });
 
-test('grpc-wire links (inter_node_link_type: grpc): triangle across three nodes, full MTU, traffic over the daemons\' streams; DEL removes the far end, re-ADD restores it', async () => {
+test('grpc-wire links (inter_node_link_type: grpc): triangle across three nodes, full MTU, traffic over the daemons\' streams; DEL leaves the far end NO-CARRIER, re-ADD brings it back on the same interface', async () => {
   const spec = { ...parseLabFile(readFileSync('examples/triangle-grpc.yaml', 'utf8')), name: uniq() };
   try {
     const state = await labUp(spec, 'examples/triangle-grpc.yaml', { runDir, cniBinDir });
@@ -382,18 +382,24 @@ test('grpc-wire links (inter_node_link_type: grpc): triangle across three nodes,
     assert.equal(linkIn('r1', 'eth1')!.index, before, 'the pod\'s interface was not re-created');
     assert.match(readFileSync(join(state.dir, 'nodes', 'node1', 'meshnetd.log'), 'utf8'), /wires: restart: restored 2 of 2 recorded wire ends/);
 
+    // r1 is deleted: like an unplugged neighbour, r2 keeps its interface with NO-CARRIER (a
+    // router's configuration on it survives), and gets carrier back when r1 returns.
+    const farIndex = linkIn('r2', 'eth1')!.index;
     await stopPod(state, node1, r1);
-    assert.equal(linkIn('r2', 'eth1'), undefined, 'the peer\'s end of the wire went with r1');
-    assert.ok(linkIn('r2', 'eth2'), 'r2 kept its wire to r3');
+    assert.equal(linkIn('r2', 'eth1')?.carrier, false, 'r2:eth1 stays, NO-CARRIER, while r1 is gone');
+    assert.equal(linkIn('r2', 'eth2')?.carrier, true, 'r2 kept its wire to r3');
+    assert.deepEqual((await nodeWires(n2)).map((w) => [w.podIntf, w.carrier, w.farGone]).sort(), [['eth1', false, true], ['eth2', true, false]], 'telemetry says why');
     const recorded = async (node: string) => (((await store.get('gwirekobjs', 'default', node)) as { status?: { grpcWireItems?: { local_pod_name: string; local_pod_iface_name: string }[] } } | undefined)
       ?.status?.grpcWireItems ?? []).map((i) => `${i.local_pod_name}:${i.local_pod_iface_name}`).sort();
     assert.deepEqual(await recorded('node1'), [], 'r1\'s records went with it');
-    assert.deepEqual(await recorded('node2'), ['r2:eth2'], 'and the far end\'s record on node2');
+    assert.deepEqual(await recorded('node2'), ['r2:eth1', 'r2:eth2'], 'r2 still holds both ends');
     const again = { ...r1, containerId: randomBytes(32).toString('hex') };
     state.pods[state.pods.indexOf(r1)] = again;
     await startPod(state, node1, again);
     rows = await checkLinks(state, await topologies.list());
     assert.deepEqual(rows.map((r) => r.pass), [true, true, true], JSON.stringify(rows));
+    assert.equal(linkIn('r2', 'eth1')?.carrier, true);
+    assert.equal(linkIn('r2', 'eth1')!.index, farIndex, 'r2:eth1 is the same interface as before r1 went');
   } finally {
     await labDown(spec.name, { runDir });
   }

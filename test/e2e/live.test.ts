@@ -14,6 +14,7 @@ import { checkLinks, labDaemonPids, labDown, labPrefix, labUp, parseLabFile, pro
 import { newPodState } from '../../src/lab/runtime';
 import { openStore, type Store } from '../../src/store';
 import { TopologyClient, type Link, type Topology } from '../../src/topology';
+import { linkIn } from '../helpers/netns';
 
 const runDir = mkdtempSync(join(tmpdir(), 'live-'));
 const cniBinDir = resolve('dist/cni');
@@ -187,6 +188,33 @@ test('a far end left by a DEL that could not reach its node is removed when that
     assert.equal(links(state, 'r2').get('eth1')?.kind, 'vxlan', 'the far end is still there');
     await restartDaemon(state, n2);
     await until('r2\'s stale VXLAN end removed', async () => !links(state, 'r2').has('eth1'));
+  } finally {
+    await labDown(name, { runDir });
+  }
+  assertClean(name);
+});
+
+test('a grpc-wire whose far pod\'s DEL could not reach this node goes NO-CARRIER once this node\'s meshnetd is back, and carrier returns with the far pod', async () => {
+  const name = uniq();
+  try {
+    const state = await labUp(pair(name, 2, 'grpc'), '(pair)', { runDir, cniBinDir });
+    const n1 = state.nodes.find((n) => n.name === 'n1')!;
+    const n2 = state.nodes.find((n) => n.name === 'n2')!;
+    const r2Intf = () => linkIn(state.pods.find((x) => x.name === 'r2')!.netns, 'eth1');
+    const index = r2Intf()!.index;
+    process.kill(n2.daemonPid!, 'SIGKILL');
+    await until('n2\'s meshnetd gone', async () => processGone(n2.daemonPid!));
+    const i = state.pods.findIndex((p) => p.name === 'r1');
+    await stopPod(state, n1, state.pods[i]!);
+    // The restarted daemon reattaches r2's wire (its peer node answers), then learns r1 is gone.
+    await restartDaemon(state, n2);
+    await until('r2:eth1 NO-CARRIER: its far pod is gone', async () => r2Intf()?.carrier === false);
+    const again = newPodState(name, { name: 'r1', namespace: 'default', node: 'n1' });
+    state.pods[i] = again;
+    await startPod(state, n1, again);
+    await until('the link passes traffic again', async () => (await rows(state)).some((r) => r.uid === 1 && r.pass));
+    assert.equal(r2Intf()?.carrier, true);
+    assert.equal(r2Intf()!.index, index, 'r2:eth1 was never re-created');
   } finally {
     await labDown(name, { runDir });
   }
