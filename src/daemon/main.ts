@@ -13,6 +13,7 @@ import { CniInstaller } from './cni-installer';
 import { ConfigError, USAGE, parseDaemonConfig, type DaemonConfig } from './config';
 import { listenHealth, type ReadinessCheck } from './health';
 import { PeerClients, grpcRemoteLinker } from '../meshnet/remote-linker';
+import { startCpuProfile } from './cpu-profile';
 import { daemonWireLinker, forgetPodWires, localWireHandlers, restoreWires, wireRemoteHandlers } from './wire-linker';
 import { Mutex } from './mutex';
 import { Reconciler } from './reconciler';
@@ -109,6 +110,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const log = createLogger({ format: cfg.logFormat, level: cfg.logLevel, fields: { component: 'meshnetd', node: cfg.nodeName } });
+  const profiler = process.env.MESHNETD_CPU_PROFILE ? startCpuProfile(process.env.MESHNETD_CPU_PROFILE, cfg.nodeName) : undefined;
   const nodeIp = cfg.nodeIp ?? nodeIpFromDefaultRoute();
   if (!nodeIp) {
     process.stderr.write('meshnetd: the node IP is needed: set --node-ip or HOST_IP (this node has no IPv4 default route to derive it from)\n');
@@ -274,6 +276,7 @@ export async function main(argv: string[]): Promise<number> {
   log.info('wire stats', { ...dataplane.stats() });
   dataplane.close();
   remote.close();
+  if (profiler) log.info(`CPU profile written to ${await profiler.stop()}`);
   (store as { close?: () => void }).close?.();
   return 0;
 }

@@ -8,7 +8,7 @@
 // running topology, and what a failed call left behind. One lock serialises CNI calls and syncs.
 import { netnsPathExists } from '../kernel';
 import { Handles } from '../meshnet/handles';
-import { MESHNET_LINK_GROUP, finishEnd } from '../meshnet/links';
+import { MESHNET_LINK_GROUP, VETH_MTU, finishEnd } from '../meshnet/links';
 import { linkLabel, linkProblems, planLinks, vniCollisions, type InterNodeLinkType, type LinkPlan } from '../meshnet/plan';
 import { plumbLink } from '../meshnet/plumb';
 import type { RemoteLinker, WireLinker } from '../meshnet/remote';
@@ -225,7 +225,16 @@ export class Reconciler {
       const halfKey = `${addrKey}|${p.link.peer_pod}`;
       if (has) {
         this.halfSince.delete(halfKey);
-        finishEnd(h.end(podNetns, p.link.local_intf, p.link.local_ip), false);
+        const end = h.end(podNetns, p.link.local_intf, p.link.local_ip);
+        // A changed `mtu` on a running wire: this side's end follows its own half of the link (the
+        // peer's reconciler does the same for its half), without re-making the wire.
+        const mtu = p.link.mtu ?? VETH_MTU;
+        if (end.rtnl.link(p.link.local_intf)?.mtu !== mtu) {
+          const [wire] = this.o.dataplane!.findEnds((e) => e.podNetns === podNetns && e.podIntf === p.link.local_intf);
+          this.o.dataplane!.setMtu(wire!.id, mtu);
+          this.o.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): MTU ${mtu}`);
+        }
+        finishEnd(end, false);
       } else if (me.metadata.name > p.link.peer_pod) {
         await plumbLink(p, pod, podNetns, this.o.nodeIp, h, this.deps(key));
       } else {

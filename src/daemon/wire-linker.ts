@@ -44,6 +44,7 @@ export function daemonWireLinker(dataplane: WireDataplane, peers: PeerClients, r
         pod: { namespace: local.namespace, name: local.pod }, linkUid: uid, ...(local.mtu ? { mtu: local.mtu } : {}),
       };
       // Our peers derive the same id for their end; an upstream peer answers its own in peerIntfId.
+      const kept = dataplane.findEnds((e) => e.id === spec.id && e.podNetns === spec.podNetns && e.podIntf === spec.podIntf).length > 0;
       dataplane.addEnd(spec);
       let r;
       try {
@@ -51,8 +52,11 @@ export function daemonWireLinker(dataplane: WireDataplane, peers: PeerClients, r
         if (!r.response) throw new Error(`meshnetd on node ${peer.node} refused AddGRPCWireRemote for ${peer.pod}:${peer.intf}`);
       } catch (e) {
         // No half wire: without its far end this end must go too, so that a retry (the runtime's,
-        // or the reconciler's, which plumbs a wire only where this end is missing) makes both.
-        dataplane.removeEnd(spec.id);
+        // or the reconciler's, which plumbs a wire only where this end is missing or waits for
+        // its far pod) makes both. An end that was waiting for its far pod goes back to waiting:
+        // the pod keeps its interface.
+        if (kept) dataplane.farPodGone(spec.id);
+        else dataplane.removeEnd(spec.id);
         throw e;
       }
       const peerId = BigInt(r.peerIntfId);

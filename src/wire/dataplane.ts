@@ -157,6 +157,25 @@ export class WireDataplane {
     return true;
   }
 
+  /** A running wire end's MTU changed (its Topology link's `mtu`): both halves of its veth, live. */
+  setMtu(id: bigint, mtu: number): void {
+    const [end] = this.wires.find((e) => e.id === id);
+    if (!end) return;
+    const podNs = NetNs.open(end.podNetns);
+    const node = Rtnl.open();
+    const pod = Rtnl.open(podNs);
+    try {
+      // Lowering: the pod's end first, so it never sends what the host end cannot take.
+      if (mtu < (pod.link(end.podIntf)?.mtu ?? mtu)) pod.setMtu(end.podIntf, mtu);
+      node.setMtu(end.hostIntf, mtu);
+      pod.setMtu(end.podIntf, mtu);
+    } finally {
+      pod.close();
+      node.close();
+      podNs.close();
+    }
+  }
+
   /**
    * The far pod is gone: this end stays (its pod still lists the link) with NO-CARRIER until the
    * far pod's node makes the wire again (addEnd). False when this node has no such end.

@@ -71,3 +71,20 @@ test('lab status shows each link\'s MTU as the pods see it', async () => {
   assert.deepEqual(rows.map((r) => [r.uid, r.kind, r.mtu]), [[1, 'veth', '9000'], [2, 'grpc', '9000']]);
   assert.match(formatLinkTable(rows).split('\n')[0]!, /^LINK\s+ENDPOINT A\s+ENDPOINT B\s+KIND\s+MTU\s+ADDRESSES/);
 });
+
+test('a running grpc-wire follows an edit of its link\'s mtu in both Topologies: same interfaces, the new MTU at both ends', async () => {
+  const { openStore } = await import('../../src/store');
+  const store = await openStore(lab.store);
+  const before = [linkIn(pod('r1').netns, 'eth2')!.index, linkIn(pod('r3').netns, 'eth1')!.index];
+  for (const [p, intf] of [['r1', 'eth2'], ['r3', 'eth1']] as const) {
+    const t = (await store.get('topologies', 'default', p))!;
+    const links = (t.spec as { links: { local_intf: string }[] }).links;
+    await store.update('topologies', { ...t, spec: { links: links.map((l) => (l.local_intf === intf ? { ...l, mtu: 4000 } : l)) } });
+  }
+  for (let i = 0; i < 100 && (mtuOf('r1', 'eth2') !== 4000 || mtuOf('r3', 'eth1') !== 4000); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual([mtuOf('r1', 'eth2'), mtuOf('r3', 'eth1')], [4000, 4000]);
+  assert.deepEqual([linkIn(pod('r1').netns, 'eth2')!.index, linkIn(pod('r3').netns, 'eth1')!.index], before, 'the wire was not re-made');
+  const r = ping('r1', '10.92.0.3', 3972);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /3 received/);
+});

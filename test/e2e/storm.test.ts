@@ -192,12 +192,13 @@ for (const linkType of ['vxlan', 'grpc'] as const) {
       }
       const failing = rows.filter((r) => !r.pass);
       assert.equal(rows.length, N);
-      // Each node's log lines about the failing links' pods (the last 30), else its last 12 lines.
-      const about = failing.flatMap((r) => [r.a, r.b].map((e) => `default/${e.split(':')[0]}:`));
+      // Each node's log lines about the failing links' pods, its restarts and carrier changes (the
+      // last 40), else its last 12 lines.
+      const about = [...failing.flatMap((r) => [r.a, r.b].map((e) => `default/${e.split(':')[0]}:`)), 'carrier', 'restored', 'wire stream'];
       const tails = () => state.nodes.map((n) => {
         const lines = readFileSync(join(state.dir, 'nodes', n.name, 'meshnetd.log'), 'utf8').split('\n').filter((l) => !l.includes('msg="cni call"'));
         const mine = lines.filter((l) => about.some((a) => l.includes(a)));
-        return `${n.name}:\n${(mine.length ? mine.slice(-30) : lines.slice(-12)).join('\n')}`;
+        return `${n.name}:\n${(failing.length ? mine.slice(-40) : lines.slice(-12)).join('\n')}`;
       }).join('\n');
       assert.deepEqual(failing.map((r) => `${r.a}-${r.b}: ${r.detail}`), [], `${report.join('\n')}\n${failing.length ? tails() : ''}`);
       t.diagnostic(report.join('; '));
