@@ -7,30 +7,42 @@ import { TopologyClient } from '../topology';
 import { versionLine } from '../build';
 import {
   LabError, LabFileError, checkLinks, checkPod, formatLinkTable, labDown, labState, labUp, listLabs, readLabFile,
-  nodeWires, restartDaemon, saveState, startApiProxy, netnsPath, labApply,
-  type LabFileOptions, type LabState,
+  nodeWires, restartDaemon, saveState, startApiProxy, netnsPath, labApply, capture, parseEndpoint,
+  type CaptureOptions, type LabFileOptions, type LabState,
 } from '../lab';
+import type { WireTelemetry } from '../wire/dataplane';
 
-const USAGE = `usage:
-  meshnetctl demo [--keep] [FILE]     bring up the 3-pod triangle (or FILE), prove every link, tear down
-  meshnetctl lab up FILE [--no-check] [--name NAME] [--nodes N] [--kubeconfig PATH]
+/** Each command's usage, as `meshnetctl lab CMD --help` prints it (and all of them for --help). */
+const COMMANDS: [string, string][] = [
+  ['demo', `meshnetctl demo [--keep] [FILE]     bring up the 3-pod triangle (or FILE), prove every link, tear down`],
+  ['up', `meshnetctl lab up FILE [--no-check] [--name NAME] [--nodes N] [--kubeconfig PATH]
                                       create the lab described by FILE and check its links; FILE is a
                                       lab file or a plain manifest of Topology (and Pod) objects; --name
                                       names the lab (default: the lab file's name, or the manifest's file
                                       name); a manifest's pods are spread over N nodes (default 1);
                                       with --kubeconfig the Topologies live in that Kubernetes API server
-                                      (meshnet's CRDs and missing namespaces are created, and removed by down)
-  meshnetctl lab apply FILE [--no-check] [--name NAME] [--nodes N]
+                                      (meshnet's CRDs and missing namespaces are created, and removed by down)`],
+  ['apply', `meshnetctl lab apply FILE [--no-check] [--name NAME] [--nodes N]
                                       apply an edited FILE to its running lab: Topologies updated (links of
                                       running pods plumbed, removed, re-addressed), pods added, removed or
-                                      moved, nodes added; prints what changed, then checks every link
-  meshnetctl lab status [NAME]        nodes, pods and link state of a running lab (all labs without NAME)
-  meshnetctl lab check NAME           CNI CHECK every pod's chain, then ping across every addressed link
-  meshnetctl lab exec NAME POD -- CMD run CMD inside a pod's network namespace (POD or NAMESPACE/POD)
-  meshnetctl lab wires NAME           per-wire telemetry of grpc-wire links (carrier, frames, bytes, drops)
-  meshnetctl lab restart-daemon NAME NODE  restart one node's meshnetd (its wires are reattached, pods untouched)
-  meshnetctl lab down NAME|FILE       remove everything the lab made
-  meshnetctl --version                print the version`;
+                                      moved, nodes added; prints what changed, then checks every link`],
+  ['status', `meshnetctl lab status [NAME] [--output json]
+                                      nodes, pods and link state of a running lab (all labs without NAME)`],
+  ['check', `meshnetctl lab check NAME [--output json]
+                                      CNI CHECK every pod's chain, then ping across every addressed link`],
+  ['exec', `meshnetctl lab exec NAME POD -- CMD run CMD inside a pod's network namespace (POD or NAMESPACE/POD)`],
+  ['wires', `meshnetctl lab wires NAME [--output json]
+                                      per-wire telemetry of grpc-wire links (carrier, frames, bytes, drops)`],
+  ['capture', `meshnetctl lab capture NAME POD:IFACE [-w FILE.pcap | -w -] [-c COUNT] [--duration SECONDS] [FILTER]
+                                      capture what a pod's interface sends and receives (any link kind;
+                                      FILTER: a tcpdump filter expression such as icmp or 'tcp port 179'):
+                                      a pcap file, a pcap stream on stdout (-w -, e.g. | tcpdump -r -),
+                                      or decoded lines; stops after COUNT packets, SECONDS or Ctrl-C`],
+  ['restart-daemon', `meshnetctl lab restart-daemon NAME NODE  restart one node's meshnetd (its wires are reattached, pods untouched)`],
+  ['down', `meshnetctl lab down NAME|FILE       remove everything the lab made`],
+];
+
+const USAGE = `usage:\n${COMMANDS.map(([, u]) => `  ${u}`).join('\n')}\n  meshnetctl --version                print the version`;
 
 class UsageError extends Error {
   readonly code = 'Usage';
@@ -86,6 +98,19 @@ function defaultDemoFile(): string {
 
 async function topologiesOf(state: LabState) {
   return new TopologyClient(await openStore(state.store)).list();
+}
+
+/** What `lab status` shows, as data (`--output json`). */
+function statusOf(state: LabState) {
+  return {
+    name: state.name, file: state.file, createdAt: state.createdAt,
+    store: state.kube ? { kubernetes: state.kube.server, kubeconfig: state.kube.kubeconfig } : state.store,
+    nodes: state.nodes.map((n) => ({
+      name: n.name, netns: n.netns, underlayIp: n.underlayIp, podSubnet: n.podSubnet,
+      meshnetd: n.daemonPid === undefined ? null : { pid: n.daemonPid, running: existsSync(`/proc/${n.daemonPid}`) },
+    })),
+    pods: state.pods.map((p) => ({ namespace: p.namespace, name: p.name, node: p.node, netns: p.netns, eth0: p.result?.ips.map((x) => x.address) ?? [] })),
+  };
 }
 
 function describe(state: LabState): string {
@@ -144,8 +169,50 @@ async function demo(argv: string[]): Promise<number> {
   return ok ? 0 : 1;
 }
 
+/** `--output json` (the only format besides the default table), removed from `args`. */
+function outputOption(args: string[]): { json: boolean; rest: string[] } {
+  const i = args.indexOf('--output');
+  if (i < 0) return { json: false, rest: args };
+  const v = args[i + 1];
+  if (v !== 'json' && v !== 'table') throw new UsageError(`--output takes json or table, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
+  return { json: v === 'json', rest: [...args.slice(0, i), ...args.slice(i + 2)] };
+}
+
+function outJson(v: unknown): void {
+  out(JSON.stringify(v, null, 2));
+}
+
+/** `-w FILE|-`, `-c COUNT`, `--duration SECONDS` of lab capture. */
+function captureOptions(args: string[]): { opts: CaptureOptions; rest: string[] } {
+  const opts: CaptureOptions = {};
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a !== '-w' && a !== '-c' && a !== '--duration') {
+      rest.push(a);
+      continue;
+    }
+    const v = args[++i];
+    if (v === undefined) throw new UsageError(`${a} needs a value`);
+    if (a === '-w') opts.write = v;
+    else if (a === '-c') {
+      if (!/^[1-9]\d*$/.test(v)) throw new UsageError(`-c needs a packet count (a positive whole number), got ${JSON.stringify(v)}`);
+      opts.count = Number(v);
+    } else {
+      if (!/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0) throw new UsageError(`--duration needs a number of seconds above 0, got ${JSON.stringify(v)}`);
+      opts.durationS = Number(v);
+    }
+  }
+  return { opts, rest };
+}
+
 async function lab(args: string[]): Promise<number> {
   const [sub, ...all] = args;
+  if (all.includes('--help') || all.includes('-h') || sub === '--help' || sub === '-h') {
+    const entry = COMMANDS.find(([c]) => c === sub);
+    out(entry ? `usage: ${entry[1]}` : USAGE);
+    return 0;
+  }
   const { opts, kubeconfig, rest } = sub === 'up' || sub === 'apply' ? fileOptions(all) : { opts: {}, kubeconfig: undefined, rest: all };
   const positional = rest.filter((a) => !a.startsWith('--'));
   switch (sub) {
@@ -174,7 +241,17 @@ async function lab(args: string[]): Promise<number> {
       return (await showLinks(state, true)) ? 0 : 1;
     }
     case 'status': {
-      const names = positional[0] ? [positional[0]] : listLabs();
+      const { json, rest: args2 } = outputOption(rest);
+      const names = args2[0] ? [args2[0]] : listLabs();
+      if (json) {
+        const labs = [];
+        for (const name of names) {
+          const state = labState(name);
+          labs.push({ ...statusOf(state), links: await checkLinks(state, await topologiesOf(state), { traffic: false }) });
+        }
+        outJson({ labs });
+        return 0;
+      }
       if (names.length === 0) out('no labs are up');
       for (const name of names) {
         const state = labState(name);
@@ -184,20 +261,30 @@ async function lab(args: string[]): Promise<number> {
       return 0;
     }
     case 'check': {
-      const name = positional[0];
+      const { json, rest: args2 } = outputOption(positional);
+      const name = args2[0];
       if (!name) throw new UsageError('lab check needs a NAME');
       const state = labState(name);
       // CNI CHECK through each pod's chain, as a runtime does, then traffic across every link.
       let ok = true;
+      const pods: { pod: string; check: 'ok' | 'failed'; error?: string }[] = [];
       for (const pod of state.pods) {
         const node = state.nodes.find((n) => n.name === pod.node)!;
         try {
           await checkPod(state, node, pod);
-          out(`CNI CHECK ${pod.namespace}/${pod.name}: ok`);
+          pods.push({ pod: `${pod.namespace}/${pod.name}`, check: 'ok' });
+          if (!json) out(`CNI CHECK ${pod.namespace}/${pod.name}: ok`);
         } catch (e) {
           ok = false;
-          out(`CNI CHECK ${pod.namespace}/${pod.name}: FAILED: ${(e as Error).message}`);
+          pods.push({ pod: `${pod.namespace}/${pod.name}`, check: 'failed', error: (e as Error).message });
+          if (!json) out(`CNI CHECK ${pod.namespace}/${pod.name}: FAILED: ${(e as Error).message}`);
         }
+      }
+      if (json) {
+        const links = await checkLinks(state, await topologiesOf(state), { traffic: true });
+        const pass = ok && links.every((r) => r.pass);
+        outJson({ lab: name, pass, pods, links });
+        return pass ? 0 : 1;
       }
       return (await showLinks(state, true)) && ok ? 0 : 1;
     }
@@ -214,17 +301,24 @@ async function lab(args: string[]): Promise<number> {
       return r.status ?? 1;
     }
     case 'wires': {
-      const name = positional[0];
+      const { json, rest: args2 } = outputOption(positional);
+      const name = args2[0];
       if (!name) throw new UsageError('lab wires needs a NAME');
       const state = labState(name);
       const header = ['NODE', 'POD INTERFACE', 'PEER NODE', 'CARRIER', 'FRAMES OUT', 'FRAMES IN', 'BYTES OUT', 'BYTES IN', 'KERNEL DROPS'];
       const rows: string[][] = [];
+      const all: (WireTelemetry & { node: string })[] = [];
       for (const node of state.nodes) {
         const podOf = (netns: string) => state.pods.find((p) => netns.endsWith(`/${p.netns}`))?.name ?? netns;
         for (const w of await nodeWires(node)) {
-          rows.push([node.name, `${podOf(w.podNetns)}:${w.podIntf}`, w.peerNode, w.carrier ? 'up' : 'DOWN',
+          all.push({ node: node.name, ...w });
+          rows.push([node.name, `${podOf(w.podNetns)}:${w.podIntf}`, w.peerNode, w.carrier ? 'up' : w.farGone ? 'DOWN (far pod gone)' : 'DOWN',
             String(w.framesFromPod), String(w.framesToPod), String(w.bytesFromPod), String(w.bytesToPod), String(w.kernelDrops)]);
         }
+      }
+      if (json) {
+        outJson({ lab: name, wires: all });
+        return 0;
       }
       if (rows.length === 0) {
         out('no grpc-wires (the lab links nodes with VXLAN unless inter_node_link_type: grpc)');
@@ -233,6 +327,12 @@ async function lab(args: string[]): Promise<number> {
       const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
       for (const r of [header, ...rows]) out(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
       return 0;
+    }
+    case 'capture': {
+      const { opts: copts, rest: args2 } = captureOptions(all);
+      const [name, endpoint, ...filter] = args2;
+      if (!name || !endpoint) throw new UsageError('lab capture needs NAME POD:IFACE');
+      return capture(parseEndpoint(labState(name), endpoint), { ...copts, ...(filter.length ? { filter } : {}) });
     }
     case 'restart-daemon': {
       const [name, nodeName] = positional;
@@ -288,6 +388,7 @@ export async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
   try {
     if (cmd === '--version') { out(versionLine('meshnetctl')); return 0; }
+    if (cmd === 'demo' && (args.includes('--help') || args.includes('-h'))) { out(`usage: ${COMMANDS[0]![1]}`); return 0; }
     if (cmd === 'demo') return await demo(args);
     if (cmd === 'lab') return await lab(args);
     if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {

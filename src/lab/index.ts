@@ -8,3 +8,5 @@ export { labDaemonPids, nodeWires, processGone, restartDaemon, stopDaemons } fro
 export { labProxyPids } from './daemons';
 export { startApiProxy } from './api-proxy';
 export { labApply, linkChanges } from './apply';
+export { parseEndpoint, type Endpoint } from './endpoint';
+export { capture, type CaptureOptions } from './capture';
