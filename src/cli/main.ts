@@ -7,7 +7,7 @@ import { TopologyClient } from '../topology';
 import { versionLine } from '../build';
 import {
   LabError, LabFileError, checkLinks, checkPod, formatLinkTable, labDown, labState, labUp, listLabs, readLabFile,
-  nodeWires, restartDaemon, saveState, startApiProxy, netnsPath, labApply, capture, parseEndpoint,
+  nodeWires, restartDaemon, saveState, startApiProxy, netnsPath, labApply, capture, parseEndpoint, setCable,
   type CaptureOptions, type LabFileOptions, type LabState,
 } from '../lab';
 import type { WireTelemetry } from '../wire/dataplane';
@@ -38,6 +38,11 @@ const COMMANDS: [string, string][] = [
                                       FILTER: a tcpdump filter expression such as icmp or 'tcp port 179'):
                                       a pcap file, a pcap stream on stdout (-w -, e.g. | tcpdump -r -),
                                       or decoded lines; stops after COUNT packets, SECONDS or Ctrl-C`],
+  ['link', `meshnetctl lab link down|up NAME POD:IFACE
+                                      pull a link's cable, or plug it back: both halves of the link in the
+                                      Topologies get state: down (or lose it) and the nodes' meshnetd make
+                                      both ends follow (a grpc-wire: NO-CARRIER in both pods; other kinds:
+                                      both interfaces admin-down); kept through daemon restarts`],
   ['restart-daemon', `meshnetctl lab restart-daemon NAME NODE  restart one node's meshnetd (its wires are reattached, pods untouched)`],
   ['down', `meshnetctl lab down NAME|FILE       remove everything the lab made`],
 ];
@@ -242,7 +247,8 @@ async function lab(args: string[]): Promise<number> {
     }
     case 'status': {
       const { json, rest: args2 } = outputOption(rest);
-      const names = args2[0] ? [args2[0]] : listLabs();
+      const names = args2.filter((a) => !a.startsWith('--')).slice(0, 1);
+      if (names.length === 0) names.push(...listLabs());
       if (json) {
         const labs = [];
         for (const name of names) {
@@ -261,8 +267,8 @@ async function lab(args: string[]): Promise<number> {
       return 0;
     }
     case 'check': {
-      const { json, rest: args2 } = outputOption(positional);
-      const name = args2[0];
+      const { json, rest: args2 } = outputOption(rest);
+      const name = args2.find((a) => !a.startsWith('--'));
       if (!name) throw new UsageError('lab check needs a NAME');
       const state = labState(name);
       // CNI CHECK through each pod's chain, as a runtime does, then traffic across every link.
@@ -301,8 +307,8 @@ async function lab(args: string[]): Promise<number> {
       return r.status ?? 1;
     }
     case 'wires': {
-      const { json, rest: args2 } = outputOption(positional);
-      const name = args2[0];
+      const { json, rest: args2 } = outputOption(rest);
+      const name = args2.find((a) => !a.startsWith('--'));
       if (!name) throw new UsageError('lab wires needs a NAME');
       const state = labState(name);
       const header = ['NODE', 'POD INTERFACE', 'PEER NODE', 'CARRIER', 'FRAMES OUT', 'FRAMES IN', 'BYTES OUT', 'BYTES IN', 'KERNEL DROPS'];
@@ -333,6 +339,16 @@ async function lab(args: string[]): Promise<number> {
       const [name, endpoint, ...filter] = args2;
       if (!name || !endpoint) throw new UsageError('lab capture needs NAME POD:IFACE');
       return capture(parseEndpoint(labState(name), endpoint), { ...copts, ...(filter.length ? { filter } : {}) });
+    }
+    case 'link': {
+      const [dir, name, endpoint] = positional;
+      if (dir !== 'down' && dir !== 'up') throw new UsageError(`lab link takes down or up, got ${dir === undefined ? 'nothing' : JSON.stringify(dir)}`);
+      if (!name || !endpoint) throw new UsageError(`lab link ${dir} needs NAME POD:IFACE`);
+      const state = labState(name);
+      const r = await setCable(state, parseEndpoint(state, endpoint), dir === 'down');
+      const what = r.down ? 'cable pulled' : 'cable plugged back';
+      out(`link uid ${r.uid} ${r.a} - ${r.b}: ${what}${r.seen ? (r.down ? ': both ends without carrier' : ': both ends have carrier') : ' (the pods\' interfaces did not show it within 10 s: is every pod and meshnetd running?)'}`);
+      return r.seen ? 0 : 1;
     }
     case 'restart-daemon': {
       const [name, nodeName] = positional;

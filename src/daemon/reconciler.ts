@@ -15,7 +15,7 @@ import type { RemoteLinker, WireLinker } from '../meshnet/remote';
 import type { VniScheme } from '../meshnet/vxlan';
 import { Informer, keyOf } from '../store/informer';
 import type { Store } from '../store';
-import { TOPOLOGY_RESOURCE, TopologyClient, isAlive, parseStored, withDefaultMtu, type Topology } from '../topology';
+import { TOPOLOGY_RESOURCE, TopologyClient, cablePulled, isAlive, parseStored, withDefaultMtu, type Topology } from '../topology';
 import type { WireDataplane } from '../wire/dataplane';
 import { WorkQueue } from './workqueue';
 import type { Mutex } from './mutex';
@@ -168,6 +168,8 @@ export class Reconciler {
       problems.push(...collisions.values());
       plans = plans.filter((p) => !collisions.has(p.link.uid));
     }
+    // A link is down when either half says so (lab link down writes both; a hand edit may not).
+    plans = plans.map((p) => (p.link.state !== 'down' && cablePulled(p.link, peers.get(p.link.peer_pod)) ? { ...p, link: { ...p.link, state: 'down' } } : p));
     const pod = { namespace, name };
     const podNetns = me.status!.net_ns!;
     const failures: string[] = [];
@@ -186,7 +188,10 @@ export class Reconciler {
       for (const p of plans) {
         try {
           if (p.action === 'wait') await this.farPodDown(key, p, me, podNetns, h);
-          else await this.ensure(p, me, podNetns, h, pending);
+          else {
+            await this.ensure(p, me, podNetns, h, pending);
+            if (p.action === 'grpc') this.applyCable(key, p, podNetns);
+          }
         } catch (e) {
           failures.push(`${linkLabel(pod, p.link)}: ${(e as Error).message}`);
         }
@@ -255,6 +260,19 @@ export class Reconciler {
       await plumbLink(p, pod, podNetns, this.o.nodeIp, h, this.deps(key));
     }
     this.applied.set(addrKey, p.link.local_ip);
+  }
+
+  /**
+   * A grpc-wire's pulled cable (`state: down` on either half, as `meshnetctl lab link down`
+   * writes; other kinds are left admin-down by plumbLink): the host end goes down, so the pod's
+   * interface stays admin-up and shows NO-CARRIER, and nothing crosses.
+   */
+  private applyCable(key: string, p: LinkPlan, podNetns: string): void {
+    const down = p.link.state === 'down';
+    const [wire] = this.o.dataplane?.findEnds((e) => e.podNetns === podNetns && e.podIntf === p.link.local_intf) ?? [];
+    if (!wire || this.o.dataplane!.isPulled(wire.id) === down) return;
+    this.o.dataplane!.setPulled(wire.id, down);
+    this.o.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): cable ${down ? 'pulled' : 'plugged back'}`);
   }
 
   /**

@@ -88,6 +88,8 @@ export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecord
         ...(link?.mtu ?? defaultMtu ? { mtu: link?.mtu ?? defaultMtu } : {}),
       };
       dataplane.addEnd(spec);
+      // A pulled cable (this pod's half says state: down) stays pulled on a re-made wire.
+      if (link?.state === 'down') dataplane.setPulled(spec.id, true);
       await records.upsert(item(nodeName, { ns: req.topoNs, pod: req.localPodName, uid: Number(req.linkUid), spec }));
       // The pod's DEL may have run meanwhile (peer requests do not wait for CNI calls): an end
       // made for a pod that is gone is undone, or its record would outlive it (storm test).

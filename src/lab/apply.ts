@@ -3,8 +3,8 @@
 // reconcilers plumb, unplumb and re-address the links of running pods: no pod restarts), pods
 // that are new are created, pods that are gone are deleted, pods placed on another node move,
 // and nodes that are new join. Returns what it changed, one line each.
-import { StoreError, openStore } from '../store';
-import { TOPOLOGY_RESOURCE, TopologyClient, type Link, type Topology } from '../topology';
+import { openStore } from '../store';
+import { TopologyClient, type Link } from '../topology';
 import { startDaemon, startApiProxyProcess, stopApiProxy } from './daemons';
 import { createNode } from './fabric';
 import { LabError, labState } from './lab';
@@ -78,7 +78,7 @@ export async function labApply(spec: LabSpec, opts: ApplyOptions = {}): Promise<
     }
     const changes = linkChanges(cur.spec.links, t.spec.links);
     if (changes.length === 0) continue;
-    await updateLinks(client, cur, t.spec.links);
+    await client.updateLinks(cur.metadata.namespace, cur.metadata.name, () => t.spec.links);
     out.push(`~ Topology ${key}: ${changes.join(', ')}`);
   }
 
@@ -116,15 +116,3 @@ export async function labApply(spec: LabSpec, opts: ApplyOptions = {}): Promise<
   return out;
 }
 
-/** The Topology's links replaced, keeping everything else; retried on a conflicting write. */
-async function updateLinks(client: TopologyClient, cur: Topology, links: Link[]): Promise<void> {
-  for (let i = 0; ; i++) {
-    try {
-      const fresh = (await client.store.get(TOPOLOGY_RESOURCE, cur.metadata.namespace, cur.metadata.name))!;
-      await client.store.update(TOPOLOGY_RESOURCE, { ...fresh, spec: { links } });
-      return;
-    } catch (e) {
-      if (!(e instanceof StoreError && e.code === 'Conflict') || i >= 5) throw e;
-    }
-  }
-}

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EthertypeSocket, NetNs, Rtnl, type LinkInfo } from '../kernel';
-import { LOCALHOST_PEER, type Link, type Topology } from '../topology';
+import { LOCALHOST_PEER, cablePulled, type Link, type Topology } from '../topology';
 import { netnsPath } from './names';
 import type { LabState, PodState } from './state';
 
@@ -22,6 +22,8 @@ export interface LinkCheck {
   /** The MTU of end A's interface, and B's when it differs (`9000` or `1450/1500`). */
   mtu?: string;
   traffic?: { sent: number; received: number; rttMs?: number };
+  /** The link's cable is pulled (Topology `state: down`): it passes when both ends are down. */
+  pulled?: boolean;
   pass: boolean;
   detail: string;
 }
@@ -209,13 +211,16 @@ export async function checkLinks(state: LabState, topologies: Topology[], opts: 
   const rows: LinkCheck[] = [];
   const pings: Array<{ row: LinkCheck; netns: string; target: string }> = [];
   const frames: Array<{ row: LinkCheck; a: ProbeEnd; b: ProbeEnd }> = [];
+  const byName = new Map(topologies.map((t) => [`${t.metadata.namespace}/${t.metadata.name}`, t]));
   for (const t of topologies) {
     const ns = t.metadata.namespace;
     for (const l of t.spec.links) {
       const key = `${ns}/${l.uid}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      const { row, traffic } = inspectLink(pods, t, l, crossNode, tables);
+      // A cable is pulled when either half of the link says so (lab link down writes both).
+      const pulled = cablePulled(l, byName.get(`${ns}/${l.peer_pod}`));
+      const { row, traffic } = inspectLink(pods, t, l, crossNode, tables, pulled);
       rows.push(row);
       if (!traffic || !(opts.traffic ?? true)) continue;
       if (traffic.target) pings.push({ row, netns: traffic.a.netns, target: traffic.target });
@@ -248,7 +253,7 @@ export async function checkLinks(state: LabState, topologies: Topology[], opts: 
 const PING_CONCURRENCY = 16;
 
 /** The link's row with its state; `traffic` says how to prove it when it is up and has a far pod. */
-function inspectLink(pods: Map<string, PodState>, t: Topology, l: Link, crossNode: 'vxlan' | 'grpc', tables: LinkTables): { row: LinkCheck; traffic?: { a: ProbeEnd; b: ProbeEnd; target?: string } } {
+function inspectLink(pods: Map<string, PodState>, t: Topology, l: Link, crossNode: 'vxlan' | 'grpc', tables: LinkTables, pulled: boolean): { row: LinkCheck; traffic?: { a: ProbeEnd; b: ProbeEnd; target?: string } } {
   const ns = t.metadata.namespace;
   const kind = l.peer_pod === LOCALHOST_PEER ? 'macvlan' : l.peer_pod === t.metadata.name ? 'self' : 'veth';
   const row: LinkCheck = {
@@ -271,6 +276,13 @@ function inspectLink(pods: Map<string, PodState>, t: Topology, l: Link, crossNod
   const [ma, mb] = [tables.mtu(a, l.local_intf), b ? tables.mtu(b, l.peer_intf) : undefined];
   if (ma !== undefined || mb !== undefined) row.mtu = ma === mb || mb === undefined ? String(ma) : `${ma ?? '-'}/${mb}`;
   row.state = sa === 'up' && sb === 'up' ? 'up' : sa === 'missing' || sb === 'missing' ? 'missing' : 'down';
+  if (pulled) {
+    // As set: a pulled cable passes when neither end is up (and both exist).
+    row.pulled = true;
+    row.pass = sa === 'down' && (kind === 'macvlan' || sb === 'down');
+    row.detail = row.pass ? 'cable pulled (lab link up plugs it back)' : `cable pulled, but ${sa !== 'down' ? `${row.a} is ${sa}` : `${row.b} is ${sb}`}`;
+    return { row };
+  }
   if (row.state !== 'up') {
     row.detail = `${sa !== 'up' ? `${row.a} ${sa}` : `${row.b} ${sb}`}`;
     return { row };

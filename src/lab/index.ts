@@ -10,3 +10,4 @@ export { startApiProxy } from './api-proxy';
 export { labApply, linkChanges } from './apply';
 export { parseEndpoint, type Endpoint } from './endpoint';
 export { capture, type CaptureOptions } from './capture';
+export { setCable, type CableResult } from './cable';

@@ -18,6 +18,8 @@ export interface LinkEnd {
   intf: string;
   /** CIDR from the Topology, or undefined to leave the interface unaddressed (KNE's default). */
   ip?: string;
+  /** The link's cable is pulled (Topology `state: down`): the end is left admin-down, not set up. */
+  down?: boolean;
 }
 
 function paired(a: LinkInfo | undefined, b: LinkInfo | undefined, sameNs: boolean): boolean {
@@ -37,7 +39,8 @@ export function finishEnd(end: LinkEnd, disableOffloads: boolean): void {
   if (end.ip) end.rtnl.addAddr(end.intf, end.ip, { noDad: true, replace: true });
   // Upstream turns tx offloads off so frames leaving through a wire or VXLAN carry real checksums.
   if (disableOffloads) withNetns(end.ns, () => disableTxOffloads(end.intf));
-  end.rtnl.setUp(end.intf);
+  if (end.down) end.rtnl.setDown(end.intf);
+  else end.rtnl.setUp(end.intf);
 }
 
 /**

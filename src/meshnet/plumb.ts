@@ -66,10 +66,12 @@ export class FarEndFailures {
 /** This pod's end of one planned link (and, for a cross-node link, the far end through the peer's daemon). */
 export async function plumbLink(p: LinkPlan, pod: PodRef, podNetns: string, nodeIp: string, h: Handles, deps: PlumbDeps): Promise<void> {
   const { link } = p;
-  const local = () => h.end(podNetns, link.local_intf, link.local_ip);
+  // A pulled cable (state: down): the ends are made, or kept, admin-down.
+  const down = link.state === 'down';
+  const local = () => ({ ...h.end(podNetns, link.local_intf, link.local_ip), down });
   const veth = { disableTxOffloads: deps.disableTxOffloads, ...(link.mtu ? { mtu: link.mtu } : {}) };
-  if (p.action === 'veth') plumbVeth(local(), h.end(p.peerNetns, link.peer_intf, p.peerIp), veth);
-  else if (p.action === 'self') plumbVeth(local(), h.end(podNetns, link.peer_intf, link.peer_ip), veth);
+  if (p.action === 'veth') plumbVeth(local(), { ...h.end(p.peerNetns, link.peer_intf, p.peerIp), down }, veth);
+  else if (p.action === 'self') plumbVeth(local(), { ...h.end(podNetns, link.peer_intf, link.peer_ip), down }, veth);
   // The node's own netns (where the plugin or daemon runs) holds the macvlan's parent.
   else if (p.action === 'macvlan') plumbMacvlan(h.get(NODE_NETNS).rtnl, link.peer_intf, local(), link.uid);
   else if (p.action === 'vxlan') {

@@ -3,7 +3,7 @@
 // subresource as a JSON merge patch, as the API server wants it.
 import { StoreError, retryOnConflict, type Store, type StoredObject } from '../store/store';
 import { parseTopology, type BadLink } from './validate';
-import type { Topology, TopologyStatus } from './types';
+import type { Link, Topology, TopologyStatus } from './types';
 
 export const TOPOLOGY_RESOURCE = 'topologies';
 
@@ -57,6 +57,19 @@ export class TopologyClient {
 
   async delete(namespace: string, name: string): Promise<boolean> {
     return this.store.delete(TOPOLOGY_RESOURCE, namespace, name);
+  }
+
+  /**
+   * Replaces the spec's links with `change(links)`, keeping everything else of the stored object
+   * (unknown fields included); re-reads and retries on a conflicting write. Undefined when gone.
+   */
+  async updateLinks(namespace: string, name: string, change: (links: Link[]) => Link[]): Promise<Topology | undefined> {
+    return retryOnConflict(async () => {
+      const raw = await this.store.get(TOPOLOGY_RESOURCE, namespace, name);
+      if (!raw) return undefined;
+      const cur = parseStored(raw);
+      return parseStored(await this.store.update(TOPOLOGY_RESOURCE, { ...raw, spec: { ...(raw.spec as object), links: change(cur.spec.links) } }));
+    });
   }
 
   /**

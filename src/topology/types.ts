@@ -18,6 +18,12 @@ export interface Link {
    * 9000 and beyond); a VXLAN link always gets its underlay's MTU minus 50. Default 1500.
    */
   mtu?: number;
+  /**
+   * `down`: the cable is pulled (ours; `meshnetctl lab link down`): the link stays plumbed but
+   * passes nothing, and both pods see it without carrier. A link is down when either half says so.
+   * Absent (or `up`): connected.
+   */
+  state?: 'down';
 }
 
 export interface SkippedPod {

@@ -53,6 +53,14 @@ export const MIN_MTU = 1280;
 export const MAX_MTU = 65_000;
 
 /**
+ * Whether a link's cable is pulled: either half says `state: down` (`meshnetctl lab link down`
+ * writes both; a hand edit may set one). `peer` is the Topology of the link's peer pod, if any.
+ */
+export function cablePulled(link: Link, peer: { spec: { links: Link[] } } | undefined): boolean {
+  return link.state === 'down' || peer?.spec.links.find((l) => l.uid === link.uid)?.state === 'down';
+}
+
+/**
  * `t` with `mtu` on every link that sets none (a node-wide or plugin default); `t` itself is not
  * changed (it may be an informer's cached object).
  */
@@ -78,6 +86,10 @@ export function parseLink(v: unknown, path: string): Link {
     const mtu = int(v, 'mtu', path);
     if (mtu < MIN_MTU || mtu > MAX_MTU) throw new TopologyError(`${path}.mtu`, `must be ${MIN_MTU} to ${MAX_MTU}, got ${mtu}`);
     link.mtu = mtu;
+  }
+  if (v.state !== undefined && v.state !== null) {
+    if (v.state !== 'up' && v.state !== 'down') throw new TopologyError(`${path}.state`, `must be up or down, got ${JSON.stringify(v.state)}`);
+    if (v.state === 'down') link.state = 'down';
   }
   for (const k of ['local_ip', 'peer_ip'] as const) {
     const ip = str(v, k, path, false);

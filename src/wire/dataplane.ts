@@ -33,6 +33,8 @@ export interface WireTelemetry {
   carrier: boolean;
   /** True while the far pod is gone (its DEL ran) and this end waits for it to come back. */
   farGone: boolean;
+  /** True while the link's cable is pulled (its Topology says `state: down`). */
+  pulled: boolean;
   framesFromPod: number;
   framesToPod: number;
   bytesFromPod: number;
@@ -70,6 +72,13 @@ export class WireDataplane {
    * pod's interface).
    */
   private readonly farGone = new Set<bigint>();
+  /** Ends whose link's cable is pulled (Topology `state: down`): no carrier whatever the peer does. */
+  private readonly pulled = new Set<bigint>();
+
+  /** Whether end `id` must show no carrier for a reason of its own (far pod gone, cable pulled). */
+  private held(id: bigint): boolean {
+    return this.farGone.has(id) || this.pulled.has(id);
+  }
 
   constructor(private readonly opts: { grpcPort: number; log: Logger; tls?: TlsMaterial }) {
     this.wires = new WireTable((node) => this.streamTo(node), opts.log);
@@ -146,7 +155,7 @@ export class WireDataplane {
         pod.setMtu(spec.podIntf, spec.mtu);
       }
       if (spec.podIp) pod.addAddr(spec.podIntf, spec.podIp, { noDad: true, replace: true });
-      if (this.lost.has(spec.peerNode)) node.setDown(old.hostIntf);
+      if (this.lost.has(spec.peerNode) || this.held(spec.id)) node.setDown(old.hostIntf);
       else node.setUp(old.hostIntf);
     } finally {
       pod.close();
@@ -193,6 +202,31 @@ export class WireDataplane {
     return true;
   }
 
+  /**
+   * Pulls (`down`) or plugs back the cable of end `id`: its host end goes down, so the pod's
+   * interface stays admin-up and shows NO-CARRIER, and nothing crosses; plugging it back gives
+   * carrier again unless the peer node is lost or the far pod gone. False when unknown.
+   */
+  setPulled(id: bigint, down: boolean): boolean {
+    const [end] = this.wires.find((e) => e.id === id);
+    if (!end) return false;
+    if (down) this.pulled.add(id);
+    else this.pulled.delete(id);
+    const rt = Rtnl.open();
+    try {
+      if (down || this.lost.has(end.peerNode) || this.held(id)) rt.setDown(end.hostIntf);
+      else rt.setUp(end.hostIntf);
+    } finally {
+      rt.close();
+    }
+    return true;
+  }
+
+  /** Whether end `id`'s cable is pulled (setPulled). */
+  isPulled(id: bigint): boolean {
+    return this.pulled.has(id);
+  }
+
   /** Whether end `id` waits for its far pod (farPodGone). */
   isFarGone(id: bigint): boolean {
     return this.farGone.has(id);
@@ -210,6 +244,7 @@ export class WireDataplane {
   removeEnd(id: bigint): boolean {
     const end = this.wires.remove(id);
     this.farGone.delete(id);
+    this.pulled.delete(id);
     if (!end) return false;
     const node = Rtnl.open();
     try {
@@ -308,8 +343,8 @@ export class WireDataplane {
     let n = 0;
     try {
       for (const w of this.wires.values()) {
-        // An end whose far pod is gone stays down when its node comes back.
-        if (w.peerNode !== node || (up && this.farGone.has(w.id))) continue;
+        // An end whose far pod is gone or whose cable is pulled stays down when its node comes back.
+        if (w.peerNode !== node || (up && this.held(w.id))) continue;
         try {
           if (up) rt.setUp(w.hostIntf);
           else rt.setDown(w.hostIntf);
@@ -335,7 +370,7 @@ export class WireDataplane {
       const st = w.sock.stats();
       return {
         id: w.id.toString(), peerId: w.peerId.toString(), peerNode: w.peerNode, podNetns: w.podNetns, podIntf: w.podIntf, ...(w.pod ? { pod: w.pod } : {}),
-        hostIntf: w.hostIntf, carrier: !this.lost.has(w.peerNode) && !this.farGone.has(w.id), farGone: this.farGone.has(w.id), framesFromPod: w.rxFrames, framesToPod: w.txFrames,
+        hostIntf: w.hostIntf, carrier: !this.lost.has(w.peerNode) && !this.held(w.id), farGone: this.farGone.has(w.id), pulled: this.pulled.has(w.id), framesFromPod: w.rxFrames, framesToPod: w.txFrames,
         bytesFromPod: st.rxBytes, bytesToPod: st.txBytes, kernelDrops: st.rxDropsKernel ?? 0,
       };
     });

@@ -65,3 +65,9 @@ test('a link\'s optional mtu is kept; one outside 1280..65000 or not an integer 
   throwsField(() => parseTopology(topo('r1', [link({ mtu: 576 })])), 'Topology.spec.links[0].mtu', /must be 1280 to 65000, got 576/);
   throwsField(() => parseTopology(topo('r1', [link({ mtu: 'jumbo' })])), 'Topology.spec.links[0].mtu', /non-negative integer/);
 });
+
+test('a link\'s optional state is down (a pulled cable) or up (the same as none); anything else is refused naming the field', () => {
+  assert.equal(parseTopology(topo('r1', [link({ state: 'down' })])).spec.links[0]!.state, 'down');
+  assert.equal(parseTopology(topo('r1', [link({ state: 'up' })])).spec.links[0]!.state, undefined);
+  throwsField(() => parseTopology(topo('r1', [link({ state: 'shut' })])), 'Topology.spec.links[0].state', /must be up or down, got "shut"/);
+});

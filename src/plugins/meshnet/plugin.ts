@@ -15,7 +15,7 @@ import { FarEndFailures, plumbLink, removeFarEnds } from '../../meshnet/plumb';
 import type { RemoteLinker, WireLinker } from '../../meshnet/remote';
 import { vniOf, type VniScheme } from '../../meshnet/vxlan';
 import { openStore, type Store } from '../../store';
-import { TopologyClient, isAlive, withDefaultMtu, type Topology } from '../../topology';
+import { TopologyClient, cablePulled, isAlive, withDefaultMtu, type Topology } from '../../topology';
 import { MeshnetCode } from './codes';
 import { parseMeshnetConf, type MeshnetConf } from './config';
 import { createLogger, type Logger } from '../../log';
@@ -228,7 +228,8 @@ async function check(ctx: PluginContext, deps: MeshnetDeps): Promise<void> {
       const st = inspectEnd(a);
       const label = linkLabel(pod, link);
       if (!st.exists) throw fail(`${label}: interface ${link.local_intf} is missing in the pod`);
-      if (!st.up) throw fail(`${label}: interface ${link.local_intf} is down`);
+      // A pulled cable (lab link down) leaves a veth, self, VXLAN or macvlan end admin-down on purpose.
+      if (!st.up && !cablePulled(link, peers.get(link.peer_pod))) throw fail(`${label}: interface ${link.local_intf} is down`);
       if (!st.hasIp) throw fail(`${label}: interface ${link.local_intf} lacks address ${link.local_ip}`);
       const expectKind = p.action === 'macvlan' || p.action === 'vxlan' ? p.action : 'veth'; // a grpc-wire end is a veth
       if (st.kind !== expectKind) throw fail(`${label}: interface ${link.local_intf} is a ${st.kind ?? 'plain'} link, expected ${expectKind}`);
