@@ -21,9 +21,15 @@ command -v etcd >/dev/null     || need+=(etcd-server)
 command -v iptables >/dev/null || need+=(iptables)
 command -v openssl >/dev/null  || need+=(openssl)
 command -v kubectl >/dev/null  || need+=(kubernetes-client)
+[ -x /usr/lib/frr/ospfd ]      || need+=(frr)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # frr (routing daemons run inside lab pods by tests) must not start as a service on this host.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
