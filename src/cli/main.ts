@@ -139,11 +139,15 @@ async function showLinks(state: LabState, traffic: boolean): Promise<boolean> {
   out('');
   out(rows.length ? formatLinkTable(rows) : '(no links)');
   const failed = rows.filter((r) => !r.pass).length;
+  // A pulled cable that is down as set passes, but is neither up nor proven by traffic.
+  const pulled = rows.filter((r) => r.pulled && r.pass).length;
   const pinged = rows.filter((r) => r.traffic).length;
+  const ok = rows.length - failed - pulled;
+  const pulledNote = pulled ? `; ${pulled} with the cable pulled (lab link up plugs it back)` : '';
   out('');
-  if (!traffic) out(`${rows.length - failed} of ${rows.length} links up`);
-  else if (pinged === rows.length) out(`${rows.length - failed} of ${rows.length} links passed traffic`);
-  else out(`${rows.length - failed} of ${rows.length} links passed (${pinged} with traffic; ${rows.length - pinged} to host interfaces checked for state only)`);
+  if (!traffic) out(`${ok} of ${rows.length} links up${pulledNote}`);
+  else if (pinged === ok) out(`${ok} of ${rows.length} links passed traffic${pulledNote}`);
+  else out(`${ok} of ${rows.length} links passed (${pinged} with traffic; ${ok - pinged} to host interfaces checked for state only)${pulledNote}`);
   return failed === 0;
 }
 
