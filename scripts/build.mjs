@@ -79,7 +79,7 @@ await Promise.all(entries.map(async ({ src, out, plugins = [], nodeFlags = [] })
 // Linked statically: on a cluster node the runtime execs it on the host, whose C library may be
 // older than the build machine's (a dynamically linked shim would fail with "GLIBC_2.34 not found").
 const shimmed = ['meshnet'];
-const ccArgs = (extra) => ['-O2', '-Wall', '-Wextra', '-Werror', ...extra, `-DNODE_BIN="${process.execPath}"`,
+const ccArgs = (extra) => ['-O2', '-Wall', '-Wextra', '-Werror', ...extra, `-DNODE_BIN="${process.execPath}"`, `-DMESHNET_VERSION="${BUILD.version}"`, `-DMESHNET_COMMIT="${BUILD.commit}"`,
   '-o', join(dist, 'cni', 'meshnet-shim'), join(root, 'src/shim/cni-shim.c')];
 let cc = spawnSync('cc', ccArgs(['-static']), { stdio: 'inherit' });
 if (cc.status !== 0) {

@@ -1,6 +1,7 @@
 // The plugin skeleton: the only code in a plugin that reads the environment and stdin or writes
 // stdout. Plugins hand it their ADD/DEL/CHECK/STATUS/GC functions; it validates input, enforces
 // the per-version rules of the spec, and maps every failure to a CNI error object on stdout.
+import { versionLine } from '../build';
 import { parseNetConf, type NetConf } from './config';
 import { isRecord } from './decode';
 import { CniError, ErrorCode } from './errors';
@@ -31,6 +32,8 @@ export interface PluginFuncs {
 
 export interface PluginIO {
   env: Record<string, string | undefined>;
+  /** Command-line arguments (a runtime passes none; a human may pass --version). */
+  args?: readonly string[];
   readStdin(): Promise<string>;
   writeStdout(s: string): void;
   writeStderr(s: string): void;
@@ -40,6 +43,7 @@ export interface PluginIO {
 export function processIO(): PluginIO {
   return {
     env: process.env,
+    args: process.argv.slice(2),
     async readStdin(): Promise<string> {
       const chunks: Buffer[] = [];
       for await (const chunk of process.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
@@ -67,6 +71,10 @@ export async function runPlugin(funcs: PluginFuncs, io: PluginIO = processIO()):
 
   try {
     const rawCommand = io.env['CNI_COMMAND'] ?? '';
+    if (io.args?.includes('--version')) {
+      io.writeStdout(`${versionLine(funcs.about.split(':')[0]!)}\nCNI protocol versions supported: ${supported.join(', ')}\n`);
+      return 0;
+    }
     // Like the reference skel: a human running the binary by hand gets a description, not an error.
     if (rawCommand === '' && funcs.about !== '') {
       io.writeStderr(`${funcs.about}\nCNI protocol versions supported: ${supported.join(', ')}\n`);

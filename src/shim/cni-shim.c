@@ -150,10 +150,15 @@ static int exec_fallback(const char *name, const char *dir, const struct buf *in
   return fail(11, "meshnetd is not running on this node", strerror(errno));
 }
 
-int main(void) {
+int main(int argc, char **argv) {
   const char *name;
   char dir[PATH_MAX];
   self_paths(&name, dir, sizeof dir);
+  /* A runtime passes no arguments; a human asking for the version gets it without a daemon. */
+  if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+    printf("%s %s (commit %s, exec shim)\n", name, MESHNET_VERSION, MESHNET_COMMIT);
+    return 0;
+  }
 
   struct buf in = {0};
   if (read_all(0, &in) < 0) return fail(5, "cni-shim: reading stdin failed", strerror(errno));

@@ -123,3 +123,12 @@ test('--output with an unknown format is refused, naming the formats', () => {
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--output takes json or table, got "yaml"/);
 });
+
+test('every binary answers --version with its name, the package version and the commit', () => {
+  const version = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
+  for (const bin of ['meshnetd', 'meshnetctl', 'kmesh-installer', 'cni/meshnet', 'cni/veth', 'cni/router', 'cni/kmesh-cni']) {
+    const r = spawnSync(resolve('dist', bin), ['--version'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `${bin}: ${r.stderr}`);
+    assert.match(r.stdout, new RegExp(`^${bin.replace('cni/', '')} ${version.replace(/\./g, '\\.')} \\(commit \\w+`), bin);
+  }
+});
