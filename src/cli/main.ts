@@ -3,11 +3,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { openStore } from '../store';
-import { TopologyClient } from '../topology';
+import { IMPAIRMENT_KEYS, TopologyClient, type ImpairmentKey } from '../topology';
 import { versionLine } from '../build';
 import {
   LabError, LabFileError, checkLinks, checkPod, formatLinkTable, labDown, labState, labUp, listLabs, readLabFile,
-  nodeWires, restartDaemon, saveState, startApiProxy, netnsPath, labApply, capture, parseEndpoint, setCable,
+  nodeWires, restartDaemon, saveState, startApiProxy, netnsPath, labApply, capture, parseEndpoint, setCable, impairLink, describeImpairment,
   type CaptureOptions, type LabFileOptions, type LabState,
 } from '../lab';
 import type { WireTelemetry } from '../wire/dataplane';
@@ -43,6 +43,12 @@ const COMMANDS: [string, string][] = [
                                       Topologies get state: down (or lose it) and the nodes' meshnetd make
                                       both ends follow (a grpc-wire: NO-CARRIER in both pods; other kinds:
                                       both interfaces admin-down); kept through daemon restarts`],
+  ['impair', `meshnetctl lab impair NAME POD:IFACE [--delay 20ms] [--jitter 5ms] [--loss 1%] [--rate 100mbit]
+                           [--corrupt 0.1%] [--duplicate 1%] [--reorder 25%] | --show | --reset  [--output json]
+                                      impair the frames leaving POD:IFACE (as netem on it would), show both
+                                      directions' settings and counters, or remove them; kept in the link's
+                                      Topology half (impairment:), applied by meshnetd in the grpc-wire
+                                      dataplane: a veth or VXLAN link becomes a grpc-wire (link_type: grpc)`],
   ['restart-daemon', `meshnetctl lab restart-daemon NAME NODE  restart one node's meshnetd (its wires are reattached, pods untouched)`],
   ['down', `meshnetctl lab down NAME|FILE       remove everything the lab made`],
 ];
@@ -353,6 +359,48 @@ async function lab(args: string[]): Promise<number> {
       const what = r.down ? 'cable pulled' : 'cable plugged back';
       out(`link uid ${r.uid} ${r.a} - ${r.b}: ${what}${r.seen ? (r.down ? ': both ends without carrier' : ': both ends have carrier') : ' (the pods\' interfaces did not show it within 10 s: is every pod and meshnetd running?)'}`);
       return r.seen ? 0 : 1;
+    }
+    case 'impair': {
+      const { json, rest: args2 } = outputOption(all);
+      const set: Partial<Record<ImpairmentKey, string>> = {};
+      const pos: string[] = [];
+      let show = false;
+      let reset = false;
+      for (let i = 0; i < args2.length; i++) {
+        const a = args2[i]!;
+        const key = a.startsWith('--') ? a.slice(2) : '';
+        if (a === '--show') show = true;
+        else if (a === '--reset') reset = true;
+        else if ((IMPAIRMENT_KEYS as readonly string[]).includes(key)) {
+          const v = args2[++i];
+          if (v === undefined) throw new UsageError(`${a} needs a value`);
+          set[key as ImpairmentKey] = v;
+        } else if (a.startsWith('-')) throw new UsageError(`lab impair: unknown option ${a}`);
+        else pos.push(a);
+      }
+      const [name, endpoint] = pos;
+      if (!name || !endpoint) throw new UsageError('lab impair needs NAME POD:IFACE');
+      const setting = Object.keys(set).length > 0;
+      if ([setting, show, reset].filter(Boolean).length !== 1) throw new UsageError('lab impair takes impairments to set (--delay, --loss, ...), --show or --reset');
+      const state = labState(name);
+      const r = await impairLink(state, parseEndpoint(state, endpoint), setting ? { set } : reset ? { reset: true } : {});
+      if (json) {
+        outJson(r);
+        return r.seen || show ? 0 : 1;
+      }
+      if (r.becameWire) out(`link uid ${r.uid} ${r.a} - ${r.b} is now a grpc-wire (link_type: grpc; it was re-made): impairments live in the wire's dataplane`);
+      if (!show) {
+        const mine = r.sides[0]!;
+        out(`${mine.direction}: ${reset ? 'impairment removed' : `impaired: ${describeImpairment(mine.settings)}`}${r.seen ? '' : ' (written, but meshnetd did not show it within 15 s: is the link up?)'}`);
+        return r.seen ? 0 : 1;
+      }
+      out(`link uid ${r.uid} ${r.a} - ${r.b}`);
+      for (const side of r.sides) {
+        const c = side.applied?.counters;
+        out(`  ${side.direction}: ${describeImpairment(side.settings)}` +
+          (c ? `  (lost ${c.lost}, duplicated ${c.duplicated}, corrupted ${c.corrupted}, reordered ${c.reordered}, delayed ${c.delayed}, queue drops ${c.queueDropped}, waiting ${side.applied!.waiting})` : ''));
+      }
+      return 0;
     }
     case 'restart-daemon': {
       const [name, nodeName] = positional;

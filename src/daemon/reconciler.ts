@@ -15,7 +15,7 @@ import type { RemoteLinker, WireLinker } from '../meshnet/remote';
 import type { VniScheme } from '../meshnet/vxlan';
 import { Informer, keyOf } from '../store/informer';
 import type { Store } from '../store';
-import { TOPOLOGY_RESOURCE, TopologyClient, cablePulled, isAlive, parseStored, withDefaultMtu, type Topology } from '../topology';
+import { TOPOLOGY_RESOURCE, TopologyClient, cablePulled, impairmentOf, isAlive, parseStored, withDefaultMtu, type Topology } from '../topology';
 import type { WireDataplane } from '../wire/dataplane';
 import { WorkQueue } from './workqueue';
 import type { Mutex } from './mutex';
@@ -190,7 +190,7 @@ export class Reconciler {
           if (p.action === 'wait') await this.farPodDown(key, p, me, podNetns, h);
           else {
             await this.ensure(p, me, podNetns, h, pending);
-            if (p.action === 'grpc') this.applyCable(key, p, podNetns);
+            if (p.action === 'grpc') this.applyWireState(key, p, podNetns);
           }
         } catch (e) {
           failures.push(`${linkLabel(pod, p.link)}: ${(e as Error).message}`);
@@ -263,16 +263,26 @@ export class Reconciler {
   }
 
   /**
-   * A grpc-wire's pulled cable (`state: down` on either half, as `meshnetctl lab link down`
-   * writes; other kinds are left admin-down by plumbLink): the host end goes down, so the pod's
-   * interface stays admin-up and shows NO-CARRIER, and nothing crosses.
+   * A grpc-wire's own state from its link: a pulled cable (`state: down` on either half, as
+   * `meshnetctl lab link down` writes; other kinds are left admin-down by plumbLink) takes the
+   * host end down, so the pod's interface stays admin-up and shows NO-CARRIER; this half's
+   * `impairment` is applied to the frames leaving the pod (wire/impair.ts).
    */
-  private applyCable(key: string, p: LinkPlan, podNetns: string): void {
+  private applyWireState(key: string, p: LinkPlan, podNetns: string): void {
+    const dp = this.o.dataplane;
+    const [wire] = dp?.findEnds((e) => e.podNetns === podNetns && e.podIntf === p.link.local_intf) ?? [];
+    if (!dp || !wire) return;
     const down = p.link.state === 'down';
-    const [wire] = this.o.dataplane?.findEnds((e) => e.podNetns === podNetns && e.podIntf === p.link.local_intf) ?? [];
-    if (!wire || this.o.dataplane!.isPulled(wire.id) === down) return;
-    this.o.dataplane!.setPulled(wire.id, down);
-    this.o.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): cable ${down ? 'pulled' : 'plugged back'}`);
+    if (dp.isPulled(wire.id) !== down) {
+      dp.setPulled(wire.id, down);
+      this.o.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): cable ${down ? 'pulled' : 'plugged back'}`);
+    }
+    // This half's impairment: what frames leaving this pod's interface suffer.
+    const want = impairmentOf(p.link);
+    if (JSON.stringify(dp.impairmentOf(wire.id)) !== JSON.stringify(want)) {
+      dp.setImpairment(wire.id, want);
+      this.o.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): ${want ? `impaired: ${JSON.stringify(p.link.impairment)}` : 'impairment removed'}`);
+    }
   }
 
   /**

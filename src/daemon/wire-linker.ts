@@ -6,7 +6,7 @@ import { isIP } from '../cni';
 import { GrpcStatusError, type CallContext, type WireDef } from '../grpc';
 import { NetNs, Rtnl, netnsPathExists } from '../kernel';
 import type { WireLinker, WireSide } from '../meshnet/remote';
-import { isValidIfName } from '../topology';
+import { impairmentOf, isValidIfName } from '../topology';
 import type { WireDataplane, WireEndSpec } from '../wire/dataplane';
 import { wireHostIntf, wireId } from '../wire/ids';
 import type { GWireItem, WireRecords } from '../wire/records';
@@ -90,6 +90,8 @@ export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecord
       dataplane.addEnd(spec);
       // A pulled cable (this pod's half says state: down) stays pulled on a re-made wire.
       if (link?.state === 'down') dataplane.setPulled(spec.id, true);
+      const impairment = link && impairmentOf(link);
+      if (impairment) dataplane.setImpairment(spec.id, impairment);
       await records.upsert(item(nodeName, { ns: req.topoNs, pod: req.localPodName, uid: Number(req.linkUid), spec }));
       // The pod's DEL may have run meanwhile (peer requests do not wait for CNI calls): an end
       // made for a pod that is gone is undone, or its record would outlive it (storm test).

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EthertypeSocket, NetNs, Rtnl, type LinkInfo } from '../kernel';
-import { LOCALHOST_PEER, cablePulled, type Link, type Topology } from '../topology';
+import { LOCALHOST_PEER, cablePulled, wantsWire, type Link, type Topology } from '../topology';
 import { netnsPath } from './names';
 import type { LabState, PodState } from './state';
 
@@ -219,8 +219,8 @@ export async function checkLinks(state: LabState, topologies: Topology[], opts: 
       if (seen.has(key)) continue;
       seen.add(key);
       // A cable is pulled when either half of the link says so (lab link down writes both).
-      const pulled = cablePulled(l, byName.get(`${ns}/${l.peer_pod}`));
-      const { row, traffic } = inspectLink(pods, t, l, crossNode, tables, pulled);
+      const peer = byName.get(`${ns}/${l.peer_pod}`);
+      const { row, traffic } = inspectLink(pods, t, l, wantsWire(l, peer) ? 'grpc' : crossNode, tables, cablePulled(l, peer), wantsWire(l, peer));
       rows.push(row);
       if (!traffic || !(opts.traffic ?? true)) continue;
       if (traffic.target) pings.push({ row, netns: traffic.a.netns, target: traffic.target });
@@ -253,7 +253,7 @@ export async function checkLinks(state: LabState, topologies: Topology[], opts: 
 const PING_CONCURRENCY = 16;
 
 /** The link's row with its state; `traffic` says how to prove it when it is up and has a far pod. */
-function inspectLink(pods: Map<string, PodState>, t: Topology, l: Link, crossNode: 'vxlan' | 'grpc', tables: LinkTables, pulled: boolean): { row: LinkCheck; traffic?: { a: ProbeEnd; b: ProbeEnd; target?: string } } {
+function inspectLink(pods: Map<string, PodState>, t: Topology, l: Link, crossNode: 'vxlan' | 'grpc', tables: LinkTables, pulled: boolean, wire = false): { row: LinkCheck; traffic?: { a: ProbeEnd; b: ProbeEnd; target?: string } } {
   const ns = t.metadata.namespace;
   const kind = l.peer_pod === LOCALHOST_PEER ? 'macvlan' : l.peer_pod === t.metadata.name ? 'self' : 'veth';
   const row: LinkCheck = {
@@ -265,7 +265,8 @@ function inspectLink(pods: Map<string, PodState>, t: Topology, l: Link, crossNod
   };
   const a = pods.get(`${ns}/${t.metadata.name}`);
   const b = kind === 'macvlan' ? undefined : pods.get(`${ns}/${l.peer_pod}`);
-  if (a && b && a.node !== b.node) row.kind = crossNode;
+  // A link that asks to be a wire (link_type: grpc, or impaired) is one on one node too.
+  if (a && b && (a.node !== b.node || (kind === 'veth' && wire))) row.kind = crossNode;
   if (!a || (kind !== 'macvlan' && !b)) {
     row.detail = 'pod not running';
     return { row };

@@ -11,3 +11,4 @@ export { labApply, linkChanges } from './apply';
 export { parseEndpoint, type Endpoint } from './endpoint';
 export { capture, type CaptureOptions } from './capture';
 export { setCable, type CableResult } from './cable';
+export { impairLink, describeImpairment, type ImpairResult } from './impair';

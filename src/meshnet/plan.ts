@@ -3,7 +3,7 @@
 // → a self link; `localhost` → macvlan; a peer not up yet → wait (its own ADD plumbs the link).
 import { netnsPathExists } from '../kernel';
 import {
-  LOCALHOST_PEER, TopologyClient, isAlive, topologyWhere,
+  LOCALHOST_PEER, TopologyClient, isAlive, topologyWhere, wantsWire,
   type BadLink, type Link, type Topology, type TopologyStatus,
 } from '../topology';
 import type { WireSide } from './remote';
@@ -64,9 +64,12 @@ export function planLinks(me: Topology, peers: Map<string, Topology>, interNode:
     // The peer's own Topology says which address its end gets; ours is the fallback.
     const peerIp = peer.spec.links.find((l) => l.uid === link.uid)?.local_ip ?? link.peer_ip;
     const { src_ip: peerNode, net_ns: peerNetns } = peer.status as Required<Pick<TopologyStatus, 'src_ip' | 'net_ns'>>;
-    if (peerNode !== me.status!.src_ip) plans.push({ link, action: interNode, peerNode, peerNetns, peerIp });
+    const sameNode = peerNode === me.status!.src_ip;
     // A record that outlived its sandbox (its DEL never ran): the peer's next ADD will plumb.
-    else if (!netnsPathExists(peerNetns)) plans.push({ link, action: 'wait' });
+    if (sameNode && !netnsPathExists(peerNetns)) plans.push({ link, action: 'wait' });
+    // A link that asks to be a wire (link_type: grpc, or impaired) is one, on one node too.
+    else if (wantsWire(link, peer)) plans.push({ link, action: 'grpc', peerNode, peerNetns, peerIp });
+    else if (!sameNode) plans.push({ link, action: interNode, peerNode, peerNetns, peerIp });
     else plans.push({ link, action: 'veth', peerNetns, peerIp });
   }
   return plans;

@@ -1,6 +1,8 @@
 // The meshnet custom resources as users write them (group networkop.co.uk, version v1beta1).
 // JSON keys are upstream's snake_case so KNE-emitted objects load unchanged.
 
+import type { ImpairmentKey } from './impairment';
+
 export const TOPOLOGY_API_VERSION = 'networkop.co.uk/v1beta1';
 export const TOPOLOGY_KIND = 'Topology';
 /** peer_pod value meaning "macvlan to the host interface named by peer_intf". */
@@ -24,6 +26,16 @@ export interface Link {
    * Absent (or `up`): connected.
    */
   state?: 'down';
+  /**
+   * `grpc`: this link is a grpc-wire whatever meshnet would choose (ours), same node included:
+   * what an impaired link needs. Either half saying so is enough.
+   */
+  link_type?: 'grpc';
+  /**
+   * What frames leaving this half's interface suffer (ours; netem's terms, e.g. `{delay: 20ms,
+   * loss: 1%}`: topology/impairment.ts). An impaired link is a grpc-wire.
+   */
+  impairment?: Partial<Record<ImpairmentKey, string>>;
 }
 
 export interface SkippedPod {

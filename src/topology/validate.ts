@@ -2,6 +2,7 @@
 // Every error names the JSON path of the bad value; nothing downstream re-checks shapes.
 import { parseCidr } from '../cni/ip';
 import { TopologyError } from './errors';
+import { parseImpairment, type Impairment, type ImpairmentKey } from './impairment';
 import {
   LOCALHOST_PEER, TOPOLOGY_API_VERSION, TOPOLOGY_KIND,
   type Link, type Topology, type TopologyStatus,
@@ -60,6 +61,17 @@ export function cablePulled(link: Link, peer: { spec: { links: Link[] } } | unde
   return link.state === 'down' || peer?.spec.links.find((l) => l.uid === link.uid)?.state === 'down';
 }
 
+/** Whether a link is a grpc-wire by its own choice: `link_type: grpc` or an impairment on either half. */
+export function wantsWire(link: Link, peer: { spec: { links: Link[] } } | undefined): boolean {
+  const theirs = peer?.spec.links.find((l) => l.uid === link.uid);
+  return [link, theirs].some((l) => l?.link_type === 'grpc' || !!l?.impairment);
+}
+
+/** A (validated) link's impairment, parsed; undefined when it has none. */
+export function impairmentOf(link: Link): Impairment | undefined {
+  return parseImpairment(link.impairment, 'impairment');
+}
+
 /**
  * `t` with `mtu` on every link that sets none (a node-wide or plugin default); `t` itself is not
  * changed (it may be an informer's cached object).
@@ -91,6 +103,12 @@ export function parseLink(v: unknown, path: string): Link {
     if (v.state !== 'up' && v.state !== 'down') throw new TopologyError(`${path}.state`, `must be up or down, got ${JSON.stringify(v.state)}`);
     if (v.state === 'down') link.state = 'down';
   }
+  if (v.link_type !== undefined && v.link_type !== null) {
+    if (v.link_type !== 'grpc') throw new TopologyError(`${path}.link_type`, `must be grpc (a grpc-wire, on one node too), got ${JSON.stringify(v.link_type)}`);
+    link.link_type = 'grpc';
+  }
+  // Checked here, kept as written (a Topology read and written back stays as its author wrote it).
+  if (parseImpairment(v.impairment, `${path}.impairment`)) link.impairment = { ...(v.impairment as Record<ImpairmentKey, string>) };
   for (const k of ['local_ip', 'peer_ip'] as const) {
     const ip = str(v, k, path, false);
     if (ip === undefined) continue;

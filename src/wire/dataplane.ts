@@ -4,7 +4,9 @@
 // peer node (WireProtocol.SendToStream), each Packet carrying the RECEIVER's wire id; frames that
 // arrive are delivered in O(1) by that id (the wire table, table.ts). This file owns the kernel
 // side (veths, sockets, carrier) and the peer streams (loss, probing, SendToOnce fallback).
-import { NetNs, PacketSocket, Rtnl } from '../kernel';
+import { NetNs, PacketSocket, Rtnl, disableTxOffloads, withNetns } from '../kernel';
+import { formatImpairment, type Impairment } from '../topology/impairment';
+import type { ImpairCounters } from './impair';
 import { GrpcCallError, grpcAddress, wireClient, type Packet, type TlsMaterial, type WireClient, type WireStream } from '../grpc';
 import { MESHNET_LINK_GROUP } from '../meshnet/links';
 import { wireHostIntf } from './ids';
@@ -35,6 +37,8 @@ export interface WireTelemetry {
   farGone: boolean;
   /** True while the link's cable is pulled (its Topology says `state: down`). */
   pulled: boolean;
+  /** What frames leaving this end suffer (as a Topology writes it), and what it did so far. */
+  impairment?: { settings: Record<string, string>; counters: ImpairCounters; waiting: number };
   framesFromPod: number;
   framesToPod: number;
   bytesFromPod: number;
@@ -74,6 +78,8 @@ export class WireDataplane {
   private readonly farGone = new Set<bigint>();
   /** Ends whose link's cable is pulled (Topology `state: down`): no carrier whatever the peer does. */
   private readonly pulled = new Set<bigint>();
+  /** Impairments by end (kept when an end is re-made on the same interface: reuseEnd). */
+  private readonly impairments = new Map<bigint, Impairment>();
 
   /** Whether end `id` must show no carrier for a reason of its own (far pod gone, cable pulled). */
   private held(id: bigint): boolean {
@@ -222,6 +228,33 @@ export class WireDataplane {
     return true;
   }
 
+  /**
+   * Impairs frames leaving end `id` towards its peer (or stops: undefined). The pod's interface
+   * gets its tx offloads turned off, so it hands the wire MTU-sized frames with real checksums:
+   * loss and corruption then hit single packets, as netem's do, not 64 KB TSO super-frames.
+   * False when unknown.
+   */
+  setImpairment(id: bigint, spec: Impairment | undefined): boolean {
+    const [end] = this.wires.find((e) => e.id === id);
+    if (!end) return false;
+    if (spec && !this.impairments.has(id)) {
+      const ns = NetNs.open(end.podNetns);
+      try {
+        withNetns(ns, () => disableTxOffloads(end.podIntf));
+      } finally {
+        ns.close();
+      }
+    }
+    if (spec) this.impairments.set(id, spec);
+    else this.impairments.delete(id);
+    return this.wires.setImpairment(id, spec);
+  }
+
+  /** End `id`'s impairment (setImpairment), if any. */
+  impairmentOf(id: bigint): Impairment | undefined {
+    return this.impairments.get(id);
+  }
+
   /** Whether end `id`'s cable is pulled (setPulled). */
   isPulled(id: bigint): boolean {
     return this.pulled.has(id);
@@ -236,6 +269,8 @@ export class WireDataplane {
     // Large buffers: the event loop also encodes and sends; while it does, a pod's burst of
     // super-frames must wait in the socket rather than be dropped by the kernel.
     this.wires.add(spec, hostIntf, PacketSocket.open(hostIntf, { vnetHdr: true, rcvbuf: SOCKET_BUFFER, sndbuf: SOCKET_BUFFER }));
+    const impairment = this.impairments.get(spec.id);
+    if (impairment) this.wires.setImpairment(spec.id, impairment);
     // Open the peer's stream now, not at the first frame: its loss is how carrier goes down.
     if (!this.lost.has(spec.peerNode)) this.streamTo(spec.peerNode);
   }
@@ -245,6 +280,7 @@ export class WireDataplane {
     const end = this.wires.remove(id);
     this.farGone.delete(id);
     this.pulled.delete(id);
+    this.impairments.delete(id);
     if (!end) return false;
     const node = Rtnl.open();
     try {
@@ -370,7 +406,9 @@ export class WireDataplane {
       const st = w.sock.stats();
       return {
         id: w.id.toString(), peerId: w.peerId.toString(), peerNode: w.peerNode, podNetns: w.podNetns, podIntf: w.podIntf, ...(w.pod ? { pod: w.pod } : {}),
-        hostIntf: w.hostIntf, carrier: !this.lost.has(w.peerNode) && !this.held(w.id), farGone: this.farGone.has(w.id), pulled: this.pulled.has(w.id), framesFromPod: w.rxFrames, framesToPod: w.txFrames,
+        hostIntf: w.hostIntf, carrier: !this.lost.has(w.peerNode) && !this.held(w.id), farGone: this.farGone.has(w.id), pulled: this.pulled.has(w.id),
+        ...(w.impairer ? { impairment: { settings: formatImpairment(w.impairer.impairment), counters: { ...w.impairer.counters }, waiting: w.impairer.waiting } } : {}),
+        framesFromPod: w.rxFrames, framesToPod: w.txFrames,
         bytesFromPod: st.rxBytes, bytesToPod: st.txBytes, kernelDrops: st.rxDropsKernel ?? 0,
       };
     });

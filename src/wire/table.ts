@@ -2,6 +2,8 @@
 // node's stream under the receiver's id, and frames from peers delivered in O(1) by the id they
 // carry. No kernel here: each end's frame socket and the peer streams are handed in, so the table
 // runs the same behind the daemon's AF_PACKET sockets and a test's fake ones.
+import { Impairer } from './impair';
+import type { Impairment } from '../topology/impairment';
 import type { Packet } from '../grpc';
 import { LogLimiter, type Logger } from '../log';
 
@@ -47,6 +49,8 @@ export interface WireEnd extends WireEndSpec {
   /** Frames read from the pod (sent to the peer) and written to it. */
   rxFrames: number;
   txFrames: number;
+  /** Present while frames leaving this end are impaired (impair.ts). */
+  impairer?: Impairer;
 }
 
 export interface TableCounters {
@@ -90,11 +94,27 @@ export class WireTable {
     return end;
   }
 
+  /**
+   * Impairs the frames leaving end `id` (towards its peer) as `spec` says, or stops impairing
+   * them (undefined: what still waits in the delay line is dropped). False when unknown.
+   */
+  setImpairment(id: bigint, spec: Impairment | undefined): boolean {
+    const end = this.ends.get(id);
+    if (!end) return false;
+    if (!spec) {
+      end.impairer?.close();
+      delete end.impairer;
+    } else if (end.impairer) end.impairer.set(spec);
+    else end.impairer = new Impairer(spec, (frame) => this.streamTo(end.peerNode).send({ remotIntfId: end.peerId, frame }));
+    return true;
+  }
+
   /** Stops relaying wire `id` and closes its socket; the end, for its interface to be deleted. */
   remove(id: bigint): WireEnd | undefined {
     const end = this.ends.get(id);
     if (!end) return undefined;
     this.ends.delete(id);
+    end.impairer?.close();
     end.stop();
     end.sock.close();
     return end;
@@ -131,10 +151,12 @@ export class WireTable {
       return;
     }
     if (frames.length === 0) return;
-    const stream = this.streamTo(end.peerNode);
-    for (const frame of frames) {
-      stream.send({ remotIntfId: end.peerId, frame });
-      end.rxFrames++;
+    end.rxFrames += frames.length;
+    if (end.impairer) {
+      for (const frame of frames) end.impairer.push(frame);
+    } else {
+      const stream = this.streamTo(end.peerNode);
+      for (const frame of frames) stream.send({ remotIntfId: end.peerId, frame });
     }
     this.counters.framesOut += frames.length;
   }
