@@ -22,6 +22,7 @@ command -v iptables >/dev/null || need+=(iptables)
 command -v openssl >/dev/null  || need+=(openssl)
 command -v kubectl >/dev/null  || need+=(kubernetes-client)
 [ -x /usr/lib/frr/ospfd ]      || need+=(frr)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -7,7 +7,7 @@ import { IMPAIRMENT_KEYS, TopologyClient, type ImpairmentKey } from '../topology
 import { versionLine } from '../build';
 import {
   LabError, LabFileError, checkLinks, checkPod, formatLinkTable, labDown, labState, labUp, listLabs, readLabFile,
-  nodeWires, restartDaemon, saveState, startApiProxy, netnsPath, labApply, capture, parseEndpoint, setCable, impairLink, describeImpairment,
+  nodeWires, restartDaemon, saveState, startApiProxy, netnsPath, labApply, capture, parseEndpoint, setCable, impairLink, describeImpairment, graphData, renderDot, renderHtml, renderMermaid,
   type CaptureOptions, type LabFileOptions, type LabState,
 } from '../lab';
 import type { WireTelemetry } from '../wire/dataplane';
@@ -49,6 +49,12 @@ const COMMANDS: [string, string][] = [
                                       directions' settings and counters, or remove them; kept in the link's
                                       Topology half (impairment:), applied by meshnetd in the grpc-wire
                                       dataplane: a veth or VXLAN link becomes a grpc-wire (link_type: grpc)`],
+  ['graph', `meshnetctl lab graph NAME [-o FILE] [--format html|dot|mermaid] [--output json] [--watch SECONDS]
+                                      a picture of the lab: nodes, pods and links (kind, interfaces,
+                                      addresses) coloured by state, with per-link counters and
+                                      impairments; html (default, one self-contained file NAME.html)
+                                      or dot / mermaid (stdout unless -o); --output json: the data;
+                                      --watch: rewrite the file every SECONDS (the page reloads itself)`],
   ['restart-daemon', `meshnetctl lab restart-daemon NAME NODE  restart one node's meshnetd (its wires are reattached, pods untouched)`],
   ['down', `meshnetctl lab down NAME|FILE       remove everything the lab made`],
 ];
@@ -401,6 +407,51 @@ async function lab(args: string[]): Promise<number> {
           (c ? `  (lost ${c.lost}, duplicated ${c.duplicated}, corrupted ${c.corrupted}, reordered ${c.reordered}, delayed ${c.delayed}, queue drops ${c.queueDropped}, waiting ${side.applied!.waiting})` : ''));
       }
       return 0;
+    }
+    case 'graph': {
+      const { json, rest: args2 } = outputOption(all);
+      let file: string | undefined;
+      let format = 'html';
+      let watchS: number | undefined;
+      const pos: string[] = [];
+      for (let i = 0; i < args2.length; i++) {
+        const a = args2[i]!;
+        if (a === '-o' || a === '--format' || a === '--watch') {
+          const v = args2[++i];
+          if (v === undefined) throw new UsageError(`${a} needs a value`);
+          if (a === '-o') file = v;
+          else if (a === '--format') {
+            if (!['html', 'dot', 'mermaid'].includes(v)) throw new UsageError(`--format takes html, dot or mermaid, got ${JSON.stringify(v)}`);
+            format = v;
+          } else {
+            if (!/^\d+(\.\d+)?$/.test(v) || Number(v) < 1) throw new UsageError(`--watch needs a number of seconds (1 or more), got ${JSON.stringify(v)}`);
+            watchS = Number(v);
+          }
+        } else if (a.startsWith('-')) throw new UsageError(`lab graph: unknown option ${a}`);
+        else pos.push(a);
+      }
+      const name = pos[0];
+      if (!name) throw new UsageError('lab graph needs a NAME');
+      const state = labState(name);
+      if (json) {
+        outJson(await graphData(state));
+        return 0;
+      }
+      const target = file ?? (format === 'html' ? `${name}.html` : '-');
+      const render = async () => {
+        const g = await graphData(state);
+        const text = format === 'dot' ? renderDot(g) : format === 'mermaid' ? renderMermaid(g) : renderHtml(g, watchS ? Math.ceil(watchS) : undefined);
+        if (target === '-') process.stdout.write(text);
+        else writeFileSync(target, text);
+        return g;
+      };
+      const g = await render();
+      if (target !== '-') out(`wrote ${target}: ${g.nodes.length} node(s), ${g.pods.length} pods, ${g.links.length} links${format === 'html' ? ` (open it in a browser${watchS ? `; rewritten every ${watchS} s until Ctrl-C` : ''})` : ''}`);
+      if (!watchS) return 0;
+      for (;;) {
+        await new Promise((r) => setTimeout(r, watchS! * 1000));
+        await render();
+      }
     }
     case 'restart-daemon': {
       const [name, nodeName] = positional;

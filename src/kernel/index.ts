@@ -3,7 +3,7 @@ export { KernelError, isKernelError } from './errors';
 export { NetNs, withNetns, createNamedNetns, deleteNamedNetns, listNamedNetns, netnsPathExists, netnsPath, NETNS_RUN_DIR } from './netns';
 export { Rtnl } from './rtnl';
 export type {
-  LinkInfo, VxlanInfo, AddrInfo, RouteSpec, RouteInfo, RuleSpec, NeighSpec, NeighInfo, VethSpec, VxlanSpec, MacvlanSpec,
+  LinkInfo, LinkStats, VxlanInfo, AddrInfo, RouteSpec, RouteInfo, RuleSpec, NeighSpec, NeighInfo, VethSpec, VxlanSpec, MacvlanSpec,
 } from './rtnl';
 export { createTap, closeFd } from './tap';
 export { readSysctl, writeSysctl } from './sysctl';

@@ -32,6 +32,8 @@ export interface LinkInfo {
   /** For kind 'vxlan': its parameters, so callers can tell a correct device from a stale one. */
   vxlan?: VxlanInfo;
 }
+/** A link's counters as the kernel keeps them (rtnl_link_stats64). */
+export interface LinkStats { rxPackets: number; txPackets: number; rxBytes: number; txBytes: number; rxDropped: number; txDropped: number }
 export interface VxlanInfo { vni: number; remote?: string; local?: string; dev?: number; dstPort: number }
 export interface AddrInfo { ifindex: number; dev: string; family: 4 | 6; cidr: string }
 export interface RouteSpec {
@@ -74,6 +76,7 @@ const RTM_NEWRULE = 32, RTM_DELRULE = 33, RTM_GETRULE = 34;
 
 const IFF_UP = 0x1, IFF_LOWER_UP = 0x10000;
 const IFLA_ADDRESS = 1, IFLA_IFNAME = 3, IFLA_MTU = 4, IFLA_LINK = 5, IFLA_MASTER = 10, IFLA_OPERSTATE = 16;
+const IFLA_STATS64 = 23;
 const IFLA_LINKINFO = 18, IFLA_GROUP = 27, IFLA_NET_NS_FD = 28, IFLA_EXT_MASK = 29, IFLA_LINK_NETNSID = 37;
 const IFLA_INFO_KIND = 1, IFLA_INFO_DATA = 2;
 const RTEXT_FILTER_SKIP_STATS = 1 << 3;
@@ -260,6 +263,33 @@ export class Rtnl {
     return this.sock
       .dump(() => new MsgBuilder(RTM_GETLINK, NLM_F_DUMP, ifinfomsg()).u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS), RTM_NEWLINK, op)
       .map(Rtnl.parseLink);
+  }
+
+  /**
+   * Packet and byte counters of every link, by name (IFLA_STATS64): a separate dump, since
+   * links() skips the statistics to stay fast on nodes with thousands of links.
+   */
+  linkStats(): Map<string, LinkStats> {
+    const op = `reading link counters${this.where}`;
+    const out = new Map<string, LinkStats>();
+    for (const p of this.sock.dump(() => new MsgBuilder(RTM_GETLINK, NLM_F_DUMP, ifinfomsg()), RTM_NEWLINK, op)) {
+      let name = '';
+      let stats: LinkStats | undefined;
+      for (let off = 16; off + 4 <= p.length; ) {
+        const len = p.readUInt16LE(off);
+        if (len < 4 || off + len > p.length) break;
+        const type = p.readUInt16LE(off + 2) & 0x3fff;
+        const v = off + 4;
+        if (type === IFLA_IFNAME) name = p.toString('utf8', v, off + len).replace(/\0+$/, '');
+        else if (type === IFLA_STATS64 && len >= 4 + 64) {
+          const u64 = (i: number) => Number(p.readBigUInt64LE(v + 8 * i));
+          stats = { rxPackets: u64(0), txPackets: u64(1), rxBytes: u64(2), txBytes: u64(3), rxDropped: u64(6), txDropped: u64(7) };
+        }
+        off += (len + 3) & ~3;
+      }
+      if (name && stats) out.set(name, stats);
+    }
+    return out;
   }
 
   link(name: string): LinkInfo | undefined {

@@ -12,3 +12,4 @@ export { parseEndpoint, type Endpoint } from './endpoint';
 export { capture, type CaptureOptions } from './capture';
 export { setCable, type CableResult } from './cable';
 export { impairLink, describeImpairment, type ImpairResult } from './impair';
+export { graphData, renderDot, renderHtml, renderMermaid, type GraphData } from './graph';
