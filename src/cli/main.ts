@@ -10,7 +10,7 @@ import {
   nodeWires, restartDaemon, saveState, startApiProxy, netnsPath, labApply, capture, parseEndpoint, setCable, impairLink, describeImpairment, graphData, renderDot, renderHtml, renderMermaid,
   type CaptureOptions, type LabFileOptions, type LabState,
 } from '../lab';
-import type { WireTelemetry } from '../wire/dataplane';
+import type { WireTelemetry } from '../lab';
 
 /** Each command's usage, as `meshnetctl lab CMD --help` prints it (and all of them for --help). */
 const COMMANDS: [string, string][] = [

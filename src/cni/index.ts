@@ -1,5 +1,5 @@
 // Public API of the CNI contract library: plugin side (skeleton) and runtime side (invoke).
-export { SUPPORTED_VERSIONS, LATEST_VERSION, isSupportedVersion, versionAtLeast } from './versions';
+export { SUPPORTED_VERSIONS, LATEST_VERSION, CHAINED_VERSIONS, LEGACY_VERSIONS, isLegacyVersion, isSupportedVersion, versionAtLeast } from './versions';
 export type { CniVersion } from './versions';
 export { ErrorCode, CniError, describeValue } from './errors';
 export type { CniErrorJSON, ErrorCodeValue } from './errors';

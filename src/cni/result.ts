@@ -1,10 +1,10 @@
-// Conversion between the wire formats of CNI results (0.3.0 ... 1.1.0) and the normalized
+// Conversion between the wire formats of CNI results (0.1.0 ... 1.1.0) and the normalized
 // CniResult. Parsing accepts every supported version; formatting writes exactly one version.
 import { describeValue, ErrorCode } from './errors';
 import { Decoder } from './decode';
 import { ipFamily, parseCidr } from './ip';
 import type { CniDNS, CniInterface, CniIPConfig, CniResult, CniRoute } from './types';
-import { type CniVersion, isSupportedVersion, SUPPORTED_VERSIONS, versionAtLeast } from './versions';
+import { type CniVersion, isLegacyVersion, isSupportedVersion, SUPPORTED_VERSIONS, versionAtLeast } from './versions';
 
 export function emptyResult(version: CniVersion): CniResult {
   return { cniVersion: version, interfaces: [], ips: [], routes: [], dns: {} };
@@ -35,6 +35,8 @@ export function parseResult(json: unknown, where: string, defaultVersion?: CniVe
     );
   }
 
+  if (isLegacyVersion(cniVersion)) return parseLegacy(d, obj, where, cniVersion);
+
   const interfaces = (d.optArray(obj, 'interfaces', where) ?? []).map((v, i) =>
     parseInterface(d, v, `${where}.interfaces[${i}]`),
   );
@@ -46,6 +48,70 @@ export function parseResult(json: unknown, where: string, defaultVersion?: CniVe
   const dns = dnsRaw === undefined || dnsRaw === null ? {} : parseDNS(d, dnsRaw, `${where}.dns`);
 
   return { cniVersion, interfaces, ips, routes, dns };
+}
+
+/**
+ * A 0.1.0/0.2.0 result: `ip4` and `ip6` objects, each `{ip, gateway?, routes?}`, and `dns`. As the
+ * reference library's conversion does, the addresses become ips without an interface and the
+ * routes of both families one list.
+ */
+function parseLegacy(d: Decoder, obj: Record<string, unknown>, where: string, cniVersion: CniVersion): CniResult {
+  const ips: CniIPConfig[] = [];
+  const routes: CniRoute[] = [];
+  for (const [key, family] of [['ip4', 4], ['ip6', 6]] as const) {
+    const raw = obj[key];
+    if (raw === undefined || raw === null) continue;
+    const path = `${where}.${key}`;
+    const o = d.object(raw, path);
+    const ip = d.string(o, 'ip', path);
+    let got: 4 | 6;
+    try {
+      got = parseCidr(ip).family;
+    } catch (e) {
+      d.fail(`${path}.ip`, (e as Error).message);
+    }
+    if (got !== family) d.fail(`${path}.ip`, `${JSON.stringify(ip)} is not an IPv${family} address`);
+    const out: CniIPConfig = { address: ip };
+    const gateway = d.optString(o, 'gateway', path);
+    if (gateway !== undefined) {
+      if (ipFamily(gateway) !== family) d.fail(`${path}.gateway`, `${JSON.stringify(gateway)} is not an IPv${family} address`);
+      out.gateway = gateway;
+    }
+    ips.push(out);
+    routes.push(...(d.optArray(o, 'routes', path) ?? []).map((v, i) => parseRoute(d, v, `${path}.routes[${i}]`)));
+  }
+  const dnsRaw = obj['dns'];
+  const dns = dnsRaw === undefined || dnsRaw === null ? {} : parseDNS(d, dnsRaw, `${where}.dns`);
+  return { cniVersion, interfaces: [], ips, routes, dns };
+}
+
+/**
+ * The 0.1.0/0.2.0 wire form: the first IPv4 and the first IPv6 address (there is room for one
+ * of each), each with the routes of its family; interfaces are not part of it. This is what the
+ * reference library's conversion to types/020 writes.
+ */
+function formatLegacy(r: CniResult, version: CniVersion): Record<string, unknown> {
+  const out: Record<string, unknown> = { cniVersion: version };
+  for (const [key, family] of [['ip4', 4], ['ip6', 6]] as const) {
+    const ip = r.ips.find((x) => parseCidr(x.address).family === family);
+    if (!ip) continue;
+    const o: Record<string, unknown> = { ip: ip.address };
+    if (ip.gateway !== undefined) o['gateway'] = ip.gateway;
+    const rs = r.routes.filter((rt) => parseCidr(rt.dst).family === family).map((rt) => (rt.gw !== undefined ? { dst: rt.dst, gw: rt.gw } : { dst: rt.dst }));
+    if (rs.length) o['routes'] = rs;
+    out[key] = o;
+  }
+  out['dns'] = formatDns(r.dns);
+  return out;
+}
+
+function formatDns(dnsIn: CniDNS): Record<string, unknown> {
+  const dns: Record<string, unknown> = {};
+  if (dnsIn.nameservers !== undefined) dns['nameservers'] = [...dnsIn.nameservers];
+  if (dnsIn.domain !== undefined) dns['domain'] = dnsIn.domain;
+  if (dnsIn.search !== undefined) dns['search'] = [...dnsIn.search];
+  if (dnsIn.options !== undefined) dns['options'] = [...dnsIn.options];
+  return dns;
 }
 
 function parseInterface(d: Decoder, v: unknown, path: string): CniInterface {
@@ -146,6 +212,7 @@ function parseDNS(d: Decoder, v: unknown, path: string): CniDNS {
  * Empty lists are omitted and `dns` is always present, matching the reference Go encoder.
  */
 export function formatResult(r: CniResult, version: CniVersion): Record<string, unknown> {
+  if (isLegacyVersion(version)) return formatLegacy(r, version);
   const v11 = versionAtLeast(version, '1.1.0');
   const v10 = versionAtLeast(version, '1.0.0');
   const out: Record<string, unknown> = { cniVersion: version };
@@ -183,11 +250,6 @@ export function formatResult(r: CniResult, version: CniVersion): Record<string, 
       return o;
     });
   }
-  const dns: Record<string, unknown> = {};
-  if (r.dns.nameservers !== undefined) dns['nameservers'] = [...r.dns.nameservers];
-  if (r.dns.domain !== undefined) dns['domain'] = r.dns.domain;
-  if (r.dns.search !== undefined) dns['search'] = [...r.dns.search];
-  if (r.dns.options !== undefined) dns['options'] = [...r.dns.options];
-  out['dns'] = dns;
+  out['dns'] = formatDns(r.dns);
   return out;
 }

@@ -13,3 +13,4 @@ export { capture, type CaptureOptions } from './capture';
 export { setCable, type CableResult } from './cable';
 export { impairLink, describeImpairment, type ImpairResult } from './impair';
 export { graphData, renderDot, renderHtml, renderMermaid, type GraphData } from './graph';
+export type { WireTelemetry } from '../wire/dataplane';

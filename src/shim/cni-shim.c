@@ -39,6 +39,14 @@
 #endif
 #define SOCKET_DIR "/run/meshnet"
 
+/* Stamped by scripts/build.mjs; a compile by hand says "dev". */
+#ifndef MESHNET_VERSION
+#define MESHNET_VERSION "dev"
+#endif
+#ifndef MESHNET_COMMIT
+#define MESHNET_COMMIT "dev"
+#endif
+
 static const char *const FORWARDED[] = {
   "CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH", NULL,
 };

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfList, parseNetConf } from '../../src/cni/config';
 import { CniError, ErrorCode } from '../../src/cni/errors';
-import { SUPPORTED_VERSIONS } from '../../src/cni/versions';
+import { CHAINED_VERSIONS, LEGACY_VERSIONS } from '../../src/cni/versions';
 
 function expectCniError(fn: () => unknown, code: number, pattern: RegExp): void {
   assert.throws(fn, (e: unknown) => {
@@ -14,7 +14,14 @@ function expectCniError(fn: () => unknown, code: number, pattern: RegExp): void 
 }
 
 describe('parseNetConf', () => {
-  for (const version of SUPPORTED_VERSIONS) {
+  for (const version of LEGACY_VERSIONS) {
+    it(`${version}: parses name, type and its own keys (a single plugin: no chain, no prevResult)`, () => {
+      const conf = parseNetConf(JSON.stringify({ cniVersion: version, name: 'my_network', type: 'meshnet', etcd_host: '10.97.209.1' }));
+      assert.deepEqual([conf.cniVersion, conf.name, conf.type, conf.raw['etcd_host'], conf.prevResult], [version, 'my_network', 'meshnet', '10.97.209.1', undefined]);
+    });
+  }
+
+  for (const version of CHAINED_VERSIONS) {
     it(`${version}: parses name, type, prevResult and runtimeConfig`, () => {
       const conf = parseNetConf(JSON.stringify({
         cniVersion: version,
@@ -37,7 +44,7 @@ describe('parseNetConf', () => {
     ['malformed JSON', '{"cniVersion": ', ErrorCode.DecodeFailure, /failed to decode network configuration: .*JSON/],
     ['not an object', '[1]', ErrorCode.DecodeFailure, /must be a JSON object/],
     ['missing cniVersion', '{"name":"n","type":"t"}', ErrorCode.IncompatibleVersion, /missing cniVersion/],
-    ['unknown cniVersion', '{"cniVersion":"0.2.0","name":"n","type":"t"}', ErrorCode.IncompatibleVersion, /"0\.2\.0" is not supported; supported versions: 0\.3\.0, 0\.3\.1, 0\.4\.0, 1\.0\.0, 1\.1\.0/],
+    ['unknown cniVersion', '{"cniVersion":"0.5.0","name":"n","type":"t"}', ErrorCode.IncompatibleVersion, /"0\.5\.0" is not supported; supported versions: 0\.1\.0, 0\.2\.0, 0\.3\.0, 0\.3\.1, 0\.4\.0, 1\.0\.0, 1\.1\.0/],
     ['missing name', '{"cniVersion":"1.0.0","type":"t"}', ErrorCode.InvalidNetworkConfig, /name must be a non-empty string/],
     ['bad name', '{"cniVersion":"1.0.0","name":"a b","type":"t"}', ErrorCode.InvalidNetworkConfig, /name "a b" must start/],
     ['missing type', '{"cniVersion":"1.0.0","name":"n"}', ErrorCode.InvalidNetworkConfig, /type must be a non-empty string/],

@@ -4,7 +4,7 @@ import { CniError, ErrorCode } from '../../src/cni/errors';
 import { isIP, parseCidr } from '../../src/cni/ip';
 import { emptyResult, formatResult, parseResult } from '../../src/cni/result';
 import type { CniResult } from '../../src/cni/types';
-import { SUPPORTED_VERSIONS, versionAtLeast } from '../../src/cni/versions';
+import { CHAINED_VERSIONS, LEGACY_VERSIONS, versionAtLeast } from '../../src/cni/versions';
 
 // A result using every field, including the 1.1.0-only ones.
 function fullResult(): CniResult {
@@ -50,8 +50,8 @@ describe('ip helpers', () => {
   });
 });
 
-describe('formatResult / parseResult for every version', () => {
-  for (const version of SUPPORTED_VERSIONS) {
+describe('formatResult / parseResult for every version with interfaces, ips and routes (0.3.0 and newer)', () => {
+  for (const version of CHAINED_VERSIONS) {
     const pre1 = !versionAtLeast(version, '1.0.0');
     const pre11 = !versionAtLeast(version, '1.1.0');
 
@@ -113,11 +113,58 @@ describe('formatResult / parseResult for every version', () => {
   });
 });
 
+describe('the legacy results of 0.1.0 and 0.2.0 (ip4 and ip6 objects)', () => {
+  for (const version of LEGACY_VERSIONS) {
+    it(`${version}: the first IPv4 and IPv6 address become ip4 and ip6, each with its gateway and its family's routes; no interfaces`, () => {
+      const r = fullResult();
+      r.ips.push({ address: '10.9.0.2/24', interface: 1 });
+      r.routes.push({ dst: 'fd00:1::/64', gw: 'fd00::1' });
+      assert.deepEqual(formatResult(r, version), {
+        cniVersion: version,
+        ip4: { ip: '10.0.0.2/24', gateway: '10.0.0.1', routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.1' }] },
+        ip6: { ip: 'fd00::2/64', routes: [{ dst: 'fd00:1::/64', gw: 'fd00::1' }] },
+        dns: { nameservers: ['10.0.0.53'], domain: 'lab', search: ['lab'], options: ['ndots:2'] },
+      });
+    });
+
+    it(`${version}: a legacy result parses to ips without interfaces and one route list`, () => {
+      const back = parseResult({
+        cniVersion: version,
+        ip4: { ip: '10.1.0.5/16', gateway: '10.1.0.1', routes: [{ dst: '0.0.0.0/0' }] },
+        ip6: { ip: 'fd00::5/64', gateway: 'fd00::1' },
+        dns: { nameservers: ['10.1.0.53'] },
+      }, 'result');
+      assert.deepEqual(back, {
+        cniVersion: version, interfaces: [],
+        ips: [{ address: '10.1.0.5/16', gateway: '10.1.0.1' }, { address: 'fd00::5/64', gateway: 'fd00::1' }],
+        routes: [{ dst: '0.0.0.0/0' }], dns: { nameservers: ['10.1.0.53'] },
+      });
+    });
+
+    it(`${version}: converts to 1.0.0 and back without losing an address or route`, () => {
+      const legacy = { cniVersion: version, ip4: { ip: '10.1.0.5/16', gateway: '10.1.0.1', routes: [{ dst: '10.2.0.0/16', gw: '10.1.0.254' }] }, dns: {} };
+      const as100 = formatResult(parseResult(legacy, 'prevResult'), '1.0.0');
+      assert.deepEqual(as100, { cniVersion: '1.0.0', ips: [{ address: '10.1.0.5/16', gateway: '10.1.0.1' }], routes: [{ dst: '10.2.0.0/16', gw: '10.1.0.254' }], dns: {} });
+      assert.deepEqual(formatResult(parseResult(as100, 'prevResult'), version), legacy);
+    });
+
+    it(`${version}: an empty result is cniVersion and an empty dns`, () => {
+      assert.deepEqual(formatResult(emptyResult(version), version), { cniVersion: version, dns: {} });
+    });
+
+    it(`${version}: a bad ip4 or ip6 is refused naming the field`, () => {
+      expectCniError(() => parseResult({ cniVersion: version, ip4: { ip: 'fd00::5/64' } }, 'r'), ErrorCode.DecodeFailure, /^r\.ip4\.ip: "fd00::5\/64" is not an IPv4 address/);
+      expectCniError(() => parseResult({ cniVersion: version, ip6: { ip: 'fd00::5/64', gateway: '10.0.0.1' } }, 'r'), ErrorCode.DecodeFailure, /^r\.ip6\.gateway: "10\.0\.0\.1" is not an IPv6 address/);
+      expectCniError(() => parseResult({ cniVersion: version, ip4: { gateway: '10.0.0.1' } }, 'r'), ErrorCode.DecodeFailure, /^r\.ip4\.ip/);
+    });
+  }
+});
+
 describe('parseResult errors', () => {
   const base = { cniVersion: '1.0.0', interfaces: [{ name: 'eth0' }], ips: [{ address: '10.0.0.2/24', interface: 0 }] };
   const cases: Array<[string, unknown, RegExp]> = [
     ['non-object', 'x', /^r: must be an object/],
-    ['unknown cniVersion', { ...base, cniVersion: '0.2.0' }, /^r\.cniVersion: "0\.2\.0" is not a supported version/],
+    ['unknown cniVersion', { ...base, cniVersion: '0.5.0' }, /^r\.cniVersion: "0\.5\.0" is not a supported version/],
     ['interface without name', { ...base, interfaces: [{}] }, /^r\.interfaces\[0\]\.name: is required/],
     ['ip version contradicting the address', { ...base, ips: [{ version: '6', address: '10.0.0.2/24' }] }, /^r\.ips\[0\]\.version: "6" does not match IPv4/],
     ['interface index out of range', { ...base, ips: [{ address: '10.0.0.2/24', interface: 3 }] }, /^r\.ips\[0\]\.interface: index 3 is out of range/],

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { CniError } from '../../src/cni/errors';
 import { type PluginContext, type PluginFuncs, type PluginIO, runPlugin } from '../../src/cni/skeleton';
 import type { CniResult } from '../../src/cni/types';
-import { type CniVersion, SUPPORTED_VERSIONS, versionAtLeast } from '../../src/cni/versions';
+import { type CniVersion, SUPPORTED_VERSIONS, isLegacyVersion, versionAtLeast } from '../../src/cni/versions';
 
 interface FakeRun {
   code: number;
@@ -68,10 +68,16 @@ describe('runPlugin for every version', () => {
       assert.equal(r.stdout.trim().split('\n').length, 1);
       const out = JSON.parse(r.stdout) as Record<string, unknown>;
       assert.equal(out['cniVersion'], version);
-      const ip = (out['ips'] as Array<Record<string, unknown>>)[0];
-      assert.equal(ip?.['version'], versionAtLeast(version, '1.0.0') ? undefined : '4');
-      const route = (out['routes'] as Array<Record<string, unknown>>)[0];
-      assert.equal(route?.['priority'], versionAtLeast(version, '1.1.0') ? 5 : undefined);
+      if (isLegacyVersion(version as CniVersion)) {
+        // 0.1.0/0.2.0: the address as ip4, with the IPv4 routes; no interfaces, ips or routes lists.
+        assert.deepEqual(out['ip4'], { ip: '10.0.0.2/24', gateway: '10.0.0.1', routes: [{ dst: '0.0.0.0/0' }] });
+        for (const k of ['interfaces', 'ips', 'routes']) assert.equal(k in out, false, k);
+      } else {
+        const ip = (out['ips'] as Array<Record<string, unknown>>)[0];
+        assert.equal(ip?.['version'], versionAtLeast(version, '1.0.0') ? undefined : '4');
+        const route = (out['routes'] as Array<Record<string, unknown>>)[0];
+        assert.equal(route?.['priority'], versionAtLeast(version, '1.1.0') ? 5 : undefined);
+      }
       assert.equal(r.ctx?.env.ifname, 'eth0');
       assert.equal(r.ctx?.conf.name, 'lab');
     });
@@ -123,13 +129,15 @@ describe('runPlugin for every version', () => {
     const badInputs: Array<[string, Record<string, string | undefined>, string, number, RegExp]> = [
       ['malformed JSON', baseEnv, '{"cniVersion":', 6, /JSON/],
       ['missing cniVersion', baseEnv, JSON.stringify({ name: 'lab', type: 'fake' }), 1, /missing cniVersion/],
-      ['unknown cniVersion', baseEnv, conf('0.2.0'), 1, /"0\.2\.0" is not supported/],
+      ['unknown cniVersion', baseEnv, conf('0.5.0'), 1, /"0\.5\.0" is not supported/],
       ['missing CNI_CONTAINERID', { ...baseEnv, CNI_CONTAINERID: undefined }, conf(version), 4, /CNI_CONTAINERID is required/],
       ['missing CNI_NETNS', { ...baseEnv, CNI_NETNS: undefined }, conf(version), 4, /CNI_NETNS is required/],
       ['16-char CNI_IFNAME', { ...baseEnv, CNI_IFNAME: 'abcdefghijklmnop' }, conf(version), 4, /CNI_IFNAME "abcdefghijklmnop" is 16 bytes/],
       ['bad CNI_ARGS', { ...baseEnv, CNI_ARGS: 'NOPE' }, conf(version), 4, /CNI_ARGS pair "NOPE"/],
       ['unknown CNI_COMMAND', { ...baseEnv, CNI_COMMAND: 'REMOVE' }, conf(version), 4, /CNI_COMMAND="REMOVE"/],
-      ['invalid CIDR in prevResult', baseEnv, conf(version, { prevResult: { ips: [{ address: '10.0.0.2/24' }, { address: '10.0.0.2/99' }] } }), 6, /prevResult\.ips\[1\]\.address: "10\.0\.0\.2\/99" is not a CIDR/],
+      isLegacyVersion(version)
+        ? ['invalid CIDR in prevResult', baseEnv, conf(version, { prevResult: { ip4: { ip: '10.0.0.2/99' } } }), 6, /prevResult\.ip4\.ip: "10\.0\.0\.2\/99" is not a CIDR/]
+        : ['invalid CIDR in prevResult', baseEnv, conf(version, { prevResult: { ips: [{ address: '10.0.0.2/24' }, { address: '10.0.0.2/99' }] } }), 6, /prevResult\.ips\[1\]\.address: "10\.0\.0\.2\/99" is not a CIDR/],
     ];
     for (const [name, env, stdin, code, pattern] of badInputs) {
       it(`${version}: ${name} → error ${code} on stdout, plugin not called`, async () => {
@@ -187,7 +195,7 @@ describe('runPlugin error mapping', () => {
     const r = await run({}, '');
     assert.equal(r.code, 0);
     assert.equal(r.stdout, '');
-    assert.match(r.stderr, /^fake plugin v0\nCNI protocol versions supported: 0\.3\.0, /);
+    assert.match(r.stderr, /^fake plugin v0\nCNI protocol versions supported: 0\.1\.0, 0\.2\.0, 0\.3\.0, /);
   });
 
   it('a stdin read failure is an I/O failure (5)', async () => {

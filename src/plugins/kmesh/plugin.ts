@@ -3,7 +3,7 @@
 // classid kmesh's eBPF programs match on and, for Istio-injected namespaces, the sidecar-bypass
 // rules. See README.md for keys, error codes and what each command does.
 import { existsSync } from 'node:fs';
-import { CniError, ErrorCode, type CniResult, type PluginContext, type PluginFuncs } from '../../cni';
+import { CHAINED_VERSIONS, CniError, ErrorCode, type CniResult, type PluginContext, type PluginFuncs } from '../../cni';
 import { FileLogger, type Logger } from '../meta/log';
 import { CgroupNotFoundError, findPodCgroup, KMESH_CLASSID, readClassid, writeClassid } from './cgroup';
 import { KmeshCode } from './codes';
@@ -89,6 +89,8 @@ function iptablesStep<T>(what: string, fn: () => T): T {
 export function createKmeshPlugin(deps: KmeshDeps): PluginFuncs {
   return {
     about: 'kmesh-cni: chained CNI plugin enrolling pods of istio.io/dataplane-mode=Kmesh namespaces into kmesh',
+    // A chained plugin: it works on the previous plugin's result, which came with CNI 0.3.0.
+    versions: CHAINED_VERSIONS,
 
     async add(ctx) {
       const conf = parseKmeshConf(ctx.conf.raw);
