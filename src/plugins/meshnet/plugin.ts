@@ -21,6 +21,7 @@ import { parseMeshnetConf, type MeshnetConf } from './config';
 import { createLogger, type Logger } from '../../log';
 
 export type { InterNodeLinkType } from '../../meshnet/plan';
+import { delegateConf, runDelegate } from './delegate';
 
 /** The pod this call is for, or undefined when CNI_ARGS do not name one (not a topology pod). */
 function podOf(ctx: PluginContext): PodRef | undefined {
@@ -313,11 +314,48 @@ export interface MeshnetDeps {
   };
 }
 
+/** ADD with a delegate (delegate.ts): the delegate first, then the links; undone whole on failure. */
+async function addWithDelegate(ctx: PluginContext, deps: MeshnetDeps, delegate: Record<string, unknown>): Promise<CniResult> {
+  let result: CniResult | undefined;
+  try {
+    result = await runDelegate(delegate, 'ADD', ctx);
+    await add(ctx, deps);
+  } catch (e) {
+    // Nothing left behind: meshnet's links and status, then the delegate's interface and lease.
+    if (result) await del(ctx, deps).catch(() => undefined);
+    await runDelegate(delegate, 'DEL', ctx).catch(() => undefined);
+    throw e;
+  }
+  return { ...result!, cniVersion: ctx.conf.cniVersion };
+}
+
+/** DEL with a delegate: meshnet's cleanup, then the delegate's, which runs even when meshnet's fails. */
+async function delWithDelegate(ctx: PluginContext, deps: MeshnetDeps, delegate: Record<string, unknown>): Promise<void> {
+  let failed: unknown;
+  try {
+    await del(ctx, deps);
+  } catch (e) {
+    failed = e;
+  }
+  await runDelegate(delegate, 'DEL', ctx);
+  if (failed) throw failed;
+}
+
 export function createMeshnetPlugin(deps: MeshnetDeps): PluginFuncs {
   return {
     about: 'meshnet: point-to-point links between pods from Topology objects',
-    add: (ctx) => add(ctx, deps),
-    check: (ctx) => check(ctx, deps),
-    del: (ctx) => del(ctx, deps),
+    add: (ctx) => {
+      const delegate = delegateConf(ctx);
+      return delegate ? addWithDelegate(ctx, deps, delegate) : add(ctx, deps);
+    },
+    check: async (ctx) => {
+      const delegate = delegateConf(ctx);
+      if (delegate) await runDelegate(delegate, 'CHECK', ctx);
+      await check(ctx, deps);
+    },
+    del: (ctx) => {
+      const delegate = delegateConf(ctx);
+      return delegate ? delWithDelegate(ctx, deps, delegate) : del(ctx, deps);
+    },
   };
 }
