@@ -336,6 +336,23 @@ export class EtcdStore implements Store {
     const r = await this.call<DeleteResponse>('/v3/kv/deleterange', { key: b64(this.key(resource, namespace, name)) });
     return Number(r.deleted ?? 0) > 0;
   }
+
+  // Raw keys outside this store's own layout: the original meshnet's `/<pod>/links` (legacy-etcd.ts).
+
+  /** Every key under `prefix`, with its value and the revision it was last written at. */
+  async rawRange(prefix: string): Promise<{ key: string; value: string; modRevision: string }[]> {
+    const r = await this.call<RangeResponse>('/v3/kv/range', { key: b64(prefix), range_end: b64(prefixEnd(prefix)), sort_order: 'ASCEND', sort_target: 'KEY' });
+    return (r.kvs ?? []).map((kv) => ({ key: unb64(kv.key), value: unb64(kv.value ?? ''), modRevision: kv.mod_revision ?? '0' }));
+  }
+
+  async rawPut(key: string, value: string): Promise<void> {
+    await this.call('/v3/kv/put', { key: b64(key), value: b64(value) });
+  }
+
+  /** Deletes `key`, or with `prefix` every key under it. */
+  async rawDelete(key: string, prefix = false): Promise<void> {
+    await this.call<DeleteResponse>('/v3/kv/deleterange', { key: b64(key), ...(prefix ? { range_end: b64(prefixEnd(key)) } : {}) });
+  }
 }
 
 /** The gateway's error answer as a StoreError: auth problems are Unauthorized/Forbidden, the rest Unavailable. */

@@ -5,15 +5,18 @@
 // the API server of the cluster we run in (service account), `kubernetes:PATH` the API server a
 // kubeconfig names. The Kubernetes backend is loaded only when asked for: it brings
 // @kubernetes/client-node, which the standalone plugin should not pay for on every exec.
+// etcd-original://host:port is an etcd cluster in the original meshnet's layout (legacy-etcd.ts).
 import { readFileSync } from 'node:fs';
 import { EtcdStore, type EtcdOptions } from './etcd-store';
 import { FileStore } from './file-store';
+import { LegacyEtcdStore } from './legacy-etcd';
 import { StoreError, type Store } from './store';
 
 export const DEFAULT_STORE_DIR = '/var/lib/meshnet/store';
-export const STORE_REF_FORMS = 'an absolute directory, etcd://host:port[,host:port...] (etcds:// for TLS, ?cacert=&cert=&key=&user=&password-file=), kubernetes or kubernetes:/path/to/kubeconfig';
+export const STORE_REF_FORMS = 'an absolute directory, etcd://host:port[,host:port...] (etcds:// for TLS, ?cacert=&cert=&key=&user=&password-file=), etcd-original://host:port (the original meshnet\'s /<pod>/links layout), kubernetes or kubernetes:/path/to/kubeconfig';
 
 const ETCD = /^etcds?:\/\/[^/\s?,]+:\d+(,[^/\s?,]+:\d+)*(\?\S*)?$/;
+const ETCD_ORIGINAL = /^etcd-original:\/\/[^/\s?,]+:\d+(,[^/\s?,]+:\d+)*$/;
 const ETCD_SETTINGS = ['cacert', 'cert', 'key', 'user', 'password-file'];
 
 /** The endpoints and options an etcd:// or etcds:// reference names; errors name the setting. */
@@ -63,7 +66,7 @@ export function etcdSettings(ref: string): { endpoints: string[]; options: EtcdO
 
 /** True when `ref` has the shape of a store reference (whether it works is found out on use). */
 export function isStoreRef(ref: string): boolean {
-  return ref.startsWith('/') || ETCD.test(ref) || ref === 'kubernetes' || /^kubernetes:\/\S+$/.test(ref);
+  return ref.startsWith('/') || ETCD.test(ref) || ETCD_ORIGINAL.test(ref) || ref === 'kubernetes' || /^kubernetes:\/\S+$/.test(ref);
 }
 
 export async function openStore(ref: string): Promise<Store> {
@@ -71,6 +74,10 @@ export async function openStore(ref: string): Promise<Store> {
   if (ref.startsWith('etcd://') || ref.startsWith('etcds://')) {
     const { endpoints, options } = etcdSettings(ref);
     return new EtcdStore(endpoints, options);
+  }
+  if (ref.startsWith('etcd-original://')) {
+    if (!ETCD_ORIGINAL.test(ref)) throw new StoreError('Invalid', `store "${ref}": expected etcd-original://host:port[,host:port...]`);
+    return new LegacyEtcdStore(ref.slice('etcd-original://'.length).split(',').map((h) => `http://${h}`));
   }
   if (ref === 'kubernetes' || ref.startsWith('kubernetes:')) {
     if (ref !== 'kubernetes' && !/^kubernetes:\/\S+$/.test(ref)) {

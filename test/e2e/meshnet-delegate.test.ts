@@ -3,7 +3,7 @@
 // runtime runs it (exec'd in a node netns); results checked field by field in the legacy format.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -13,6 +13,8 @@ import { createNamedNetns, deleteNamedNetns, listNamedNetns } from '../../src/ke
 import { FileStore } from '../../src/store';
 import { TopologyClient, isAlive, type Topology } from '../../src/topology';
 import { linkIn } from '../helpers/netns';
+import { startEtcd, type TestEtcd } from '../helpers/etcd';
+import { startApiProxy, type ApiProxy } from '../../src/lab/api-proxy';
 
 const BIN = resolve('dist/cni');
 const REF = '/usr/lib/cni';
@@ -60,6 +62,11 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), `${run}-`));
   createNamedNetns(nodeNs);
   execFileSync('ip', ['-n', nodeNs, 'link', 'set', 'lo', 'up']);
+  // A node address and default route, from which the original config (no node_ip) takes the node IP.
+  execFileSync('ip', ['-n', nodeNs, 'link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'up1']);
+  execFileSync('ip', ['-n', nodeNs, 'addr', 'add', '192.0.2.11/24', 'dev', 'up0']);
+  for (const l of ['up0', 'up1']) execFileSync('ip', ['-n', nodeNs, 'link', 'set', l, 'up']);
+  execFileSync('ip', ['-n', nodeNs, 'route', 'add', 'default', 'via', '192.0.2.1', 'dev', 'up0']);
 });
 
 after(() => {
@@ -166,4 +173,76 @@ test('a delegate in a chain (an ADD with prevResult) or of meshnet itself is ref
   const chained = { ...conf('0.3.0'), prevResult: { cniVersion: '0.3.0', dns: {} } };
   await assert.rejects(execPlugin(chained, 'ADD', inv(p)), /"delegate" is for meshnet as the only plugin/);
   await assert.rejects(execPlugin(conf('0.2.0', { type: 'meshnet' }), 'ADD', inv(p)), /"delegate\.type" must be another plugin than meshnet/);
+});
+
+// The original README's config exactly (etcd_host/etcd_port: the test's etcd), against a real etcd
+// in the original layout: links uploaded with etcdctl as /<pod>/links, state read back with etcdctl.
+describe('the original meshnet config with its private etcd (etcd_host, etcd_port)', () => {
+  let etcd: TestEtcd;
+  let proxy: ApiProxy;
+  let port: string;
+  const pods = ['pod1', 'pod2', 'pod3'].map((p) => ({ name: p, ns: `${run}-e${p}` }));
+  const etcdctl = (...args: string[]) => spawnSync('etcdctl', [`--endpoints=${etcd.endpoint}`, ...args], { encoding: 'utf8', env: { ...process.env, ETCDCTL_API: '3' } });
+  const original = () => ({
+    cniVersion: '0.1.0', name: 'my_network', type: 'meshnet', etcd_host: '127.0.0.1', etcd_port: port,
+    delegate: { name: 'dind0', bridge: 'dind0', type: 'bridge', isDefaultGateway: true, ipMasq: true,
+      ipam: { type: 'host-local', subnet: '10.244.1.0/24', gateway: '10.244.1.1', dataDir: ipamDir('etcd') } },
+  });
+  const invPod = (p: string) => ({ ...inv(p), netns: `/var/run/netns/${run}-e${p}`,
+    args: { IgnoreUnknown: '1', K8S_POD_NAMESPACE: 'default', K8S_POD_NAME: p, K8S_POD_INFRA_CONTAINER_ID: `${p}-ctr` } });
+  const results = new Map<string, Record<string, unknown>>();
+
+  before(async () => {
+    etcd = await startEtcd();
+    port = new URL(etcd.endpoint).port;
+    // The plugin runs in the node's netns: the test's etcd (host loopback) is reached there on the
+    // same address, as the lab reaches services on the host.
+    proxy = await startApiProxy({ ip: '127.0.0.1', port: Number(port) }, [`/var/run/netns/${nodeNs}`]);
+    // What the original upload scripts did: one etcdctl put per pod.
+    const links: Record<string, unknown[]> = {
+      pod1: [{ uid: 1, peer_pod: 'pod2', local_intf: 'eth1', local_ip: '12.12.12.1/24', peer_intf: 'eth1', peer_ip: '12.12.12.2/24' },
+        { uid: 2, peer_pod: 'pod3', local_intf: 'eth2', local_ip: '13.13.13.1/24', peer_intf: 'eth1', peer_ip: '13.13.13.3/24' }],
+      pod2: [{ uid: 1, peer_pod: 'pod1', local_intf: 'eth1', local_ip: '12.12.12.2/24', peer_intf: 'eth1', peer_ip: '12.12.12.1/24' },
+        { uid: 3, peer_pod: 'pod3', local_intf: 'eth2', local_ip: '23.23.23.2/24', peer_intf: 'eth2', peer_ip: '23.23.23.3/24' }],
+      pod3: [{ uid: 2, peer_pod: 'pod1', local_intf: 'eth1', local_ip: '13.13.13.3/24', peer_intf: 'eth2', peer_ip: '13.13.13.1/24' },
+        { uid: 3, peer_pod: 'pod2', local_intf: 'eth2', local_ip: '23.23.23.3/24', peer_intf: 'eth2', peer_ip: '23.23.23.2/24' }],
+    };
+    for (const [pod, l] of Object.entries(links)) assert.equal(etcdctl('put', `/${pod}/links`, JSON.stringify(l)).status, 0);
+    for (const p of pods) {
+      createNamedNetns(p.ns);
+      results.set(p.name, (await execPlugin(original(), 'ADD', invPod(p.name))) as Record<string, unknown>);
+    }
+  });
+
+  after(async () => {
+    await proxy?.close();
+    await etcd?.stop();
+  });
+
+  test('the triangle from /<pod>/links passes traffic, and eth0 comes from the delegate', () => {
+    const ping2 = (ns: string, ip: string) => spawnSync('ip', ['netns', 'exec', ns, 'ping', '-c', '1', '-W', '2', ip]).status === 0;
+    assert.ok(ping2(pods[0]!.ns, '12.12.12.2') && ping2(pods[0]!.ns, '13.13.13.3') && ping2(pods[1]!.ns, '23.23.23.3'));
+    assert.match((results.get('pod1')!['ip4'] as { ip: string }).ip, /^10\.244\.1\.\d+\/24$/);
+  });
+
+  test('etcdctl get --prefix /pod1 shows the pod\'s state as the original layout keeps it: src_ip and net_ns beside links', () => {
+    const r = etcdctl('get', '--prefix', '/pod1');
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    const kv = new Map<string, string>();
+    for (let i = 0; i + 1 < lines.length; i += 2) kv.set(lines[i]!, lines[i + 1]!);
+    assert.deepEqual([...kv.keys()].sort(), ['/pod1/container_id', '/pod1/links', '/pod1/net_ns', '/pod1/src_ip']);
+    assert.equal(kv.get('/pod1/src_ip'), '192.0.2.11', 'the node\'s IP, from its default route (the config names none)');
+    assert.equal(kv.get('/pod1/net_ns'), `/var/run/netns/${pods[0]!.ns}`);
+  });
+
+  test('DEL removes the pod\'s links and eth0 lease, and its src_ip and net_ns keys', async () => {
+    const leaseDir = join(ipamDir('etcd'), 'dind0');
+    const before = readdirSync(leaseDir).filter((f) => /^\d/.test(f)).length;
+    await execPlugin(original(), 'DEL', invPod('pod3'));
+    assert.equal(readdirSync(leaseDir).filter((f) => /^\d/.test(f)).length, before - 1);
+    assert.equal(linkIn(`/var/run/netns/${pods[2]!.ns}`, 'eth1'), undefined);
+    assert.equal(linkIn(`/var/run/netns/${pods[0]!.ns}`, 'eth2'), undefined);
+    assert.deepEqual(etcdctl('get', '--prefix', '--keys-only', '/pod3').stdout.split('\n').filter(Boolean), ['/pod3/links']);
+  });
 });

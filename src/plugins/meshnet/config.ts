@@ -37,6 +37,21 @@ export function parseMeshnetConf(raw: Record<string, unknown>): MeshnetConf {
   }
   const conf: MeshnetConf = { disableTxOffloads: dto };
   if (store !== undefined) conf.store = store;
+  // The original meshnet's config: its private etcd, in its own layout (store/legacy-etcd.ts).
+  if (raw.etcd_host !== undefined || raw.etcd_port !== undefined) {
+    if (store !== undefined) {
+      throw new CniError(ErrorCode.InvalidNetworkConfig, 'invalid meshnet config', '"etcd_host"/"etcd_port" (the original meshnet\'s etcd) and "store" name two stores: keep one');
+    }
+    const host = raw.etcd_host ?? 'localhost';
+    const port = raw.etcd_port ?? '2379';
+    if (typeof host !== 'string' || !/^[A-Za-z0-9.:[\]-]+$/.test(host)) {
+      throw new CniError(ErrorCode.InvalidNetworkConfig, 'invalid meshnet config', `"etcd_host" must be a host name or IP address, got ${JSON.stringify(host)}`);
+    }
+    if (!/^\d{1,5}$/.test(String(port)) || Number(port) < 1 || Number(port) > 65535) {
+      throw new CniError(ErrorCode.InvalidNetworkConfig, 'invalid meshnet config', `"etcd_port" must be a port number such as "2379", got ${JSON.stringify(port)}`);
+    }
+    conf.store = `etcd-original://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
+  }
   if (raw.vni_scheme !== undefined) {
     if (!VNI_SCHEMES.includes(raw.vni_scheme as VniScheme)) {
       throw new CniError(ErrorCode.InvalidNetworkConfig, 'invalid meshnet config',
