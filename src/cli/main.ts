@@ -289,13 +289,13 @@ async function lab(args: string[]): Promise<number> {
       const state = labState(name);
       // CNI CHECK through each pod's chain, as a runtime does, then traffic across every link.
       let ok = true;
-      const pods: { pod: string; check: 'ok' | 'failed'; error?: string }[] = [];
+      const pods: { pod: string; check: 'ok' | 'skipped' | 'failed'; error?: string }[] = [];
       for (const pod of state.pods) {
         const node = state.nodes.find((n) => n.name === pod.node)!;
         try {
-          await checkPod(state, node, pod);
-          pods.push({ pod: `${pod.namespace}/${pod.name}`, check: 'ok' });
-          if (!json) out(`CNI CHECK ${pod.namespace}/${pod.name}: ok`);
+          const checked = await checkPod(state, node, pod);
+          pods.push({ pod: `${pod.namespace}/${pod.name}`, check: checked ? 'ok' : 'skipped' });
+          if (!json) out(`CNI CHECK ${pod.namespace}/${pod.name}: ${checked ? 'ok' : 'skipped (its CNI config predates CHECK, 0.4.0)'}`);
         } catch (e) {
           ok = false;
           pods.push({ pod: `${pod.namespace}/${pod.name}`, check: 'failed', error: (e as Error).message });
@@ -490,11 +490,12 @@ async function lab(args: string[]): Promise<number> {
 /** The lab's API proxy process: listens in every node netns until SIGTERM. */
 async function runApiProxy(name: string, runDir?: string): Promise<number> {
   const state = labState(name, runDir ? { runDir } : {});
-  if (!state.kube) throw new LabError(`lab "${name}" does not use a Kubernetes API server`);
+  const target = state.kube?.target ?? (state.etcd ? { ip: '127.0.0.1', port: state.etcd.port } : undefined);
+  if (!target) throw new LabError(`lab "${name}" has no Kubernetes API server or etcd for its nodes to reach`);
   const log = (s: string) => process.stderr.write(`${new Date().toISOString()} ${s}\n`);
-  const proxy = await startApiProxy(state.kube.target, state.nodes.map((n) => netnsPath(n.netns)), log);
+  const proxy = await startApiProxy(target, state.nodes.map((n) => netnsPath(n.netns)), log);
   writeFileSync(join(state.dir, 'api-proxy.ready'), `${process.pid}\n`);
-  log(`api proxy for lab ${name}: ${state.kube.target.ip}:${state.kube.target.port} reachable from ${state.nodes.length} node(s)`);
+  log(`api proxy for lab ${name}: ${target.ip}:${target.port} reachable from ${state.nodes.length} node(s)`);
   await new Promise<void>((r) => {
     process.once('SIGTERM', () => r());
     process.once('SIGINT', () => r());

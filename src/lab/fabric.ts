@@ -26,6 +26,20 @@ export function createFabric(lab: string): void {
 
 /** The node's conflist: Debian's bridge + host-local for eth0, then meshnet chained. */
 export function nodeConfList(state: LabState, node: NodeState): Record<string, unknown> {
+  if (state.originalMeshnet && state.etcd) {
+    // The original meshnet's config as its author wrote it, as the node's only plugin; its etcd
+    // is the lab's, and its delegate's leases are kept in the lab's directory.
+    const c = state.originalMeshnet;
+    const delegate = c.delegate as Record<string, unknown>;
+    const ipam = delegate.ipam as Record<string, unknown> | undefined;
+    return {
+      cniVersion: c.cniVersion, name: c.name,
+      plugins: [{
+        ...c, etcd_host: '127.0.0.1', etcd_port: String(state.etcd.port),
+        delegate: { ...delegate, ...(ipam ? { ipam: { ...ipam, dataDir: join(state.dir, 'nodes', node.name, 'ipam') } } : {}) },
+      }],
+    };
+  }
   return {
     cniVersion: '1.0.0',
     name: 'meshnet-lab',

@@ -7,6 +7,7 @@ import { deleteNamedNetns, listNamedNetns } from '../kernel';
 import { StoreError, openStore } from '../store';
 import { TopologyClient } from '../topology';
 import { startApiProxyProcess, startDaemon, stopApiProxy, stopDaemons } from './daemons';
+import { startLabEtcd, stopLabEtcd } from './etcd';
 import { cleanupKubeLab, prepareKubeLab } from './kube';
 import { createFabric, createNode } from './fabric';
 import { parseLabFile, type LabFileOptions, type LabSpec } from './labfile';
@@ -76,7 +77,7 @@ export function readLabFile(path: string, opts: LabFileOptions = {}): LabSpec {
   } catch (e) {
     throw new LabError(`cannot read lab file ${path}: ${(e as Error).message}`);
   }
-  return parseLabFile(text, path, opts);
+  return parseLabFile(text, path, { read: (p) => readFileSync(resolve(dirname(path), p), 'utf8'), ...opts });
 }
 
 export async function labUp(spec: LabSpec, file: string, opts: LabOptions = {}): Promise<LabState> {
@@ -110,13 +111,20 @@ export async function labUp(spec: LabSpec, file: string, opts: LabOptions = {}):
         saveState(state);
       });
     }
+    // The original meshnet: its private etcd, holding the links in its own layout.
+    if (spec.originalMeshnet) {
+      state.originalMeshnet = spec.originalMeshnet.config;
+      state.etcd = await startLabEtcd(state);
+      state.store = `etcd-original://127.0.0.1:${state.etcd.port}`;
+      saveState(state);
+    }
     createFabric(spec.name);
     for (const [i, n] of spec.nodes.entries()) {
       state.nodes.push(createNode(state, n.name, i));
       saveState(state);
     }
-    // The node namespaces reach a Kubernetes API server only through the lab's proxy.
-    if (state.kube) {
+    // The node namespaces reach a Kubernetes API server (or the lab's etcd) only through the lab's proxy.
+    if (state.kube || state.etcd) {
       state.apiProxyPid = await startApiProxyProcess(state);
       saveState(state);
     }
@@ -198,6 +206,7 @@ export async function labDown(name: string, opts: LabOptions = {}): Promise<Down
     .flatMap((n) => ['meshnet', 'meshnetd-admin'].map((kind) => cniSocketPath(kind, netnsPath(n))));
   const daemonsStopped = await stopDaemons(name);
   await stopApiProxy(name);
+  if (state?.etcd) await stopLabEtcd(state.etcd.pid);
   for (const s of sockets) rmSync(s, { force: true });
   const apiErrors = state?.kube
     ? await cleanupKubeLab(state.kube, state.nodes.map((n) => n.name), state.pods.map((p) => p.namespace))

@@ -21,6 +21,12 @@ export interface LabSpec {
   vniScheme?: 'kne' | 'upstream';
   /** mTLS between the node daemons (meshnetd --peer-tls); the lab makes a CA and a certificate per node. */
   peerTls?: 'permit' | 'require';
+  /**
+   * The original meshnet (issue 11): every node's CNI config is this one (meshnet as the master
+   * plugin with its delegate), against an etcd the lab starts, holding the links in the original
+   * layout (/<pod>/links).
+   */
+  originalMeshnet?: { config: Record<string, unknown> };
 }
 
 export class LabFileError extends Error {
@@ -47,8 +53,56 @@ function name(v: unknown, field: string, max: number): string {
   return v;
 }
 
-export function parseLabSpec(doc: unknown): LabSpec {
+/** Reads a file named in a lab file, relative to the lab file. */
+export type LabFileReader = (path: string) => string;
+
+/**
+ * `original_meshnet: {config: FILE, links: DIR}`: the node CNI config as the original meshnet's
+ * README wrote it, and the link lists its upload scripts put in etcd, DIR/<pod>.json each. The
+ * lists become the pods' Topologies (the same keys), so they are checked like any lab's.
+ */
+function originalMeshnet(doc: Record<string, unknown>, read: LabFileReader | undefined): { config: Record<string, unknown>; topologies: unknown[] } {
+  const om = doc.original_meshnet;
+  if (!isRecord(om) || typeof om.config !== 'string' || typeof om.links !== 'string') {
+    throw new LabFileError('original_meshnet', 'must be a mapping {config: CONFIG.json, links: DIR} (paths relative to the lab file)');
+  }
+  if (!read) throw new LabFileError('original_meshnet', 'needs the lab file read from disk (its paths are relative to it)');
+  if (doc.topologies !== undefined) throw new LabFileError('original_meshnet.links', 'and topologies both give the links: keep one');
+  const load = (field: string, path: string): unknown => {
+    let text: string;
+    try {
+      text = read(path);
+    } catch (e) {
+      throw new LabFileError(field, `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (e) {
+      throw new LabFileError(field, `${path} is not JSON: ${(e as Error).message}`);
+    }
+  };
+  const config = load('original_meshnet.config', om.config);
+  if (!isRecord(config) || config.type !== 'meshnet' || typeof config.cniVersion !== 'string' || typeof config.name !== 'string') {
+    throw new LabFileError('original_meshnet.config', `${om.config} must be a meshnet CNI config {cniVersion, name, type: meshnet, ...}`);
+  }
+  if (!isRecord(config.delegate)) throw new LabFileError('original_meshnet.config', `${om.config} has no delegate: the original meshnet is the master plugin (its delegate gives eth0)`);
+  const pods = Array.isArray(doc.pods) ? doc.pods : [];
+  const topologies = pods.filter(isRecord).map((p) => ({
+    apiVersion: 'networkop.co.uk/v1beta1', kind: 'Topology', metadata: { name: p.name, namespace: 'default' },
+    spec: { links: load(`original_meshnet.links`, `${om.links}/${String(p.name)}.json`) },
+  }));
+  return { config, topologies };
+}
+
+export function parseLabSpec(doc: unknown, read?: LabFileReader): LabSpec {
   if (!isRecord(doc)) throw new LabFileError('(top level)', 'must be a mapping with name, nodes, pods and topologies');
+  let original: Record<string, unknown> | undefined;
+  if (doc.original_meshnet !== undefined) {
+    const om = originalMeshnet(doc, read);
+    original = om.config;
+    doc = { ...doc, topologies: om.topologies };
+    if (!isRecord(doc)) throw new Error('unreachable');
+  }
   const lab = name(doc.name, 'name', MAX_LAB_NAME);
 
   if (!Array.isArray(doc.nodes) || doc.nodes.length === 0) throw new LabFileError('nodes', 'must be a non-empty list');
@@ -133,6 +187,12 @@ export function parseLabSpec(doc: unknown): LabSpec {
     if (v !== 'off' && v !== 'permit' && v !== 'require') throw new LabFileError('peer_tls', `must be off, permit or require, got ${JSON.stringify(v)}`);
     if (v !== 'off') spec.peerTls = v;
   }
+  if (original) {
+    if (doc.meshnet !== undefined || doc.inter_node_link_type !== undefined || doc.peer_tls !== undefined) {
+      throw new LabFileError('original_meshnet', 'brings its own CNI config: meshnet, inter_node_link_type and peer_tls do not apply');
+    }
+    spec.originalMeshnet = { config: original };
+  }
   return spec;
 }
 
@@ -148,6 +208,8 @@ function parseMeshnetOptions(v: unknown): LabMeshnetOptions {
 }
 
 export interface LabFileOptions {
+  /** Reads files the lab file names (original_meshnet), relative to it; readLabFile sets it. */
+  read?: LabFileReader;
   /** Lab name: overrides a lab document's `name`; for a plain manifest the default is the file's name. */
   name?: string;
   /** Nodes to spread pods over when the manifest does not place them (default 1). */
@@ -187,8 +249,8 @@ export function parseLabFile(text: string, path = 'lab file', opts: LabFileOptio
       // --name runs the same lab file under another name (two copies side by side).
       ...(opts.name !== undefined ? { name: opts.name } : {}),
       pods: [...asList(header.pods), ...podObjects.map(podFromObject)],
-      topologies: [...asList(header.topologies), ...topologies],
-    });
+      ...(header.topologies !== undefined || topologies.length ? { topologies: [...asList(header.topologies), ...topologies] } : {}),
+    }, opts.read);
   }
   if (topologies.length === 0) throw new LabFileError(path, 'has neither a lab document nor any Topology object');
   type PodDoc = ReturnType<typeof podFromObject>;

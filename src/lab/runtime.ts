@@ -5,7 +5,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import {
-  addNetworkList, checkNetworkList, delNetworkList, parseConfList,
+  addNetworkList, versionAtLeast, checkNetworkList, delNetworkList, parseConfList,
   type ConfList, type ExecTrace, type Invocation,
 } from '../cni';
 import { createNamedNetns, deleteNamedNetns } from '../kernel';
@@ -62,9 +62,13 @@ export async function startPod(state: LabState, node: NodeState, pod: PodState, 
   }
 }
 
-export async function checkPod(state: LabState, node: NodeState, pod: PodState): Promise<void> {
+/** CNI CHECK through the pod's chain; false when its config's version predates CHECK (0.4.0). */
+export async function checkPod(state: LabState, node: NodeState, pod: PodState): Promise<boolean> {
   if (!pod.result) throw new Error(`pod ${pod.namespace}/${pod.name} has no ADD result to check against`);
-  await checkNetworkList(loadConfList(node.conflist), invocation(state, node, pod), pod.result);
+  const list = loadConfList(node.conflist);
+  if (!versionAtLeast(list.cniVersion, '0.4.0')) return false;
+  await checkNetworkList(list, invocation(state, node, pod), pod.result);
+  return true;
 }
 
 /** CNI DEL then sandbox removal; each step tolerates what is already gone. */

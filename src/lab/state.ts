@@ -43,8 +43,11 @@ export interface LabState {
   meshnet?: Record<string, unknown>;
   /** Set when the store is a Kubernetes API server (lab up --kubeconfig). */
   kube?: KubeLabState;
-  /** The process making the API server reachable from the node namespaces (kube labs). */
+  /** The process making the API server (or the lab's etcd) reachable from the node namespaces. */
   apiProxyPid?: number;
+  /** The etcd a lab of the original meshnet runs (etcd.ts), and that meshnet's CNI config. */
+  etcd?: { pid: number; port: number };
+  originalMeshnet?: Record<string, unknown>;
   createdAt: string;
   nodes: NodeState[];
   pods: PodState[];

@@ -136,3 +136,27 @@ test('--nodes is refused for a lab file, which lists its own nodes', () => {
   assert.throws(() => parseLabFile(triangle, 'examples/triangle.yaml', { nodes: 3 }),
     (e: unknown) => e instanceof LabFileError && e.field === '--nodes' && /lists its nodes/.test(e.message));
 });
+
+test('original_meshnet: config.json and links/<pod>.json become the node config and the pods\' Topologies; mistakes name the field', () => {
+  const files: Record<string, string> = {
+    'c.json': JSON.stringify({ cniVersion: '0.1.0', name: 'my_network', type: 'meshnet', delegate: { type: 'bridge' } }),
+    'l/a.json': JSON.stringify([{ uid: 1, peer_pod: 'b', local_intf: 'eth1', peer_intf: 'eth1' }]),
+    'l/b.json': JSON.stringify([{ uid: 1, peer_pod: 'a', local_intf: 'eth1', peer_intf: 'eth1' }]),
+  };
+  const read = (p: string) => {
+    if (!(p in files)) throw Object.assign(new Error('no such file'), { code: 'ENOENT' });
+    return files[p]!;
+  };
+  const lab = (extra = '') => `name: o\noriginal_meshnet: {config: c.json, links: l}\nnodes: [n1]\npods: [{name: a}, {name: b}]\n${extra}`;
+  const spec = parseLabFile(lab(), 'o.yaml', { read });
+  assert.equal(spec.originalMeshnet?.config['name'], 'my_network');
+  assert.deepEqual(spec.topologies.map((t) => [t.metadata.name, t.spec.links[0]!.peer_pod]), [['a', 'b'], ['b', 'a']]);
+  const refused = (text: string, field: string, why: RegExp, r: typeof read | null = read) => assert.throws(() => parseLabFile(text, 'o.yaml', r ? { read: r } : {}),
+    (e: unknown) => e instanceof LabFileError && e.field === field && why.test(e.message));
+  refused(lab(), 'original_meshnet', /needs the lab file read from disk/, null);
+  refused(lab('topologies: []'), 'original_meshnet.links', /and topologies both give the links/);
+  refused(lab('inter_node_link_type: grpc'), 'original_meshnet', /brings its own CNI config/);
+  refused(lab().replace('[{name: a}, {name: b}]', '[{name: a}, {name: c}]'), 'original_meshnet.links', /cannot read l\/c\.json: ENOENT/);
+  files['c.json'] = JSON.stringify({ cniVersion: '0.1.0', name: 'my_network', type: 'meshnet' });
+  refused(lab(), 'original_meshnet.config', /has no delegate/);
+});
