@@ -94,8 +94,14 @@ function originalMeshnet(doc: Record<string, unknown>, read: LabFileReader | und
   return { config, topologies };
 }
 
+/** The keys a lab document may have: anything else is a typo that would silently do nothing. */
+const LAB_KEYS = ['name', 'nodes', 'pods', 'topologies', 'meshnet', 'inter_node_link_type', 'vni_scheme', 'mtu', 'peer_tls', 'original_meshnet'];
+
 export function parseLabSpec(doc: unknown, read?: LabFileReader): LabSpec {
   if (!isRecord(doc)) throw new LabFileError('(top level)', 'must be a mapping with name, nodes, pods and topologies');
+  for (const k of Object.keys(doc)) {
+    if (!LAB_KEYS.includes(k)) throw new LabFileError(k, `is not a lab file key (known: ${LAB_KEYS.join(', ')})`);
+  }
   let original: Record<string, unknown> | undefined;
   if (doc.original_meshnet !== undefined) {
     const om = originalMeshnet(doc, read);

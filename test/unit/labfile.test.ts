@@ -160,3 +160,7 @@ test('original_meshnet: config.json and links/<pod>.json become the node config 
   files['c.json'] = JSON.stringify({ cniVersion: '0.1.0', name: 'my_network', type: 'meshnet' });
   refused(lab(), 'original_meshnet.config', /has no delegate/);
 });
+
+test('an unknown top-level key is refused, naming it and the known ones (a typo must not silently do nothing)', () => {
+  rejects('name: t\nnodes: [n1]\npods: [{name: a}]\ninter_node_link: grpc\n', 'inter_node_link', /is not a lab file key \(known: name, nodes, pods, topologies, meshnet, inter_node_link_type/);
+});
