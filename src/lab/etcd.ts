@@ -13,7 +13,8 @@ import type { LabState } from './state';
 
 const READY_MS = 15_000;
 
-async function freePort(): Promise<number> {
+/** A TCP port free on the host's loopback now (the kernel's choice). */
+export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const s = createServer();
     s.once('error', reject);

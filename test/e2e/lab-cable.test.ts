@@ -8,35 +8,19 @@ import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { labDown, labUp, parseLabFile, type LabState } from '../../src/lab';
+import { labDown, labUp, type LabState } from '../../src/lab';
+import { threePods } from '../helpers/lab-files';
 import { linkIn } from '../helpers/netns';
 
 const ctl = (...args: string[]) => spawnSync(process.execPath, [resolve('dist/meshnetctl'), ...args], { encoding: 'utf8' });
 
-function labFile(name: string, linkType?: 'grpc') {
-  return parseLabFile(`
-name: ${name}
-${linkType ? `inter_node_link_type: ${linkType}` : ''}
-nodes: [n1, n2]
-pods: [{name: r1, node: n1}, {name: r2, node: n1}, {name: r3, node: n2}]
-topologies:
-  - metadata: {name: r1}
-    spec: {links: [{uid: 1, peer_pod: r2, local_intf: eth1, peer_intf: eth1, local_ip: 10.71.0.1/24, peer_ip: 10.71.0.2/24},
-                   {uid: 2, peer_pod: r3, local_intf: eth2, peer_intf: eth1, local_ip: 10.72.0.1/24, peer_ip: 10.72.0.3/24}]}
-  - metadata: {name: r2}
-    spec: {links: [{uid: 1, peer_pod: r1, local_intf: eth1, peer_intf: eth1, local_ip: 10.71.0.2/24, peer_ip: 10.71.0.1/24},
-                   {uid: 3, peer_pod: r2, local_intf: eth2, peer_intf: eth3}]}
-  - metadata: {name: r3}
-    spec: {links: [{uid: 2, peer_pod: r1, local_intf: eth1, peer_intf: eth2, local_ip: 10.72.0.3/24, peer_ip: 10.72.0.1/24}]}
-`);
-}
 
 for (const [label, linkType, crossKind] of [['VXLAN lab', undefined, 'VXLAN'], ['grpc-wire lab', 'grpc', 'grpc-wire']] as const) {
   describe(`lab link down|up (${label})`, () => {
     const name = `cb${process.pid % 10000}${randomBytes(2).toString('hex')}`;
     let state: LabState;
     before(async () => {
-      state = await labUp(labFile(name, linkType), '(cable)', { cniBinDir: resolve('dist/cni') });
+      state = await labUp(threePods(name, { ...(linkType ? { linkType } : {}), net1: '10.71.0', net2: '10.72.0', selfLinkInR2: true }), '(cable)', { cniBinDir: resolve('dist/cni') });
     });
     after(async () => {
       await labDown(name);

@@ -8,27 +8,12 @@ import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { labDown, labUp, parseLabFile, type LabState } from '../../src/lab';
+import { labDown, labUp, type LabState } from '../../src/lab';
+import { threePods } from '../helpers/lab-files';
 
 const ctlPath = resolve('dist/meshnetctl');
 const ctl = (...args: string[]) => spawnSync(process.execPath, [ctlPath, ...args], { encoding: 'utf8' });
 
-function labFile(name: string, linkType?: 'grpc') {
-  return parseLabFile(`
-name: ${name}
-${linkType ? `inter_node_link_type: ${linkType}` : ''}
-nodes: [n1, n2]
-pods: [{name: r1, node: n1}, {name: r2, node: n1}, {name: r3, node: n2}]
-topologies:
-  - metadata: {name: r1}
-    spec: {links: [{uid: 1, peer_pod: r2, local_intf: eth1, peer_intf: eth1, local_ip: 10.61.0.1/24, peer_ip: 10.61.0.2/24},
-                   {uid: 2, peer_pod: r3, local_intf: eth2, peer_intf: eth1, local_ip: 10.62.0.1/24, peer_ip: 10.62.0.3/24}]}
-  - metadata: {name: r2}
-    spec: {links: [{uid: 1, peer_pod: r1, local_intf: eth1, peer_intf: eth1, local_ip: 10.61.0.2/24, peer_ip: 10.61.0.1/24}]}
-  - metadata: {name: r3}
-    spec: {links: [{uid: 2, peer_pod: r1, local_intf: eth1, peer_intf: eth2, local_ip: 10.62.0.3/24, peer_ip: 10.62.0.1/24}]}
-`);
-}
 
 /** Runs `lab capture ... -w -` while `traffic` runs; resolves to the pcap bytes and the exit code. */
 async function captureStream(args: string[], traffic: () => void): Promise<{ pcap: Buffer; code: number | null; stderr: string }> {
@@ -57,7 +42,7 @@ for (const [label, linkType, crossKind] of [['VXLAN lab', undefined, 'vxlan'], [
     const name = `cp${process.pid % 10000}${randomBytes(2).toString('hex')}`;
     let state: LabState;
     before(async () => {
-      state = await labUp(labFile(name, linkType), '(capture)', { cniBinDir: resolve('dist/cni') });
+      state = await labUp(threePods(name, { ...(linkType ? { linkType } : {}), net1: '10.61.0', net2: '10.62.0' }), '(capture)', { cniBinDir: resolve('dist/cni') });
     });
     after(async () => {
       await labDown(name);

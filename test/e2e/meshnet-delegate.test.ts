@@ -12,7 +12,7 @@ import { execPlugin, type Invocation } from '../../src/cni';
 import { createNamedNetns, deleteNamedNetns, listNamedNetns } from '../../src/kernel';
 import { FileStore } from '../../src/store';
 import { TopologyClient, isAlive, type Topology } from '../../src/topology';
-import { linkIn } from '../helpers/netns';
+import { linkIn, pingsFrom } from '../helpers/netns';
 import { startEtcd, type TestEtcd } from '../helpers/etcd';
 import { startApiProxy, type ApiProxy } from '../../src/lab/api-proxy';
 
@@ -48,14 +48,7 @@ function conf(version: string, delegate: Record<string, unknown> = {}): Record<s
 
 /** host-local's lease directory for one version's run (leases are files named by address). */
 const ipamDir = (version: string) => join(dir, `ipam-${version}`);
-const ping = (pod: string, ip: string) => {
-  try {
-    execFileSync('ip', ['netns', 'exec', `${run}-${pod}`, 'ping', '-c', '1', '-W', '2', ip], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
+const ping = (pod: string, ip: string) => pingsFrom(`${run}-${pod}`, ip);
 
 before(async () => {
   assert.ok(existsSync(join(REF, 'bridge')), 'the reference CNI plugins are missing (Debian: containernetworking-plugins)');
@@ -220,8 +213,7 @@ describe('the original meshnet config with its private etcd (etcd_host, etcd_por
   });
 
   test('the triangle from /<pod>/links passes traffic, and eth0 comes from the delegate', () => {
-    const ping2 = (ns: string, ip: string) => spawnSync('ip', ['netns', 'exec', ns, 'ping', '-c', '1', '-W', '2', ip]).status === 0;
-    assert.ok(ping2(pods[0]!.ns, '12.12.12.2') && ping2(pods[0]!.ns, '13.13.13.3') && ping2(pods[1]!.ns, '23.23.23.3'));
+    assert.ok(pingsFrom(pods[0]!.ns, '12.12.12.2') && pingsFrom(pods[0]!.ns, '13.13.13.3') && pingsFrom(pods[1]!.ns, '23.23.23.3'));
     assert.match((results.get('pod1')!['ip4'] as { ip: string }).ip, /^10\.244\.1\.\d+\/24$/);
   });
 

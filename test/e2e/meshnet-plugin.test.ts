@@ -13,7 +13,7 @@ import { NetNs, Rtnl, createNamedNetns, deleteNamedNetns, listNamedNetns, txOffl
 import { FileStore } from '../../src/store';
 import { TopologyClient, type Topology } from '../../src/topology';
 import { rejectsWith } from '../helpers/cni';
-import { linkIn } from '../helpers/netns';
+import { linkIn, pingsFrom } from '../helpers/netns';
 
 const BIN = resolve('dist/cni');
 const run = `mp${process.pid % 100000}${randomBytes(2).toString('hex')}`;
@@ -71,12 +71,7 @@ function offloads(pod: string, intf: string): { txCsum: boolean; tso: boolean } 
 }
 
 function ping(pod: string, ip: string): boolean {
-  try {
-    execFileSync('ip', ['netns', 'exec', `${run}-${pod}`, 'ping', '-c', '1', '-W', '2', ip], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
+  return pingsFrom(`${run}-${pod}`, ip);
 }
 
 

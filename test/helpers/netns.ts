@@ -2,7 +2,7 @@
  * Throw-away network namespaces for kernel tests. Names are unique per run
  * (`<prefix>-<pid>-<random>`); cleanup() is idempotent and never throws.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createNamedNetns, deleteNamedNetns, NetNs, Rtnl, type LinkInfo } from '../../src/kernel/index';
 
@@ -91,4 +91,9 @@ export function succeeds(cmd: string, args: string[]): boolean {
 
 export function hasCommand(cmd: string): boolean {
   return succeeds('sh', ['-c', `command -v ${cmd}`]);
+}
+
+/** One ping from the named netns `ns` to `ip`, waiting up to 2 s: whether it was answered. */
+export function pingsFrom(ns: string, ip: string): boolean {
+  return spawnSync('ip', ['netns', 'exec', ns, 'ping', '-c', '1', '-W', '2', ip], { stdio: 'ignore' }).status === 0;
 }
