@@ -65,9 +65,21 @@ export function openRawWireStream(address: string, opts: { queue?: number; tls?:
     });
   });
   done.catch(() => undefined);
-  return {
+  const stream = {
     stats,
     done,
+    sendAll(packets: readonly Input<Packet>[]): number {
+      // Corked across the batch: the frames a pump read together leave in one writev, not one
+      // write (and one event-loop turn of nghttp2) each.
+      req.cork();
+      let n = 0;
+      try {
+        for (const p of packets) if (stream.send(p)) n++;
+      } finally {
+        req.uncork();
+      }
+      return n;
+    },
     send(packet: Input<Packet>): boolean {
       const frame = packet.frame ?? new Uint8Array(0);
       if (ended || stats.pending >= limit) {
@@ -99,4 +111,5 @@ export function openRawWireStream(address: string, opts: { queue?: number; tls?:
       session.destroy();
     },
   };
+  return stream;
 }

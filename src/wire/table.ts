@@ -22,6 +22,8 @@ export interface FrameSocket {
 /** A peer node's stream of Packets (queued; false when it dropped the frame). */
 export interface PacketSink {
   send(p: Packet): boolean;
+  /** Several frames in one write, where the stream can (raw-stream.ts). */
+  sendAll?(ps: readonly Packet[]): number;
 }
 
 export interface WireEndSpec {
@@ -156,7 +158,8 @@ export class WireTable {
       for (const frame of frames) end.impairer.push(frame);
     } else {
       const stream = this.streamTo(end.peerNode);
-      for (const frame of frames) stream.send({ remotIntfId: end.peerId, frame });
+      if (stream.sendAll && frames.length > 1) stream.sendAll(frames.map((frame) => ({ remotIntfId: end.peerId, frame })));
+      else for (const frame of frames) stream.send({ remotIntfId: end.peerId, frame });
     }
     this.counters.framesOut += frames.length;
   }
