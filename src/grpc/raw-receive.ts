@@ -21,7 +21,14 @@ class TooLarge extends Error {
 }
 
 export function serveRawSendToStream(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, onPacket: (p: Packet) => void): void {
-  let pending: Buffer = Buffer.alloc(0);
+  // What has arrived and is not parsed yet, as the chunks HTTP/2 handed us: a message spread over
+  // several chunks is joined once, when it is complete (joining at every chunk copied a 64 KB
+  // super-frame up to four times: bench hops / throughput).
+  let chunks: Buffer[] = [];
+  let total = 0;
+  const flatten = () => {
+    if (chunks.length > 1) chunks = [Buffer.concat(chunks, total)];
+  };
   let failed = false;
   const finish = (status: number, message = '') => {
     if (res.headersSent) return;
@@ -37,29 +44,34 @@ export function serveRawSendToStream(req: http2.Http2ServerRequest, res: http2.H
   }
   req.on('data', (chunk: Buffer) => {
     if (failed) return;
-    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-    let off = 0;
+    chunks.push(chunk);
+    total += chunk.length;
     try {
-      while (pending.length - off >= GRPC_PREFIX_BYTES) {
-        const compressed = pending[off]!;
-        const len = pending.readUInt32BE(off + 1);
+      while (total >= GRPC_PREFIX_BYTES) {
+        if (chunks[0]!.length < GRPC_PREFIX_BYTES) flatten();
+        const head = chunks[0]!;
+        const compressed = head[0]!;
+        const len = head.readUInt32BE(1);
         if (len > MAX_PACKET_MESSAGE_BYTES) throw new TooLarge(`a message of ${len} bytes is over the limit of ${MAX_PACKET_MESSAGE_BYTES}`);
-        if (pending.length - off - GRPC_PREFIX_BYTES < len) break;
+        const size = GRPC_PREFIX_BYTES + len;
+        if (total < size) break;
         if (compressed !== 0) throw new PacketParseError('compressed messages are not accepted (no grpc-encoding is negotiated)');
-        onPacket(decodePacket(pending.subarray(off + GRPC_PREFIX_BYTES, off + GRPC_PREFIX_BYTES + len)));
-        off += GRPC_PREFIX_BYTES + len;
+        if (chunks[0]!.length < size) flatten();
+        const buf = chunks[0]!;
+        onPacket(decodePacket(buf.subarray(GRPC_PREFIX_BYTES, size)));
+        total -= size;
+        if (buf.length === size) chunks.shift();
+        else chunks[0] = buf.subarray(size);
       }
     } catch (e) {
       failed = true;
       // RESOURCE_EXHAUSTED / INVALID_ARGUMENT / INTERNAL
       finish(e instanceof TooLarge ? 8 : e instanceof PacketParseError ? 3 : 13, `SendToStream: ${(e as Error).message}`);
-      return;
     }
-    pending = off === pending.length ? Buffer.alloc(0) : pending.subarray(off);
   });
   req.on('end', () => {
     if (failed) return;
-    if (pending.length > 0) finish(3, `SendToStream: ${pending.length} bytes of an incomplete message at the end of the stream`);
+    if (total > 0) finish(3, `SendToStream: ${total} bytes of an incomplete message at the end of the stream`);
     else finish(0);
   });
 }

@@ -102,6 +102,8 @@ export interface GrpcServer {
 }
 
 export const DEFAULT_WINDOW_BYTES = 16 * 1024 * 1024;
+/** The largest HTTP/2 frame we accept (SETTINGS_MAX_FRAME_SIZE): a super-frame and its headers fit. */
+export const MAX_FRAME_BYTES = 128 * 1024;
 
 type Handler<Req, Res> = ((req: Req, call: CallContext) => Result<Res>) | undefined;
 type Log = Logger;
@@ -288,7 +290,9 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   });
 
   const h2: http2.ServerOptions = {
-    settings: { initialWindowSize: window },
+    // A peer may send a wire's 64 KB TSO super-frame as one DATA frame rather than five of
+    // HTTP/2's default 16 KB (fewer frames for nghttp2 to build and parse on both ends).
+    settings: { initialWindowSize: window, maxFrameSize: MAX_FRAME_BYTES },
     maxSessionMemory: Math.max(10, Math.ceil((4 * window) / (1024 * 1024))),
   };
   const onRequest = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void => {

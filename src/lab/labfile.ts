@@ -100,7 +100,7 @@ const LAB_KEYS = ['name', 'nodes', 'pods', 'topologies', 'meshnet', 'inter_node_
 export function parseLabSpec(doc: unknown, read?: LabFileReader): LabSpec {
   if (!isRecord(doc)) throw new LabFileError('(top level)', 'must be a mapping with name, nodes, pods and topologies');
   for (const k of Object.keys(doc)) {
-    if (!LAB_KEYS.includes(k)) throw new LabFileError(k, `is not a lab file key (known: ${LAB_KEYS.join(', ')})`);
+    if (!LAB_KEYS.includes(k)) throw new LabFileError(k || '(an empty key)', `is not a lab file key (known: ${LAB_KEYS.join(', ')})`);
   }
   let original: Record<string, unknown> | undefined;
   if (doc.original_meshnet !== undefined) {
