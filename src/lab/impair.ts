@@ -50,7 +50,7 @@ export function checkFlags(set: Partial<Record<ImpairmentKey, string>>): void {
   for (const [k, v] of Object.entries(set) as [ImpairmentKey, string][]) setKey(scratch, k, v, `--${k}`);
 }
 
-function sideOf(state: LabState, pod: PodState, intf: string, link: Link, wires: WireTelemetry[]): ImpairSide {
+function sideOf(pod: PodState, intf: string, link: Link, wires: WireTelemetry[]): ImpairSide {
   const wire = wires.find((w) => w.podIntf === intf && w.podNetns.endsWith(`/${pod.netns}`));
   return {
     direction: `${pod.name}:${intf} -> ${link.peer_pod}:${link.peer_intf}`,
@@ -120,8 +120,8 @@ export async function impairLink(state: LabState, ep: Endpoint, change: ImpairCh
 
   const mine = (await client.get(namespace, name))!.spec.links.find((l) => l.uid === link.uid)!;
   const theirs = (await client.get(namespace, link.peer_pod))?.spec.links.find((l) => l.uid === link.uid);
-  const sides = [sideOf(state, ep.pod, link.local_intf, mine, await wiresOf(state, ep.pod))];
-  if (farPod && theirs) sides.push(sideOf(state, farPod, theirs.local_intf, theirs, await wiresOf(state, farPod)));
+  const sides = [sideOf(ep.pod, link.local_intf, mine, await wiresOf(state, ep.pod))];
+  if (farPod && theirs) sides.push(sideOf(farPod, theirs.local_intf, theirs, await wiresOf(state, farPod)));
   return { uid: link.uid, a: `${name}:${link.local_intf}`, b: `${link.peer_pod}:${link.peer_intf}`, becameWire, sides, seen };
 }
 

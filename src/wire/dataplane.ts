@@ -61,6 +61,13 @@ export interface WireStats {
   streamDrops: number;
 }
 
+/** Both halves of a wire's veth to `mtu`; lowering, the pod's half first, so it never sends what the host half cannot take. */
+function setVethMtu(node: Rtnl, hostIntf: string, pod: Rtnl, podIntf: string, current: number, mtu: number): void {
+  if (mtu < current) pod.setMtu(podIntf, mtu);
+  node.setMtu(hostIntf, mtu);
+  if (mtu >= current) pod.setMtu(podIntf, mtu);
+}
+
 export class WireDataplane {
   private readonly wires: WireTable;
   private readonly peers = new Map<string, { client: WireClient; stream: WireStream }>();
@@ -156,10 +163,7 @@ export class WireDataplane {
       if (!podLink || podLink.kind !== 'veth' || !node.link(old.hostIntf)) return false;
       this.wires.remove(spec.id);
       this.farGone.delete(spec.id);
-      if (spec.mtu && podLink.mtu !== spec.mtu) {
-        node.setMtu(old.hostIntf, spec.mtu);
-        pod.setMtu(spec.podIntf, spec.mtu);
-      }
+      if (spec.mtu && podLink.mtu !== spec.mtu) setVethMtu(node, old.hostIntf, pod, spec.podIntf, podLink.mtu, spec.mtu);
       if (spec.podIp) pod.addAddr(spec.podIntf, spec.podIp, { noDad: true, replace: true });
       if (this.lost.has(spec.peerNode) || this.held(spec.id)) node.setDown(old.hostIntf);
       else node.setUp(old.hostIntf);
@@ -180,10 +184,7 @@ export class WireDataplane {
     const node = Rtnl.open();
     const pod = Rtnl.open(podNs);
     try {
-      // Lowering: the pod's end first, so it never sends what the host end cannot take.
-      if (mtu < (pod.link(end.podIntf)?.mtu ?? mtu)) pod.setMtu(end.podIntf, mtu);
-      node.setMtu(end.hostIntf, mtu);
-      pod.setMtu(end.podIntf, mtu);
+      setVethMtu(node, end.hostIntf, pod, end.podIntf, pod.link(end.podIntf)?.mtu ?? mtu, mtu);
     } finally {
       pod.close();
       node.close();
