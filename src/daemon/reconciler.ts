@@ -226,7 +226,8 @@ export class Reconciler {
       // made because its own end exists: a half wire, found by the storm test), this side makes it
       // after a grace period; the peer's daemon then re-makes its end.
       // An end waiting for its far pod (farPodGone) counts as missing: the wire is made again on it.
-      const has = this.o.dataplane?.findEnds((e) => e.podNetns === podNetns && e.podIntf === p.link.local_intf && !this.o.dataplane!.isFarGone(e.id)).length;
+      const wire = this.o.dataplane?.endOn(podNetns, p.link.local_intf);
+      const has = !!wire && !this.o.dataplane!.isFarGone(wire.id);
       const halfKey = `${addrKey}|${p.link.peer_pod}`;
       if (has) {
         this.halfSince.delete(halfKey);
@@ -235,7 +236,6 @@ export class Reconciler {
         // peer's reconciler does the same for its half), without re-making the wire.
         const mtu = p.link.mtu ?? VETH_MTU;
         if (end.rtnl.link(p.link.local_intf)?.mtu !== mtu) {
-          const [wire] = this.o.dataplane!.findEnds((e) => e.podNetns === podNetns && e.podIntf === p.link.local_intf);
           this.o.dataplane!.setMtu(wire!.id, mtu);
           this.o.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): MTU ${mtu}`);
         }
@@ -255,7 +255,7 @@ export class Reconciler {
       }
     } else if (p.action !== 'wait') {
       // A wire end left waiting for a far pod that came back on this node (a veth now): it goes.
-      const wire = this.o.dataplane?.findEnds((e) => e.podNetns === podNetns && e.podIntf === p.link.local_intf)[0];
+      const wire = this.o.dataplane?.endOn(podNetns, p.link.local_intf);
       if (wire) this.o.dataplane!.removeEnd(wire.id);
       await plumbLink(p, pod, podNetns, this.o.nodeIp, h, this.deps(key));
     }
@@ -270,7 +270,7 @@ export class Reconciler {
    */
   private applyWireState(key: string, p: LinkPlan, podNetns: string): void {
     const dp = this.o.dataplane;
-    const [wire] = dp?.findEnds((e) => e.podNetns === podNetns && e.podIntf === p.link.local_intf) ?? [];
+    const wire = dp?.endOn(podNetns, p.link.local_intf);
     if (!dp || !wire) return;
     const down = p.link.state === 'down';
     if (dp.isPulled(wire.id) !== down) {
@@ -294,7 +294,7 @@ export class Reconciler {
    * come back (its ADD may have made this very end), so a fresh read of the peer decides.
    */
   private async farPodDown(key: string, p: LinkPlan, me: Topology, podNetns: string, h: Handles): Promise<void> {
-    const wire = this.o.dataplane?.findEnds((e) => e.podNetns === podNetns && e.podIntf === p.link.local_intf)[0];
+    const wire = this.o.dataplane?.endOn(podNetns, p.link.local_intf);
     if (wire && this.o.dataplane!.isFarGone(wire.id)) return;
     const { rtnl } = h.get(podNetns);
     const l = wire ? undefined : rtnl.link(p.link.local_intf);
@@ -323,7 +323,7 @@ export class Reconciler {
     for (const l of rtnl.links()) {
       if (l.group !== MESHNET_LINK_GROUP || wanted.has(l.name)) continue;
       try {
-        const wire = this.o.dataplane?.findEnds((e) => e.podNetns === podNetns && e.podIntf === l.name)[0];
+        const wire = this.o.dataplane?.endOn(podNetns, l.name);
         if (wire) this.o.dataplane!.removeEnd(wire.id);
         else rtnl.deleteLink(l.name);
         this.applied.delete(`${key}|${l.name}`);

@@ -44,7 +44,7 @@ export function daemonWireLinker(dataplane: WireDataplane, peers: PeerClients, r
         pod: { namespace: local.namespace, name: local.pod }, linkUid: uid, ...(local.mtu ? { mtu: local.mtu } : {}),
       };
       // Our peers derive the same id for their end; an upstream peer answers its own in peerIntfId.
-      const kept = dataplane.findEnds((e) => e.id === spec.id && e.podNetns === spec.podNetns && e.podIntf === spec.podIntf).length > 0;
+      const kept = dataplane.endOn(spec.podNetns, spec.podIntf)?.id === spec.id;
       dataplane.addEnd(spec);
       let r;
       try {

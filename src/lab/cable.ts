@@ -5,11 +5,9 @@
 // This waits until the pods' interfaces show it.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NetNs, Rtnl, netnsPathExists } from '../kernel';
-import { openStore } from '../store';
-import { LOCALHOST_PEER, TopologyClient, type Link } from '../topology';
-import { LabError } from './lab';
+import { LOCALHOST_PEER, type Link } from '../topology';
 import { netnsPath } from './names';
-import type { Endpoint } from './endpoint';
+import { linkAt, type Endpoint } from './endpoint';
 import type { LabState } from './state';
 
 export interface CableResult {
@@ -37,11 +35,8 @@ function carrierOf(netns: string, intf: string): boolean | undefined {
 }
 
 export async function setCable(state: LabState, ep: Endpoint, down: boolean): Promise<CableResult> {
-  const client = new TopologyClient(await openStore(state.store));
   const { namespace, name } = ep.pod;
-  const me = await client.get(namespace, name);
-  const link = me?.spec.links.find((l) => l.local_intf === ep.intf || (l.peer_pod === name && l.peer_intf === ep.intf));
-  if (!me || !link) throw new LabError(`pod ${namespace}/${name} has no link on interface ${ep.intf} in its Topology`);
+  const { client, link } = await linkAt(state, ep);
   const set = (l: Link): Link => {
     if (l.uid !== link.uid) return l;
     const { state: _old, ...rest } = l;

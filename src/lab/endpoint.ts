@@ -2,6 +2,8 @@
 // Resolved against a running lab: the pod must be one of its pods and the interface must exist
 // in the pod's network namespace, else a LabError naming what is missing.
 import { NetNs, Rtnl } from '../kernel';
+import { openStore } from '../store';
+import { TopologyClient, type Link } from '../topology';
 import { LabError } from './lab';
 import type { LabState, PodState } from './state';
 
@@ -28,4 +30,17 @@ export function parseEndpoint(state: LabState, arg: string): Endpoint {
     ns.close();
   }
   return { pod, intf };
+}
+
+/**
+ * The link on an endpoint's interface, as its pod's Topology lists it (a self link by either of
+ * its interfaces), with the Topology client it was read through; a LabError when there is none.
+ */
+export async function linkAt(state: LabState, ep: Endpoint): Promise<{ client: TopologyClient; link: Link }> {
+  const client = new TopologyClient(await openStore(state.store));
+  const { namespace, name } = ep.pod;
+  const me = await client.get(namespace, name);
+  const link = me?.spec.links.find((l) => l.local_intf === ep.intf || (l.peer_pod === name && l.peer_intf === ep.intf));
+  if (!link) throw new LabError(`pod ${namespace}/${name} has no link on interface ${ep.intf} in its Topology`);
+  return { client, link };
 }

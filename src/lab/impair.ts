@@ -5,15 +5,14 @@
 // a wire yet becomes one (`link_type: grpc` on both halves, so that a reset does not turn it back):
 // this kernel has no netem, and the wire is where frames can be held, dropped or damaged.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { openStore } from '../store';
 import {
-  IMPAIRMENT_KEYS, LOCALHOST_PEER, TopologyClient, TopologyError, parseImpairment, setKey, wantsWire,
+  IMPAIRMENT_KEYS, LOCALHOST_PEER, TopologyError, parseImpairment, setKey, wantsWire,
   type Impairment, type ImpairmentKey, type Link,
 } from '../topology';
 import type { WireTelemetry } from '../wire/dataplane';
 import { nodeWires } from './daemons';
 import { LabError } from './lab';
-import type { Endpoint } from './endpoint';
+import { linkAt, type Endpoint } from './endpoint';
 import type { LabState, PodState } from './state';
 
 export interface ImpairChange {
@@ -67,11 +66,8 @@ async function wiresOf(state: LabState, pod: PodState | undefined): Promise<Wire
 
 /** Applies `change` (or, with neither set nor reset, only reads) and reports both directions. */
 export async function impairLink(state: LabState, ep: Endpoint, change: ImpairChange): Promise<ImpairResult> {
-  const client = new TopologyClient(await openStore(state.store));
   const { namespace, name } = ep.pod;
-  const me = await client.get(namespace, name);
-  const link = me?.spec.links.find((l) => l.local_intf === ep.intf || (l.peer_pod === name && l.peer_intf === ep.intf));
-  if (!me || !link) throw new LabError(`pod ${namespace}/${name} has no link on interface ${ep.intf} in its Topology`);
+  const { client, link } = await linkAt(state, ep);
   if (link.peer_pod === LOCALHOST_PEER) throw new LabError(`${name}:${ep.intf} is a macvlan to the node's ${link.peer_intf}: only links between pods can be impaired`);
   if (link.peer_pod === name) throw new LabError(`${name}:${ep.intf} is a self link (both ends in one pod): only links between two pods can be impaired`);
   const peerTopo = await client.get(namespace, link.peer_pod);

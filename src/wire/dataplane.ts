@@ -93,6 +93,22 @@ export class WireDataplane {
     return this.farGone.has(id) || this.pulled.has(id);
   }
 
+  /** The one carrier rule: up unless the peer node is lost or the end is held down. */
+  private carrierOf(id: bigint, peerNode: string): boolean {
+    return !this.lost.has(peerNode) && !this.held(id);
+  }
+
+  /** Sets a host end's state (the carrier the pod sees) by carrierOf, on `rt` or a socket of its own. */
+  private applyCarrier(id: bigint, peerNode: string, hostIntf: string, rt?: Rtnl): void {
+    const r = rt ?? Rtnl.open();
+    try {
+      if (this.carrierOf(id, peerNode)) r.setUp(hostIntf);
+      else r.setDown(hostIntf);
+    } finally {
+      if (!rt) r.close();
+    }
+  }
+
   constructor(private readonly opts: { grpcPort: number; log: Logger; tls?: TlsMaterial }) {
     this.wires = new WireTable((node) => this.streamTo(node), opts.log);
   }
@@ -116,8 +132,7 @@ export class WireDataplane {
       if (spec.podIp) pod.addAddr(spec.podIntf, spec.podIp, { noDad: true, replace: true });
       pod.setUp(spec.podIntf);
       // The host end's state is the carrier the pod sees: down while the peer node is lost.
-      if (this.lost.has(spec.peerNode)) node.setDown(hostIntf);
-      else node.setUp(hostIntf);
+      this.applyCarrier(spec.id, spec.peerNode, hostIntf, node);
     } finally {
       pod.close();
       node.close();
@@ -142,8 +157,7 @@ export class WireDataplane {
       // A restored end keeps whatever carrier the previous daemon left, which may be down (its
       // peer was lost when it was killed): this daemon counts the peer reachable until its stream
       // says otherwise (found by the storm test: wires left NO-CARRIER for good after a restart).
-      if (this.lost.has(spec.peerNode)) node.setDown(hostIntf);
-      else node.setUp(hostIntf);
+      this.applyCarrier(spec.id, spec.peerNode, hostIntf, node);
     } finally {
       node.close();
     }
@@ -165,8 +179,7 @@ export class WireDataplane {
       this.farGone.delete(spec.id);
       if (spec.mtu && podLink.mtu !== spec.mtu) setVethMtu(node, old.hostIntf, pod, spec.podIntf, podLink.mtu, spec.mtu);
       if (spec.podIp) pod.addAddr(spec.podIntf, spec.podIp, { noDad: true, replace: true });
-      if (this.lost.has(spec.peerNode) || this.held(spec.id)) node.setDown(old.hostIntf);
-      else node.setUp(old.hostIntf);
+      this.applyCarrier(spec.id, spec.peerNode, old.hostIntf, node);
     } finally {
       pod.close();
       node.close();
@@ -200,12 +213,7 @@ export class WireDataplane {
     const [end] = this.wires.find((e) => e.id === id);
     if (!end) return false;
     this.farGone.add(id);
-    const rt = Rtnl.open();
-    try {
-      rt.setDown(end.hostIntf);
-    } finally {
-      rt.close();
-    }
+    this.applyCarrier(id, end.peerNode, end.hostIntf);
     return true;
   }
 
@@ -219,13 +227,7 @@ export class WireDataplane {
     if (!end) return false;
     if (down) this.pulled.add(id);
     else this.pulled.delete(id);
-    const rt = Rtnl.open();
-    try {
-      if (down || this.lost.has(end.peerNode) || this.held(id)) rt.setDown(end.hostIntf);
-      else rt.setUp(end.hostIntf);
-    } finally {
-      rt.close();
-    }
+    this.applyCarrier(id, end.peerNode, end.hostIntf);
     return true;
   }
 
@@ -290,6 +292,11 @@ export class WireDataplane {
       node.close();
     }
     return true;
+  }
+
+  /** This node's end on interface `podIntf` of the pod in `podNetns`, if any. */
+  endOn(podNetns: string, podIntf: string): (WireEndSpec & { hostIntf: string }) | undefined {
+    return this.wires.find((e) => e.podNetns === podNetns && e.podIntf === podIntf)[0];
   }
 
   /** This node's ends matching `pred` (their specs as relayed). */
@@ -407,7 +414,7 @@ export class WireDataplane {
       const st = w.sock.stats();
       return {
         id: w.id.toString(), peerId: w.peerId.toString(), peerNode: w.peerNode, podNetns: w.podNetns, podIntf: w.podIntf, ...(w.pod ? { pod: w.pod } : {}),
-        hostIntf: w.hostIntf, carrier: !this.lost.has(w.peerNode) && !this.held(w.id), farGone: this.farGone.has(w.id), pulled: this.pulled.has(w.id),
+        hostIntf: w.hostIntf, carrier: this.carrierOf(w.id, w.peerNode), farGone: this.farGone.has(w.id), pulled: this.pulled.has(w.id),
         ...(w.impairer ? { impairment: { settings: formatImpairment(w.impairer.impairment), counters: { ...w.impairer.counters }, waiting: w.impairer.waiting } } : {}),
         framesFromPod: w.rxFrames, framesToPod: w.txFrames,
         bytesFromPod: st.rxBytes, bytesToPod: st.txBytes, kernelDrops: st.rxDropsKernel ?? 0,
