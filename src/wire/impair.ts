@@ -106,9 +106,9 @@ export class Impairer {
   private flush(): void {
     this.timer = undefined;
     this.timerAt = Infinity;
-    // Timers fire up to a millisecond late, never early by more than a fraction: take what is
-    // due within half a millisecond rather than arming a 0 ms timer for it.
-    const due = this.now() + 0.5;
+    // Never early: a frame leaves at or after its time (a delay is a floor, as netem's). A timer
+    // that fired a fraction too soon (libuv rounds to whole milliseconds) just re-arms.
+    const due = this.now();
     while (this.heap.length && this.heap[0]!.at <= due) this.out(this.popHeap().frame);
     if (this.heap.length) this.arm();
   }
@@ -118,7 +118,7 @@ export class Impairer {
     if (this.timer && this.timerAt <= next) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerAt = next;
-    this.timer = setTimeout(() => this.flush(), Math.max(0, next - this.now()));
+    this.timer = setTimeout(() => this.flush(), Math.max(0, Math.ceil(next - this.now())));
   }
 
   /** Frames waiting now. */
