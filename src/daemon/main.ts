@@ -140,7 +140,11 @@ export async function main(argv: string[]): Promise<number> {
   const dialTls = cfg.peerTls.mode === 'require' ? tls : undefined;
   const peers = new PeerClients(grpcPort, undefined, dialTls);
   const remote = grpcRemoteLinker({ peers });
-  const dataplane = new WireDataplane({ grpcPort, log, ...(dialTls ? { tls: dialTls } : {}) });
+  const dataplane = new WireDataplane({
+    grpcPort, log, ...(dialTls ? { tls: dialTls } : {}),
+    // A wire end cut under the daemon is made again by its pod's next sync.
+    onEndBroken: (end) => { if (end.pod) reconciler.requeue(end.pod.namespace, end.pod.name); },
+  });
   // Upstream's daemons know their node by NODE_NAME; records are keyed by it.
   const nodeName = cfg.nodeName;
   const records = new WireRecords(store, nodeName);

@@ -61,7 +61,7 @@ export class PeerAuthorizer {
       // Usually only the peer is newer than the cache (its ADD wrote its status and called at
       // once): read that one object; the whole namespace only when our own pod is not known yet.
       const peerName = this.podOf(end, cached)?.spec.links.find((l) => l.local_intf === end.intfName)?.peer_pod;
-      why = this.judgeUpdate(end, ns, peerName ? await this.withFresh(ns, cached, peerName) : await this.o.topologies.fresh(ns), call.peerAddress);
+      why = this.judgeUpdate(end, ns, peerName ? await this.withFresh(ns, cached, [peerName]) : await this.o.topologies.fresh(ns), call.peerAddress);
     }
     if (why) this.deny(call, why);
   }
@@ -125,8 +125,11 @@ export class PeerAuthorizer {
     const cached = this.o.topologies.cached(ns);
     let why = judge(cached);
     if (why) {
+      // Both pods the request names may be newer than the cache: the peer (its ADD wrote its status
+      // and called at once) and this node's own pod (its ADD wrote its status a moment before; a
+      // refusal judged on the stale half left lab up with a half-made wire: issue 21).
       const peerName = cached.find((t) => t.metadata.name === req.localPodName)?.spec.links.find((l) => l.uid === uid)?.peer_pod;
-      why = judge(peerName ? await this.withFresh(ns, cached, peerName) : await this.o.topologies.fresh(ns));
+      why = judge(peerName ? await this.withFresh(ns, cached, [req.localPodName, peerName]) : await this.o.topologies.fresh(ns));
     }
     if (why) this.deny(call, why);
     return found;
@@ -140,10 +143,10 @@ export class PeerAuthorizer {
     if (peerNode !== undefined && peerNode !== call.peerAddress) this.deny(call, `the wire's other end is on node ${peerNode}, not ${call.peerAddress || 'an unknown address'}`);
   }
 
-  /** The cached namespace with one object read afresh. */
-  private async withFresh(ns: string, cached: Topology[], name: string): Promise<Topology[]> {
-    const t = await this.o.topologies.freshOne(ns, name);
-    return [...cached.filter((x) => x.metadata.name !== name), ...(t ? [t] : [])];
+  /** The cached namespace with the named objects read afresh. */
+  private async withFresh(ns: string, cached: Topology[], names: string[]): Promise<Topology[]> {
+    const fresh = await Promise.all(names.map((n) => this.o.topologies.freshOne(ns, n)));
+    return [...cached.filter((x) => !names.includes(x.metadata.name)), ...fresh.filter((t): t is Topology => !!t)];
   }
 
   /** The link's peer pod must be up on `peerNode`, the caller must be that node, the address the link's. */

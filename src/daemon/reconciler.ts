@@ -95,6 +95,11 @@ export class Reconciler {
     this.queue.run((key) => this.sync(key), (key, e) => this.o.log.warn(`reconciler: ${key}: ${(e as Error).message}`));
   }
 
+  /** Syncs a pod again (something changed that the store does not show: a wire end cut under us). */
+  requeue(namespace: string, name: string): void {
+    this.queue.add(keyOf(namespace, name));
+  }
+
   async stop(): Promise<void> {
     this.informer.stop();
     await this.queue.stop();
@@ -226,7 +231,17 @@ export class Reconciler {
       // made because its own end exists: a half wire, found by the storm test), this side makes it
       // after a grace period; the peer's daemon then re-makes its end.
       // An end waiting for its far pod (farPodGone) counts as missing: the wire is made again on it.
-      const wire = this.o.dataplane?.endOn(podNetns, p.link.local_intf);
+      // An end whose veth was cut under the daemon (its host end deleted, say) is no wire: it is
+      // removed and made again from this side at once, whichever side usually starts (the peer's
+      // daemon sees nothing wrong with its own end and would never re-make it: issue 21).
+      let wire = this.o.dataplane?.endOn(podNetns, p.link.local_intf);
+      let cut = false;
+      if (wire && !this.o.dataplane!.isFarGone(wire.id) && !this.o.dataplane!.intact(wire.id)) {
+        this.o.dataplane!.removeEnd(wire.id);
+        this.o.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): its veth was cut: making the wire again`);
+        wire = undefined;
+        cut = true;
+      }
       const has = !!wire && !this.o.dataplane!.isFarGone(wire.id);
       const halfKey = `${addrKey}|${p.link.peer_pod}`;
       if (has) {
@@ -240,7 +255,8 @@ export class Reconciler {
           this.o.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): MTU ${mtu}`);
         }
         finishEnd(end, false);
-      } else if (me.metadata.name > p.link.peer_pod) {
+      } else if (cut || me.metadata.name > p.link.peer_pod) {
+        this.halfSince.delete(halfKey);
         await plumbLink(p, pod, podNetns, this.o.nodeIp, h, this.deps(key));
       } else {
         const since = this.halfSince.get(halfKey) ?? Date.now();

@@ -520,20 +520,40 @@ export class Rtnl {
 
   // ---- addresses ----
 
+  /**
+   * Addresses of one device (ENODEV when it is missing) or of all. A device removed while this
+   * reads is simply absent from the list: callers that must tell "gone" from "no addresses" use
+   * linkAddrs.
+   */
   addrs(dev?: string): AddrInfo[] {
     const op = `listing addresses${dev ? ` of ${dev}` : ''}${this.where}`;
     const names = this.namesFor(dev, op);
+    return this.addrDump(op).filter((a) => names.has(a.ifindex)).map((a) => ({ ...a, dev: names.get(a.ifindex)! }));
+  }
+
+  /**
+   * A link and its addresses as one consistent read, undefined when the link does not exist. The
+   * addresses (keyed by ifindex) are read before the link, so a link removed between the two reads
+   * is reported absent, never as ENODEV from a look-up by a name that has just gone (issue 21).
+   */
+  linkAddrs(name: string): { link: LinkInfo; addrs: AddrInfo[] } | undefined {
+    validateIfName(name);
+    const all = this.addrDump(`listing addresses of ${name}${this.where}`);
+    const link = this.link(name);
+    if (!link) return undefined;
+    return { link, addrs: all.filter((a) => a.ifindex === link.index).map((a) => ({ ...a, dev: link.name })) };
+  }
+
+  /** Every IPv4/IPv6 address of this netns by ifindex (`dev` left empty: the caller names it). */
+  private addrDump(op: string): AddrInfo[] {
     const out: AddrInfo[] = [];
     for (const p of this.sock.dump(() => new MsgBuilder(RTM_GETADDR, NLM_F_DUMP, ifaddrmsg(0, 0, 0, 0, 0)), RTM_NEWADDR, op)) {
       const family = p.readUInt8(0);
-      const prefix = p.readUInt8(1);
-      const ifindex = p.readUInt32LE(4);
-      const name = names.get(ifindex);
-      if (name === undefined || (family !== AF_INET && family !== AF_INET6)) continue;
+      if (family !== AF_INET && family !== AF_INET6) continue;
       const a = parseAttrs(p, 8);
       const addr = a.get(IFA_LOCAL) ?? a.get(IFA_ADDRESS);
       if (!addr) continue;
-      out.push({ ifindex, dev: name, family: family === AF_INET ? 4 : 6, cidr: formatCidr(addr, prefix) });
+      out.push({ ifindex: p.readUInt32LE(4), dev: '', family: family === AF_INET ? 4 : 6, cidr: formatCidr(addr, p.readUInt8(1)) });
     }
     return out;
   }

@@ -109,14 +109,15 @@ export interface EndState {
   hasIp: boolean;
 }
 
+/** An end's interface as one consistent read: one that vanishes while it is read is "gone" (exists: false). */
 export function inspectEnd(end: LinkEnd): EndState {
-  const l = end.rtnl.link(end.intf);
-  if (!l) return { exists: false, up: false, hasIp: false };
+  const r = end.rtnl.linkAddrs(end.intf);
+  if (!r) return { exists: false, up: false, hasIp: false };
   return {
     exists: true,
-    kind: l.kind,
-    up: l.up,
-    hasIp: !end.ip || end.rtnl.addrs(end.intf).some((x) => x.cidr === end.ip),
+    kind: r.link.kind,
+    up: r.link.up,
+    hasIp: !end.ip || r.addrs.some((x) => x.cidr === end.ip),
   };
 }
 

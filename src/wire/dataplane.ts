@@ -4,12 +4,12 @@
 // peer node (WireProtocol.SendToStream), each Packet carrying the RECEIVER's wire id; frames that
 // arrive are delivered in O(1) by that id (the wire table, table.ts). This file owns the kernel
 // side (veths, sockets, carrier) and the peer streams (loss, probing, SendToOnce fallback).
-import { NetNs, PacketSocket, Rtnl, disableTxOffloads, withNetns } from '../kernel';
+import { KernelError, NetNs, PacketSocket, Rtnl, disableTxOffloads, netnsPathExists, withNetns } from '../kernel';
 import { formatImpairment, type Impairment } from '../topology/impairment';
 import type { ImpairCounters } from './impair';
 import { GrpcCallError, grpcAddress, wireClient, type Packet, type TlsMaterial, type WireClient, type WireStream } from '../grpc';
 import { MESHNET_LINK_GROUP } from '../meshnet/links';
-import { wireHostIntf } from './ids';
+import { wireHostIntf, wirePodMac } from './ids';
 import { WireTable, type WireEndSpec } from './table';
 import type { Logger } from '../log';
 
@@ -68,6 +68,26 @@ function setVethMtu(node: Rtnl, hostIntf: string, pod: Rtnl, podIntf: string, cu
   if (mtu >= current) pod.setMtu(podIntf, mtu);
 }
 
+/** Whether `hostIntf` (in `node`'s netns) is a veth paired with `podIntf` in the pod's netns. */
+function vethIntact(node: Rtnl, hostIntf: string, podNetns: string, podIntf: string): boolean {
+  const host = node.link(hostIntf);
+  if (host?.kind !== 'veth' || !netnsPathExists(podNetns)) return false;
+  let ns: NetNs;
+  try {
+    ns = NetNs.open(podNetns);
+  } catch {
+    return false; // the pod's netns went away meanwhile
+  }
+  const pod = Rtnl.open(ns);
+  try {
+    const p = pod.link(podIntf);
+    return p?.kind === 'veth' && p.peerIndex === host.index && host.peerIndex === p.index;
+  } finally {
+    pod.close();
+    ns.close();
+  }
+}
+
 export class WireDataplane {
   private readonly wires: WireTable;
   private readonly peers = new Map<string, { client: WireClient; stream: WireStream }>();
@@ -87,6 +107,8 @@ export class WireDataplane {
   private readonly pulled = new Set<bigint>();
   /** Impairments by end (kept when an end is re-made on the same interface: reuseEnd). */
   private readonly impairments = new Map<bigint, Impairment>();
+  /** Ends reported broken (broken()), until they are removed or made again. */
+  private readonly reported = new Set<bigint>();
 
   /** Whether end `id` must show no carrier for a reason of its own (far pod gone, cable pulled). */
   private held(id: bigint): boolean {
@@ -109,9 +131,41 @@ export class WireDataplane {
     }
   }
 
-  constructor(private readonly opts: { grpcPort: number; log: Logger; tls?: TlsMaterial }) {
-    this.wires = new WireTable((node) => this.streamTo(node), opts.log);
+  /**
+   * `onEndBroken`: an end's veth is gone while the table still relays it (its interface was
+   * deleted under the daemon); the reconciler makes the wire again (issue 21).
+   */
+  constructor(private readonly opts: { grpcPort: number; log: Logger; tls?: TlsMaterial; onEndBroken?: (end: WireEndSpec & { hostIntf: string }) => void }) {
+    this.wires = new WireTable((node) => this.streamTo(node), opts.log, (end) => {
+      if (!this.intact(end.id)) this.broken(end.id);
+    });
   }
+
+  /**
+   * Whether end `id`'s veth is whole: its host end exists in this netns and is paired with the
+   * pod's interface (a veth's halves go together, so one missing means the wire is cut). False
+   * when unknown.
+   */
+  intact(id: bigint): boolean {
+    const [end] = this.wires.find((e) => e.id === id);
+    if (!end) return false;
+    const node = Rtnl.open();
+    try {
+      return vethIntact(node, end.hostIntf, end.podNetns, end.podIntf);
+    } finally {
+      node.close();
+    }
+  }
+
+  /** Tells the owner that end `id`'s veth is gone (logged once per end). */
+  private broken(id: bigint): void {
+    const [end] = this.wires.find((e) => e.id === id);
+    if (!end || this.reported.has(id)) return;
+    this.reported.add(id);
+    this.opts.log.warn(`wire ${id}: ${end.pod ? `${end.pod.namespace}/${end.pod.name}:` : ''}${end.podIntf}: its veth (host end ${end.hostIntf}) is gone: the wire is to be made again`);
+    this.opts.onEndBroken?.(end);
+  }
+
 
   /**
    * Creates this node's end of a wire and starts relaying it. An end this node already has for the
@@ -128,7 +182,7 @@ export class WireDataplane {
     try {
       if (pod.link(spec.podIntf)) pod.deleteLink(spec.podIntf); // a stale end (peer moved, restart)
       if (node.link(hostIntf)) node.deleteLink(hostIntf);
-      node.createVeth({ name: hostIntf, peerName: spec.podIntf, peerNs: podNs, mtu: spec.mtu ?? 1500, group: MESHNET_LINK_GROUP });
+      node.createVeth({ name: hostIntf, peerName: spec.podIntf, peerNs: podNs, peerMac: wirePodMac(spec.id), mtu: spec.mtu ?? 1500, group: MESHNET_LINK_GROUP });
       if (spec.podIp) pod.addAddr(spec.podIntf, spec.podIp, { noDad: true, replace: true });
       pod.setUp(spec.podIntf);
       // The host end's state is the carrier the pod sees: down while the peer node is lost.
@@ -153,7 +207,12 @@ export class WireDataplane {
     const hostIntf = spec.hostIntf ?? wireHostIntf(spec.id);
     const node = Rtnl.open();
     try {
-      if (!node.link(hostIntf)) return false;
+      // A host end without its pod end (or paired with another interface) is no wire: it goes,
+      // and the wire is made again (the reconciler's start-up resync; issue 21).
+      if (!vethIntact(node, hostIntf, spec.podNetns, spec.podIntf)) {
+        node.deleteLink(hostIntf);
+        return false;
+      }
       // A restored end keeps whatever carrier the previous daemon left, which may be down (its
       // peer was lost when it was killed): this daemon counts the peer reachable until its stream
       // says otherwise (found by the storm test: wires left NO-CARRIER for good after a restart).
@@ -269,6 +328,7 @@ export class WireDataplane {
   }
 
   private relay(spec: WireEndSpec, hostIntf: string): void {
+    this.reported.delete(spec.id);
     // Large buffers: the event loop also encodes and sends; while it does, a pod's burst of
     // super-frames must wait in the socket rather than be dropped by the kernel.
     this.wires.add(spec, hostIntf, PacketSocket.open(hostIntf, { vnetHdr: true, rcvbuf: SOCKET_BUFFER, sndbuf: SOCKET_BUFFER }));
@@ -281,6 +341,7 @@ export class WireDataplane {
   /** Stops relaying and deletes the host end (its pod end goes with it). False when unknown. */
   removeEnd(id: bigint): boolean {
     const end = this.wires.remove(id);
+    this.reported.delete(id);
     this.farGone.delete(id);
     this.pulled.delete(id);
     this.impairments.delete(id);
@@ -394,7 +455,8 @@ export class WireDataplane {
           else rt.setDown(w.hostIntf);
           n++;
         } catch (e) {
-          this.opts.log.warn(`wire ${w.id}: carrier ${up ? 'up' : 'down'}: ${(e as Error).message}`);
+          if (e instanceof KernelError && e.code === 'ENODEV') this.broken(w.id);
+          else this.opts.log.warn(`wire ${w.id}: carrier ${up ? 'up' : 'down'}: ${(e as Error).message}`);
         }
       }
     } finally {

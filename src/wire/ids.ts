@@ -15,3 +15,14 @@ export function wireId(namespace: string, pod: string, intf: string): bigint {
 export function wireHostIntf(id: bigint): string {
   return `gw${id.toString(36)}`.slice(0, 15);
 }
+
+/**
+ * The MAC of a wire end's pod interface, from its id: locally administered unicast, the same
+ * every time the end is made. A wire made again (its veth was cut, its pod re-created) keeps
+ * its MAC, so the far pod's ARP/ND entry stays right; with a new random MAC the far pod kept
+ * sending to the old one until its neighbour entry went stale, about 30 s (issue 21).
+ */
+export function wirePodMac(id: bigint): string {
+  const bytes = [Number(((id >> 40n) & 0xfcn) | 0x02n), ...[32n, 24n, 16n, 8n, 0n].map((s) => Number((id >> s) & 0xffn))];
+  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
+}

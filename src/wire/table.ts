@@ -72,7 +72,11 @@ export class WireTable {
 
   private readonly limited: LogLimiter;
 
-  constructor(private readonly streamTo: (node: string) => PacketSink, private readonly log: Logger) {
+  /**
+   * `onRecvError`: a host end's socket failed (ENETDOWN: its interface went down or away); the
+   * owner of the kernel side tells which (dataplane.ts).
+   */
+  constructor(private readonly streamTo: (node: string) => PacketSink, private readonly log: Logger, private readonly onRecvError?: (end: Readonly<WireEndSpec> & { hostIntf: string }) => void) {
     this.limited = new LogLimiter(log);
   }
 
@@ -150,6 +154,7 @@ export class WireTable {
       // ENETDOWN once when the host end goes down (peer lost) or away (pod gone: its DEL removes
       // the wire); the socket keeps working when the end comes back up.
       this.log.warn(`wire ${end.id} (${end.podIntf}): ${(e as Error).message}`);
+      this.onRecvError?.(end);
       return;
     }
     if (frames.length === 0) return;

@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NetNs, Rtnl, listNamedNetns } from '../../src/kernel';
+import { listNamedNetns } from '../../src/kernel';
 import { checkLinks, labDaemonPids, labDown, labPrefix, labUp, parseLabFile, processGone, restartDaemon, startPod, stopPod, type LabState } from '../../src/lab';
 import { newPodState } from '../../src/lab/runtime';
 import { openStore, type Store } from '../../src/store';
 import { TopologyClient, type Link, type Topology } from '../../src/topology';
-import { linkIn } from '../helpers/netns';
+import { linkIn, linksWithAddrs } from '../helpers/netns';
 
 const runDir = mkdtempSync(join(tmpdir(), 'live-'));
 const cniBinDir = resolve('dist/cni');
@@ -61,14 +61,7 @@ async function until(what: string, f: () => Promise<boolean>, ms = 10_000): Prom
 
 function links(state: LabState, pod: string): Map<string, { kind?: string; addrs: string[] }> {
   const p = state.pods.find((x) => x.name === pod)!;
-  const ns = NetNs.open(p.netns);
-  const r = Rtnl.open(ns);
-  try {
-    return new Map(r.links().filter((l) => l.name !== 'lo' && l.name !== 'eth0').map((l) => [l.name, { kind: l.kind, addrs: r.addrs(l.name).filter((a) => a.family === 4).map((a) => a.cidr) }]));
-  } finally {
-    r.close();
-    ns.close();
-  }
+  return new Map(linksWithAddrs(p.netns).filter((l) => l.name !== 'lo' && l.name !== 'eth0').map((l) => [l.name, { kind: l.kind, addrs: l.addrs }]));
 }
 
 function assertClean(name: string): void {

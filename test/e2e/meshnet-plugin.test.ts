@@ -9,11 +9,11 @@ import { randomBytes } from 'node:crypto';
 import {
   CHAINED_VERSIONS, execPlugin, formatResult, type CniResult, type CniVersion, type Invocation,
 } from '../../src/cni';
-import { NetNs, Rtnl, createNamedNetns, deleteNamedNetns, listNamedNetns, txOffloadsEnabled, withNetns } from '../../src/kernel';
+import { NetNs, createNamedNetns, deleteNamedNetns, listNamedNetns, txOffloadsEnabled, withNetns } from '../../src/kernel';
 import { FileStore } from '../../src/store';
 import { TopologyClient, type Topology } from '../../src/topology';
 import { rejectsWith } from '../helpers/cni';
-import { linkIn, pingsFrom } from '../helpers/netns';
+import { linkIn, linksWithAddrs, pingsFrom } from '../helpers/netns';
 
 const BIN = resolve('dist/cni');
 const run = `mp${process.pid % 100000}${randomBytes(2).toString('hex')}`;
@@ -48,16 +48,9 @@ function conf(version: CniVersion, extra: Record<string, unknown> = {}): Record<
 }
 
 function links(pod: string): Map<string, { kind?: string; up: boolean; peerIndex?: number; index: number; group: number; addrs: string[] }> {
-  const ns = NetNs.open(`${run}-${pod}`);
-  const r = Rtnl.open(ns);
-  try {
-    return new Map(r.links().filter((l) => l.name !== 'lo').map((l) => [l.name, {
-      kind: l.kind, up: l.up, peerIndex: l.peerIndex, index: l.index, group: l.group, addrs: r.addrs(l.name).filter((a) => a.family === 4).map((a) => a.cidr),
-    }]));
-  } finally {
-    r.close();
-    ns.close();
-  }
+  return new Map(linksWithAddrs(`${run}-${pod}`).filter((l) => l.name !== 'lo').map((l) => [l.name, {
+    kind: l.kind, up: l.up, peerIndex: l.peerIndex, index: l.index, group: l.group, addrs: l.addrs,
+  }]));
 }
 
 function offloads(pod: string, intf: string): { txCsum: boolean; tso: boolean } {

@@ -63,6 +63,24 @@ export function linkIn(netns: string, intf: string): LinkInfo | undefined {
   }
 }
 
+/**
+ * Every interface of a netns with its IPv4 addresses, as one consistent read: one link dump and
+ * one address dump keyed by ifindex (asking each link's addresses by name fails with ENODEV when a
+ * daemon removes the link in between: issue 21).
+ */
+export function linksWithAddrs(netns: string): Array<LinkInfo & { addrs: string[] }> {
+  const ns = NetNs.open(netns);
+  const r = Rtnl.open(ns);
+  try {
+    const links = r.links();
+    const addrs = r.addrs().filter((a) => a.family === 4);
+    return links.map((l) => ({ ...l, addrs: addrs.filter((a) => a.ifindex === l.index).map((a) => a.cidr) }));
+  } finally {
+    r.close();
+    ns.close();
+  }
+}
+
 /** Remove every temp netns still alive (use in a top-level after()). */
 export function cleanupAllNetns(): void {
   for (const t of [...live]) t.cleanup();

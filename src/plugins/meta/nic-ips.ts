@@ -1,5 +1,6 @@
 // The addresses the main plugin gave CNI_IFNAME, read from prevResult.
 import { CniError, type CniResult } from '../../cni';
+import type { Rtnl } from '../../kernel';
 import { canonicalIp, familyOf, networkOf, type Family } from './cidr';
 import { MetaCode } from './codes';
 
@@ -30,6 +31,15 @@ export function nicIps(prev: CniResult, ifname: string): NicIp[] {
       if (ip.gateway !== undefined) out.gateway = canonicalIp(ip.gateway);
       return out;
     });
+}
+
+/**
+ * The IPs a DEL must clean up after: prevResult's (0.4.0+), else what the NIC itself still has
+ * (older runtimes send no prevResult). A NIC that is gone, also while it is read, has none.
+ */
+export function delNicIps(prev: CniResult | undefined, pod: Rtnl | undefined, ifname: string): string[] {
+  if (prev) return nicIps(prev, ifname).map((x) => x.ip);
+  return (pod?.linkAddrs(ifname)?.addrs ?? []).map((a) => a.cidr.split('/')[0] ?? '').filter((ip) => !ip.startsWith('fe80:'));
 }
 
 export function requireNicIps(prev: CniResult, ifname: string, plugin: string): NicIp[] {

@@ -7,7 +7,7 @@ import { openPodIfExists } from '../meta/chain';
 import { hostCidr, isDefaultDst } from '../meta/cidr';
 import { parseRouterConf } from '../meta/config';
 import { mainDefaults } from '../meta/default-route';
-import { nicIps } from '../meta/nic-ips';
+import { delNicIps } from '../meta/nic-ips';
 import { invocationLogger } from '../meta/plugin-log';
 import { MAIN_TABLE, nicTable } from '../meta/tables';
 import { removeHostPath } from './host-rule';
@@ -21,10 +21,7 @@ export async function routerDel(ctx: PluginContext): Promise<void> {
   const host = Rtnl.open();
   const pod = openPodIfExists(ctx.env.netns);
   try {
-    // prevResult (0.4.0+) names the IPs; older runtimes send none, then the pod's NIC may still have them.
-    const ips = ctx.conf.prevResult
-      ? nicIps(ctx.conf.prevResult, ifname).map((x) => x.ip)
-      : pod?.rt.link(ifname) ? pod.rt.addrs(ifname).map((a) => a.cidr.split('/')[0] ?? '').filter((ip) => !ip.startsWith('fe80:')) : [];
+    const ips = delNicIps(ctx.conf.prevResult, pod?.rt, ifname);
     const removed = removeHostPath(host, conf.hostRuleTable, ips.map(hostCidr), HOST_RULE_PRIORITY);
     log.info(`host: removed ${removed.join(', ') || 'nothing (already gone)'}`);
     if (!pod) return;

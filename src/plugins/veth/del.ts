@@ -9,7 +9,7 @@ import { openPodIfExists, type Pod } from '../meta/chain';
 import { hostCidr } from '../meta/cidr';
 import { parseVethConf } from '../meta/config';
 import type { Logger } from '../meta/log';
-import { nicIps } from '../meta/nic-ips';
+import { delNicIps } from '../meta/nic-ips';
 import { invocationLogger } from '../meta/plugin-log';
 import { nicTable } from '../meta/tables';
 import { hostVethName, POD_VETH, primaryFromAlias } from './names';
@@ -38,10 +38,7 @@ export async function vethDel(ctx: PluginContext): Promise<void> {
 
 function delLaterNic(ctx: PluginContext, pod: Pod, host: Rtnl, hostName: string, log: Logger): void {
   const ifname = ctx.env.ifname;
-  // prevResult (0.4.0+) names the IPs; older runtimes send none, then the NIC itself may still have them.
-  const ips = ctx.conf.prevResult
-    ? nicIps(ctx.conf.prevResult, ifname).map((x) => x.ip)
-    : pod.rt.link(ifname) ? pod.rt.addrs(ifname).map((a) => a.cidr.split('/')[0] ?? '').filter((ip) => !ip.startsWith('fe80:')) : [];
+  const ips = delNicIps(ctx.conf.prevResult, pod.rt, ifname);
   for (const ip of ips) {
     host.delRoute({ dst: hostCidr(ip), dev: hostName });
     host.delNeigh({ dev: hostName, ip });
