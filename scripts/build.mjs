@@ -36,8 +36,11 @@ const MESHNETD_NODE_FLAGS = ['--max-semi-space-size=2'];
 
 // Every bundle knows its version and commit (src/build: meshnetd's build-info metric, --version).
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-const rev = spawnSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: root, encoding: 'utf8' });
-const BUILD = { version: pkg.version, commit: rev.status === 0 ? rev.stdout.trim() : 'unknown' };
+// MESHNET_COMMIT names the commit where there is no .git (the image build: the Dockerfile's build
+// argument of that name); else git says.
+const rev = process.env.MESHNET_COMMIT ? undefined : spawnSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: root, encoding: 'utf8' });
+const commit = process.env.MESHNET_COMMIT ? process.env.MESHNET_COMMIT.slice(0, 12) : rev.status === 0 ? rev.stdout.trim() : 'unknown';
+const BUILD = { version: pkg.version, commit };
 
 const entries = [
   // The JavaScript build of each daemon-backed plugin; dist/cni/<type> is the exec shim.
@@ -94,4 +97,9 @@ for (const type of shimmed) {
 }
 rmSync(join(dist, 'cni', 'meshnet-shim'), { force: true });
 if (cc.status !== 0) console.warn('warning: cc failed; dist/cni plugins run without the exec shim (slower)');
+// The lab's sandbox image holds one static program (src/runtime/pause.c): the pods of a lab
+// whose runtime is containerd need it; the rest of the project does not.
+mkdirSync(join(dist, 'runtime'), { recursive: true });
+const pause = spawnSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-static', '-o', join(dist, 'runtime', 'pause'), join(root, 'src/runtime/pause.c')], { stdio: 'inherit' });
+if (pause.status !== 0) console.warn('warning: cc -static failed for src/runtime/pause.c: labs with runtime: containerd cannot run');
 console.log(`built ${entries.length} executables and ${cc.status === 0 ? shimmed.length : 0} exec shim(s) into dist/`);

@@ -24,10 +24,17 @@ command -v openssl >/dev/null  || need+=(openssl)
 command -v kubectl >/dev/null  || need+=(kubernetes-client)
 [ -x /usr/lib/frr/ospfd ]      || need+=(frr)
 command -v chromium >/dev/null || need+=(chromium)
+# A node's container runtime (labs with runtime: containerd, the node-lifecycle tests) and the
+# image build (podman with runc; mmdebstrap for the local stand-ins of the base images).
+command -v containerd >/dev/null || need+=(containerd)
+command -v runc >/dev/null     || need+=(runc)
+command -v podman >/dev/null   || need+=(podman)
+command -v buildah >/dev/null  || need+=(buildah)
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  # frr (routing daemons run inside lab pods by tests) must not start as a service on this host.
+  # frr and containerd (run inside lab nodes by tests) must not start as services on this host.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT

@@ -140,7 +140,7 @@ function describe(state: LabState): string {
   }
   lines.push('', 'PODS');
   for (const p of state.pods) {
-    const ip = p.result?.ips.map((x) => x.address).join(',') ?? '(no result)';
+    const ip = p.result?.ips.map((x) => x.address).join(',') ?? p.ip ?? '(no result)';
     lines.push(`  ${`${p.namespace}/${p.name}`.padEnd(20)} node ${p.node.padEnd(10)} eth0 ${ip.padEnd(16)} netns ${p.netns}`);
   }
   return lines.join('\n');

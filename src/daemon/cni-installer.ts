@@ -5,7 +5,8 @@
 // (00-meshnet.conflist). Unlike upstream, the primary's cniVersion is kept (upstream forced 0.3.0
 // and broke CNI 1.0.0 users, meshnet-cni #40), the write is atomic and checked, the file is
 // re-derived whenever the primary changes, and the primary's own file is never touched
-// (docs/decisions.md). Also writes upstream's meshnet-inter-node-link-type file. Removed on exit.
+// (docs/decisions.md). Also writes upstream's meshnet-inter-node-link-type file. Kept when
+// meshnetd stops (uninstall.ts says when it goes).
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
@@ -139,11 +140,16 @@ export class CniInstaller {
     this.lastProblem = msg;
   }
 
+  /** Stops watching; the chained config stays (a restarting daemon's shim answers error 11 meanwhile). */
+  stop(): void {
+    this.loop?.stop();
+  }
+
   /** Stops watching and removes our config file and the link-type file (the shim stays: harmless without an entry). */
   uninstall(): void {
     this.loop?.stop();
     const s = this.loadState();
-    if (s) this.removeDerived(s, 'meshnetd is exiting');
+    if (s) this.removeDerived(s, 'meshnet is being uninstalled');
     const own = join(this.o.confDir, MESHNET_CONFLIST);
     if (existsSync(own)) {
       rmSync(own, { force: true });

@@ -1,6 +1,7 @@
 // meshnetd's settings, from flags first and upstream's environment second (a KNE or upstream
 // DaemonSet sets HOST_IP, HOST_INTF, GRPC_PORT, NODE_NAME and INTER_NODE_LINK_TYPE), parsed once
 // into typed values; every error names the flag or variable.
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isIP } from '../cni';
 import { MESHNET_GRPC_PORT, PEER_TLS_MODES, type PeerTlsMode } from '../grpc';
@@ -10,6 +11,8 @@ import { VNI_SCHEMES, type VniScheme } from '../meshnet/vxlan';
 import { LOG_LEVELS, LogConfigError, logSettings, type LogFormat, type LogLevel } from '../log';
 
 export const DEFAULT_HEALTH_PORT = 51112;
+/** Where a node's runtime usually listens (containerd's, k3s's, CRI-O's); the first that exists is used. */
+export const DEFAULT_CRI_SOCKETS = ['/run/containerd/containerd.sock', '/run/k3s/containerd/containerd.sock', '/var/run/crio/crio.sock'];
 
 export interface DaemonConfig {
   /** This node's IP (VXLAN endpoint, status.src_ip, Local.Get's node_ip); undefined: the default route's. */
@@ -26,6 +29,10 @@ export interface DaemonConfig {
   /** Running in a Kubernetes pod (KUBERNETES_SERVICE_HOST is set). */
   inCluster: boolean;
   cniInstall: boolean;
+  /** `--cni-uninstall`: remove meshnet's chained CNI config and exit. */
+  cniUninstall: boolean;
+  /** The node's container runtime (CRI socket), asked for pods meshnet never saw (adopt.ts); undefined: off. */
+  criSocket?: string;
   cniConfDir: string;
   cniBinDir: string;
   /** /healthz and /readyz on this TCP port (all addresses; the DaemonSet's probes); 0: off. */
@@ -59,6 +66,12 @@ export const USAGE = `usage: meshnetd [flags]
                           serves use the same store
   --cni-install | --no-cni-install    copy the exec shim to the CNI bin dir and chain meshnet into the
                           node's CNI config while running (default: on in a pod, off elsewhere)
+                          (the chained config stays when meshnetd stops: a rollout must not drop meshnet
+                          from the node; it goes when meshnet's DaemonSet is deleted, or by --cni-uninstall)
+  --cni-uninstall         remove meshnet's chained CNI config (and the link-type file) and exit
+  --cri-socket PATH|off   the node's container runtime (CRI), asked for pods running without their links because
+                          meshnet was not chained when they started (default: the first of ${DEFAULT_CRI_SOCKETS.join(', ')} that
+                          exists, with --cni-install; off: never ask)
   --cni-conf-dir DIR      CNI config directory (default /etc/cni/net.d)
   --cni-bin-dir DIR       CNI plugin directory (default /opt/cni/bin)
   --health-port PORT      HTTP on all addresses: GET /healthz and /readyz for probes, /metrics for Prometheus
@@ -76,7 +89,7 @@ export const USAGE = `usage: meshnetd [flags]
   --lab NAME              lets "meshnetctl lab down" find lab daemons
   --help`;
 
-const VALUE_FLAGS = ['node', 'lab', 'node-ip', 'host-intf', 'grpc-port', 'store', 'inter-node-link-type', 'vni-scheme', 'cni-conf-dir', 'cni-bin-dir', 'health-port', 'log-format', 'log-level', 'peer-tls', 'tls-cert', 'tls-key', 'tls-ca', 'mtu'];
+const VALUE_FLAGS = ['cri-socket', 'node', 'lab', 'node-ip', 'host-intf', 'grpc-port', 'store', 'inter-node-link-type', 'vni-scheme', 'cni-conf-dir', 'cni-bin-dir', 'health-port', 'log-format', 'log-level', 'peer-tls', 'tls-cert', 'tls-key', 'tls-ca', 'mtu'];
 
 function port(v: string, what: string, allowZero = false): number {
   const n = Number(v);
@@ -84,15 +97,28 @@ function port(v: string, what: string, allowZero = false): number {
   return n;
 }
 
+/** --cri-socket: a path, `off`, or (unset) the usual sockets when meshnetd installs into the node's CNI config. */
+function criSocketOf(v: string | undefined, installs: boolean): { criSocket?: string } {
+  if (v === 'off') return {};
+  if (v !== undefined) {
+    if (!v.startsWith('/')) throw new ConfigError(`--cri-socket: must be an absolute path or off, got ${JSON.stringify(v)}`);
+    return { criSocket: v };
+  }
+  const found = installs ? DEFAULT_CRI_SOCKETS.find((p) => existsSync(p)) : undefined;
+  return found ? { criSocket: found } : {};
+}
+
 /** `undefined` when --help was asked for, 'version' for --version. */
 export function parseDaemonConfig(argv: string[], env: Record<string, string | undefined>): DaemonConfig | 'version' | undefined {
   const f: Record<string, string> = {};
   let install: boolean | undefined;
+  let uninstall = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '-h' || a === '--help') return undefined;
     if (a === '--version') return 'version';
     if (a === '--cni-install' || a === '--no-cni-install') { install = a === '--cni-install'; continue; }
+    if (a === '--cni-uninstall') { uninstall = true; continue; }
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
     if (!m || !VALUE_FLAGS.includes(m[1]!)) throw new ConfigError(`unknown argument ${JSON.stringify(a)}`);
     const v = m[2] ?? argv[++i];
@@ -143,6 +169,8 @@ export function parseDaemonConfig(argv: string[], env: Record<string, string | u
     vniScheme: vniScheme as VniScheme,
     store, inCluster,
     cniInstall: install ?? inCluster,
+    cniUninstall: uninstall,
+    ...criSocketOf(f['cri-socket'], install ?? inCluster),
     cniConfDir: f['cni-conf-dir'] ?? '/etc/cni/net.d',
     cniBinDir: f['cni-bin-dir'] ?? '/opt/cni/bin',
     healthPort: hp,

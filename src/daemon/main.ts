@@ -8,8 +8,12 @@ import { dirname, join, resolve } from 'node:path';
 import { daemonMetrics, listenAdmin } from './admin';
 import { versionLine } from '../build';
 import { createLogger, type Logger } from '../log';
-import { cniSocketPath, listenCniSocket } from './cni-socket';
-import { CniInstaller } from './cni-installer';
+import { cniSocketPath, listenCniSocket, serveCniRequest } from './cni-socket';
+import { deferredDir, runDeferredDels } from './deferred-del';
+import { meshnetBeingRemoved, ownerDaemonSet } from './uninstall';
+import type { PluginContext } from '../cni';
+import { CniInstaller, MESHNET_CONFLIST } from './cni-installer';
+import { adoptUnseenPods } from './adopt';
 import { ConfigError, USAGE, parseDaemonConfig, type DaemonConfig } from './config';
 import { listenHealth, type ReadinessCheck } from './health';
 import { PeerClients, grpcRemoteLinker } from '../meshnet/remote-linker';
@@ -29,6 +33,19 @@ import { PeerAuthorizer, loopbackOnly } from './peer-auth';
 import { StoreError, openStore, type Store } from '../store';
 import { TOPOLOGY_RESOURCE, TopologyClient } from '../topology';
 import { localHandlers } from './local-api';
+
+/** How often DELs the shim deferred (deferred-del.ts) and pods the runtime runs unseen (adopt.ts) are looked for. */
+const NODE_RESYNC_MS = 30_000;
+
+/** The cniVersion of meshnet's chained config in `confDir` (what the runtime would send us), else 1.0.0. */
+function installedCniVersion(confDir: string): string {
+  try {
+    const v = (JSON.parse(readFileSync(join(confDir, MESHNET_CONFLIST), 'utf8')) as { cniVersion?: unknown }).cniVersion;
+    return typeof v === 'string' ? v : '1.0.0';
+  } catch {
+    return '1.0.0';
+  }
+}
 
 /** A name no Topology can have in practice: its NotFound proves the store answers. */
 const PROBE_NAME = 'meshnetd-readiness-probe';
@@ -92,6 +109,36 @@ async function listenRetrying<T>(log: Logger, start: () => Promise<T>): Promise<
   }
 }
 
+/** The exit-time uninstall question, when this daemon is a DaemonSet pod that can ask it. */
+async function removalWatch(storeRef: string, log: Logger): Promise<{ check(): Promise<{ removed: boolean; why: string }> } | undefined> {
+  const { connect } = await import('../store/kube/connection');
+  const conn = connect(storeRef);
+  const owner = await ownerDaemonSet(conn, process.env);
+  if (typeof owner === 'string') {
+    log.info(`cni install: ${owner}; meshnet's CNI config will stay on exit (meshnetd --cni-uninstall removes it)`);
+    conn.close();
+    return undefined;
+  }
+  log.info(`cni install: owned by DaemonSet ${owner.namespace}/${owner.name}: meshnet leaves the node's CNI config only when that DaemonSet is deleted`);
+  return {
+    check: async () => {
+      try {
+        return await meshnetBeingRemoved(conn, owner);
+      } finally {
+        conn.close();
+      }
+    },
+  };
+}
+
+/** `meshnetd --cni-uninstall`: meshnet out of the node's CNI config, by hand. */
+function uninstallOnly(cfg: DaemonConfig): number {
+  const log = createLogger({ format: cfg.logFormat, level: cfg.logLevel, fields: { component: 'cni-installer', node: cfg.nodeName } });
+  new CniInstaller({ confDir: cfg.cniConfDir, binDir: cfg.cniBinDir, shim: shimPath(), interNodeLinkType: cfg.interNodeLinkType, resyncMs: 10_000, log }).uninstall();
+  log.info(`meshnet removed from ${cfg.cniConfDir}`);
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   let cfg: DaemonConfig | 'version' | undefined;
   try {
@@ -109,6 +156,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${versionLine('meshnetd')}\n`);
     return 0;
   }
+  if (cfg.cniUninstall) return uninstallOnly(cfg);
   const log = createLogger({ format: cfg.logFormat, level: cfg.logLevel, fields: { component: 'meshnetd', node: cfg.nodeName } });
   const profiler = process.env.MESHNETD_CPU_PROFILE ? startCpuProfile(process.env.MESHNETD_CPU_PROFILE, cfg.nodeName) : undefined;
   const nodeIp = cfg.nodeIp ?? nodeIpFromDefaultRoute();
@@ -166,7 +214,7 @@ export async function main(argv: string[]): Promise<number> {
     nodeIp, vniScheme: cfg.vniScheme, log,
     topologies: { cached: (ns) => reconciler.informer.list(ns), fresh: (ns) => topologyClient.list(ns), freshOne: (ns, n) => topologyClient.get(ns, n) },
   });
-  const wireRemote = wireRemoteHandlers(dataplane, records, nodeName, log, auth, cfg.mtu);
+  const wireRemote = wireRemoteHandlers(dataplane, records, nodeName, log, auth, cfg.mtu, (pod) => reconciler.wireDown(pod.namespace, pod.name));
   const metrics = daemonMetrics({ node: nodeName, dataplane, denied: auth.denied });
   const grpc = await listenRetrying(log, () => startGrpcServer({
     host: nodeIp.includes(':') ? '::' : '0.0.0.0',
@@ -198,15 +246,37 @@ export async function main(argv: string[]): Promise<number> {
     observer: {
       alive: (ns, name, dto, rv, mtu) => reconciler.noteAdd(ns, name, dto, rv, mtu),
       wrote: (rv) => reconciler.noteWrite(rv),
+      farEndsPending: (ns, name, links) => reconciler.farEndsPending(ns, name, links),
     },
   });
   // CNI calls and reconciler syncs take turns (mutex.ts).
-  const cni = await listenCniSocket(path, {
+  const locked = {
     ...plugin,
-    add: (ctx) => lock.run(() => plugin.add(ctx)),
-    del: (ctx) => lock.run(() => plugin.del(ctx)),
-    ...(plugin.check ? { check: (ctx) => lock.run(() => plugin.check!(ctx)) } : {}),
-  }, log, (c) => metrics.cniCalls.observe({ command: c.command, result: c.exitCode ? 'error' : 'ok' }, c.ms / 1000));
+    add: (ctx: PluginContext) => lock.run(() => plugin.add(ctx)),
+    del: (ctx: PluginContext) => lock.run(() => plugin.del(ctx)),
+    ...(plugin.check ? { check: (ctx: PluginContext) => lock.run(() => plugin.check!(ctx)) } : {}),
+  };
+  // Sandboxes whose DEL this daemon served (the newest few thousand): never adopted (adopt.ts).
+  const deletedSandboxes = new Set<string>();
+  const cni = await listenCniSocket(path, locked, log, (c) => {
+    metrics.cniCalls.observe({ command: c.command, result: c.exitCode ? 'error' : 'ok' }, c.ms / 1000);
+    if (c.command === 'DEL') {
+      deletedSandboxes.add(c.containerId);
+      if (deletedSandboxes.size > 4096) deletedSandboxes.delete(deletedSandboxes.values().next().value!);
+    }
+  });
+  // DELs the shim left while no daemon answered (deferred-del.ts): run now and at every resync.
+  const runDeferred = async () => {
+    try {
+      await runDeferredDels(deferredDir(path), async (req) => {
+        let result = { exitCode: 1, stdout: '' };
+        await serveCniRequest(locked, req, (l) => { result = { exitCode: l.exitCode, stdout: l.stdout }; }, (e) => log.warn(e.trimEnd()));
+        return result;
+      }, log);
+    } catch (e) {
+      log.warn(`deferred DELs: ${(e as Error).message}`);
+    }
+  };
   // Wire records must be read before this daemon can reattach surviving wires; an API server that
   // is not answering yet only delays that (retried with backoff in the background), and /readyz
   // says so meanwhile.
@@ -229,10 +299,31 @@ export async function main(argv: string[]): Promise<number> {
       }
     })();
   }
+  await runDeferred();
   // The reconciler follows the store from here on (its first list waits for the store to answer,
   // without holding up the CNI socket; readiness says when it has synced).
   let reconcilerSynced = false;
-  void reconciler.start().then(() => { reconcilerSynced = true; }, (e: Error) => log.error(`reconciler: ${e.message}`));
+  // Pods the runtime runs that meshnet never saw (adopt.ts), asked of the node's CRI.
+  const adopt = async () => {
+    if (!cfg.criSocket || !reconcilerSynced) return;
+    try {
+      await adoptUnseenPods({
+        socket: cfg.criSocket, topologies: () => reconciler.informer.list(), deleted: deletedSandboxes, log,
+        cniVersion: installedCniVersion(cfg.cniConfDir),
+        run: async (req) => {
+          let result = { exitCode: 1, stdout: '' };
+          await serveCniRequest(locked, req, (l) => { result = { exitCode: l.exitCode, stdout: l.stdout }; }, (e) => log.warn(e.trimEnd()));
+          return result;
+        },
+      });
+    } catch (e) {
+      log.warn(`asking the container runtime at ${cfg.criSocket} for pods: ${(e as Error).message}`);
+    }
+  };
+  void reconciler.start().then(() => { reconcilerSynced = true; void adopt(); }, (e: Error) => log.error(`reconciler: ${e.message}`));
+  // What no event announces, looked for again now and then: DELs the shim left, unseen pods.
+  const nodeResync = setInterval(() => void runDeferred().then(adopt), NODE_RESYNC_MS);
+  nodeResync.unref();
   let installer: CniInstaller | undefined;
   if (cfg.cniInstall) {
     installer = new CniInstaller({
@@ -244,7 +335,8 @@ export async function main(argv: string[]): Promise<number> {
       installer.start();
     } catch (e) {
       log.error(`cni install: cannot install: ${(e as Error).message}`);
-      installer.uninstall();
+      // What a previous daemon chained stays: pods get error 11 (and are retried) until a daemon runs.
+      installer.stop();
       await cni.close();
       await grpc.close();
       dataplane.close();
@@ -252,6 +344,8 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
   }
+  // Who can tell an uninstall from a rollout at exit (uninstall.ts): the DaemonSet owning this pod.
+  const removal = installer && cfg.store.startsWith('kubernetes') ? await removalWatch(cfg.store, log) : undefined;
   const checks: ReadinessCheck[] = [
     { name: 'store', check: () => storeProblem(store) },
     { name: 'wires', check: async () => (wiresRestored ? undefined : 'the GWireKObj wire records of this node have not been read yet') },
@@ -271,7 +365,17 @@ export async function main(argv: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   stopping = true;
-  installer?.uninstall();
+  clearInterval(nodeResync);
+  if (installer) {
+    const verdict = removal ? await removal.check() : undefined;
+    if (verdict?.removed) {
+      log.info(`meshnet is being uninstalled (${verdict.why}): removing it from the node's CNI config`);
+      installer.uninstall();
+    } else {
+      installer.stop();
+      log.info(`meshnet stays chained in ${cfg.cniConfDir} (${verdict?.why ?? 'no DaemonSet to ask'}): pods made while no meshnetd runs are answered "try again later"`);
+    }
+  }
   await reconciler.stop();
   await cni.close();
   await admin.close();

@@ -10,7 +10,7 @@ import { netnsPathExists } from '../kernel';
 import { Handles } from '../meshnet/handles';
 import { MESHNET_LINK_GROUP, VETH_MTU, finishEnd } from '../meshnet/links';
 import { linkLabel, linkProblems, planLinks, vniCollisions, type InterNodeLinkType, type LinkPlan } from '../meshnet/plan';
-import { plumbLink } from '../meshnet/plumb';
+import { plumbLink, removeFarEnds } from '../meshnet/plumb';
 import type { RemoteLinker, WireLinker } from '../meshnet/remote';
 import type { VniScheme } from '../meshnet/vxlan';
 import { Informer, keyOf } from '../store/informer';
@@ -47,7 +47,17 @@ export interface ReconcilerOptions {
   log: Logger;
   /** Keys synced at once. */
   workers?: number;
+  /**
+   * Every pod of this node is synced again this often (default 30 s), as a controller's informer
+   * resyncs: what no Topology change announces (a pod's netns gone while the daemon was away, a
+   * wire end cut, a stale "wire down") is found there. 0: only at start-up.
+   */
+  resyncMs?: number;
 }
+
+/** How long after a far end's "wire down" its pod is synced to check the far pod against the store. */
+const WIRE_DOWN_RECHECK_MS = 2000;
+const DEFAULT_RESYNC_MS = 30_000;
 
 /** What the last sync of a pod found, for waiters and tests. */
 export interface SyncResult {
@@ -70,6 +80,12 @@ export class Reconciler {
   private readonly halfSince = new Map<string, number>();
   /** The newest status version this daemon wrote: a sync waits for the cache to have it. */
   private written: string | undefined;
+  /**
+   * Far ends a CNI ADD of a local pod could not have made (their node failed), by pod and link
+   * uid: asked for again at every sync of the pod, and named in its plumbing_error, until made
+   * or no longer wanted (the far pod went away).
+   */
+  private readonly pendingFar = new Map<string, Map<number, { node: string; why: string }>>();
 
   constructor(private readonly o: ReconcilerOptions) {
     this.client = new TopologyClient(o.store);
@@ -85,14 +101,28 @@ export class Reconciler {
   /** Watches, then syncs every pod of this node (the start-up resync), then follows changes. */
   async start(): Promise<void> {
     await this.informer.start();
-    for (const t of this.informer.list()) if (this.isLocal(t)) this.queue.add(keyOf(t.metadata.namespace, t.metadata.name));
-    // Pods deleted while this daemon was down may have left wire ends and records here.
+    await this.resync();
+    this.queue.run((key) => this.sync(key), (key, e) => this.o.log.warn(`reconciler: ${key}: ${(e as Error).message}`));
+    const every = this.o.resyncMs ?? DEFAULT_RESYNC_MS;
+    if (every > 0) {
+      this.resyncTimer = setInterval(() => void this.resync(), every);
+      this.resyncTimer.unref();
+    }
+  }
+
+  private resyncTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * Queues every pod this node has anything of: its status says it runs here (its netns may be
+   * gone: a pod removed while the daemon was away), or this node holds wire ends or records for it.
+   */
+  async resync(): Promise<void> {
+    for (const t of this.informer.list()) if (this.wasHere(t)) this.queue.add(keyOf(t.metadata.namespace, t.metadata.name));
     try {
       for (const p of await this.o.heldPods?.() ?? []) this.queue.add(keyOf(p.namespace, p.name));
     } catch (e) {
       this.o.log.warn(`reconciler: listing the wire records of this node: ${(e as Error).message}`);
     }
-    this.queue.run((key) => this.sync(key), (key, e) => this.o.log.warn(`reconciler: ${key}: ${(e as Error).message}`));
   }
 
   /** Syncs a pod again (something changed that the store does not show: a wire end cut under us). */
@@ -100,7 +130,17 @@ export class Reconciler {
     this.queue.add(keyOf(namespace, name));
   }
 
+  /**
+   * A far node said a wire of this pod is down (its pod's DEL): the pod is synced again a little
+   * later, when the far pod's status has settled, so a stale "down" (from a far pod that is alive
+   * and lists the link) does not keep the link down: the store is the truth.
+   */
+  wireDown(namespace: string, name: string): void {
+    this.queue.addAfter(keyOf(namespace, name), WIRE_DOWN_RECHECK_MS);
+  }
+
   async stop(): Promise<void> {
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
     this.informer.stop();
     await this.queue.stop();
   }
@@ -108,9 +148,19 @@ export class Reconciler {
   /** A CNI ADD of this pod: remember its config, and that its status write is this daemon's. */
   noteAdd(namespace: string, name: string, disableTxOffloads: boolean, resourceVersion?: string, mtu?: number): void {
     this.offloads.set(keyOf(namespace, name), disableTxOffloads);
+    this.pendingFar.delete(keyOf(namespace, name)); // a new sandbox: its ADD says what is pending now
     if (mtu) this.mtus.set(keyOf(namespace, name), mtu);
     else this.mtus.delete(keyOf(namespace, name));
     this.noteWrite(resourceVersion);
+  }
+
+  /** A CNI ADD of this pod could not have these far ends made (plugin.ts): they are this daemon's to finish. */
+  farEndsPending(namespace: string, name: string, links: ReadonlyMap<number, { node: string; why: string }>): void {
+    const key = keyOf(namespace, name);
+    const m = this.pendingFar.get(key) ?? new Map<number, { node: string; why: string }>();
+    for (const [uid, v] of links) m.set(uid, v);
+    this.pendingFar.set(key, m);
+    this.queue.add(key);
   }
 
   noteWrite(resourceVersion: string | undefined): void {
@@ -160,6 +210,10 @@ export class Reconciler {
     const me = cached && withDefaultMtu(cached, this.mtus.get(key) ?? this.o.mtu);
     if (!this.isLocal(me)) {
       this.results.delete(key);
+      this.pendingFar.delete(key);
+      // Its status says it runs here but its netns is gone: removed while this daemon was away (or
+      // its DEL cut short). Treated as DEL'd: far ends, then its status.
+      if (this.wasHere(me)) await this.podGone(key, me!);
       // Gone, or not ours: its sandbox went with its links; what a DEL cut short may remain.
       const removed = await this.o.forgetPod?.(namespace, name) ?? [];
       if (removed.length) this.o.log.info(`reconciler: ${key}: the pod is not on this node: removed ${removed.join(', ')}`);
@@ -202,6 +256,9 @@ export class Reconciler {
         }
       }
       this.removeUnwanted(key, podNetns, wanted, h, failures);
+      const far = await this.retryFarEnds(key, pod, plans, podNetns, h);
+      problems.push(...far);
+      pending.push(...far);
     } finally {
       h.close();
     }
@@ -214,6 +271,57 @@ export class Reconciler {
     this.results.set(key, { ...(me.metadata.resourceVersion ? { resourceVersion: me.metadata.resourceVersion } : {}), problems: all });
     if (failures.length) this.o.log.warn(`reconciler: ${key}: ${failures.join('; ')} (will retry)`);
     return failures.length === 0 && pending.length === 0;
+  }
+
+  /**
+   * The far ends an ADD of this pod left unmade (farEndsPending), asked for again: what is made, or
+   * no longer wanted (its link's far pod is not up), is dropped; the rest is returned as problems,
+   * so plumbing_error keeps naming them until then (an error stays until its condition is gone).
+   */
+  private async retryFarEnds(key: string, pod: { namespace: string; name: string }, plans: LinkPlan[], podNetns: string, h: Handles): Promise<string[]> {
+    const m = this.pendingFar.get(key);
+    if (!m) return [];
+    const out: string[] = [];
+    for (const [uid, was] of m) {
+      const p = plans.find((x) => x.link.uid === uid);
+      if (!p || (p.action !== 'vxlan' && p.action !== 'grpc')) {
+        m.delete(uid);
+        continue;
+      }
+      const label = linkLabel(pod, p.link);
+      if (p.action === 'grpc') {
+        // A wire is made whole or not at all (wire-linker.ts): this end in place means the far one is too.
+        const w = this.o.dataplane?.endOn(podNetns, p.link.local_intf);
+        if (w && !this.o.dataplane!.isFarGone(w.id)) m.delete(uid);
+        else out.push(`${label}: the far end on node ${p.peerNode} was not made (${was.why}); retrying`);
+        continue;
+      }
+      try {
+        await plumbLink(p, pod, podNetns, this.o.nodeIp, h, { ...this.deps(key), ownEndsOnly: false });
+        m.delete(uid);
+      } catch (e) {
+        m.set(uid, { node: p.peerNode, why: (e as Error).message });
+        out.push(`${label}: the far end on node ${p.peerNode} was not made (${(e as Error).message}); retrying`);
+      }
+    }
+    if (m.size === 0) this.pendingFar.delete(key);
+    return out;
+  }
+
+  /**
+   * A pod alive on this node by its status whose netns no longer exists: its far ends are removed
+   * (as its DEL would have), then its status is cleared, on condition that it still names that
+   * netns on this node (a new sandbox's ADD, here or elsewhere, wins).
+   */
+  private async podGone(key: string, me: Topology): Promise<void> {
+    const netns = me.status!.net_ns!;
+    const peers = new Map(this.informer.list(me.metadata.namespace).map((t) => [t.metadata.name, t]));
+    const failures = await removeFarEnds(me, peers, this.o.interNodeLinkType, { remote: this.o.remote, ...(this.o.wires ? { wires: this.o.wires } : {}), vniScheme: this.o.vniScheme });
+    for (const f of failures) this.o.log.warn(`reconciler: ${key}: could not remove ${f}`);
+    const t = await this.client.patchStatus(me.metadata.namespace, me.metadata.name, (s) => (s.src_ip === this.o.nodeIp && s.net_ns === netns
+      ? { ...s, src_ip: undefined, net_ns: undefined, container_id: undefined, plumbing_error: undefined } : s));
+    this.noteWrite(t?.metadata.resourceVersion);
+    this.o.log.info(`reconciler: ${key}: its netns ${netns} is gone (the pod was removed while this daemon was away): treated as deleted`);
   }
 
   /** One link of a local pod, as its plan says: plumbed when missing or wrong, addresses as listed. */
@@ -235,12 +343,26 @@ export class Reconciler {
       // removed and made again from this side at once, whichever side usually starts (the peer's
       // daemon sees nothing wrong with its own end and would never re-make it: issue 21).
       let wire = this.o.dataplane?.endOn(podNetns, p.link.local_intf);
-      let cut = false;
+      let remake = false;
       if (wire && !this.o.dataplane!.isFarGone(wire.id) && !this.o.dataplane!.intact(wire.id)) {
         this.o.dataplane!.removeEnd(wire.id);
         this.o.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): its veth was cut: making the wire again`);
         wire = undefined;
-        cut = true;
+        remake = true;
+      }
+      // An end held down because its far pod's node said the far pod was gone: the store decides.
+      // A far pod that is alive and lists the link makes the "down" stale (a delayed message from
+      // its previous sandbox, say): this side makes the wire again, whichever side usually starts,
+      // since the far node sees nothing wrong with its own end. Read afresh: the far pod's DEL
+      // sends the "down" just before it clears its status.
+      if (wire && this.o.dataplane!.isFarGone(wire.id)) {
+        const peer = await this.client.get(me.metadata.namespace, p.link.peer_pod);
+        if (!peer || !isAlive(peer) || !peer.spec.links.some((l) => l.uid === p.link.uid)) {
+          pending.push(`${p.link.local_intf}: waiting for ${p.link.peer_pod} to come back`);
+          return;
+        }
+        this.o.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): held down for its far pod, but ${p.link.peer_pod} is up and lists the link: making the wire again`);
+        remake = true;
       }
       const has = !!wire && !this.o.dataplane!.isFarGone(wire.id);
       const halfKey = `${addrKey}|${p.link.peer_pod}`;
@@ -255,7 +377,7 @@ export class Reconciler {
           this.o.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): MTU ${mtu}`);
         }
         finishEnd(end, false);
-      } else if (cut || me.metadata.name > p.link.peer_pod) {
+      } else if (remake || me.metadata.name > p.link.peer_pod) {
         this.halfSince.delete(halfKey);
         await plumbLink(p, pod, podNetns, this.o.nodeIp, h, this.deps(key));
       } else {

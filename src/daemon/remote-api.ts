@@ -3,7 +3,7 @@
 // request comes from the network: every field is checked (remote-end.ts) before anything is
 // touched, and a bad field is the peer's error, answered INVALID_ARGUMENT naming it.
 import { GrpcStatusError, type RemoteExtHandlers, type RemoteHandlers } from '../grpc';
-import { RemoteEndError, applyRemoteEnd, removeRemoteEnds, validateRemoteEnd } from '../meshnet/remote-end';
+import { PodGoneError, RemoteEndError, applyRemoteEnd, removeRemoteEnds, validateRemoteEnd } from '../meshnet/remote-end';
 import type { RemoteEndRef } from '../meshnet/remote';
 import { PermissionDenied, type PeerAuthorizer } from './peer-auth';
 import type { Logger } from '../log';
@@ -24,6 +24,7 @@ export function remoteUpdateHandler(nodeIp: string, hostIntf: string | undefined
     } catch (e) {
       if (!(e instanceof PermissionDenied)) log.warn(`Remote.Update from ${req.peerVtep} refused: ${(e as Error).message}`);
       if (e instanceof RemoteEndError) throw new GrpcStatusError('INVALID_ARGUMENT', e.message);
+      if (e instanceof PodGoneError) throw new GrpcStatusError('FAILED_PRECONDITION', e.message);
       throw e;
     }
   };

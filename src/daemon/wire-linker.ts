@@ -6,6 +6,7 @@ import { isIP } from '../cni';
 import { GrpcStatusError, type CallContext, type WireDef } from '../grpc';
 import { NetNs, Rtnl, netnsPathExists } from '../kernel';
 import type { WireLinker, WireSide } from '../meshnet/remote';
+import { PodGoneError } from '../meshnet/remote-end';
 import { impairmentOf, isValidIfName } from '../topology';
 import type { WireDataplane, WireEndSpec } from '../wire/dataplane';
 import { wireHostIntf, wireId } from '../wire/ids';
@@ -76,10 +77,15 @@ export function daemonWireLinker(dataplane: WireDataplane, peers: PeerClients, r
 }
 
 /** Remote handlers for the far side: make or remove this node's end of a wire a peer asked for. */
-export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecords, nodeName: string, log: Logger, auth?: PeerAuthorizer, defaultMtu?: number) {
+export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecords, nodeName: string, log: Logger, auth?: PeerAuthorizer, defaultMtu?: number,
+  /** An end of this pod was held down for its far pod: its reconciler checks that against the store soon. */
+  onFarGone?: (pod: { namespace: string; name: string }) => void) {
   const handlers = {
     addGrpcWireRemote: async (req: WireDef, call: CallContext) => {
       const link = await auth?.wireAdd(req, call);
+      if (!netnsPathExists(req.localPodNetNs)) {
+        throw new GrpcStatusError('FAILED_PRECONDITION', new PodGoneError(req.localPodNetNs, `${req.topoNs || 'default'}/${req.localPodName}`).message);
+      }
       const spec: WireEndSpec = {
         id: wireId(req.topoNs, req.localPodName, req.intfNameInPod), peerNode: req.peerNodeIp, peerId: req.wireIfIdOnPeerNode,
         podNetns: req.localPodNetNs, podIntf: req.intfNameInPod, ...(req.localPodIp ? { podIp: req.localPodIp } : {}),
@@ -111,6 +117,7 @@ export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecord
       // until the far pod is back (the end and its record are kept for that).
       if (end && auth?.stillListed(req.topoNs || 'default', req.localPodName, end.podNetns, req.intfNameInPod)) {
         dataplane.farPodGone(id);
+        onFarGone?.({ namespace: req.topoNs || 'default', name: req.localPodName });
         log.info(`GRPCWireDownRemote from ${req.peerNodeIp}: ${req.topoNs}/${req.localPodName}:${req.intfNameInPod}: far pod gone, NO-CARRIER until it is back`);
         return true;
       }

@@ -42,6 +42,17 @@ export class WorkQueue {
     this.idle.shift()?.();
   }
 
+  /** Back in `ms` (a later add() is not held up by it; one pending timer per key). */
+  addAfter(key: string, ms: number): void {
+    if (this.stopped || this.timers.has(key)) return;
+    const t = setTimeout(() => {
+      this.timers.delete(key);
+      this.add(key);
+    }, ms);
+    t.unref();
+    this.timers.set(key, t);
+  }
+
   /** After a failure: back in `baseDelay × 2^(failures-1)`. */
   addRateLimited(key: string): void {
     if (this.stopped || this.timers.has(key)) return;

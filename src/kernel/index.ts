@@ -16,3 +16,4 @@ export type { PacketSocketOptions, PacketSocketStats } from './packet';
 export { EthertypeSocket } from './ethertype-socket';
 export type { ReceivedFrame } from './ethertype-socket';
 export { listenTcpInNetns } from './tcp-listen';
+export { mountsUnder, unmountUnder } from './mounts';

@@ -7,6 +7,7 @@ import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync } fr
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cniSocketPath } from '../meshnet/sockets';
+import { nodeRuntime } from './containerd-node';
 import { netnsPath } from './names';
 import type { LabState, NodeState } from './state';
 import type { WireTelemetry } from '../wire/dataplane';
@@ -35,7 +36,10 @@ export async function startDaemon(state: LabState, node: NodeState): Promise<num
   const tls = state.peerTls ? nodeCertificate(state, node) : undefined;
   const child = spawn('nsenter', [`--net=${netnsPath(node.netns)}`, '--', process.execPath, ...nodeFlagsOf(bin), bin, '--node', node.name, '--node-ip', node.underlayIp, '--store', store,
     '--inter-node-link-type', state.interNodeLinkType ?? 'vxlan', '--vni-scheme', state.vniScheme ?? 'kne', '--lab', state.name,
-    ...(tls ? ['--peer-tls', state.peerTls!, '--tls-cert', tls.cert, '--tls-key', tls.key, '--tls-ca', tls.ca] : [])], {
+    ...(tls ? ['--peer-tls', state.peerTls!, '--tls-cert', tls.cert, '--tls-key', tls.key, '--tls-ca', tls.ca] : []),
+    // On a containerd node meshnetd chains meshnet into the runtime's CNI config, as the DaemonSet does.
+    ...(state.runtime === 'containerd' ? ['--cni-install', '--cni-conf-dir', nodeRuntime(state, node).cniConfDir, '--cni-bin-dir', nodeRuntime(state, node).cniBinDir,
+      '--cri-socket', nodeRuntime(state, node).socket] : [])], {
     detached: true, stdio: ['ignore', fd, fd], env,
   });
   closeSync(fd);

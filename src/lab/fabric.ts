@@ -40,8 +40,24 @@ export function nodeConfList(state: LabState, node: NodeState): Record<string, u
       }],
     };
   }
+  const primary = primaryConfList(state, node);
   return {
-    cniVersion: '1.0.0',
+    ...primary,
+    plugins: [
+      ...(primary.plugins as unknown[]),
+      // With a Kubernetes store the entry is upstream's own: the node's meshnetd supplies the
+      // store and node IP, as on a cluster. The embedded store keeps them in the config, so the
+      // plugin also works without a daemon.
+      state.kube ? { ...state.meshnet, type: 'meshnet', name: 'meshnet' }
+        : { ...state.meshnet, type: 'meshnet', store: state.store, node_ip: node.underlayIp, ...(state.vniScheme ? { vni_scheme: state.vniScheme } : {}) },
+    ],
+  };
+}
+
+/** The node's primary CNI config, as a cluster's CNI writes it: Debian's bridge + host-local for eth0. */
+export function primaryConfList(state: LabState, node: NodeState): Record<string, unknown> {
+  return {
+    cniVersion: state.cniVersion ?? '1.0.0',
     name: 'meshnet-lab',
     plugins: [
       {
@@ -55,11 +71,6 @@ export function nodeConfList(state: LabState, node: NodeState): Record<string, u
           dataDir: join(state.dir, 'nodes', node.name, 'ipam'),
         },
       },
-      // With a Kubernetes store the entry is upstream's own: the node's meshnetd supplies the
-      // store and node IP, as on a cluster. The embedded store keeps them in the config, so the
-      // plugin also works without a daemon.
-      state.kube ? { ...state.meshnet, type: 'meshnet', name: 'meshnet' }
-        : { ...state.meshnet, type: 'meshnet', store: state.store, node_ip: node.underlayIp, ...(state.vniScheme ? { vni_scheme: state.vniScheme } : {}) },
     ],
   };
 }

@@ -9,7 +9,8 @@ import { TopologyClient } from '../topology';
 import { startApiProxyProcess, startDaemon, stopApiProxy, stopDaemons } from './daemons';
 import { startLabEtcd, stopLabEtcd } from './etcd';
 import { cleanupKubeLab, prepareKubeLab } from './kube';
-import { createFabric, createNode } from './fabric';
+import { removeSandboxesOf, startNodeRuntime, stopNodeRuntime, waitChained } from './containerd-node';
+import { createFabric, createNode, primaryConfList } from './fabric';
 import { parseLabFile, type LabFileOptions, type LabSpec } from './labfile';
 import { cniSocketPath } from '../meshnet/sockets';
 import { LAB_RUN_DIR, labPrefix, netnsPath } from './names';
@@ -97,6 +98,8 @@ export async function labUp(spec: LabSpec, file: string, opts: LabOptions = {}):
     ...(spec.interNodeLinkType ? { interNodeLinkType: spec.interNodeLinkType } : {}),
     ...(spec.vniScheme ? { vniScheme: spec.vniScheme } : {}),
     ...(spec.peerTls ? { peerTls: spec.peerTls } : {}),
+    ...(spec.runtime === 'containerd' ? { runtime: 'containerd' as const } : {}),
+    ...(spec.cniVersion ? { cniVersion: spec.cniVersion } : {}),
     createdAt: new Date().toISOString(),
     nodes: [],
     pods: [],
@@ -128,11 +131,21 @@ export async function labUp(spec: LabSpec, file: string, opts: LabOptions = {}):
       state.apiProxyPid = await startApiProxyProcess(state);
       saveState(state);
     }
+    // A node's runtime comes first, as on a cluster node; its meshnetd then chains meshnet into
+    // the runtime's CNI config, as the DaemonSet does.
+    if (state.runtime === 'containerd') {
+      if ((opts.daemons ?? true) === false) throw new LabError('a lab whose runtime is containerd needs its node daemons (they chain meshnet into the runtime\'s CNI config)');
+      for (const node of state.nodes) {
+        await startNodeRuntime(state, node, primaryConfList(state, node));
+        saveState(state);
+      }
+    }
     if (opts.daemons ?? true) {
       for (const node of state.nodes) {
         node.daemonPid = await startDaemon(state, node);
         saveState(state);
       }
+      if (state.runtime === 'containerd') for (const node of state.nodes) await waitChained(state, node);
     }
     // KNE creates the Topology objects before the pods, so every ADD finds its own.
     const topologies = new TopologyClient(await openStore(state.store));
@@ -200,12 +213,24 @@ export async function labDown(name: string, opts: LabOptions = {}): Promise<Down
       }
     });
   }
+  // Sandboxes the runtime has that the state never recorded (an up cut short): removed while the
+  // daemons still answer their DELs.
+  if (state?.runtime === 'containerd') {
+    for (const node of state.nodes) {
+      try {
+        await removeSandboxesOf(state, node);
+      } catch (e) {
+        podErrors.push(`node ${node.name}: ${(e as Error).message}`);
+      }
+    }
+  }
   // Daemons hold their node's netns open: stop them before removing namespaces, and remove
   // the sockets of any that could not clean up after themselves (killed, crashed).
   const sockets = ours().filter((n) => n.startsWith(`${prefix}n.`) || recordedNodes.has(n))
     .flatMap((n) => ['meshnet', 'meshnetd-admin'].map((kind) => cniSocketPath(kind, netnsPath(n))));
   const daemonsStopped = await stopDaemons(name);
   await stopApiProxy(name);
+  if (state?.runtime === 'containerd') for (const node of state.nodes) await stopNodeRuntime(state, node);
   if (state?.etcd) await stopLabEtcd(state.etcd.pid);
   for (const s of sockets) rmSync(s, { force: true });
   const apiErrors = state?.kube

@@ -27,6 +27,15 @@ export interface LabSpec {
    * layout (/<pod>/links).
    */
   originalMeshnet?: { config: Record<string, unknown> };
+  /**
+   * Who makes the pods: `netns` (default: each pod a bare network namespace, the CNI chain exec'd
+   * by the lab) or `containerd` (one containerd per node; each pod a sandbox made through its
+   * CRI, which runs the node's CNI chain as on a Kubernetes node, with meshnet chained by the
+   * node's meshnetd as the DaemonSet chains it).
+   */
+  runtime?: 'netns' | 'containerd';
+  /** The cniVersion of each node's primary CNI config (bridge + host-local); default 1.0.0. */
+  cniVersion?: string;
 }
 
 export class LabFileError extends Error {
@@ -95,7 +104,9 @@ function originalMeshnet(doc: Record<string, unknown>, read: LabFileReader | und
 }
 
 /** The keys a lab document may have: anything else is a typo that would silently do nothing. */
-const LAB_KEYS = ['name', 'nodes', 'pods', 'topologies', 'meshnet', 'inter_node_link_type', 'vni_scheme', 'mtu', 'peer_tls', 'original_meshnet'];
+const LAB_KEYS = ['name', 'nodes', 'pods', 'topologies', 'meshnet', 'inter_node_link_type', 'vni_scheme', 'mtu', 'peer_tls', 'original_meshnet', 'runtime', 'cni_version'];
+/** Primary config versions a node may have (the bridge and host-local plugins take all of them). */
+const CNI_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
 
 export function parseLabSpec(doc: unknown, read?: LabFileReader): LabSpec {
   if (!isRecord(doc)) throw new LabFileError('(top level)', 'must be a mapping with name, nodes, pods and topologies');
@@ -193,9 +204,19 @@ export function parseLabSpec(doc: unknown, read?: LabFileReader): LabSpec {
     if (v !== 'off' && v !== 'permit' && v !== 'require') throw new LabFileError('peer_tls', `must be off, permit or require, got ${JSON.stringify(v)}`);
     if (v !== 'off') spec.peerTls = v;
   }
+  if (doc.runtime !== undefined) {
+    const v = doc.runtime;
+    if (v !== 'netns' && v !== 'containerd') throw new LabFileError('runtime', `must be netns or containerd, got ${JSON.stringify(v)}`);
+    spec.runtime = v;
+  }
+  if (doc.cni_version !== undefined) {
+    const v = doc.cni_version;
+    if (typeof v !== 'string' || !CNI_VERSIONS.includes(v)) throw new LabFileError('cni_version', `must be one of ${CNI_VERSIONS.join(', ')} (a string), got ${JSON.stringify(v)}`);
+    spec.cniVersion = v;
+  }
   if (original) {
-    if (doc.meshnet !== undefined || doc.inter_node_link_type !== undefined || doc.peer_tls !== undefined) {
-      throw new LabFileError('original_meshnet', 'brings its own CNI config: meshnet, inter_node_link_type and peer_tls do not apply');
+    if (doc.meshnet !== undefined || doc.inter_node_link_type !== undefined || doc.peer_tls !== undefined || doc.runtime !== undefined || doc.cni_version !== undefined) {
+      throw new LabFileError('original_meshnet', 'brings its own CNI config: meshnet, inter_node_link_type, peer_tls, runtime and cni_version do not apply');
     }
     spec.originalMeshnet = { config: original };
   }

@@ -9,6 +9,7 @@ import {
   type ConfList, type ExecTrace, type Invocation,
 } from '../cni';
 import { createNamedNetns, deleteNamedNetns } from '../kernel';
+import { startCriPod, stopCriPod } from './containerd-node';
 import { netnsPath, podNetns } from './names';
 import type { LabPod } from './labfile';
 import type { LabState, NodeState, PodState } from './state';
@@ -50,6 +51,8 @@ export function newPodState(lab: string, pod: LabPod): PodState {
 
 /** Creates the sandbox and runs CNI ADD; on failure runs DEL and removes the sandbox, as kubelet does. */
 export async function startPod(state: LabState, node: NodeState, pod: PodState, trace?: ExecTrace[]): Promise<void> {
+  // Through the node's CRI: containerd makes the sandbox and runs the chain (and undoes a failure).
+  if (state.runtime === 'containerd') return startCriPod(state, node, pod);
   createNamedNetns(pod.netns);
   const list = loadConfList(node.conflist);
   const inv = invocation(state, node, pod);
@@ -64,6 +67,8 @@ export async function startPod(state: LabState, node: NodeState, pod: PodState, 
 
 /** CNI CHECK through the pod's chain; false when its config's version predates CHECK (0.4.0). */
 export async function checkPod(state: LabState, node: NodeState, pod: PodState): Promise<boolean> {
+  // The CRI has no CHECK (a kubelet never asks for one): the lab's own checks stand.
+  if (state.runtime === 'containerd') return false;
   if (!pod.result) throw new Error(`pod ${pod.namespace}/${pod.name} has no ADD result to check against`);
   const list = loadConfList(node.conflist);
   if (!versionAtLeast(list.cniVersion, '0.4.0')) return false;
@@ -73,6 +78,7 @@ export async function checkPod(state: LabState, node: NodeState, pod: PodState):
 
 /** CNI DEL then sandbox removal; each step tolerates what is already gone. */
 export async function stopPod(state: LabState, node: NodeState, pod: PodState, trace?: ExecTrace[]): Promise<void> {
+  if (state.runtime === 'containerd') return stopCriPod(state, node, pod);
   try {
     await delNetworkList(loadConfList(node.conflist), invocation(state, node, pod), pod.result, trace);
   } finally {

@@ -13,6 +13,8 @@ export interface NodeState {
   conflist: string;
   /** meshnetd serving this node's CNI calls, when the lab started one. */
   daemonPid?: number;
+  /** The node's containerd (runtime: containerd): its pid once started. */
+  containerd?: { pid?: number };
 }
 
 export interface PodState {
@@ -24,6 +26,10 @@ export interface PodState {
   uid: string;
   /** The chain's ADD result, handed back as prevResult on DEL like a runtime's result cache. */
   result?: CniResult;
+  /** The pod's sandbox in its node's containerd (runtime: containerd); `containerId` is the same id. */
+  sandboxId?: string;
+  /** eth0's address as the runtime reports it (runtime: containerd; netns pods have `result`). */
+  ip?: string;
 }
 
 export interface LabState {
@@ -48,6 +54,10 @@ export interface LabState {
   /** The etcd a lab of the original meshnet runs (etcd.ts), and that meshnet's CNI config. */
   etcd?: { pid: number; port: number };
   originalMeshnet?: Record<string, unknown>;
+  /** Who makes the pods (labfile.ts): containerd's CRI on each node, or the lab itself (absent). */
+  runtime?: 'containerd';
+  /** cniVersion of each node's primary CNI config. */
+  cniVersion?: string;
   createdAt: string;
   nodes: NodeState[];
   pods: PodState[];

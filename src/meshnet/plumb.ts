@@ -48,13 +48,20 @@ function isPeerCallError(e: unknown): e is Error {
  */
 export class FarEndFailures {
   private readonly failed = new Map<string, string>();
+  /** The links whose far end was not made (failed, or skipped after its node failed), by uid. */
+  readonly links = new Map<number, { node: string; why: string }>();
 
-  skips(node: string): boolean {
-    return this.failed.has(node);
+  /** True (and the link noted) when `node` already failed in this call. */
+  skips(node: string, uid?: number): boolean {
+    const why = this.failed.get(node);
+    if (why === undefined) return false;
+    if (uid !== undefined) this.links.set(uid, { node, why });
+    return true;
   }
 
-  note(node: string, e: Error): void {
+  note(node: string, e: Error, uid?: number): void {
     if (!this.failed.has(node)) this.failed.set(node, e.message);
+    if (uid !== undefined) this.links.set(uid, { node, why: this.failed.get(node)! });
   }
 
   /** One line per node, for plumbing_error. */
@@ -77,7 +84,7 @@ export async function plumbLink(p: LinkPlan, pod: PodRef, podNetns: string, node
   else if (p.action === 'vxlan') {
     const vni = vniOf(link.uid, pod.namespace, deps.vniScheme);
     plumbVxlanEnd(h.get(NODE_NETNS).rtnl, local(), { vni, remote: p.peerNode, local: nodeIp, ...(deps.hostIntf ? { dev: deps.hostIntf } : {}) });
-    if (deps.ownEndsOnly || deps.farEnds?.skips(p.peerNode)) return;
+    if (deps.ownEndsOnly || deps.farEnds?.skips(p.peerNode, link.uid)) return;
     // The far end is the peer node's to make, in its own netns: ask its daemon.
     try {
       await deps.remote.update(p.peerNode, {
@@ -86,11 +93,11 @@ export async function plumbLink(p: LinkPlan, pod: PodRef, podNetns: string, node
       });
     } catch (e) {
       if (!deps.farEnds || !isPeerCallError(e)) throw e;
-      deps.farEnds.note(p.peerNode, e);
+      deps.farEnds.note(p.peerNode, e, link.uid);
     }
   } else if (p.action === 'grpc') {
     if (!deps.wires) throw new Error('grpc-wire links need meshnetd on this node (its dataplane carries the frames)');
-    if (deps.farEnds?.skips(p.peerNode)) return;
+    if (deps.farEnds?.skips(p.peerNode, link.uid)) return;
     const [mine, peer] = wireSides(pod, link, podNetns, nodeIp, p);
     try {
       await deps.wires.connect(mine, peer, link.uid);
@@ -98,7 +105,7 @@ export async function plumbLink(p: LinkPlan, pod: PodRef, podNetns: string, node
       // The wire linker leaves no half wire, so the reconciler of whichever side starts wires
       // makes this one once the peer's daemon answers.
       if (!deps.farEnds || !isPeerCallError(e)) throw e;
-      deps.farEnds.note(p.peerNode, e);
+      deps.farEnds.note(p.peerNode, e, link.uid);
     }
   }
 }

@@ -8,6 +8,18 @@ import { MESHNET_LINK_GROUP } from './links';
 import type { RemoteEnd, RemoteEndRef } from './remote';
 import { plumbVxlanEnd } from './vxlan';
 
+/**
+ * The pod a peer asks about has no netns here any more (it was removed; its status may still say
+ * alive until this node's meshnetd notices): an expected state, answered FAILED_PRECONDITION.
+ */
+export class PodGoneError extends Error {
+  readonly code = 'PodGone';
+  constructor(netns: string, pod?: string) {
+    super(`${pod ? `pod ${pod}: ` : ''}its netns ${netns} does not exist on this node: the pod is gone (this node's meshnetd clears its status when it sees that)`);
+    this.name = 'PodGoneError';
+  }
+}
+
 export class RemoteEndError extends Error {
   readonly code = 'InvalidArgument';
   /** `message`: the request message the field is in (RemotePod for Remote.Update, EndRef for RemoteExt.RemoveEnd). */
@@ -39,7 +51,7 @@ export function validateRemoteEnd(r: RemoteEnd, msgType = 'RemotePod'): void {
  */
 export function applyRemoteEnd(r: RemoteEnd, nodeIp: string, hostIntf?: string): 'created' | 'existing' {
   validateRemoteEnd(r);
-  if (!netnsPathExists(r.netNs)) throw new RemoteEndError('net_ns', `${r.netNs} does not exist on this node (the pod is gone)`);
+  if (!netnsPathExists(r.netNs)) throw new PodGoneError(r.netNs);
   const ns = NetNs.open(r.netNs);
   const node = Rtnl.open();
   try {

@@ -18,11 +18,20 @@
  * or Node.js is not there (a cluster node: meshnetd's installer copies only this shim), the shim
  * answers a CNI error naming the daemon, code 11 "try again later", and the runtime retries.
  *
+ * A DEL is the exception: it must not fail because the daemon is away (a runtime runs the chain's
+ * DELs in reverse, so ours failing would keep the primary plugin's DEL from running: its lease
+ * and host veth would leak at every retry). The pod's own interfaces die with its netns; what
+ * else the DEL must do (far ends, wire records, the pod's status) is left for the daemon: the
+ * request is written, whole, to /run/meshnet/<plugin>-<netns inode>.deferred/ and the DEL
+ * succeeds. meshnetd runs each deferred DEL when it starts (src/daemon/deferred-del.ts).
+ *
  * Wire format (version 1), request:  "MNC1\n" { "KEY=VALUE\n" } "\n" <stdin bytes> EOF(shutdown)
  *                           response: "<exit code>\n" <stdout bytes> EOF
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <time.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -136,6 +145,57 @@ static const char *find_node(char *out, size_t outlen) {
   return NULL;
 }
 
+static int exec_fallback(const char *name, const char *dir, const struct buf *in, const char *sock);
+
+/* Whether the JavaScript build of the plugin and Node.js are there to run it (a development tree, the lab). */
+static int has_fallback(const char *name, const char *dir) {
+  char script[PATH_MAX], nodebuf[PATH_MAX];
+  if (snprintf(script, sizeof script, "%s/../lib/%s-plugin.cjs", dir, name) >= (int)sizeof script) return 0;
+  return access(script, R_OK) == 0 && find_node(nodebuf, sizeof nodebuf) != NULL;
+}
+
+/*
+ * Leaves a DEL for the daemon: the request, as it would have been sent, in a file of the daemon's
+ * deferred directory (written under a temporary name, then renamed: the daemon never reads half
+ * a request). Returns 0 when it is there.
+ */
+static int defer_del(const char *sock, const struct buf *req) {
+  char dir[PATH_MAX], tmp[PATH_MAX + 64], final[PATH_MAX + 64];
+  size_t n = strlen(sock);
+  if (n < 5 || n - 5 >= sizeof dir) return -1;
+  /* <plugin>-<inode>.sock -> <plugin>-<inode>.deferred */
+  snprintf(dir, sizeof dir, "%.*s.deferred", (int)(n - 5), sock);
+  if (mkdir(SOCKET_DIR, 0700) < 0 && errno != EEXIST) return -1;
+  if (mkdir(dir, 0700) < 0 && errno != EEXIST) return -1;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  snprintf(tmp, sizeof tmp, "%s/.%lld%09ld-%d.tmp", dir, (long long)ts.tv_sec, ts.tv_nsec, (int)getpid());
+  snprintf(final, sizeof final, "%s/%lld%09ld-%d.req", dir, (long long)ts.tv_sec, ts.tv_nsec, (int)getpid());
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  if (write_all(fd, req->p, req->len) < 0 || fsync(fd) < 0) {
+    close(fd);
+    unlink(tmp);
+    return -1;
+  }
+  close(fd);
+  if (rename(tmp, final) < 0) {
+    unlink(tmp);
+    return -1;
+  }
+  return 0;
+}
+
+/* No daemon: a DEL is deferred to it and succeeds; anything else falls back (or answers 11). */
+static int no_daemon(const char *name, const char *dir, const struct buf *in, const char *sock, const struct buf *req) {
+  const char *cmd = getenv("CNI_COMMAND");
+  if (cmd && strcmp(cmd, "DEL") == 0 && !has_fallback(name, dir)) {
+    if (defer_del(sock, req) == 0) return 0;
+    return fail(11, "meshnetd is not running on this node, and the DEL could not be left for it", strerror(errno));
+  }
+  return exec_fallback(name, dir, in, sock);
+}
+
 /* Runs the JavaScript build of the plugin with the stdin we already consumed. */
 static int exec_fallback(const char *name, const char *dir, const struct buf *in, const char *sock) {
   char script[PATH_MAX], nodebuf[PATH_MAX];
@@ -194,15 +254,23 @@ int main(int argc, char **argv) {
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s < 0 || connect(s, (struct sockaddr *)&addr, sizeof addr) < 0) {
     if (s >= 0) close(s);
-    return exec_fallback(name, dir, &in, addr.sun_path); /* no daemon: run the plugin ourselves */
+    return no_daemon(name, dir, &in, addr.sun_path, &req); /* no daemon: defer a DEL, run the plugin ourselves */
   }
   struct buf resp = {0};
+  const char *cmd = getenv("CNI_COMMAND");
+  int is_del = cmd && strcmp(cmd, "DEL") == 0;
   if (write_all(s, req.p, req.len) < 0 || shutdown(s, SHUT_WR) < 0 || read_all(s, &resp) < 0) {
+    close(s);
+    /* The daemon went away mid-call: a DEL is left for its successor (DEL is idempotent). */
+    if (is_del && defer_del(addr.sun_path, &req) == 0) return 0;
     return fail(11, "meshnetd connection failed", strerror(errno));
   }
   close(s);
   char *nl = resp.len ? memchr(resp.p, '\n', resp.len) : NULL;
-  if (!nl) return fail(11, "meshnetd closed the connection without an answer", "the daemon may be restarting; try again");
+  if (!nl) {
+    if (is_del && defer_del(addr.sun_path, &req) == 0) return 0;
+    return fail(11, "meshnetd closed the connection without an answer", "the daemon may be restarting; try again");
+  }
   *nl = 0;
   int code = atoi(resp.p);
   size_t off = (size_t)(nl - resp.p) + 1;

@@ -29,6 +29,8 @@ export interface PolicyRule {
   resources: string[];
   verbs: string[];
   resourceNames?: string[];
+  /** Set for a Role's rule (a RoleBinding grants it in the Role's namespace only); absent for a ClusterRole's. */
+  namespace?: string;
 }
 
 export interface UserDef {
@@ -449,7 +451,8 @@ export class ApiServerDouble {
       (r.apiGroups.includes('*') || r.apiGroups.includes(d.group))
       && (r.resources.includes('*') || r.resources.includes(resource))
       && (r.verbs.includes('*') || r.verbs.includes(verb))
-      && (!r.resourceNames?.length || (name !== undefined && r.resourceNames.includes(name))));
+      && (!r.resourceNames?.length || (name !== undefined && r.resourceNames.includes(name)))
+      && (r.namespace === undefined || r.namespace === namespace));
     if (ok) return;
     const where = d.namespaced && namespace !== undefined ? `in the namespace "${namespace}"` : 'at the cluster scope';
     const what = name !== undefined ? `${qualified(d)} "${name}"` : qualified(d);

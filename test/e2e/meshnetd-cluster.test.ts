@@ -3,7 +3,8 @@
 // HOST_IP, NODE_NAME, INTER_NODE_LINK_TYPE) and no flags about the store or the installer. It
 // must pick the Kubernetes store, install the shim and chain meshnet into the node's CNI config,
 // answer probes, serve the runtime's calls of the installed chain with upstream's bare entry,
-// answer Local.Get with HOST_IP, and clean up on SIGTERM.
+// answer Local.Get with HOST_IP; on SIGTERM keep meshnet chained while its DaemonSet stays (a
+// rollout) and remove it once the DaemonSet is deleted (an uninstall).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -84,19 +85,39 @@ before(async () => {
   primaryText = JSON.stringify({ cniVersion: '1.0.0', name: 'primary', plugins: [{ type: 'bridge', bridge: 'cni0', isGateway: true,
     ipam: { type: 'host-local', ranges: [[{ subnet: '10.250.0.0/24' }]], dataDir: join(base, 'ipam') } }] });
   createNamedNetns(node);
+  // The DaemonSet and its pod this daemon is, as the API server has them.
+  kube.seed(`apiVersion: v1
+kind: Namespace
+metadata: {name: meshnet}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: meshnet, namespace: meshnet, uid: ds-uid-1}
+spec: {selector: {matchLabels: {name: meshnet}}, template: {metadata: {labels: {name: meshnet}}, spec: {containers: [{name: meshnet, image: meshnet-ts:dev}]}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: meshnet-x1, namespace: meshnet, ownerReferences: [{apiVersion: apps/v1, kind: DaemonSet, name: meshnet, uid: ds-uid-1, controller: true}]}
+spec: {nodeName: kind-worker, containers: [{name: meshnet, image: meshnet-ts:dev}]}
+`);
   proxy = await startApiProxy({ ip: '127.0.0.1', port: kube.double.port }, [`/var/run/netns/${node}`]);
+  await startNodeDaemon();
+});
+
+/** The DaemonSet's command and environment, with only the host paths moved to temp directories. */
+async function startNodeDaemon(): Promise<void> {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '', KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(kube.double.port),
-    MESHNET_SERVICEACCOUNT_DIR: sa, HOST_IP, NODE_NAME: 'kind-worker', INTER_NODE_LINK_TYPE: 'GRPC', POD_NAME: 'meshnet-x1', POD_NAMESPACE: 'meshnet',
+    MESHNET_SERVICEACCOUNT_DIR: join(base, 'serviceaccount'), HOST_IP, NODE_NAME: 'kind-worker', INTER_NODE_LINK_TYPE: 'GRPC', POD_NAME: 'meshnet-x1', POD_NAMESPACE: 'meshnet',
   };
-  // The DaemonSet's command, with only the host paths moved to temp directories.
   rmSync(cniSocketPath('meshnet', `/var/run/netns/${node}`), { force: true });
+  daemonLog = '';
   daemon = spawn('nsenter', [`--net=/var/run/netns/${node}`, '--', process.execPath, resolve('dist/meshnetd'),
     '--cni-conf-dir', confDir, '--cni-bin-dir', binDir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   daemon.stderr!.on('data', (d: Buffer) => { daemonLog += d.toString(); });
   // Answering, not just present: a socket file of an earlier daemon (same netns inode) may linger.
   await until('the admin socket', async () => (await admin('/healthz')).status === 200);
-});
+}
 
 after(async () => {
   if (daemon && daemon.exitCode === null) daemon.kill('SIGKILL');
@@ -275,10 +296,26 @@ test('an API server not reachable when meshnetd starts: it runs, /readyz names t
   }
 });
 
-test('SIGTERM: the derived conflist and the link-type file are removed, the primary is byte-identical', async () => {
+test('SIGTERM while its DaemonSet stays (a rollout): meshnet stays chained (conflist and link-type file kept), the primary is byte-identical', async () => {
+  await until('the daemon to know its DaemonSet', () => /owned by DaemonSet meshnet\/meshnet/.test(daemonLog));
+  daemon.kill('SIGTERM');
+  await until('exit', () => daemon.exitCode !== null);
+  assert.equal(daemon.exitCode, 0, daemonLog);
+  assert.deepEqual(readdirSync(confDir).sort(), ['.meshnet-cni-state', '00-meshnet.conflist', '10-bridge.conflist', 'meshnet-inter-node-link-type']);
+  assert.equal(readFileSync(join(confDir, PRIMARY), 'utf8'), primaryText);
+  assert.match(daemonLog, /meshnet stays chained in .* \(DaemonSet meshnet\/meshnet stays \(a rollout or a restart\)\)/);
+});
+
+test('SIGTERM once its DaemonSet is deleted (kubectl delete of meshnet): the derived conflist and the link-type file are removed, the primary is byte-identical', async () => {
+  await startNodeDaemon();
+  await until('the daemon to know its DaemonSet', () => /owned by DaemonSet meshnet\/meshnet/.test(daemonLog));
+  // kubectl, as a user uninstalls (run asynchronously: the API server double is in this process).
+  const r = await runAsync('kubectl', ['--kubeconfig', kube.kubeconfig, '-n', 'meshnet', 'delete', 'daemonset', 'meshnet', '--wait=false'], { PATH: process.env.PATH ?? '' });
+  assert.match(r.stdout, /daemonset.apps "meshnet" deleted/, r.stderr);
   daemon.kill('SIGTERM');
   await until('exit', () => daemon.exitCode !== null);
   assert.equal(daemon.exitCode, 0, daemonLog);
   assert.deepEqual(readdirSync(confDir), [PRIMARY]);
   assert.equal(readFileSync(join(confDir, PRIMARY), 'utf8'), primaryText);
+  assert.match(daemonLog, /meshnet is being uninstalled \(DaemonSet meshnet\/meshnet is gone\)/);
 });

@@ -23,12 +23,16 @@ export interface TestKube {
   stop(): Promise<void>;
 }
 
-/** The meshnet ClusterRole's rules from deploy/base/rbac.yaml: what meshnetd's service account may do. */
+/**
+ * What meshnetd's service account may do, from deploy/base/rbac.yaml: the ClusterRole's rules
+ * everywhere, the Role's in its namespace (`meshnet`, where kustomize puts it).
+ */
 export function meshnetRules(): PolicyRule[] {
   const docs = parseAllDocuments(readFileSync('deploy/base/rbac.yaml', 'utf8')).map((d) => d.toJS() as Record<string, unknown>);
   const role = docs.find((d) => d.kind === 'ClusterRole');
   if (!role) throw new Error('deploy/base/rbac.yaml has no ClusterRole');
-  return role.rules as PolicyRule[];
+  const nsRole = docs.find((d) => d.kind === 'Role');
+  return [...role.rules as PolicyRule[], ...((nsRole?.rules ?? []) as PolicyRule[]).map((r) => ({ ...r, namespace: 'meshnet' }))];
 }
 
 export async function startKube(opts: DoubleOptions & { crds?: boolean } = {}): Promise<TestKube> {

@@ -55,8 +55,8 @@ test('no import cycles between top-level modules of src/', () => {
 
 /**
  * Which top-level folders of src/ each folder may import (itself always). The layers, bottom up:
- * build, log, kernel, grpc, install (leaves), cni (its --version: build) → store → topology → meshnet (the meshnet core) → wire →
- * plugins → daemon → lab → cli → bin. Exceptions are per file and say why.
+ * build, log, kernel, grpc, install (leaves), cni (its --version: build), cri (a runtime's CRI, over grpc), runtime (the lab's
+ * node runtimes) → store → topology → meshnet (the meshnet core) → wire → plugins → daemon → lab → cli → bin. Exceptions are per file and say why.
  */
 const ALLOWED: Record<string, string[]> = {
   cni: ['build'],
@@ -71,8 +71,10 @@ const ALLOWED: Record<string, string[]> = {
   meshnet: ['cni', 'kernel', 'grpc', 'store', 'topology', 'log'],
   wire: ['grpc', 'kernel', 'store', 'topology', 'meshnet', 'log'],
   plugins: ['build', 'cni', 'kernel', 'store', 'topology', 'meshnet', 'install', 'log'],
-  daemon: ['build', 'cni', 'kernel', 'grpc', 'install', 'store', 'topology', 'meshnet', 'wire', 'plugins', 'log'],
-  lab: ['cni', 'kernel', 'store', 'topology', 'meshnet', 'wire', 'grpc', 'log'],
+  cri: ['grpc'],
+  runtime: ['cri', 'grpc', 'kernel'],
+  daemon: ['build', 'cni', 'cri', 'kernel', 'grpc', 'install', 'store', 'topology', 'meshnet', 'wire', 'plugins', 'log'],
+  lab: ['cni', 'cri', 'kernel', 'runtime', 'store', 'topology', 'meshnet', 'wire', 'grpc', 'log'],
   cli: ['build', 'lab', 'store', 'topology', 'kernel', 'log'],
   bin: [],
 };

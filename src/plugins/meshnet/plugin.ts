@@ -197,6 +197,8 @@ async function add(ctx: PluginContext, deps: MeshnetDeps): Promise<CniResult> {
   // Invalid links are left out, not fatal: the pod runs with its valid links and the reason is
   // in status.plumbing_error (kubectl get topo shows it).
   await recordProblems(farEnds?.describe() ?? []);
+  // The reconciler asks for those far ends again, and keeps plumbing_error until they are made.
+  if (farEnds?.links.size) deps.observer?.farEndsPending?.(pod.namespace, pod.name, farEnds.links);
   return passThrough;
 }
 
@@ -311,6 +313,8 @@ export interface MeshnetDeps {
   observer?: {
     alive(namespace: string, name: string, disableTxOffloads: boolean, resourceVersion: string | undefined, mtu?: number): void;
     wrote(resourceVersion: string | undefined): void;
+    /** Far ends this ADD could not have made (their node failed), by link uid. */
+    farEndsPending?(namespace: string, name: string, links: ReadonlyMap<number, { node: string; why: string }>): void;
   };
 }
 
