@@ -2,10 +2,13 @@
 # installs into each node's CNI bin directory. Two stages: build everything with the full Node
 # image (npm ci, esbuild bundles, the statically linked C shim), then copy only the assembled
 # /meshnet tree (scripts/image-layout.sh: bundles, shim, koffi's native module for this platform)
-# onto the slim Node 20 runtime. CI runs the same build steps without a container engine
-# (test/e2e/image.test.ts checks every path the Dockerfile and the DaemonSet name).
-#   docker build -t meshnet-ts:dev .
+# onto the slim Node 20 runtime. CI builds it with podman over local stand-ins of the two node
+# images and runs it as the DaemonSet does (test/e2e/image-podman.test.ts); test/e2e/image.test.ts
+# checks every path the Dockerfile and the DaemonSet name.
+#   docker build --build-arg MESHNET_COMMIT=$(git rev-parse HEAD) -t meshnet-ts:dev .
 FROM node:20-bookworm AS build
+# The commit --version and meshnetd_build_info report (.git is not in the build context).
+ARG MESHNET_COMMIT=unknown
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund

@@ -34,7 +34,7 @@ export interface CniLatencyResult {
 }
 
 /** The API-server double (test/apiserver) in its own process, as an API server is; returns its kubeconfig. */
-async function startApiServer(): Promise<{ kubeconfig: string; stop(): void }> {
+export async function startApiServer(): Promise<{ kubeconfig: string; stop(): void }> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-apiserver-'));
   const child = spawn(process.execPath, ['--import', 'tsx', 'test/apiserver/main.ts', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
   const stop = () => {

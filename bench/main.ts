@@ -9,6 +9,7 @@ import { benchThroughput } from './throughput';
 import { benchScale } from './scale';
 import { benchWire } from './wire';
 import { benchWireHops } from './wire-hops';
+import { benchNode } from './node';
 import { targetLine, type Summary, type Target } from './stats';
 
 function row(label: string, s: Summary): string {
@@ -21,8 +22,8 @@ async function main(): Promise<number> {
   const runs = Number(process.env.BENCH_RUNS ?? 30);
   const cniBinDir = findCniBinDir();
   const targets: Target[] = [];
-  // BENCH_ONLY=latency,throughput,wire,hops,scale runs a part (default: all).
-  const only = new Set((process.env.BENCH_ONLY ?? 'latency,throughput,wire,hops,scale').split(','));
+  // BENCH_ONLY=latency,throughput,wire,hops,scale,node runs a part (default: all).
+  const only = new Set((process.env.BENCH_ONLY ?? 'latency,throughput,wire,hops,scale,node').split(','));
   const json: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, kernel: release() };
 
   if (only.has('latency')) {
@@ -67,6 +68,18 @@ async function main(): Promise<number> {
     console.log(`  1500 grpc-wires, 2 pods on 2 nodes: ${w.wires1500.passed} proven in ${w.wires1500.upS.toFixed(1)} s; meshnetd RSS ${w.wires1500.rssMb.toFixed(0)} MB; idle CPU ${w.wires1500.idleCpuPct.toFixed(2)} % of a core`);
     targets.push(...w.targets);
     json.wire = w;
+  }
+
+  if (only.has('node')) {
+    console.log('\nA node under containerd (one containerd per lab node, pods made through its CRI as a kubelet makes them)');
+    const nb = await benchNode(cniBinDir);
+    const s = nb.sandbox;
+    console.log(`  RunPodSandbox, median of ${s.meshnetMs.runs} (ms)  meshnet chain (${s.links} veth links) ${s.meshnetMs.median.toFixed(1)}, primary alone ${s.primaryMs.median.toFixed(1)}: ${s.ratio.toFixed(2)}x`);
+    console.log(`  meshnetd exit on SIGTERM with a peer node (ms, median of ${nb.sigtermExitMs.grpc.runs})  grpc-wire ${nb.sigtermExitMs.grpc.median.toFixed(0)} (max ${nb.sigtermExitMs.grpc.max.toFixed(0)}), VXLAN ${nb.sigtermExitMs.vxlan.median.toFixed(0)} (max ${nb.sigtermExitMs.vxlan.max.toFixed(0)})`);
+    const r = nb.rollout;
+    console.log(`  rolling restart of 2 nodes' meshnetd while ${r.pods} pods were sandboxed back to back: ${r.refused} sandbox attempts refused (error 11, retried), longest wait for a pod ${r.longestWaitMs.toFixed(0)} ms, every link passes: ${r.allLinked}`);
+    targets.push(...nb.targets);
+    json.node = nb;
   }
 
   if (only.has('hops')) {

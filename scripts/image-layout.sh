@@ -11,7 +11,11 @@ out="${1:?usage: image-layout.sh OUT}"
 target="$(node -p 'process.platform + "_" + process.arch')"
 rm -rf "$out/meshnet"
 mkdir -p "$out/meshnet/node_modules/koffi/build/koffi"
-cp -r dist "$out/meshnet/dist"
+# What a node runs: meshnetd, the exec shim and plugins it installs, the plugin's JavaScript build,
+# kmesh's installer. Not the lab's tools: meshnetctl (the lab and demo), bench.cjs and the lab's
+# sandbox program are most of dist/ by size and have no use on a cluster node.
+mkdir -p "$out/meshnet/dist"
+cp -r dist/meshnetd dist/kmesh-installer dist/package.json dist/cni dist/lib "$out/meshnet/dist/"
 # koffi's JavaScript and its native module for this platform only (the package ships 18).
 cp node_modules/koffi/package.json node_modules/koffi/index.js node_modules/koffi/indirect.js node_modules/koffi/LICENSE.txt "$out/meshnet/node_modules/koffi/"
 cp -r "node_modules/koffi/build/koffi/$target" "$out/meshnet/node_modules/koffi/build/koffi/$target"

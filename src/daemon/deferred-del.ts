@@ -12,10 +12,7 @@ import type { Logger } from '../log';
 /** A deferred DEL that still fails after this long is dropped, with a warning. */
 const GIVE_UP_MS = 24 * 3600_000;
 
-/** The deferred directory of the daemon listening on `socketPath` (cni-shim.c: `.sock` → `.deferred`). */
-export function deferredDir(socketPath: string): string {
-  return socketPath.replace(/\.sock$/, '.deferred');
-}
+export { deferredDir } from '../meshnet/sockets';
 
 export interface DeferredResult {
   done: number;

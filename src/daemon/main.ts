@@ -157,6 +157,12 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (cfg.cniUninstall) return uninstallOnly(cfg);
+  // From the start: a rollout may stop a daemon that is still starting (as PID 1 of its container,
+  // without a handler it would die by the signal, exit code 143, skipping its shutdown).
+  const stopSignal = new Promise<string>((resolveStop) => {
+    process.once('SIGTERM', () => resolveStop('SIGTERM'));
+    process.once('SIGINT', () => resolveStop('SIGINT'));
+  });
   const log = createLogger({ format: cfg.logFormat, level: cfg.logLevel, fields: { component: 'meshnetd', node: cfg.nodeName } });
   const profiler = process.env.MESHNETD_CPU_PROFILE ? startCpuProfile(process.env.MESHNETD_CPU_PROFILE, cfg.nodeName) : undefined;
   const nodeIp = cfg.nodeIp ?? nodeIpFromDefaultRoute();
@@ -356,14 +362,8 @@ export async function main(argv: string[]): Promise<number> {
   const health = cfg.healthPort ? await listenHealth(cfg.healthPort, checks, metrics.registry) : undefined;
   log.info(`${versionLine('meshnetd')} pid ${process.pid} node ${nodeName} (${nodeIp}): CNI calls on ${path}, gRPC on port ${grpc.port}, inter-node links: ${linkType}${linkType === 'vxlan' ? ` (VNIs: ${cfg.vniScheme})` : ''}, ` +
     `store ${cfg.store}, peer TLS ${cfg.peerTls.mode}, metrics on ${cniSocketPath('meshnetd-admin')}${health ? ` and on port ${health.port} (with /healthz, /readyz)` : ''}`);
-  await new Promise<void>((resolveStop) => {
-    const stop = (sig: string) => {
-      log.info(`${sig}: shutting down`);
-      resolveStop();
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  const sig = await stopSignal;
+  log.info(`${sig}: shutting down`);
   stopping = true;
   clearInterval(nodeResync);
   if (installer) {

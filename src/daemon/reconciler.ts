@@ -302,6 +302,7 @@ export class Reconciler {
       } catch (e) {
         m.set(uid, { node: p.peerNode, why: (e as Error).message });
         out.push(`${label}: the far end on node ${p.peerNode} was not made (${(e as Error).message}); retrying`);
+        this.o.log.warn(`reconciler: ${key}: ${label}: the far end on node ${p.peerNode} is still not made: ${(e as Error).message} (will retry)`);
       }
     }
     if (m.size === 0) this.pendingFar.delete(key);

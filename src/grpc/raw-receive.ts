@@ -20,7 +20,7 @@ class TooLarge extends Error {
   readonly code = 'TooLarge';
 }
 
-export function serveRawSendToStream(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, onPacket: (p: Packet) => void): void {
+export function serveRawSendToStream(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, onPacket: (p: Packet) => void, shutdown?: AbortSignal): void {
   // What has arrived and is not parsed yet, as the chunks HTTP/2 handed us: a message spread over
   // several chunks is joined once, when it is complete (joining at every chunk copied a 64 KB
   // super-frame up to four times: bench hops / throughput).
@@ -38,7 +38,18 @@ export function serveRawSendToStream(req: http2.Http2ServerRequest, res: http2.H
     res.addTrailers({ 'grpc-status': String(status), ...(message ? { 'grpc-message': encodeURIComponent(message) } : {}) });
     res.end();
   };
-  if (!/^application\/grpc(\+proto)?$/.test(String(req.headers['content-type'] ?? ''))) {
+  // A stream lasts as long as its peer's wires: the server closing ends it at once (UNAVAILABLE,
+  // so the peer shows NO-CARRIER and probes), rather than waiting out the close grace.
+  const onShutdown = () => {
+    failed = true;
+    finish(14, 'SendToStream: the server is shutting down');
+  };
+  if (shutdown?.aborted) onShutdown();
+  else if (shutdown) {
+    shutdown.addEventListener('abort', onShutdown, { once: true });
+    res.once('close', () => shutdown.removeEventListener('abort', onShutdown));
+  }
+  if (!failed && !/^application\/grpc(\+proto)?$/.test(String(req.headers['content-type'] ?? ''))) {
     failed = true;
     finish(3, `SendToStream: content-type must be application/grpc or application/grpc+proto, got ${JSON.stringify(req.headers['content-type'] ?? '')}`);
   }

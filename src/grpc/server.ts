@@ -305,7 +305,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
         const from = peerAddressOf(req.socket);
         const frames = opts.wireFrames;
         opts.wireStreamOpened?.(from);
-        serveRawSendToStream(req, res, (p) => frames(p, from));
+        serveRawSendToStream(req, res, (p) => frames(p, from), shutdown.signal);
         return;
       }
       handler(req, res);

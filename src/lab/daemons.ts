@@ -139,10 +139,16 @@ async function stopPids(pids: number[], graceMs: number): Promise<number> {
   return pids.length;
 }
 
-/** True once a process has exited: no /proc entry, or a zombie its parent has not reaped yet. */
+/**
+ * True once a process has exited: no /proc entry, or a zombie its parent has not reaped yet whose
+ * threads are all gone. A killed Node process's main thread turns zombie before its other threads
+ * have exited, and they share its open files: until the last goes, its listening sockets still
+ * accept (a CNI call then got "connection reset" instead of "not running").
+ */
 export function processGone(pid: number): boolean {
   try {
-    return /\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    if (!/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) return false;
+    return readdirSync(`/proc/${pid}/task`).length <= 1;
   } catch {
     return true;
   }

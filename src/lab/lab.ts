@@ -12,7 +12,7 @@ import { cleanupKubeLab, prepareKubeLab } from './kube';
 import { removeSandboxesOf, startNodeRuntime, stopNodeRuntime, waitChained } from './containerd-node';
 import { createFabric, createNode, primaryConfList } from './fabric';
 import { parseLabFile, type LabFileOptions, type LabSpec } from './labfile';
-import { cniSocketPath } from '../meshnet/sockets';
+import { cniSocketPath, deferredDir } from '../meshnet/sockets';
 import { LAB_RUN_DIR, labPrefix, netnsPath } from './names';
 import { newPodState, startPod, stopPod } from './runtime';
 import { labDir, loadState, saveState, type LabState } from './state';
@@ -226,13 +226,15 @@ export async function labDown(name: string, opts: LabOptions = {}): Promise<Down
   }
   // Daemons hold their node's netns open: stop them before removing namespaces, and remove
   // the sockets of any that could not clean up after themselves (killed, crashed).
+  // With each node's meshnet socket, the directory its shim leaves DELs in while no daemon answers.
   const sockets = ours().filter((n) => n.startsWith(`${prefix}n.`) || recordedNodes.has(n))
-    .flatMap((n) => ['meshnet', 'meshnetd-admin'].map((kind) => cniSocketPath(kind, netnsPath(n))));
+    .flatMap((n) => ['meshnet', 'meshnetd-admin'].map((kind) => cniSocketPath(kind, netnsPath(n))))
+    .flatMap((s) => [s, deferredDir(s)]);
   const daemonsStopped = await stopDaemons(name);
   await stopApiProxy(name);
   if (state?.runtime === 'containerd') for (const node of state.nodes) await stopNodeRuntime(state, node);
   if (state?.etcd) await stopLabEtcd(state.etcd.pid);
-  for (const s of sockets) rmSync(s, { force: true });
+  for (const s of sockets) rmSync(s, { recursive: true, force: true });
   const apiErrors = state?.kube
     ? await cleanupKubeLab(state.kube, state.nodes.map((n) => n.name), state.pods.map((p) => p.namespace))
     : [];

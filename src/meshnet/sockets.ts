@@ -11,3 +11,11 @@ export const SOCKET_DIR = '/run/meshnet';
 export function cniSocketPath(plugin: string, netnsPath = '/proc/self/ns/net', dir = SOCKET_DIR): string {
   return join(dir, `${plugin}-${statSync(netnsPath).ino}.sock`);
 }
+
+/**
+ * Where the exec shim leaves a DEL for the daemon of `socketPath` when it does not answer
+ * (src/shim/cni-shim.c: `<plugin>-<inode>.sock` → `<plugin>-<inode>.deferred`).
+ */
+export function deferredDir(socketPath: string): string {
+  return socketPath.replace(/\.sock$/, '.deferred');
+}

@@ -82,7 +82,7 @@ test('both overlays build; the DaemonSet is meshnet/meshnet with what the daemon
     const env = Object.fromEntries((c.env as Obj[]).map((e) => [e.name, e.value ?? e.valueFrom?.fieldRef?.fieldPath]));
     assert.deepEqual([env.HOST_IP, env.NODE_NAME, env.INTER_NODE_LINK_TYPE], ['status.hostIP', 'spec.nodeName', overlay.toUpperCase()]);
     const mounts = Object.fromEntries((c.volumeMounts as Obj[]).map((m) => [m.mountPath, m]));
-    for (const p of ['/etc/cni/net.d', '/opt/cni/bin', '/var/run/netns', '/run/meshnet']) assert.ok(mounts[p], `${p} is mounted`);
+    for (const p of ['/etc/cni/net.d', '/opt/cni/bin', '/var/run/netns', '/run/meshnet', '/run/containerd']) assert.ok(mounts[p], `${p} is mounted`);
     assert.equal(mounts['/var/run/netns'].mountPropagation, 'Bidirectional');
     const hostPaths = Object.fromEntries((pod.volumes as Obj[]).map((v) => [v.name, v.hostPath?.path]));
     for (const m of c.volumeMounts as Obj[]) assert.equal(hostPaths[m.name], m.mountPath, `${m.mountPath} is the host's own path`);

@@ -310,7 +310,7 @@ test('SIGTERM once its DaemonSet is deleted (kubectl delete of meshnet): the der
   await startNodeDaemon();
   await until('the daemon to know its DaemonSet', () => /owned by DaemonSet meshnet\/meshnet/.test(daemonLog));
   // kubectl, as a user uninstalls (run asynchronously: the API server double is in this process).
-  const r = await runAsync('kubectl', ['--kubeconfig', kube.kubeconfig, '-n', 'meshnet', 'delete', 'daemonset', 'meshnet', '--wait=false'], { PATH: process.env.PATH ?? '' });
+  const r = await runAsync('kubectl', ['--kubeconfig', kube.kubeconfig, '--cache-dir', join(kube.dir, 'kubectl-cache'), '-n', 'meshnet', 'delete', 'daemonset', 'meshnet', '--wait=false'], { PATH: process.env.PATH ?? '' });
   assert.match(r.stdout, /daemonset.apps "meshnet" deleted/, r.stderr);
   daemon.kill('SIGTERM');
   await until('exit', () => daemon.exitCode !== null);
