@@ -38,7 +38,7 @@ export async function runDeferredDels(dir: string, run: (req: CniRequest) => Pro
     let req: CniRequest;
     try {
       req = parseCniRequest(readFileSync(path));
-      if (req.env.CNI_COMMAND !== 'DEL') throw new Error(`it is a ${req.env.CNI_COMMAND ?? 'command-less'} request, only DELs are deferred`);
+      if (req.env.CNI_COMMAND !== 'DEL') throw new Error(`it asks for ${req.env.CNI_COMMAND ?? 'no command'}, and only DELs are deferred`);
     } catch (e) {
       log.warn(`deferred DEL ${n}: dropped: ${(e as Error).message}`);
       unlinkSync(path);

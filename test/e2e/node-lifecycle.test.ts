@@ -6,7 +6,7 @@
 // a rollout, a crash, pods that come and go while it is away — loses nothing and leaves nothing.
 import { test, describe, before, beforeEach, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -40,6 +40,37 @@ function leftovers(state: LabState): string[] {
     ...labDaemonPids(state.name).map((p) => `meshnetd ${p}`),
     ...state.nodes.flatMap((n) => processesNaming(nodeRuntime(state, n).socket).map((p) => `containerd shim ${p}`)),
   ];
+}
+
+test('meshnetctl lab up examples/triangle-containerd.yaml: every link passes; status, check and exec work on CRI pods; down leaves no containerd, shim, mount or netns', () => {
+  const name = `tc${process.pid % 10000}${randomBytes(2).toString('hex')}`;
+  const ctl = (...args: string[]) => spawnSync(process.execPath, ['dist/meshnetctl', ...args], { encoding: 'utf8' });
+  try {
+    const up = ctl('lab', 'up', 'examples/triangle-containerd.yaml', '--name', name);
+    assert.equal(up.status, 0, up.stderr + up.stdout);
+    assert.match(up.stdout, /3 of 3 links passed traffic/);
+    const st = ctl('lab', 'status', name);
+    assert.match(st.stdout, /default\/r3 +node node2 +eth0 10\.244\.1\.\d+ +netns cni-[-0-9a-f]+/);
+    const chk = ctl('lab', 'check', name);
+    assert.equal(chk.status, 0, chk.stderr + chk.stdout);
+    const ex = ctl('lab', 'exec', name, 'r1', '--', 'ping', '-c', '1', '-W', '2', '13.13.13.3');
+    assert.equal(ex.status, 0, ex.stderr + ex.stdout);
+  } finally {
+    const down = ctl('lab', 'down', name);
+    assert.equal(down.status, 0, down.stderr);
+  }
+  assert.deepEqual(listNamedNetns().filter((n) => n.startsWith(labPrefix(name))), []);
+  const labProcs = readdirSync('/proc').filter((d) => /^\d+$/.test(d) && readFileSyncSafe(`/proc/${d}/cmdline`).includes(`/meshnet-lab/${name}/`));
+  assert.deepEqual(labProcs, [], 'no containerd or shim of the lab runs');
+  assert.equal(readFileSyncSafe('/proc/self/mountinfo').includes(`/meshnet-lab/${name}/`), false);
+});
+
+function readFileSyncSafe(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 const LAYOUTS: Array<[Layout, string]> = [['veth', '0.3.1'], ['vxlan', '0.4.0'], ['grpc', '1.0.0']];
