@@ -58,13 +58,7 @@ export class WorkQueue {
     if (this.stopped || this.timers.has(key)) return;
     const n = (this.failures.get(key) ?? 0) + 1;
     this.failures.set(key, n);
-    const delay = Math.min(this.opts.baseDelayMs * 2 ** (n - 1), this.opts.maxDelayMs);
-    const t = setTimeout(() => {
-      this.timers.delete(key);
-      this.add(key);
-    }, delay);
-    t.unref();
-    this.timers.set(key, t);
+    this.addAfter(key, Math.min(this.opts.baseDelayMs * 2 ** (n - 1), this.opts.maxDelayMs));
   }
 
   /** After a success: the key's next failure starts from the base delay again. */

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createNamedNetns, deleteNamedNetns, listNamedNetns, NetNs, Rtnl } from '../../src/kernel';
 import { startApiProxy, type ApiProxy } from '../../src/lab/api-proxy';
-import { meshnetRules, startKube, type TestKube } from '../helpers/kube';
+import { meshnetRules, seedMeshnetDaemonSet, startKube, type TestKube } from '../helpers/kube';
 import { until } from '../helpers/wait';
 
 /** podman's own storage for these tests (the stand-ins are cached there between runs). */
@@ -61,20 +61,7 @@ before(async () => {
   built = await podman('build', '--network', 'host', '--pull=never', ...ULIMITS, '--build-arg', `MESHNET_COMMIT=${commit}`, '-t', IMAGE, '.');
   kube = await startKube();
   kube.double.addUser({ token: 'meshnet-sa-token', name: 'system:serviceaccount:meshnet:meshnet', rules: meshnetRules() });
-  kube.seed(`apiVersion: v1
-kind: Namespace
-metadata: {name: meshnet}
----
-apiVersion: apps/v1
-kind: DaemonSet
-metadata: {name: meshnet, namespace: meshnet, uid: ds-uid-1}
-spec: {selector: {matchLabels: {name: meshnet}}, template: {metadata: {labels: {name: meshnet}}, spec: {containers: [{name: meshnet, image: meshnet-ts:dev}]}}}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: meshnet-${run}, namespace: meshnet, ownerReferences: [{apiVersion: apps/v1, kind: DaemonSet, name: meshnet, uid: ds-uid-1, controller: true}]}
-spec: {nodeName: ${NODE}, containers: [{name: meshnet, image: meshnet-ts:dev}]}
-`);
+  seedMeshnetDaemonSet(kube, `meshnet-${run}`, NODE);
   base = mkdtempSync(join(tmpdir(), `${run}-`));
   for (const d of ['net.d', 'bin', 'serviceaccount']) mkdirSync(join(base, d));
   writeFileSync(join(base, 'serviceaccount', 'token'), 'meshnet-sa-token');

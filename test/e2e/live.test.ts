@@ -10,11 +10,12 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { listNamedNetns } from '../../src/kernel';
-import { checkLinks, labDaemonPids, labDown, labPrefix, labUp, parseLabFile, processGone, restartDaemon, startPod, stopPod, type LabState } from '../../src/lab';
+import { checkLinks, labDaemonPids, labDown, labPrefix, labUp, processGone, restartDaemon, startPod, stopPod, type LabState } from '../../src/lab';
 import { newPodState } from '../../src/lab/runtime';
 import { openStore, type Store } from '../../src/store';
 import { TopologyClient, type Link, type Topology } from '../../src/topology';
 import { linkIn, linksWithAddrs } from '../helpers/netns';
+import { twoPods } from '../helpers/lab-files';
 
 const runDir = mkdtempSync(join(tmpdir(), 'live-'));
 const cniBinDir = resolve('dist/cni');
@@ -22,19 +23,7 @@ after(() => rmSync(runDir, { recursive: true, force: true }));
 const uniq = () => `l${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 
 /** r1 and r2 (on n1 and n2: two nodes when `nodes` is 2) with one addressed link, uid 1. */
-function pair(name: string, nodes: 1 | 2, linkType?: 'grpc') {
-  return parseLabFile(`
-name: ${name}
-${linkType ? `inter_node_link_type: ${linkType}` : ''}
-nodes: [n1${nodes === 2 ? ', n2' : ''}]
-pods: [{name: r1, node: n1}, {name: r2, node: ${nodes === 2 ? 'n2' : 'n1'}}]
-topologies:
-  - metadata: {name: r1}
-    spec: {links: [{uid: 1, peer_pod: r2, local_intf: eth1, peer_intf: eth1, local_ip: 10.1.1.1/24, peer_ip: 10.1.1.2/24}]}
-  - metadata: {name: r2}
-    spec: {links: [{uid: 1, peer_pod: r1, local_intf: eth1, peer_intf: eth1, local_ip: 10.1.1.2/24, peer_ip: 10.1.1.1/24}]}
-`);
-}
+const pair = (name: string, nodes: 1 | 2, linkType?: 'grpc') => twoPods(name, { nodes, ...(linkType ? { linkType } : {}) });
 
 /** Replaces a pod's links in the store, as `kubectl edit topo` would. */
 async function setLinks(store: Store, pod: string, links: Link[]): Promise<void> {

@@ -20,7 +20,7 @@ import { cniSocketPath } from '../../src/daemon/cni-socket';
 import { startApiProxy, type ApiProxy } from '../../src/lab/api-proxy';
 import { KubeStore } from '../../src/store/kube/kube-store';
 import { TopologyClient } from '../../src/topology';
-import { meshnetRules, startKube, type TestKube } from '../helpers/kube';
+import { meshnetRules, seedMeshnetDaemonSet, startKube, type TestKube } from '../helpers/kube';
 
 const run = `mc${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 const node = `${run}-node`;
@@ -86,20 +86,7 @@ before(async () => {
     ipam: { type: 'host-local', ranges: [[{ subnet: '10.250.0.0/24' }]], dataDir: join(base, 'ipam') } }] });
   createNamedNetns(node);
   // The DaemonSet and its pod this daemon is, as the API server has them.
-  kube.seed(`apiVersion: v1
-kind: Namespace
-metadata: {name: meshnet}
----
-apiVersion: apps/v1
-kind: DaemonSet
-metadata: {name: meshnet, namespace: meshnet, uid: ds-uid-1}
-spec: {selector: {matchLabels: {name: meshnet}}, template: {metadata: {labels: {name: meshnet}}, spec: {containers: [{name: meshnet, image: meshnet-ts:dev}]}}}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: meshnet-x1, namespace: meshnet, ownerReferences: [{apiVersion: apps/v1, kind: DaemonSet, name: meshnet, uid: ds-uid-1, controller: true}]}
-spec: {nodeName: kind-worker, containers: [{name: meshnet, image: meshnet-ts:dev}]}
-`);
+  seedMeshnetDaemonSet(kube, 'meshnet-x1', 'kind-worker');
   proxy = await startApiProxy({ ip: '127.0.0.1', port: kube.double.port }, [`/var/run/netns/${node}`]);
   await startNodeDaemon();
 });

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { NetNs, Rtnl } from '../../src/kernel';
-import { checkLinks, labDown, labUp, netnsPath, parseLabFile, processGone, restartDaemon, type LabState } from '../../src/lab';
+import { checkLinks, labDown, labUp, netnsPath, processGone, restartDaemon, type LabState } from '../../src/lab';
+import { twoPods } from '../helpers/lab-files';
 import { openStore } from '../../src/store';
 import { TopologyClient } from '../../src/topology';
 import { wireHostIntf, wireId } from '../../src/wire/ids';
@@ -22,17 +23,7 @@ after(() => rmSync(runDir, { recursive: true, force: true }));
 const name = `wh${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 let lab: LabState;
 before(async () => {
-  lab = await labUp(parseLabFile(`
-name: ${name}
-inter_node_link_type: grpc
-nodes: [n1, n2]
-pods: [{name: r1, node: n1}, {name: r2, node: n2}]
-topologies:
-  - metadata: {name: r1}
-    spec: {links: [{uid: 1, peer_pod: r2, local_intf: eth1, peer_intf: eth1, local_ip: 10.1.1.1/24, peer_ip: 10.1.1.2/24}]}
-  - metadata: {name: r2}
-    spec: {links: [{uid: 1, peer_pod: r1, local_intf: eth1, peer_intf: eth1, local_ip: 10.1.1.2/24, peer_ip: 10.1.1.1/24}]}
-`), '(wire-heal)', { runDir, cniBinDir: resolve('dist/cni') });
+  lab = await labUp(twoPods(name, { linkType: 'grpc' }), '(wire-heal)', { runDir, cniBinDir: resolve('dist/cni') });
 });
 after(async () => {
   await labDown(name, { runDir });

@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { NetNs, Rtnl, createNamedNetns, deleteNamedNetns, listNamedNetns } from '../../src/kernel';
-import { fabricNetns, labDown, labUp, netnsPath, parseLabFile, type LabState } from '../../src/lab';
+import { fabricNetns, labDown, labUp, netnsPath, type LabState } from '../../src/lab';
+import { twoPods } from './lab-files';
 
 export const ATTACKER_IP = '192.0.2.250';
 export const N1 = '192.0.2.11';
@@ -21,18 +22,7 @@ export function removeRunDir(): void {
 
 /** A two-node lab (r1 on n1, r2 on n2, link uid 1) and an attacker host `${name}-atk` on its fabric; `extra` adds top-level lab-file lines. */
 export async function labWithAttacker(name: string, linkType?: 'grpc', extra = ''): Promise<LabState> {
-  const lab = await labUp(parseLabFile(`
-name: ${name}
-${linkType ? `inter_node_link_type: ${linkType}` : ''}
-${extra}
-nodes: [n1, n2]
-pods: [{name: r1, node: n1}, {name: r2, node: n2}]
-topologies:
-  - metadata: {name: r1}
-    spec: {links: [{uid: 1, peer_pod: r2, local_intf: eth1, peer_intf: eth1, local_ip: 10.1.1.1/24, peer_ip: 10.1.1.2/24}]}
-  - metadata: {name: r2}
-    spec: {links: [{uid: 1, peer_pod: r1, local_intf: eth1, peer_intf: eth1, local_ip: 10.1.1.2/24, peer_ip: 10.1.1.1/24}]}
-`), '(attacker-lab)', { runDir, cniBinDir: resolve('dist/cni') });
+  const lab = await labUp(twoPods(name, { ...(linkType ? { linkType } : {}), extra }), '(attacker-lab)', { runDir, cniBinDir: resolve('dist/cni') });
   // Another host on the node network: a netns with a port on the lab's fabric bridge.
   createNamedNetns(`${name}-atk`);
   const fabric = NetNs.open(netnsPath(fabricNetns(name)));

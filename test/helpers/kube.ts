@@ -61,3 +61,24 @@ export async function startKube(opts: DoubleOptions & { crds?: boolean } = {}): 
     },
   };
 }
+
+/**
+ * What the API server has for a meshnetd running as a DaemonSet pod: namespace `meshnet`,
+ * DaemonSet `meshnet/meshnet` and its pod `podName` (owned by it) on node `nodeName`.
+ */
+export function seedMeshnetDaemonSet(kube: TestKube, podName: string, nodeName: string): void {
+  kube.seed(`apiVersion: v1
+kind: Namespace
+metadata: {name: meshnet}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: meshnet, namespace: meshnet, uid: ds-uid-1}
+spec: {selector: {matchLabels: {name: meshnet}}, template: {metadata: {labels: {name: meshnet}}, spec: {containers: [{name: meshnet, image: meshnet-ts:dev}]}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: ${podName}, namespace: meshnet, ownerReferences: [{apiVersion: apps/v1, kind: DaemonSet, name: meshnet, uid: ds-uid-1, controller: true}]}
+spec: {nodeName: ${nodeName}, containers: [{name: meshnet, image: meshnet-ts:dev}]}
+`);
+}
