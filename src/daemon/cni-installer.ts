@@ -7,10 +7,9 @@
 // re-derived whenever the primary changes, and the primary's own file is never touched
 // (docs/decisions.md). Also writes upstream's meshnet-inter-node-link-type file. Kept when
 // meshnetd stops (uninstall.ts says when it goes).
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
-import { atomicWrite } from '../install/atomic';
+import { atomicWrite, installExecutable, sha256hex as sha } from '../install/atomic';
 import { chooseConfFile, hasEntry, parseCandidate, serialize, withEntry } from '../install/conflist';
 import { ResyncLoop } from '../install/resync';
 import type { Logger } from '../log';
@@ -39,7 +38,6 @@ interface State {
   target: string;
 }
 
-const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 const isOurs = (name: string) => name.includes('meshnet');
 
 /** A name for our file that a runtime sorts before `primaryName` ('-' sorts before '.'). */
@@ -54,34 +52,31 @@ export class CniInstaller {
   /** True once our entry is in place (readiness). */
   installed = false;
 
-  constructor(private readonly o: CniInstallerOptions) {}
+  constructor(private readonly opts: CniInstallerOptions) {}
 
-  private get statePath(): string { return join(this.o.confDir, STATE_NAME); }
-  private get binPath(): string { return join(this.o.binDir, 'meshnet'); }
-  private get linkTypePath(): string { return join(this.o.confDir, LINK_TYPE_FILE); }
+  private get statePath(): string { return join(this.opts.confDir, STATE_NAME); }
+  private get binPath(): string { return join(this.opts.binDir, 'meshnet'); }
+  private get linkTypePath(): string { return join(this.opts.confDir, LINK_TYPE_FILE); }
 
   /** Installs once (throws when the binary cannot be put in place), then keeps it installed. */
   start(): void {
     // A fresh node may not have them yet (the DaemonSet mounts them DirectoryOrCreate).
-    mkdirSync(this.o.binDir, { recursive: true });
-    mkdirSync(this.o.confDir, { recursive: true });
+    mkdirSync(this.opts.binDir, { recursive: true });
+    mkdirSync(this.opts.confDir, { recursive: true });
     this.installBinary();
     this.writeLinkType();
-    this.loop = new ResyncLoop({ dirs: [this.o.confDir], resyncMs: this.o.resyncMs, log: this.o.log, step: () => this.reconcile() });
+    this.loop = new ResyncLoop({ dirs: [this.opts.confDir], resyncMs: this.opts.resyncMs, log: this.opts.log, step: () => this.reconcile() });
     this.loop.run();
     this.loop.start();
   }
 
   installBinary(): void {
-    const src = readFileSync(this.o.shim);
-    if (existsSync(this.binPath) && sha(readFileSync(this.binPath)) === sha(src)) return;
-    atomicWrite(this.binPath, src, 0o755);
-    this.o.log.info(`installed ${this.binPath}`);
+    if (installExecutable(this.opts.shim, this.binPath)) this.opts.log.info(`installed ${this.binPath}`);
   }
 
   /** Upstream's plugin reads the link type from this file ("VXLAN" or "GRPC", as the env var is written). */
   writeLinkType(): void {
-    const text = this.o.interNodeLinkType.toUpperCase();
+    const text = this.opts.interNodeLinkType.toUpperCase();
     if (existsSync(this.linkTypePath) && readFileSync(this.linkTypePath, 'utf8') === text) return;
     atomicWrite(this.linkTypePath, text, 0o644);
   }
@@ -98,16 +93,16 @@ export class CniInstaller {
   reconcile(): void {
     this.installBinary();
     this.writeLinkType();
-    const primary = chooseConfFile(this.o.confDir, { skip: isOurs });
+    const primary = chooseConfFile(this.opts.confDir, { skip: isOurs });
     const state = this.loadState();
     if (!primary) {
       // No primary: a derived copy of a primary that is gone would keep a dead network alive.
       if (state) this.removeDerived(state, 'the primary CNI config is gone');
       this.installed = false;
-      this.problem(`no usable CNI config in ${this.o.confDir} yet; waiting for the primary CNI`);
+      this.problem(`no usable CNI config in ${this.opts.confDir} yet; waiting for the primary CNI`);
       return;
     }
-    const target = join(this.o.confDir, derivedName(basename(primary.path)));
+    const target = join(this.opts.confDir, derivedName(basename(primary.path)));
     const primaryHash = sha(primary.bytes);
     if (state && state.target !== target) this.removeDerived(state, `the primary is now ${primary.path}`);
     let cur: Buffer | undefined;
@@ -124,19 +119,19 @@ export class CniInstaller {
     atomicWrite(target, text, primary.mode & 0o666 || 0o644);
     this.installed = true;
     this.lastProblem = '';
-    this.o.log.info(`wrote ${target}: ${primary.path} with meshnet chained (cniVersion ${String(primary.list['cniVersion'] ?? 'unset')} kept)`);
+    this.opts.log.info(`wrote ${target}: ${primary.path} with meshnet chained (cniVersion ${String(primary.list['cniVersion'] ?? 'unset')} kept)`);
   }
 
   private removeDerived(s: State, why: string): void {
     if (existsSync(s.target)) {
       rmSync(s.target, { force: true });
-      this.o.log.info(`removed ${s.target}: ${why}`);
+      this.opts.log.info(`removed ${s.target}: ${why}`);
     }
     rmSync(this.statePath, { force: true });
   }
 
   private problem(msg: string): void {
-    if (msg !== this.lastProblem) this.o.log.warn(msg);
+    if (msg !== this.lastProblem) this.opts.log.warn(msg);
     this.lastProblem = msg;
   }
 
@@ -150,10 +145,10 @@ export class CniInstaller {
     this.loop?.stop();
     const s = this.loadState();
     if (s) this.removeDerived(s, 'meshnet is being uninstalled');
-    const own = join(this.o.confDir, MESHNET_CONFLIST);
+    const own = join(this.opts.confDir, MESHNET_CONFLIST);
     if (existsSync(own)) {
       rmSync(own, { force: true });
-      this.o.log.info(`removed ${own}`);
+      this.opts.log.info(`removed ${own}`);
     }
     rmSync(this.linkTypePath, { force: true });
     this.installed = false;

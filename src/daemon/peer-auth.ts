@@ -35,11 +35,11 @@ export class PeerAuthorizer {
   /** Refusals so far, by method: for the metrics endpoint. */
   readonly denied = new Map<string, number>();
 
-  constructor(private readonly o: { nodeIp: string; vniScheme: VniScheme; topologies: TopologySource; log: Logger }) {}
+  constructor(private readonly opts: { nodeIp: string; vniScheme: VniScheme; topologies: TopologySource; log: Logger }) {}
 
   private deny(call: CallContext, reason: string): never {
     this.denied.set(call.method, (this.denied.get(call.method) ?? 0) + 1);
-    this.o.log.warn(`grpc: ${call.method} from ${call.peerAddress || '(unknown)'} refused: ${reason}`);
+    this.opts.log.warn(`grpc: ${call.method} from ${call.peerAddress || '(unknown)'} refused: ${reason}`);
     throw new PermissionDenied(reason);
   }
 
@@ -55,31 +55,31 @@ export class PeerAuthorizer {
    */
   async update(end: RemoteEnd, call: CallContext): Promise<void> {
     const ns = end.kubeNs || 'default';
-    const cached = this.o.topologies.cached(ns);
+    const cached = this.opts.topologies.cached(ns);
     let why = this.judgeUpdate(end, ns, cached, call.peerAddress);
     if (why) {
       // Usually only the peer is newer than the cache (its ADD wrote its status and called at
       // once): read that one object; the whole namespace only when our own pod is not known yet.
       const peerName = this.podOf(end, cached)?.spec.links.find((l) => l.local_intf === end.intfName)?.peer_pod;
-      why = this.judgeUpdate(end, ns, peerName ? await this.withFresh(ns, cached, [peerName]) : await this.o.topologies.fresh(ns), call.peerAddress);
+      why = this.judgeUpdate(end, ns, peerName ? await this.withFresh(ns, cached, [peerName]) : await this.opts.topologies.fresh(ns), call.peerAddress);
     }
     if (why) this.deny(call, why);
   }
 
   /** The pod of this node whose netns the request names. */
   private podOf(end: RemoteEnd, topologies: Topology[]): Topology | undefined {
-    return topologies.find((t) => isAlive(t) && t.status!.src_ip === this.o.nodeIp && t.status!.net_ns === end.netNs);
+    return topologies.find((t) => isAlive(t) && t.status!.src_ip === this.opts.nodeIp && t.status!.net_ns === end.netNs);
   }
 
   private judgeUpdate(end: RemoteEnd, ns: string, topologies: Topology[], caller: string): string | undefined {
     const me = this.podOf(end, topologies);
-    if (!me) return `no pod of namespace ${ns} runs on this node (${this.o.nodeIp}) in netns ${end.netNs}`;
+    if (!me) return `no pod of namespace ${ns} runs on this node (${this.opts.nodeIp}) in netns ${end.netNs}`;
     const pod = `${ns}/${me.metadata.name}`;
     const link = me.spec.links.find((l) => l.local_intf === end.intfName);
     if (!link) return `pod ${pod} has no link on interface ${end.intfName}`;
     const why = this.judgePeer(`link uid ${link.uid} of ${pod}`, link, topologies, end.peerVtep, caller, end.intfIp);
     if (why) return why;
-    const vni = vniOf(link.uid, ns, this.o.vniScheme);
+    const vni = vniOf(link.uid, ns, this.opts.vniScheme);
     if (end.vni !== vni) return `link uid ${link.uid} of ${pod}: VNI ${end.vni} is not the link's (${vni})`;
     return undefined;
   }
@@ -94,8 +94,8 @@ export class PeerAuthorizer {
    * its DEL ran concurrently is undone (wire-linker.ts).
    */
   async stillHere(namespace: string, name: string, netns: string): Promise<boolean> {
-    const t = await this.o.topologies.freshOne(namespace, name);
-    return !!t && isAlive(t) && t.status?.net_ns === netns && t.status?.src_ip === this.o.nodeIp;
+    const t = await this.opts.topologies.freshOne(namespace, name);
+    return !!t && isAlive(t) && t.status?.net_ns === netns && t.status?.src_ip === this.opts.nodeIp;
   }
 
   /**
@@ -103,8 +103,8 @@ export class PeerAuthorizer {
    * a wire end whose far pod went away then stays, with NO-CARRIER, rather than being removed.
    */
   stillListed(namespace: string, name: string, netns: string, intf: string): boolean {
-    const t = this.o.topologies.cached(namespace).find((x) => x.metadata.name === name);
-    return !!t && isAlive(t) && t.status!.src_ip === this.o.nodeIp && t.status!.net_ns === netns && t.spec.links.some((l) => l.local_intf === intf);
+    const t = this.opts.topologies.cached(namespace).find((x) => x.metadata.name === name);
+    return !!t && isAlive(t) && t.status!.src_ip === this.opts.nodeIp && t.status!.net_ns === netns && t.spec.links.some((l) => l.local_intf === intf);
   }
 
   /** Judges AddGRPCWireRemote; the link it is for, as this pod's Topology lists it (its MTU, say). */
@@ -114,22 +114,22 @@ export class PeerAuthorizer {
     let found: Link | undefined;
     const judge = (topologies: Topology[]) => {
       const me = topologies.find((t) => t.metadata.name === req.localPodName);
-      if (!me || !isAlive(me) || me.status!.src_ip !== this.o.nodeIp || me.status!.net_ns !== req.localPodNetNs) {
-        return `pod ${ns}/${req.localPodName} does not run on this node (${this.o.nodeIp}) in netns ${req.localPodNetNs}`;
+      if (!me || !isAlive(me) || me.status!.src_ip !== this.opts.nodeIp || me.status!.net_ns !== req.localPodNetNs) {
+        return `pod ${ns}/${req.localPodName} does not run on this node (${this.opts.nodeIp}) in netns ${req.localPodNetNs}`;
       }
       const link = me.spec.links.find((l) => l.uid === uid && l.local_intf === req.intfNameInPod);
       if (!link) return `pod ${ns}/${req.localPodName} has no link uid ${uid} on interface ${req.intfNameInPod}`;
       found = link;
       return this.judgePeer(`link uid ${uid} of ${ns}/${req.localPodName}`, link, topologies, req.peerNodeIp, call.peerAddress, req.localPodIp);
     };
-    const cached = this.o.topologies.cached(ns);
+    const cached = this.opts.topologies.cached(ns);
     let why = judge(cached);
     if (why) {
       // Both pods the request names may be newer than the cache: the peer (its ADD wrote its status
       // and called at once) and this node's own pod (its ADD wrote its status a moment before; a
       // refusal judged on the stale half left lab up with a half-made wire: issue 21).
       const peerName = cached.find((t) => t.metadata.name === req.localPodName)?.spec.links.find((l) => l.uid === uid)?.peer_pod;
-      why = judge(peerName ? await this.withFresh(ns, cached, [req.localPodName, peerName]) : await this.o.topologies.fresh(ns));
+      why = judge(peerName ? await this.withFresh(ns, cached, [req.localPodName, peerName]) : await this.opts.topologies.fresh(ns));
     }
     if (why) this.deny(call, why);
     return found;
@@ -145,7 +145,7 @@ export class PeerAuthorizer {
 
   /** The cached namespace with the named objects read afresh. */
   private async withFresh(ns: string, cached: Topology[], names: string[]): Promise<Topology[]> {
-    const fresh = await Promise.all(names.map((n) => this.o.topologies.freshOne(ns, n)));
+    const fresh = await Promise.all(names.map((n) => this.opts.topologies.freshOne(ns, n)));
     return [...cached.filter((x) => !names.includes(x.metadata.name)), ...fresh.filter((t): t is Topology => !!t)];
   }
 

@@ -9,7 +9,7 @@
 import { netnsPathExists } from '../kernel';
 import { Handles } from '../meshnet/handles';
 import { MESHNET_LINK_GROUP, VETH_MTU, finishEnd } from '../meshnet/links';
-import { linkLabel, linkProblems, planLinks, vniCollisions, type InterNodeLinkType, type LinkPlan } from '../meshnet/plan';
+import { linkLabel, planPod, type InterNodeLinkType, type LinkPlan } from '../meshnet/plan';
 import { plumbLink, removeFarEnds } from '../meshnet/plumb';
 import type { RemoteLinker, WireLinker } from '../meshnet/remote';
 import type { VniScheme } from '../meshnet/vxlan';
@@ -59,6 +59,13 @@ export interface ReconcilerOptions {
 const WIRE_DOWN_RECHECK_MS = 2000;
 const DEFAULT_RESYNC_MS = 30_000;
 
+/** What a CNI ADD tells the reconciler about its pod (the plugin config's choices, its status write). */
+export interface AddNote {
+  disableTxOffloads: boolean;
+  resourceVersion?: string;
+  mtu?: number;
+}
+
 /** What the last sync of a pod found, for waiters and tests. */
 export interface SyncResult {
   resourceVersion?: string;
@@ -87,14 +94,14 @@ export class Reconciler {
    */
   private readonly pendingFar = new Map<string, Map<number, { node: string; why: string }>>();
 
-  constructor(private readonly o: ReconcilerOptions) {
-    this.client = new TopologyClient(o.store);
-    this.queue = new WorkQueue({ baseDelayMs: 200, maxDelayMs: 30_000, workers: o.workers ?? 1 });
-    this.informer = new Informer<Topology>(o.store, TOPOLOGY_RESOURCE, {
+  constructor(private readonly opts: ReconcilerOptions) {
+    this.client = new TopologyClient(opts.store);
+    this.queue = new WorkQueue({ baseDelayMs: 200, maxDelayMs: 30_000, workers: opts.workers ?? 1 });
+    this.informer = new Informer<Topology>(opts.store, TOPOLOGY_RESOURCE, {
       // Lenient about links, as every reader of stored Topologies: bad links are reported, not fatal.
       parse: parseStored,
       onChange: (c) => this.changed(c.object, c.old),
-      onError: (e) => o.log.warn(`reconciler: watch: ${e.message}`),
+      onError: (e) => opts.log.warn(`reconciler: watch: ${e.message}`),
     });
   }
 
@@ -102,8 +109,8 @@ export class Reconciler {
   async start(): Promise<void> {
     await this.informer.start();
     await this.resync();
-    this.queue.run((key) => this.sync(key), (key, e) => this.o.log.warn(`reconciler: ${key}: ${(e as Error).message}`));
-    const every = this.o.resyncMs ?? DEFAULT_RESYNC_MS;
+    this.queue.run((key) => this.sync(key), (key, e) => this.opts.log.warn(`reconciler: ${key}: ${(e as Error).message}`));
+    const every = this.opts.resyncMs ?? DEFAULT_RESYNC_MS;
     if (every > 0) {
       this.resyncTimer = setInterval(() => void this.resync(), every);
       this.resyncTimer.unref();
@@ -119,9 +126,9 @@ export class Reconciler {
   async resync(): Promise<void> {
     for (const t of this.informer.list()) if (this.wasHere(t)) this.queue.add(keyOf(t.metadata.namespace, t.metadata.name));
     try {
-      for (const p of await this.o.heldPods?.() ?? []) this.queue.add(keyOf(p.namespace, p.name));
+      for (const p of await this.opts.heldPods?.() ?? []) this.queue.add(keyOf(p.namespace, p.name));
     } catch (e) {
-      this.o.log.warn(`reconciler: listing the wire records of this node: ${(e as Error).message}`);
+      this.opts.log.warn(`reconciler: listing the wire records of this node: ${(e as Error).message}`);
     }
   }
 
@@ -146,12 +153,13 @@ export class Reconciler {
   }
 
   /** A CNI ADD of this pod: remember its config, and that its status write is this daemon's. */
-  noteAdd(namespace: string, name: string, disableTxOffloads: boolean, resourceVersion?: string, mtu?: number): void {
-    this.offloads.set(keyOf(namespace, name), disableTxOffloads);
-    this.pendingFar.delete(keyOf(namespace, name)); // a new sandbox: its ADD says what is pending now
-    if (mtu) this.mtus.set(keyOf(namespace, name), mtu);
-    else this.mtus.delete(keyOf(namespace, name));
-    this.noteWrite(resourceVersion);
+  noteAdd(pod: { namespace: string; name: string }, add: AddNote): void {
+    const key = keyOf(pod.namespace, pod.name);
+    this.offloads.set(key, add.disableTxOffloads);
+    this.pendingFar.delete(key); // a new sandbox: its ADD says what is pending now
+    if (add.mtu) this.mtus.set(key, add.mtu);
+    else this.mtus.delete(key);
+    this.noteWrite(add.resourceVersion);
   }
 
   /** A CNI ADD of this pod could not have these far ends made (plugin.ts): they are this daemon's to finish. */
@@ -169,12 +177,12 @@ export class Reconciler {
 
   /** Alive with its sandbox on this node. */
   private isLocal(t: Topology | undefined): t is Topology {
-    return !!t && isAlive(t) && t.status!.src_ip === this.o.nodeIp && netnsPathExists(t.status!.net_ns!);
+    return !!t && isAlive(t) && t.status!.src_ip === this.opts.nodeIp && netnsPathExists(t.status!.net_ns!);
   }
 
   /** Alive on this node by its status (whether or not its sandbox still exists). */
   private wasHere(t: Topology | undefined): boolean {
-    return !!t && isAlive(t) && t.status!.src_ip === this.o.nodeIp;
+    return !!t && isAlive(t) && t.status!.src_ip === this.opts.nodeIp;
   }
 
   /** Which pods of this node a change concerns: the pod itself, and the local pods linked to it. */
@@ -195,7 +203,7 @@ export class Reconciler {
   async sync(key: string): Promise<boolean> {
     // Act on a cache that has at least this daemon's own latest write (bounded: never stall).
     for (let i = 0; i < 100 && !this.informer.hasSeen(this.written); i++) await new Promise((r) => setTimeout(r, 20));
-    return this.o.lock.run(() => this.syncLocked(key));
+    return this.opts.lock.run(() => this.syncLocked(key));
   }
 
   private async syncLocked(key: string): Promise<boolean> {
@@ -207,7 +215,7 @@ export class Reconciler {
     const [namespace, name] = key.split('/') as [string, string];
     const cached = this.informer.get(namespace, name);
     // Links without their own mtu get the pod's config's, else --mtu (a copy: the cache stays as read).
-    const me = cached && withDefaultMtu(cached, this.mtus.get(key) ?? this.o.mtu);
+    const me = cached && withDefaultMtu(cached, this.mtus.get(key) ?? this.opts.mtu);
     if (!this.isLocal(me)) {
       this.results.delete(key);
       this.pendingFar.delete(key);
@@ -215,18 +223,14 @@ export class Reconciler {
       // its DEL cut short). Treated as DEL'd: far ends, then its status.
       if (this.wasHere(me)) await this.podGone(key, me!);
       // Gone, or not ours: its sandbox went with its links; what a DEL cut short may remain.
-      const removed = await this.o.forgetPod?.(namespace, name) ?? [];
-      if (removed.length) this.o.log.info(`reconciler: ${key}: the pod is not on this node: removed ${removed.join(', ')}`);
+      const removed = await this.opts.forgetPod?.(namespace, name) ?? [];
+      if (removed.length) this.opts.log.info(`reconciler: ${key}: the pod is not on this node: removed ${removed.join(', ')}`);
       return true;
     }
     const peers = new Map(this.informer.list(namespace).map((t) => [t.metadata.name, t]));
-    const { problems, skip } = linkProblems(me, peers);
-    let plans = planLinks(me, peers, this.o.interNodeLinkType, skip);
-    if (plans.some((p) => p.action === 'vxlan')) {
-      const collisions = vniCollisions(me, plans, this.informer.list(), this.o.vniScheme);
-      problems.push(...collisions.values());
-      plans = plans.filter((p) => !collisions.has(p.link.uid));
-    }
+    const planned = await planPod(me, peers, { interNodeLinkType: this.opts.interNodeLinkType, vniScheme: this.opts.vniScheme, all: () => this.informer.list() });
+    const { problems } = planned;
+    let { plans } = planned;
     // A link is down when either half says so (lab link down writes both; a hand edit may not).
     plans = plans.map((p) => (p.link.state !== 'down' && cablePulled(p.link, peers.get(p.link.peer_pod)) ? { ...p, link: { ...p.link, state: 'down' } } : p));
     const pod = { namespace, name };
@@ -269,7 +273,7 @@ export class Reconciler {
       this.noteWrite(t?.metadata.resourceVersion);
     }
     this.results.set(key, { ...(me.metadata.resourceVersion ? { resourceVersion: me.metadata.resourceVersion } : {}), problems: all });
-    if (failures.length) this.o.log.warn(`reconciler: ${key}: ${failures.join('; ')} (will retry)`);
+    if (failures.length) this.opts.log.warn(`reconciler: ${key}: ${failures.join('; ')} (will retry)`);
     return failures.length === 0 && pending.length === 0;
   }
 
@@ -291,18 +295,18 @@ export class Reconciler {
       const label = linkLabel(pod, p.link);
       if (p.action === 'grpc') {
         // A wire is made whole or not at all (wire-linker.ts): this end in place means the far one is too.
-        const w = this.o.dataplane?.endOn(podNetns, p.link.local_intf);
-        if (w && !this.o.dataplane!.isFarGone(w.id)) m.delete(uid);
+        const w = this.opts.dataplane?.endOn(podNetns, p.link.local_intf);
+        if (w && !this.opts.dataplane!.isFarGone(w.id)) m.delete(uid);
         else out.push(`${label}: the far end on node ${p.peerNode} was not made (${was.why}); retrying`);
         continue;
       }
       try {
-        await plumbLink(p, pod, podNetns, this.o.nodeIp, h, { ...this.deps(key), ownEndsOnly: false });
+        await plumbLink(p, pod, podNetns, this.opts.nodeIp, h, { ...this.deps(key), ownEndsOnly: false });
         m.delete(uid);
       } catch (e) {
         m.set(uid, { node: p.peerNode, why: (e as Error).message });
         out.push(`${label}: the far end on node ${p.peerNode} was not made (${(e as Error).message}); retrying`);
-        this.o.log.warn(`reconciler: ${key}: ${label}: the far end on node ${p.peerNode} is still not made: ${(e as Error).message} (will retry)`);
+        this.opts.log.warn(`reconciler: ${key}: ${label}: the far end on node ${p.peerNode} is still not made: ${(e as Error).message} (will retry)`);
       }
     }
     if (m.size === 0) this.pendingFar.delete(key);
@@ -317,12 +321,12 @@ export class Reconciler {
   private async podGone(key: string, me: Topology): Promise<void> {
     const netns = me.status!.net_ns!;
     const peers = new Map(this.informer.list(me.metadata.namespace).map((t) => [t.metadata.name, t]));
-    const failures = await removeFarEnds(me, peers, this.o.interNodeLinkType, { remote: this.o.remote, ...(this.o.wires ? { wires: this.o.wires } : {}), vniScheme: this.o.vniScheme });
-    for (const f of failures) this.o.log.warn(`reconciler: ${key}: could not remove ${f}`);
-    const t = await this.client.patchStatus(me.metadata.namespace, me.metadata.name, (s) => (s.src_ip === this.o.nodeIp && s.net_ns === netns
+    const failures = await removeFarEnds(me, peers, this.opts.interNodeLinkType, { remote: this.opts.remote, ...(this.opts.wires ? { wires: this.opts.wires } : {}), vniScheme: this.opts.vniScheme });
+    for (const f of failures) this.opts.log.warn(`reconciler: ${key}: could not remove ${f}`);
+    const t = await this.client.patchStatus(me.metadata.namespace, me.metadata.name, (s) => (s.src_ip === this.opts.nodeIp && s.net_ns === netns
       ? { ...s, src_ip: undefined, net_ns: undefined, container_id: undefined, plumbing_error: undefined } : s));
     this.noteWrite(t?.metadata.resourceVersion);
-    this.o.log.info(`reconciler: ${key}: its netns ${netns} is gone (the pod was removed while this daemon was away): treated as deleted`);
+    this.opts.log.info(`reconciler: ${key}: its netns ${netns} is gone (the pod was removed while this daemon was away): treated as deleted`);
   }
 
   /** One link of a local pod, as its plan says: plumbed when missing or wrong, addresses as listed. */
@@ -343,11 +347,11 @@ export class Reconciler {
       // An end whose veth was cut under the daemon (its host end deleted, say) is no wire: it is
       // removed and made again from this side at once, whichever side usually starts (the peer's
       // daemon sees nothing wrong with its own end and would never re-make it: issue 21).
-      let wire = this.o.dataplane?.endOn(podNetns, p.link.local_intf);
+      let wire = this.opts.dataplane?.endOn(podNetns, p.link.local_intf);
       let remake = false;
-      if (wire && !this.o.dataplane!.isFarGone(wire.id) && !this.o.dataplane!.intact(wire.id)) {
-        this.o.dataplane!.removeEnd(wire.id);
-        this.o.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): its veth was cut: making the wire again`);
+      if (wire && !this.opts.dataplane!.isFarGone(wire.id) && !this.opts.dataplane!.intact(wire.id)) {
+        this.opts.dataplane!.removeEnd(wire.id);
+        this.opts.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): its veth was cut: making the wire again`);
         wire = undefined;
         remake = true;
       }
@@ -356,16 +360,16 @@ export class Reconciler {
       // its previous sandbox, say): this side makes the wire again, whichever side usually starts,
       // since the far node sees nothing wrong with its own end. Read afresh: the far pod's DEL
       // sends the "down" just before it clears its status.
-      if (wire && this.o.dataplane!.isFarGone(wire.id)) {
+      if (wire && this.opts.dataplane!.isFarGone(wire.id)) {
         const peer = await this.client.get(me.metadata.namespace, p.link.peer_pod);
         if (!peer || !isAlive(peer) || !peer.spec.links.some((l) => l.uid === p.link.uid)) {
           pending.push(`${p.link.local_intf}: waiting for ${p.link.peer_pod} to come back`);
           return;
         }
-        this.o.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): held down for its far pod, but ${p.link.peer_pod} is up and lists the link: making the wire again`);
+        this.opts.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): held down for its far pod, but ${p.link.peer_pod} is up and lists the link: making the wire again`);
         remake = true;
       }
-      const has = !!wire && !this.o.dataplane!.isFarGone(wire.id);
+      const has = !!wire && !this.opts.dataplane!.isFarGone(wire.id);
       const halfKey = `${addrKey}|${p.link.peer_pod}`;
       if (has) {
         this.halfSince.delete(halfKey);
@@ -374,13 +378,13 @@ export class Reconciler {
         // peer's reconciler does the same for its half), without re-making the wire.
         const mtu = p.link.mtu ?? VETH_MTU;
         if (end.rtnl.link(p.link.local_intf)?.mtu !== mtu) {
-          this.o.dataplane!.setMtu(wire!.id, mtu);
-          this.o.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): MTU ${mtu}`);
+          this.opts.dataplane!.setMtu(wire!.id, mtu);
+          this.opts.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): MTU ${mtu}`);
         }
         finishEnd(end, false);
       } else if (remake || me.metadata.name > p.link.peer_pod) {
         this.halfSince.delete(halfKey);
-        await plumbLink(p, pod, podNetns, this.o.nodeIp, h, this.deps(key));
+        await plumbLink(p, pod, podNetns, this.opts.nodeIp, h, this.deps(key));
       } else {
         const since = this.halfSince.get(halfKey) ?? Date.now();
         this.halfSince.set(halfKey, since);
@@ -388,15 +392,15 @@ export class Reconciler {
           pending.push(`${p.link.local_intf}: waiting for ${p.link.peer_pod}'s daemon to make the wire`);
           return;
         }
-        this.o.log.info(`reconciler: ${key}: ${p.link.local_intf}: no wire from ${p.link.peer_pod}'s node after ${HALF_WIRE_GRACE_MS} ms: making it from this side`);
+        this.opts.log.info(`reconciler: ${key}: ${p.link.local_intf}: no wire from ${p.link.peer_pod}'s node after ${HALF_WIRE_GRACE_MS} ms: making it from this side`);
         this.halfSince.delete(halfKey);
-        await plumbLink(p, pod, podNetns, this.o.nodeIp, h, this.deps(key));
+        await plumbLink(p, pod, podNetns, this.opts.nodeIp, h, this.deps(key));
       }
     } else if (p.action !== 'wait') {
       // A wire end left waiting for a far pod that came back on this node (a veth now): it goes.
-      const wire = this.o.dataplane?.endOn(podNetns, p.link.local_intf);
-      if (wire) this.o.dataplane!.removeEnd(wire.id);
-      await plumbLink(p, pod, podNetns, this.o.nodeIp, h, this.deps(key));
+      const wire = this.opts.dataplane?.endOn(podNetns, p.link.local_intf);
+      if (wire) this.opts.dataplane!.removeEnd(wire.id);
+      await plumbLink(p, pod, podNetns, this.opts.nodeIp, h, this.deps(key));
     }
     this.applied.set(addrKey, p.link.local_ip);
   }
@@ -408,19 +412,19 @@ export class Reconciler {
    * `impairment` is applied to the frames leaving the pod (wire/impair.ts).
    */
   private applyWireState(key: string, p: LinkPlan, podNetns: string): void {
-    const dp = this.o.dataplane;
+    const dp = this.opts.dataplane;
     const wire = dp?.endOn(podNetns, p.link.local_intf);
     if (!dp || !wire) return;
     const down = p.link.state === 'down';
     if (dp.isPulled(wire.id) !== down) {
       dp.setPulled(wire.id, down);
-      this.o.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): cable ${down ? 'pulled' : 'plugged back'}`);
+      this.opts.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): cable ${down ? 'pulled' : 'plugged back'}`);
     }
     // This half's impairment: what frames leaving this pod's interface suffer.
     const want = impairmentOf(p.link);
     if (JSON.stringify(dp.impairmentOf(wire.id)) !== JSON.stringify(want)) {
       dp.setImpairment(wire.id, want);
-      this.o.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): ${want ? `impaired: ${JSON.stringify(p.link.impairment)}` : 'impairment removed'}`);
+      this.opts.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): ${want ? `impaired: ${JSON.stringify(p.link.impairment)}` : 'impairment removed'}`);
     }
   }
 
@@ -433,26 +437,26 @@ export class Reconciler {
    * come back (its ADD may have made this very end), so a fresh read of the peer decides.
    */
   private async farPodDown(key: string, p: LinkPlan, me: Topology, podNetns: string, h: Handles): Promise<void> {
-    const wire = this.o.dataplane?.endOn(podNetns, p.link.local_intf);
-    if (wire && this.o.dataplane!.isFarGone(wire.id)) return;
+    const wire = this.opts.dataplane?.endOn(podNetns, p.link.local_intf);
+    if (wire && this.opts.dataplane!.isFarGone(wire.id)) return;
     const { rtnl } = h.get(podNetns);
     const l = wire ? undefined : rtnl.link(p.link.local_intf);
     if (!wire && (l?.kind !== 'vxlan' || l.group !== MESHNET_LINK_GROUP)) return;
     const peer = await this.client.get(me.metadata.namespace, p.link.peer_pod);
     if (peer && isAlive(peer)) return;
     if (wire) {
-      this.o.dataplane!.farPodGone(wire.id);
-      this.o.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): NO-CARRIER, its peer ${p.link.peer_pod} is not up`);
+      this.opts.dataplane!.farPodGone(wire.id);
+      this.opts.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): NO-CARRIER, its peer ${p.link.peer_pod} is not up`);
       return;
     }
     rtnl.deleteLink(p.link.local_intf);
-    this.o.log.info(`reconciler: ${key}: removed ${p.link.local_intf} (VXLAN): its peer ${p.link.peer_pod} is not up`);
+    this.opts.log.info(`reconciler: ${key}: removed ${p.link.local_intf} (VXLAN): its peer ${p.link.peer_pod} is not up`);
   }
 
   private deps(key: string) {
     return {
-      remote: this.o.remote, ...(this.o.wires ? { wires: this.o.wires } : {}), ...(this.o.hostIntf ? { hostIntf: this.o.hostIntf } : {}),
-      disableTxOffloads: this.offloads.get(key) ?? true, vniScheme: this.o.vniScheme, ownEndsOnly: true,
+      remote: this.opts.remote, ...(this.opts.wires ? { wires: this.opts.wires } : {}), ...(this.opts.hostIntf ? { hostIntf: this.opts.hostIntf } : {}),
+      disableTxOffloads: this.offloads.get(key) ?? true, vniScheme: this.opts.vniScheme, ownEndsOnly: true,
     };
   }
 
@@ -462,11 +466,11 @@ export class Reconciler {
     for (const l of rtnl.links()) {
       if (l.group !== MESHNET_LINK_GROUP || wanted.has(l.name)) continue;
       try {
-        const wire = this.o.dataplane?.endOn(podNetns, l.name);
-        if (wire) this.o.dataplane!.removeEnd(wire.id);
+        const wire = this.opts.dataplane?.endOn(podNetns, l.name);
+        if (wire) this.opts.dataplane!.removeEnd(wire.id);
         else rtnl.deleteLink(l.name);
         this.applied.delete(`${key}|${l.name}`);
-        this.o.log.info(`reconciler: ${key}: removed ${l.name} (${l.kind ?? 'link'}): no longer in its Topology`);
+        this.opts.log.info(`reconciler: ${key}: removed ${l.name} (${l.kind ?? 'link'}): no longer in its Topology`);
       } catch (e) {
         failures.push(`removing ${l.name}: ${(e as Error).message}`);
       }

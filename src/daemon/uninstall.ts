@@ -7,6 +7,7 @@
 // DaemonSet that is gone or being deleted, or credentials that were revoked with it, mean
 // `kubectl delete` of meshnet, and meshnetd uninstalls. `meshnetd --cni-uninstall` does it by hand
 // (docs/decisions.md, "The chained config outlives meshnetd").
+import type { Logger } from '../log';
 import type { KubeConnection } from '../store/kube/connection';
 
 export interface OwnerDaemonSet {
@@ -51,4 +52,30 @@ export async function meshnetBeingRemoved(conn: KubeConnection, ds: OwnerDaemonS
   if (r.status !== 200) return { removed: false, why: `${what}: HTTP ${r.status}: keeping it, as for a restart` };
   const deleting = (JSON.parse(r.body) as { metadata?: { deletionTimestamp?: string } }).metadata?.deletionTimestamp;
   return deleting ? { removed: true, why: `${what} is being deleted` } : { removed: false, why: `${what} stays (a rollout or a restart)` };
+}
+
+/**
+ * The exit-time question, when this daemon is a DaemonSet pod that can ask it (its store is the
+ * Kubernetes API): resolved at start-up to the DaemonSet owning it; undefined otherwise.
+ */
+export async function removalWatch(storeRef: string, log: Logger): Promise<{ check(): Promise<{ removed: boolean; why: string }> } | undefined> {
+  if (!storeRef.startsWith('kubernetes')) return undefined;
+  const { connect } = await import('../store/kube/connection');
+  const conn = connect(storeRef);
+  const owner = await ownerDaemonSet(conn, process.env);
+  if (typeof owner === 'string') {
+    log.info(`cni install: ${owner}; meshnet's CNI config will stay on exit (meshnetd --cni-uninstall removes it)`);
+    conn.close();
+    return undefined;
+  }
+  log.info(`cni install: owned by DaemonSet ${owner.namespace}/${owner.name}: meshnet leaves the node's CNI config only when that DaemonSet is deleted`);
+  return {
+    check: async () => {
+      try {
+        return await meshnetBeingRemoved(conn, owner);
+      } finally {
+        conn.close();
+      }
+    },
+  };
 }

@@ -1,9 +1,9 @@
 // Atomic file replacement: write a temp file in the same directory, fsync, chmod, rename. A
 // reader (a container runtime loading CNI configs) sees the old file or the new one, never an
 // empty or half-written one (kmesh issue #150 overwrote the primary conflist with an empty file).
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync, chmodSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync, chmodSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 export function atomicWrite(path: string, data: string | Buffer, mode: number): void {
   const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
@@ -27,4 +27,18 @@ export function atomicWrite(path: string, data: string | Buffer, mode: number): 
     rmSync(tmp, { force: true });
     throw e;
   }
+}
+
+/** Hex SHA-256 of a file's bytes or a text (the installers compare what they wrote by it). */
+export const sha256hex = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
+
+/**
+ * Copies the executable `src` to `dest` (atomically, mode 0755) unless `dest` already holds the
+ * same bytes; true when it wrote (the installers put their plugin binary in the CNI bin dir so).
+ */
+export function installExecutable(src: string, dest: string): boolean {
+  const bytes = readFileSync(src);
+  if (existsSync(dest) && sha256hex(readFileSync(dest)) === sha256hex(bytes)) return false;
+  atomicWrite(dest, bytes, 0o755);
+  return true;
 }

@@ -23,11 +23,11 @@ export class ResyncLoop {
   private debounce: NodeJS.Timeout | undefined;
   private stopped = false;
 
-  constructor(private readonly o: ResyncOptions) {}
+  constructor(private readonly opts: ResyncOptions) {}
 
   start(): void {
-    for (const d of this.o.dirs) if (existsSync(d)) this.watchers.push(watch(d, () => this.kick()));
-    this.timer = setInterval(() => this.run(), this.o.resyncMs);
+    for (const d of this.opts.dirs) if (existsSync(d)) this.watchers.push(watch(d, () => this.kick()));
+    this.timer = setInterval(() => this.run(), this.opts.resyncMs);
   }
 
   kick(delay = DEBOUNCE_MS): void {
@@ -40,13 +40,13 @@ export class ResyncLoop {
   run(): void {
     if (this.stopped) return;
     try {
-      this.o.step();
+      this.opts.step();
     } catch (e) {
       if (e instanceof ConfInFlux) {
-        this.o.log.info(`waiting: ${e.message}`);
+        this.opts.log.info(`waiting: ${e.message}`);
         this.kick(IN_FLUX_RETRY_MS);
       } else {
-        this.o.log.warn(`resync failed: ${(e as Error).message}`);
+        this.opts.log.warn(`resync failed: ${(e as Error).message}`);
       }
     }
   }

@@ -128,3 +128,22 @@ export function vniCollisions(me: Topology, plans: LinkPlan[], all: Topology[], 
   }
   return out;
 }
+
+/**
+ * A pod's links, planned as every caller plans them (CNI ADD and CHECK, the reconciler): bad links
+ * left out and named, a plan per link, and VXLAN links whose VNI another cross-node link already
+ * holds on a shared node left out and named. `all` gives every Topology (of every namespace),
+ * asked for only when a VXLAN link needs the check.
+ */
+export async function planPod(me: Topology, peers: Map<string, Topology>, opts: {
+  interNodeLinkType: InterNodeLinkType | undefined; vniScheme: VniScheme; all: () => Topology[] | Promise<Topology[]>;
+}): Promise<{ plans: LinkPlan[]; problems: string[] }> {
+  const { problems, skip } = linkProblems(me, peers);
+  let plans = planLinks(me, peers, opts.interNodeLinkType, skip);
+  if (plans.some((p) => p.action === 'vxlan')) {
+    const collisions = vniCollisions(me, plans, await opts.all(), opts.vniScheme);
+    problems.push(...collisions.values());
+    plans = plans.filter((p) => !collisions.has(p.link.uid));
+  }
+  return { plans, problems };
+}

@@ -8,9 +8,10 @@
 import { randomUUID } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { mergePatch } from './merge-patch';
+import { ModifyStore } from './modify-store';
+import { readJsonLines } from './json-lines';
 import { reflect, type WatchSource } from './reflector';
-import { requireStatusSubresource, resourceInfo } from './resources';
+import { resourceInfo } from './resources';
 import { StoreError, type Store, type StoredObject, type StoreWatch, type WatchEvent, type WatchOptions } from './store';
 
 const SEGMENT = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -54,7 +55,7 @@ export interface EtcdOptions {
 
 interface GatewayError { error?: string; message?: string; code?: number }
 
-export class EtcdStore implements Store {
+export class EtcdStore extends ModifyStore implements Store {
   private readonly endpoints: URL[];
   private readonly agent: HttpAgent;
   private readonly timeoutMs: number;
@@ -62,6 +63,7 @@ export class EtcdStore implements Store {
 
   /** `endpoints`: one or more http:// or https:// host:port of the etcd cluster, tried in order. */
   constructor(endpoints: string[], private readonly opts: EtcdOptions = {}) {
+    super();
     if (endpoints.length === 0) throw new StoreError('Invalid', 'etcd store needs at least one endpoint');
     this.endpoints = endpoints.map((e) => {
       const u = new URL(e);
@@ -214,7 +216,7 @@ export class EtcdStore implements Store {
   }
 
   /** Read-modify-write as a compare-and-swap; `resourceVersion` (when set) must be the stored one. */
-  private async modify(resource: string, namespace: string, name: string, resourceVersion: string | undefined,
+  protected async modify(resource: string, namespace: string, name: string, resourceVersion: string | undefined,
     change: (cur: StoredObject) => StoredObject): Promise<StoredObject> {
     const key = this.key(resource, namespace, name);
     const kv = await this.getKv(key);
@@ -232,28 +234,6 @@ export class EtcdStore implements Store {
     });
     if (!r.succeeded) throw conflict();
     return (await this.get(resource, namespace, name))!;
-  }
-
-  async update(resource: string, obj: StoredObject): Promise<StoredObject> {
-    const { namespace, name, resourceVersion, labels, annotations } = obj.metadata;
-    const withStatus = !resourceInfo(resource).statusSubresource;
-    return this.modify(resource, namespace, name, resourceVersion, (cur) => ({
-      ...obj,
-      status: withStatus ? obj.status : cur.status,
-      metadata: { ...cur.metadata, ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) },
-    }));
-  }
-
-  async updateStatus(resource: string, obj: StoredObject): Promise<StoredObject> {
-    requireStatusSubresource(resource);
-    const { namespace, name, resourceVersion } = obj.metadata;
-    return this.modify(resource, namespace, name, resourceVersion, (cur) => ({ ...cur, status: obj.status, metadata: { ...cur.metadata } }));
-  }
-
-  async patchStatus(resource: string, namespace: string, name: string, patch: Record<string, unknown>, resourceVersion?: string): Promise<StoredObject> {
-    return this.modify(resource, namespace, name, resourceVersion, (cur) => ({
-      ...cur, status: mergePatch(cur.status, patch), metadata: { ...cur.metadata },
-    }));
   }
 
   /** etcd's own watch (POST /v3/watch streams JSON lines); a compacted revision makes the reflector list again. */
@@ -284,42 +264,37 @@ export class EtcdStore implements Store {
           });
           return;
         }
-        let buf = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => {
-          buf += d;
-          let nl: number;
-          while ((nl = buf.indexOf('\n')) >= 0) {
-            const line = buf.slice(0, nl).trim();
-            buf = buf.slice(nl + 1);
-            if (!line) continue;
-            const msg = JSON.parse(line) as WatchResponse;
-            const r = msg.result;
-            if (msg.error || !r) {
-              if (/auth token|permission denied/i.test(msg.error?.message ?? '')) this.token = undefined;
-              req.destroy(new StoreError('Unavailable', `etcd ${ep.host}/v3/watch: ${msg.error?.message ?? 'no result'}`));
-              return;
-            }
-            if (r.compact_revision && r.compact_revision !== '0') {
-              req.destroy(new StoreError('Gone', `etcd compacted past revision ${rv} (now ${r.compact_revision})`));
-              return;
-            }
-            if (r.canceled) { req.destroy(new StoreError('Unavailable', `etcd ${ep.host}/v3/watch canceled: ${r.cancel_reason ?? ''}`)); return; }
-            for (const ev of r.events ?? []) {
-              if (ev.type === 'DELETE') {
-                if (!ev.prev_kv) continue;
-                const o = this.decode(ev.prev_kv);
-                o.metadata.resourceVersion = ev.kv.mod_revision ?? o.metadata.resourceVersion;
-                emit({ type: 'DELETED', object: o });
-              } else emit({ type: 'MODIFIED', object: this.decode(ev.kv) });
-            }
-            // A progress notification (no events, not the creation ack) comes only once the
-            // watcher has caught up, so its revision is safe to resume from; the creation ack's
-            // is not (the replay from start_revision follows it).
-            if (r.created) progress(); // open
-            else if (!r.events?.length && r.header?.revision) progress(r.header.revision);
+        readJsonLines(res, (v) => {
+          const msg = v as WatchResponse;
+          const r = msg.result;
+          if (msg.error || !r) {
+            if (/auth token|permission denied/i.test(msg.error?.message ?? '')) this.token = undefined;
+            req.destroy(new StoreError('Unavailable', `etcd ${ep.host}/v3/watch: ${msg.error?.message ?? 'no result'}`));
+            return false;
           }
-        });
+          if (r.compact_revision && r.compact_revision !== '0') {
+            req.destroy(new StoreError('Gone', `etcd compacted past revision ${rv} (now ${r.compact_revision})`));
+            return false;
+          }
+          if (r.canceled) {
+            req.destroy(new StoreError('Unavailable', `etcd ${ep.host}/v3/watch canceled: ${r.cancel_reason ?? ''}`));
+            return false;
+          }
+          for (const ev of r.events ?? []) {
+            if (ev.type === 'DELETE') {
+              if (!ev.prev_kv) continue;
+              const o = this.decode(ev.prev_kv);
+              o.metadata.resourceVersion = ev.kv.mod_revision ?? o.metadata.resourceVersion;
+              emit({ type: 'DELETED', object: o });
+            } else emit({ type: 'MODIFIED', object: this.decode(ev.kv) });
+          }
+          // A progress notification (no events, not the creation ack) comes only once the
+          // watcher has caught up, so its revision is safe to resume from; the creation ack's
+          // is not (the replay from start_revision follows it).
+          if (r.created) progress(); // open
+          else if (!r.events?.length && r.header?.revision) progress(r.header.revision);
+          return true;
+        }, (e) => req.destroy(new StoreError('Unavailable', `etcd ${ep.host}/v3/watch: bad watch event: ${e.message}`)));
         res.on('end', () => resolveStream());
         res.on('error', (e) => reject(e));
       });

@@ -6,9 +6,9 @@ import { mkdirSync, readFileSync, writeFileSync, renameSync, readdirSync, unlink
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { lockFile } from '../kernel';
-import { mergePatch } from './merge-patch';
+import { ModifyStore } from './modify-store';
 import { abortableSleep, reflect, type WatchSource } from './reflector';
-import { requireStatusSubresource, resourceInfo } from './resources';
+import { resourceInfo } from './resources';
 import { StoreError, type Store, type StoredObject, type StoreWatch, type WatchEvent, type WatchOptions } from './store';
 
 /** How often a watch looks at the store's version counter. */
@@ -20,10 +20,11 @@ function checkSegment(kind: string, v: string): void {
   if (!SEGMENT.test(v) || v.length > 253) throw new StoreError('Invalid', `invalid ${kind} "${v}"`);
 }
 
-export class FileStore implements Store {
+export class FileStore extends ModifyStore implements Store {
   readonly dir: string;
 
   constructor(dir: string) {
+    super();
     this.dir = dir;
   }
 
@@ -124,7 +125,7 @@ export class FileStore implements Store {
   }
 
   /** Read-modify-write under the lock; `resourceVersion` (when set) must be the stored one. */
-  private modify(resource: string, namespace: string, name: string, resourceVersion: string | undefined,
+  protected modify(resource: string, namespace: string, name: string, resourceVersion: string | undefined,
     change: (cur: StoredObject) => StoredObject): StoredObject {
     const path = this.file(resource, namespace, name);
     return this.locked(() => {
@@ -140,28 +141,6 @@ export class FileStore implements Store {
       this.write(path, next);
       return next;
     });
-  }
-
-  async update(resource: string, obj: StoredObject): Promise<StoredObject> {
-    const { namespace, name, resourceVersion, labels, annotations } = obj.metadata;
-    const withStatus = !resourceInfo(resource).statusSubresource;
-    return this.modify(resource, namespace, name, resourceVersion, (cur) => ({
-      ...obj,
-      status: withStatus ? obj.status : cur.status,
-      metadata: { ...cur.metadata, ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) },
-    }));
-  }
-
-  async updateStatus(resource: string, obj: StoredObject): Promise<StoredObject> {
-    requireStatusSubresource(resource);
-    const { namespace, name, resourceVersion } = obj.metadata;
-    return this.modify(resource, namespace, name, resourceVersion, (cur) => ({ ...cur, status: obj.status, metadata: { ...cur.metadata } }));
-  }
-
-  async patchStatus(resource: string, namespace: string, name: string, patch: Record<string, unknown>, resourceVersion?: string): Promise<StoredObject> {
-    return this.modify(resource, namespace, name, resourceVersion, (cur) => ({
-      ...cur, status: mergePatch(cur.status, patch), metadata: { ...cur.metadata },
-    }));
   }
 
   /**

@@ -8,6 +8,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { until as waitUntil } from '../helpers/wait';
 
 const INSTALLER = resolve('dist/kmesh-installer');
 const PLUGIN = resolve('dist/cni/kmesh-cni');
@@ -49,17 +50,9 @@ async function stop(c: ChildProcess, sig: NodeJS.Signals = 'SIGTERM'): Promise<n
   return done;
 }
 
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      const v = fn();
-      if (v !== undefined && v !== false) return v;
-    } catch { /* not yet */ }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+
+/** The installer reacts within milliseconds: 5 s is ample. */
+const until = <T>(what: string, fn: () => T | undefined | false, ms = 5000) => waitUntil(what, fn, ms);
 
 const BRIDGE = { type: 'bridge', bridge: 'cni0', ipam: { type: 'host-local', subnet: '10.22.0.0/16' } };
 // Deliberately not in our serializer's format (compact, tabs): byte-identity is checkable.

@@ -12,6 +12,7 @@ import { StoreError, openStore, type StoredObject, type WatchEvent } from '../..
 import { KubeStore } from '../../src/store/kube/kube-store';
 import { WireRecords, type GWireItem } from '../../src/wire/records';
 import { meshnetRules, startKube, type TestKube } from '../helpers/kube';
+import { until as waitUntil } from '../helpers/wait';
 
 let kube: TestKube;
 before(async () => {
@@ -43,13 +44,9 @@ function reason(r: StoreError['code'], re?: RegExp) {
   return (e: unknown) => e instanceof StoreError && e.code === r && (!re || re.test(e.message));
 }
 
-async function until(what: string, f: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+
+/** The watches here settle in milliseconds: 5 s is ample. */
+const until = (what: string, f: () => boolean, ms = 5000) => waitUntil(what, f, ms);
 
 const watchRequests = (namespace: string) => kube.double.requests.filter((r) => r.verb === 'watch' && r.path.includes(`/namespaces/${namespace}/`));
 const listRequests = (namespace: string) => kube.double.requests.filter((r) => r.verb === 'list' && r.path.includes(`/namespaces/${namespace}/`));

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { labDown, labUp, parseLabFile, type LabState } from '../../src/lab';
 import { startOspf, type OspfRouter } from '../helpers/frr';
+import { until as waitUntil } from '../helpers/wait';
 
 const ctl = (...args: string[]) => spawnSync(process.execPath, [resolve('dist/meshnetctl'), ...args], { encoding: 'utf8' });
 const name = `os${process.pid % 10000}${randomBytes(2).toString('hex')}`;
@@ -44,15 +44,11 @@ after(async () => {
   await labDown(name);
 });
 
+/** Waits for an OSPF state, naming r1's neighbours if it never comes. */
+const until = (what: string, ms: number, cond: () => boolean) => waitUntil(what, cond, ms, () => `r1's neighbours: ${r1.neighbors().join(', ') || 'none'}`);
+
 const full = () => r1.neighbors().filter((n) => n.includes(' Full')).map((n) => n.split(' ')[0]).sort();
 
-async function until(what: string, ms: number, cond: () => boolean): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what} (r1's neighbours: ${r1.neighbors().join(', ') || 'none'})`);
-    await sleep(200);
-  }
-}
 
 for (const [kind, endpoint, peerId, otherId] of [['grpc-wire', 'r1:eth2', '3.3.3.3', '2.2.2.2'], ['veth', 'r2:eth1', '2.2.2.2', '3.3.3.3']] as const) {
   test(`pulling the ${kind} cable drops r1's OSPF adjacency across it; the other stays Full`, async () => {

@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { listNamedNetns } from '../../src/kernel';
 import { checkLinks, labDaemonPids, labDown, labPrefix, labUp, processGone, restartDaemon, startPod, stopPod, type LabState } from '../../src/lab';
 import { newPodState } from '../../src/lab/runtime';
@@ -16,6 +15,7 @@ import { openStore, type Store } from '../../src/store';
 import { TopologyClient, type Link, type Topology } from '../../src/topology';
 import { linkIn, linksWithAddrs } from '../helpers/netns';
 import { twoPods } from '../helpers/lab-files';
+import { until } from '../helpers/wait';
 
 const runDir = mkdtempSync(join(tmpdir(), 'live-'));
 const cniBinDir = resolve('dist/cni');
@@ -38,15 +38,6 @@ async function rows(state: LabState) {
   return checkLinks(state, await new TopologyClient(await openStore(state.store)).list());
 }
 
-/** Polls until `f` holds; returns the milliseconds it took. */
-async function until(what: string, f: () => Promise<boolean>, ms = 10_000): Promise<number> {
-  const t0 = Date.now();
-  while (!(await f())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-  return Date.now() - t0;
-}
 
 function links(state: LabState, pod: string): Map<string, { kind?: string; addrs: string[] }> {
   const p = state.pods.find((x) => x.name === pod)!;

@@ -13,7 +13,6 @@ import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { addNetworkList, delNetworkList, parseConfList, type Invocation } from '../../src/cni';
 import { NetNs, Rtnl, createNamedNetns, deleteNamedNetns, listNamedNetns } from '../../src/kernel';
 import { cniSocketPath } from '../../src/daemon/cni-socket';
@@ -21,6 +20,7 @@ import { startApiProxy, type ApiProxy } from '../../src/lab/api-proxy';
 import { KubeStore } from '../../src/store/kube/kube-store';
 import { TopologyClient } from '../../src/topology';
 import { meshnetRules, seedMeshnetDaemonSet, startKube, type TestKube } from '../helpers/kube';
+import { until as waitUntil } from '../helpers/wait';
 
 const run = `mc${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 const node = `${run}-node`;
@@ -58,17 +58,9 @@ function admin(path: string, socketPath = cniSocketPath('meshnetd-admin', `/var/
   });
 }
 
-async function until<T>(what: string, f: () => Promise<T | undefined | false> | T | undefined | false, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined && v !== false) return v;
-    } catch { /* not yet */ }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${daemonLog}`);
-    await sleep(50);
-  }
-}
+
+/** Waits for the daemon, its log in the error if it never comes. */
+const until = <T>(what: string, f: () => Promise<T | undefined | false> | T | undefined | false, ms = 10_000) => waitUntil(what, f, ms, () => daemonLog);
 
 before(async () => {
   kube = await startKube();

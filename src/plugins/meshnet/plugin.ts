@@ -10,7 +10,7 @@ import { netnsPathExists } from '../../kernel';
 import { Handles } from '../../meshnet/handles';
 import { MESHNET_LINK_GROUP, inspectEnd, isPaired } from '../../meshnet/links';
 import { nodeIpFromDefaultRoute } from '../../meshnet/node-ip';
-import { linkLabel, linkProblems, planLinks, vniCollisions, type InterNodeLinkType, type LinkPlan, type PodRef } from '../../meshnet/plan';
+import { linkLabel, planPod, type InterNodeLinkType, type LinkPlan, type PodRef } from '../../meshnet/plan';
 import { FarEndFailures, plumbLink, removeFarEnds } from '../../meshnet/plumb';
 import type { RemoteLinker, WireLinker } from '../../meshnet/remote';
 import { vniOf, type VniScheme } from '../../meshnet/vxlan';
@@ -111,6 +111,15 @@ function resolveNodeIp(conf: MeshnetConf, deps: MeshnetDeps): string {
   return ip;
 }
 
+/** Every Topology of every namespace (the VNI collision check), a store failure named. */
+async function allTopologies(client: TopologyClient): Promise<Topology[]> {
+  try {
+    return await client.list();
+  } catch (e) {
+    throw storeError(e, 'listing Topologies of every namespace (VNI collisions)');
+  }
+}
+
 async function add(ctx: PluginContext, deps: MeshnetDeps): Promise<CniResult> {
   const passThrough = ctx.conf.prevResult ?? emptyResult(ctx.conf.cniVersion);
   const conf = parseMeshnetConf(ctx.conf.raw);
@@ -138,31 +147,22 @@ async function add(ctx: PluginContext, deps: MeshnetDeps): Promise<CniResult> {
     throw storeError(e, `marking ${pod.namespace}/${pod.name} alive`);
   }
   if (!me) return passThrough; // not a topology pod
-  deps.observer?.alive(pod.namespace, pod.name, conf.disableTxOffloads, me.metadata.resourceVersion, conf.mtu);
+  deps.observer?.alive(pod, {
+    disableTxOffloads: conf.disableTxOffloads,
+    ...(me.metadata.resourceVersion ? { resourceVersion: me.metadata.resourceVersion } : {}), ...(conf.mtu ? { mtu: conf.mtu } : {}),
+  });
   // A link's own mtu, else the plugin's `mtu`, else meshnetd's --mtu, else 1500 (links.ts).
   me = withDefaultMtu(me, conf.mtu ?? deps.mtu);
 
   const peers = await readPeers(client, pod.namespace);
-  const { problems, skip } = linkProblems(me, peers);
+  const vniScheme = resolveVniScheme(conf, deps);
+  // A VNI another cross-node link already holds on one of our nodes: left out and named, never a bare EEXIST.
+  const { plans, problems } = await planPod(me, peers, { interNodeLinkType: deps.interNodeLinkType, vniScheme, all: () => allTopologies(client) });
   const recordProblems = async (extra: string[]) => {
     const all = [...problems, ...extra];
     if (all.length === 0) return;
     await client.setStatus(pod.namespace, pod.name, { plumbing_error: all.join('; ') }).catch(() => undefined);
   };
-  const vniScheme = resolveVniScheme(conf, deps);
-  let plans = planLinks(me, peers, deps.interNodeLinkType, skip);
-  // A VNI another cross-node link already holds on one of our nodes: left out and named, never a bare EEXIST.
-  if (plans.some((p) => p.action === 'vxlan')) {
-    let all: Topology[];
-    try {
-      all = await client.list();
-    } catch (e) {
-      throw storeError(e, 'listing Topologies of every namespace (VNI collisions)');
-    }
-    const collisions = vniCollisions(me, plans, all, vniScheme);
-    problems.push(...collisions.values());
-    plans = plans.filter((p) => !collisions.has(p.link.uid));
-  }
   // Under meshnetd (a reconciler beside this call) a peer node that does not answer does not fail
   // the ADD: its own reconciler makes its ends. The standalone plugin has no one to finish later.
   const farEnds = deps.observer ? new FarEndFailures() : undefined;
@@ -217,11 +217,7 @@ async function check(ctx: PluginContext, deps: MeshnetDeps): Promise<void> {
   }
   const peers = await readPeers(client, pod.namespace);
   const vniScheme = resolveVniScheme(subject.conf, deps);
-  let plans = planLinks(me, peers, deps.interNodeLinkType, linkProblems(me, peers).skip);
-  if (plans.some((p) => p.action === 'vxlan')) {
-    const collisions = vniCollisions(me, plans, await client.list(), vniScheme);
-    plans = plans.filter((p) => !collisions.has(p.link.uid));
-  }
+  const { plans } = await planPod(me, peers, { interNodeLinkType: deps.interNodeLinkType, vniScheme, all: () => allTopologies(client) });
   const h = new Handles();
   try {
     for (const p of plans) {
@@ -311,7 +307,7 @@ export interface MeshnetDeps {
   vniScheme?: VniScheme;
   /** meshnetd's reconciler, told about the status writes of CNI calls (it keeps pods' links current afterwards). */
   observer?: {
-    alive(namespace: string, name: string, disableTxOffloads: boolean, resourceVersion: string | undefined, mtu?: number): void;
+    alive(pod: { namespace: string; name: string }, add: { disableTxOffloads: boolean; resourceVersion?: string; mtu?: number }): void;
     wrote(resourceVersion: string | undefined): void;
     /** Far ends this ADD could not have made (their node failed), by link uid. */
     farEndsPending?(namespace: string, name: string, links: ReadonlyMap<number, { node: string; why: string }>): void;

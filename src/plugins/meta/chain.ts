@@ -1,7 +1,7 @@
 // What both plugins do around their kernel work: require a prevResult, open the pod's netns,
 // run their plumbing inside one rollback frame, and report their interfaces in the result.
 import { existsSync } from 'node:fs';
-import { CniError, ErrorCode, type CniInterface, type CniResult, type PluginContext } from '../../cni';
+import { CniError, ErrorCode, emptyResult, type CniInterface, type CniResult, type PluginContext } from '../../cni';
 import { NetNs, Rtnl } from '../../kernel';
 import { MetaCode } from './codes';
 import type { MetaConf } from './config';
@@ -18,6 +18,13 @@ export function requirePrevResult(ctx: PluginContext, plugin: string): CniResult
       `prevResult is missing: ${plugin} is a chained plugin and must follow a main plugin (e.g. macvlan) in a conflist`);
   }
   return prev;
+}
+
+/** With `skip_call` set an ADD changes nothing and hands prevResult on (undefined: go ahead). */
+export function skippedAdd(ctx: PluginContext, skipCall: boolean, log: Logger): CniResult | undefined {
+  if (!skipCall) return undefined;
+  log.info('skip_call is set: passing prevResult through');
+  return ctx.conf.prevResult ?? emptyResult(ctx.conf.cniVersion);
 }
 
 /** The pod's netns and an rtnetlink socket in it; close() releases both. */

@@ -1,8 +1,8 @@
 // router ADD: see plan.ts for what it builds. Order: neighbours, pod routes, the overlay table and
 // its rules, the underlay NIC's default route (migrate_route), the host path, rp_filter.
-import { CniError, ErrorCode, emptyResult, type CniResult, type PluginContext } from '../../cni';
+import { CniError, ErrorCode, type CniResult, type PluginContext } from '../../cni';
 import type { Rtnl } from '../../kernel';
-import { addWithRollback, requirePrevResult, type Pod } from '../meta/chain';
+import { addWithRollback, requirePrevResult, skippedAdd, type Pod } from '../meta/chain';
 import { parseRouterConf, type RouterConf } from '../meta/config';
 import { ensureMainDefault, migrateDefault, moveDefaultsOut, shouldMigrate } from '../meta/default-route';
 import type { Logger } from '../meta/log';
@@ -20,10 +20,8 @@ import { planRouter } from './plan';
 export async function routerAdd(ctx: PluginContext): Promise<CniResult> {
   const conf = parseRouterConf(ctx.conf.raw);
   const log = invocationLogger(conf, 'router', ctx);
-  if (conf.skipCall) {
-    log.info('skip_call is set: passing prevResult through');
-    return ctx.conf.prevResult ?? emptyResult(ctx.conf.cniVersion);
-  }
+  const skipped = skippedAdd(ctx, conf.skipCall, log);
+  if (skipped) return skipped;
   const prev = requirePrevResult(ctx, 'router');
   const ifname = ctx.env.ifname;
   if (ifname === conf.overlayInterface) {

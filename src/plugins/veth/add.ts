@@ -1,10 +1,10 @@
 // veth ADD: a veth pair between the pod and its host (created by the first NIC's call, reused by
 // later ones), permanent neighbour entries both ways, pod routes to the host and to the hijacked
 // subnets through it, a host route back to the pod, per-NIC tables for later NICs, rp_filter.
-import { emptyResult, type CniResult, type PluginContext } from '../../cni';
+import { type CniResult, type PluginContext } from '../../cni';
 import { Rtnl, writeSysctl } from '../../kernel';
 import { linkAlias, setLinkAlias } from '../../kernel/link-alias';
-import { addWithRollback, requirePrevResult, withInterfaces, type Pod } from '../meta/chain';
+import { addWithRollback, requirePrevResult, skippedAdd, withInterfaces, type Pod } from '../meta/chain';
 import { parseVethConf, type MetaConf } from '../meta/config';
 import { migrateDefault, shouldMigrate } from '../meta/default-route';
 import type { Logger } from '../meta/log';
@@ -19,10 +19,8 @@ import { planVeth } from './plan';
 export async function vethAdd(ctx: PluginContext): Promise<CniResult> {
   const conf = parseVethConf(ctx.conf.raw);
   const log = invocationLogger(conf, 'veth', ctx);
-  if (conf.skipCall) {
-    log.info('skip_call is set: passing prevResult through');
-    return ctx.conf.prevResult ?? emptyResult(ctx.conf.cniVersion);
-  }
+  const skipped = skippedAdd(ctx, conf.skipCall, log);
+  if (skipped) return skipped;
   const prev = requirePrevResult(ctx, 'veth');
   const ifname = ctx.env.ifname;
   const ips = requireNicIps(prev, ifname, 'veth');

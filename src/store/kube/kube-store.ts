@@ -3,6 +3,7 @@
 // patch (client-node would send a JSON Patch by default); GWireKObj, which has no status
 // subresource, is written with a full update. Every API failure becomes a StoreError whose
 // message names the server and what the server said (403s name the missing verb and resource).
+import { readJsonLines } from '../json-lines';
 import { reflect, type WatchSource } from '../reflector';
 import { requireStatusSubresource, resourceInfo, type ResourceInfo } from '../resources';
 import {
@@ -205,38 +206,24 @@ export class KubeStore implements Store {
     }
     progress(); // open
     await new Promise<void>((resolve, reject) => {
-      let buf = '';
-      res.setEncoding('utf8');
       // Settle first: destroying the response emits 'aborted' at once, which must not win.
       const fail = (e: Error) => { reject(e); res.destroy(); };
-      res.on('data', (chunk: string) => {
-        buf += chunk;
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl).trim();
-          buf = buf.slice(nl + 1);
-          if (!line) continue;
-          let ev: { type?: string; object?: StoredObject & Status };
-          try {
-            ev = JSON.parse(line) as typeof ev;
-          } catch (e) {
-            fail(new StoreError('Unavailable', `Kubernetes API ${this.conn.server}: bad watch event: ${(e as Error).message}`));
-            return;
-          }
-          const o = ev.object;
-          if (!o) continue;
-          if (ev.type === 'ERROR') {
-            fail(o.code === 410 ? new StoreError('Gone', `Kubernetes API ${this.conn.server}: ${o.message ?? 'resource version too old'}`)
-              : new StoreError('Unavailable', `Kubernetes API ${this.conn.server}: watch error ${o.code}: ${o.message}`));
-            return;
-          }
-          if (ev.type === 'BOOKMARK') {
-            if (o.metadata?.resourceVersion) progress(o.metadata.resourceVersion);
-            continue;
-          }
-          if (ev.type === 'ADDED' || ev.type === 'MODIFIED' || ev.type === 'DELETED') emit({ type: ev.type, object: withTypeMeta(r, o) });
+      readJsonLines(res, (v) => {
+        const ev = v as { type?: string; object?: StoredObject & Status };
+        const o = ev.object;
+        if (!o) return true;
+        if (ev.type === 'ERROR') {
+          fail(o.code === 410 ? new StoreError('Gone', `Kubernetes API ${this.conn.server}: ${o.message ?? 'resource version too old'}`)
+            : new StoreError('Unavailable', `Kubernetes API ${this.conn.server}: watch error ${o.code}: ${o.message}`));
+          return false;
         }
-      });
+        if (ev.type === 'BOOKMARK') {
+          if (o.metadata?.resourceVersion) progress(o.metadata.resourceVersion);
+          return true;
+        }
+        if (ev.type === 'ADDED' || ev.type === 'MODIFIED' || ev.type === 'DELETED') emit({ type: ev.type, object: withTypeMeta(r, o) });
+        return true;
+      }, (e) => fail(new StoreError('Unavailable', `Kubernetes API ${this.conn.server}: bad watch event: ${e.message}`)));
       res.on('end', () => resolve());
       res.on('aborted', () => (signal.aborted ? resolve() : reject(new StoreError('Unavailable', `Kubernetes API ${this.conn.server}: watch connection lost`))));
       res.on('error', (e) => (signal.aborted ? resolve() : reject(new StoreError('Unavailable', `Kubernetes API ${this.conn.server}: watch connection lost: ${e.message}`))));

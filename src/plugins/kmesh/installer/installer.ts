@@ -9,10 +9,9 @@
 // stops). A restarted installer adopts that state; its `--uninstall` or a later SIGTERM restores
 // the original bytes as long as the file still holds what we wrote, and otherwise (the primary
 // rewrote it meanwhile) removes just our entry.
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
-import { atomicWrite } from '../../../install/atomic';
+import { atomicWrite, installExecutable, sha256hex as sha } from '../../../install/atomic';
 import { chooseConfFile, entryIndex, hasEntry, parseCandidate, serialize, withEntry, withoutEntry } from '../../../install/conflist';
 import { ResyncLoop } from '../../../install/resync';
 import { kubeconfigText, readServiceAccount } from './kubeconfig-writer';
@@ -53,19 +52,18 @@ interface State {
   written: string;
 }
 
-const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 
 export class Installer {
   private loop: ResyncLoop | undefined;
 
-  constructor(private readonly o: InstallerOptions) {}
+  constructor(private readonly opts: InstallerOptions) {}
 
-  get kubeconfigPath(): string { return join(this.o.confDir, KUBECONFIG_NAME); }
-  private get statePath(): string { return join(this.o.confDir, STATE_NAME); }
-  private get binPath(): string { return join(this.o.binDir, PLUGIN_TYPE); }
+  get kubeconfigPath(): string { return join(this.opts.confDir, KUBECONFIG_NAME); }
+  private get statePath(): string { return join(this.opts.confDir, STATE_NAME); }
+  private get binPath(): string { return join(this.opts.binDir, PLUGIN_TYPE); }
 
   entry(): Record<string, unknown> {
-    return { type: PLUGIN_TYPE, kubeConfig: this.kubeconfigPath, ...this.o.entryExtra };
+    return { type: PLUGIN_TYPE, kubeConfig: this.kubeconfigPath, ...this.opts.entryExtra };
   }
 
   /** Installs once, then watches. Throws when the first install cannot be done (missing token, binary ...). */
@@ -74,7 +72,7 @@ export class Installer {
     this.writeKubeconfig();
     this.reconcileConf();
     // A projected token is swapped through a ..data symlink: the directory sees the rename.
-    this.loop = new ResyncLoop({ dirs: [this.o.confDir, this.o.serviceAccountDir], resyncMs: this.o.resyncMs, log: this.o.log, step: () => this.resync() });
+    this.loop = new ResyncLoop({ dirs: [this.opts.confDir, this.opts.serviceAccountDir], resyncMs: this.opts.resyncMs, log: this.opts.log, step: () => this.resync() });
     this.loop.start();
   }
 
@@ -86,25 +84,22 @@ export class Installer {
         step();
       } catch (e) {
         if (first === undefined) first = e;
-        else this.o.log.warn(`resync failed: ${(e as Error).message}`);
+        else this.opts.log.warn(`resync failed: ${(e as Error).message}`);
       }
     }
     if (first !== undefined) throw first;
   }
 
   installBinary(): void {
-    const src = readFileSync(this.o.pluginBinary);
-    if (existsSync(this.binPath) && sha(readFileSync(this.binPath)) === sha(src)) return;
-    atomicWrite(this.binPath, src, 0o755);
-    this.o.log.info(`installed ${this.binPath}`);
+    if (installExecutable(this.opts.pluginBinary, this.binPath)) this.opts.log.info(`installed ${this.binPath}`);
   }
 
   writeKubeconfig(): void {
-    const text = kubeconfigText(this.o.server, readServiceAccount(this.o.serviceAccountDir));
+    const text = kubeconfigText(this.opts.server, readServiceAccount(this.opts.serviceAccountDir));
     const path = this.kubeconfigPath;
     if (existsSync(path) && readFileSync(path, 'utf8') === text && (statSync(path).mode & 0o777) === 0o600) return;
     atomicWrite(path, text, 0o600);
-    this.o.log.info(`wrote ${path}`);
+    this.opts.log.info(`wrote ${path}`);
   }
 
   private loadState(): State | undefined {
@@ -121,9 +116,9 @@ export class Installer {
 
   /** Makes the chosen config hold our entry; idempotent (no write when it already does). */
   reconcileConf(): void {
-    const c = chooseConfFile(this.o.confDir, this.o.confName !== undefined ? { configured: this.o.confName } : {});
+    const c = chooseConfFile(this.opts.confDir, this.opts.confName !== undefined ? { configured: this.opts.confName } : {});
     if (c === undefined) {
-      this.o.log.info(`no usable CNI config in ${this.o.confDir} yet; waiting for the primary CNI`);
+      this.opts.log.info(`no usable CNI config in ${this.opts.confDir} yet; waiting for the primary CNI`);
       return;
     }
     const entry = this.entry();
@@ -150,12 +145,12 @@ export class Installer {
       this.saveState({ source: c.path, target, original, mode: c.mode, written: sha(text) });
       atomicWrite(target, text, c.mode);
       rmSync(c.path, { force: true });
-      this.o.log.info(`converted ${c.path} to ${target} with a kmesh-cni entry`);
+      this.opts.log.info(`converted ${c.path} to ${target} with a kmesh-cni entry`);
       return;
     }
     this.saveState({ source: c.path, target: c.path, original, mode: c.mode, written: sha(text) });
     atomicWrite(c.path, text, c.mode);
-    this.o.log.info(`inserted kmesh-cni into ${c.path}`);
+    this.opts.log.info(`inserted kmesh-cni into ${c.path}`);
   }
 
   /** Gives `s.source` back: its original bytes when the target still holds what we wrote, else the target minus our entry. */
@@ -170,7 +165,7 @@ export class Installer {
     if (sha(cur) === s.written && s.original !== null) {
       atomicWrite(s.source, Buffer.from(s.original, 'base64'), s.mode);
       if (s.source !== s.target) rmSync(s.target, { force: true });
-      this.o.log.info(`restored ${s.source}`);
+      this.opts.log.info(`restored ${s.source}`);
       return;
     }
     this.removeEntryFrom(s.target, cur);
@@ -181,11 +176,11 @@ export class Installer {
     if (typeof parsed === 'string' || parsed.single || kmeshIndex(parsed.list) < 0) return;
     const rest = withoutEntry(parsed.list, PLUGIN_TYPE);
     if ((rest['plugins'] as unknown[]).length === 0) {
-      this.o.log.info(`${path} holds only kmesh-cni; leaving it`);
+      this.opts.log.info(`${path} holds only kmesh-cni; leaving it`);
       return;
     }
     atomicWrite(path, serialize(rest), statSync(path).mode & 0o7777);
-    this.o.log.info(`removed kmesh-cni from ${path}`);
+    this.opts.log.info(`removed kmesh-cni from ${path}`);
   }
 
   /** Removes the entry, kubeconfig, binary and state. Safe to call without a running installer. */
@@ -194,18 +189,18 @@ export class Installer {
     const s = this.loadState();
     if (s !== undefined) this.restore(s);
     // Without state (or besides it): no conflist in the directory may keep an entry of ours.
-    for (const name of readdirSync(this.o.confDir).filter((n) => extname(n) === '.conflist').sort()) {
-      const path = join(this.o.confDir, name);
+    for (const name of readdirSync(this.opts.confDir).filter((n) => extname(n) === '.conflist').sort()) {
+      const path = join(this.opts.confDir, name);
       try {
         this.removeEntryFrom(path, readFileSync(path));
       } catch (e) {
-        this.o.log.warn(`cannot clean ${path}: ${(e as Error).message}`);
+        this.opts.log.warn(`cannot clean ${path}: ${(e as Error).message}`);
       }
     }
     rmSync(this.kubeconfigPath, { force: true });
     rmSync(this.binPath, { force: true });
     rmSync(this.statePath, { force: true });
-    this.o.log.info('uninstalled kmesh-cni');
+    this.opts.log.info('uninstalled kmesh-cni');
   }
 
   stop(): void {
