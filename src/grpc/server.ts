@@ -1,14 +1,15 @@
-// The meshnet gRPC server: Local, Remote and WireProtocol on one plaintext HTTP/2 port, speaking
-// the gRPC protocol (what grpc-go peers speak) and also Connect (handy for curl while debugging).
+// The meshnet gRPC server: Local, Remote and WireProtocol on one HTTP/2 port (plaintext, or mTLS and
+// plaintext side by side with --peer-tls: listener.ts), speaking the gRPC protocol (what grpc-go
+// peers speak) and also Connect (handy for curl while debugging).
 //
 // The daemon supplies plain handlers (types.ts); a service or method without a handler answers
 // UNIMPLEMENTED; a handler that throws answers INTERNAL with the exception's message, or the code
 // of a GrpcStatusError. Handler results are checked: a wrong type answers INTERNAL, naming the
 // method, instead of sending a default value a peer would take for an answer.
 import * as http2 from 'node:http2';
-import { createServer as createTcpServer, isIPv6, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
-import { isLoopback, normalizeIp, certificateNames, peerIdentityProblem, type PeerConnection, type ServerTls } from './tls';
+import { isIPv6, type AddressInfo, type Server as TcpServer } from 'node:net';
+import type { PeerConnection, ServerTls } from './tls';
+import { peerTlsListener } from './listener';
 import { createContextKey, createContextValues, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { DescMessage, MessageInitShape } from '@bufbuild/protobuf';
@@ -318,10 +319,6 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       res.end();
     }
   };
-  const server = http2.createServer(h2, onRequest);
-  const secure = opts.tls
-    ? http2.createSecureServer({ ...h2, ca: opts.tls.ca, cert: opts.tls.cert, key: opts.tls.key, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, onRequest)
-    : undefined;
   // A peer can break connections at will: said in the log, not once per connection.
   const limited = log ? new LogLimiter(log) : undefined;
   const sessions = new Set<http2.ServerHttp2Session>();
@@ -335,63 +332,14 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       log?.warn(`grpc: could not raise the connection window: ${(err as Error).message}`);
     }
   };
+  const onSessionError = (err: Error) => limited?.warn('session-error', `grpc: session error: ${err.message}`);
+  const server = http2.createServer(h2, onRequest);
   server.on('session', onSession);
-  server.on('sessionError', (err) => limited?.warn('session-error', `grpc: session error: ${err.message}`));
-  let listener: http2.Http2Server | TcpServer = server;
-  if (secure && opts.tls) {
-    const tls = opts.tls;
-    const report = (c: PeerConnection) => opts.onConnection?.(c);
-    secure.on('session', onSession);
-    secure.on('sessionError', (err) => limited?.warn('session-error', `grpc: session error: ${err.message}`));
-    // A handshake the CA does not vouch for (no certificate, another CA's) never becomes a connection.
-    // By then the TLS socket has lost its peer address: it is taken from the TCP socket it wraps
-    // (`_parent`, set by Node's TLSSocket for a wrapped socket), recorded when it connected.
-    const tcpFrom = new WeakMap<object, string>();
-    secure.on('tlsClientError', (err, socket) => {
-      const from = tcpFrom.get((socket as { _parent?: object })._parent ?? socket) ?? normalizeIp(socket.remoteAddress ?? '');
-      // Node ends the handshake of a client whose certificate it cannot verify with a bare "socket
-      // hang up"; the reason is in authorizationError.
-      const why = (socket as { authorizationError?: Error | string }).authorizationError;
-      report({ transport: 'mtls', from, accepted: false, detail: why ? `its certificate is not signed by --tls-ca (${String(why)})` : `TLS handshake failed: ${err.message.split('\n')[0]}` });
-    });
-    // Verified, but it must also be the node it says: the certificate names the address it comes from.
-    secure.prependListener('secureConnection', (socket: TLSSocket) => {
-      const from = normalizeIp(socket.remoteAddress ?? '');
-      const problem = peerIdentityProblem(socket);
-      if (problem) {
-        report({ transport: 'mtls', from, accepted: false, detail: problem });
-        socket.destroy();
-        return;
-      }
-      const n = certificateNames(socket.getPeerCertificate());
-      report({ transport: 'mtls', from, accepted: true, detail: `certificate for ${[...n.ips, ...n.dns].join(', ')}` });
-    });
-    // One port for both: the first byte says TLS (0x16, a ClientHello) or plaintext HTTP/2.
-    listener = createTcpServer({ pauseOnConnect: true }, (socket: Socket) => {
-      socket.on('error', () => undefined); // a reset before the first byte
-      socket.once('readable', () => {
-        const first = socket.read(1) as Buffer | null;
-        if (!first) { socket.destroy(); return; }
-        socket.unshift(first);
-        const from = normalizeIp(socket.remoteAddress ?? '');
-        if (first[0] === 0x16) {
-          tcpFrom.set(socket, from);
-          secure.emit('connection', socket);
-        } else if (tls.mode === 'permit' || isLoopback(from)) {
-          // Loopback is this node (upstream's plugin calling Local); permit is a migration step.
-          if (!isLoopback(from)) report({ transport: 'plaintext', from, accepted: true, detail: 'plaintext allowed (--peer-tls permit)' });
-          server.emit('connection', socket);
-        } else {
-          report({ transport: 'plaintext', from, accepted: false, detail: 'plaintext from another host (--peer-tls require)' });
-          socket.destroy();
-          return;
-        }
-        socket.resume();
-      });
-      socket.resume();
-      socket.pause();
-    });
-  }
+  server.on('sessionError', onSessionError);
+  // With peer TLS one port serves both transports (listener.ts); without, plaintext HTTP/2 alone.
+  const listener: http2.Http2Server | TcpServer = opts.tls
+    ? peerTlsListener({ h2, onRequest, plaintext: server, tls: opts.tls, onSession, onSessionError, report: (c) => opts.onConnection?.(c) })
+    : server;
 
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error): void => {

@@ -3,11 +3,13 @@
 // PACKET_VNET_HDR, so a pod's TSO super-frames cross whole. Frames leave on one gRPC stream per
 // peer node (WireProtocol.SendToStream), each Packet carrying the RECEIVER's wire id; frames that
 // arrive are delivered in O(1) by that id (the wire table, table.ts). This file owns the kernel
-// side (veths, sockets, carrier) and the peer streams (loss, probing, SendToOnce fallback).
+// side (veths, sockets) and the carrier rule; the peer streams (loss, probing, the SendToOnce
+// fallback) are peers.ts.
 import { KernelError, NetNs, PacketSocket, Rtnl, disableTxOffloads, netnsPathExists, withNetns } from '../kernel';
 import { formatImpairment, type Impairment } from '../topology/impairment';
 import type { ImpairCounters } from './impair';
-import { GrpcCallError, grpcAddress, wireClient, type Packet, type TlsMaterial, type WireClient, type WireStream } from '../grpc';
+import type { Packet, TlsMaterial } from '../grpc';
+import { PeerStreams } from './peers';
 import { MESHNET_LINK_GROUP } from '../meshnet/links';
 import { wireHostIntf, wirePodMac } from './ids';
 import { WireTable, type WireEndSpec } from './table';
@@ -17,9 +19,6 @@ export type { WireEndSpec } from './table';
 
 /** Bytes of kernel buffer per wire socket, each way. */
 const SOCKET_BUFFER = 16 << 20;
-/** How often a lost peer node is probed, and how long a probe stream must survive to count as up. */
-const PROBE_INTERVAL_MS = 1000;
-const PROBE_SETTLE_MS = 300;
 
 /** One wire end as telemetry reports it. Counters are frames from the pod (out) and to it (in). */
 export interface WireTelemetry {
@@ -90,12 +89,8 @@ function vethIntact(node: Rtnl, hostIntf: string, podNetns: string, podIntf: str
 
 export class WireDataplane {
   private readonly wires: WireTable;
-  private readonly peers = new Map<string, { client: WireClient; stream: WireStream }>();
-  /** Peer nodes whose stream broke, with their probe timers: their wires show NO-CARRIER. */
-  private readonly lost = new Map<string, NodeJS.Timeout>();
-  private readonly probing = new Set<string>();
-  /** Peer nodes that do not serve SendToStream (upstream meshnet): frames go one SendToOnce each. */
-  private readonly unaryPeers = new Set<string>();
+  /** The streams to peer nodes; a lost one's wires show NO-CARRIER. */
+  private readonly peers: PeerStreams;
   /**
    * Ends whose far pod is gone (its DEL ran) while this pod still lists the link: the pod keeps
    * its interface with NO-CARRIER, like a router whose neighbour was unplugged, until the far pod
@@ -117,7 +112,7 @@ export class WireDataplane {
 
   /** The one carrier rule: up unless the peer node is lost or the end is held down. */
   private carrierOf(id: bigint, peerNode: string): boolean {
-    return !this.lost.has(peerNode) && !this.held(id);
+    return !this.peers.isLost(peerNode) && !this.held(id);
   }
 
   /** Sets a host end's state (the carrier the pod sees) by carrierOf, on `rt` or a socket of its own. */
@@ -136,7 +131,8 @@ export class WireDataplane {
    * deleted under the daemon); the reconciler makes the wire again (issue 21).
    */
   constructor(private readonly opts: { grpcPort: number; log: Logger; tls?: TlsMaterial; onEndBroken?: (end: WireEndSpec & { hostIntf: string }) => void }) {
-    this.wires = new WireTable((node) => this.streamTo(node), opts.log, (end) => {
+    this.peers = new PeerStreams({ grpcPort: opts.grpcPort, log: opts.log, ...(opts.tls ? { tls: opts.tls } : {}), onCarrier: (node, up) => this.setCarrier(node, up) });
+    this.wires = new WireTable((node) => this.peers.streamTo(node), opts.log, (end) => {
       if (!this.intact(end.id)) this.broken(end.id);
     });
   }
@@ -335,7 +331,7 @@ export class WireDataplane {
     const impairment = this.impairments.get(spec.id);
     if (impairment) this.wires.setImpairment(spec.id, impairment);
     // Open the peer's stream now, not at the first frame: its loss is how carrier goes down.
-    if (!this.lost.has(spec.peerNode)) this.streamTo(spec.peerNode);
+    this.peers.open(spec.peerNode);
   }
 
   /** Stops relaying and deletes the host end (its pod end goes with it). False when unknown. */
@@ -370,79 +366,15 @@ export class WireDataplane {
     this.wires.setPeerId(id, peerId);
   }
 
-  private streamTo(node: string): WireStream {
-    let p = this.peers.get(node);
-    if (!p) {
-      const client = wireClient(grpcAddress(node, this.opts.grpcPort), this.opts.tls ? { tls: this.opts.tls } : {});
-      p = { client, stream: this.unaryPeers.has(node) ? client.openUnaryStream() : client.openStream() };
-      this.adopt(node, p);
-    }
-    return p.stream;
-  }
-
-  /** Uses `p` as the stream to `node`; when it breaks, the node's wires lose carrier. */
-  private adopt(node: string, p: { client: WireClient; stream: WireStream }): void {
-    this.peers.set(node, p);
-    // We never end a stream but in close(): any end, clean or not, means the peer went away.
-    const broken = (why: string) => {
-      if (this.closed) return;
-      this.opts.log.warn(`wire stream to ${node} broke: ${why}`);
-      if (this.peers.get(node) === p) this.peers.delete(node);
-      p.client.close();
-      this.peerLost(node);
-    };
-    p.stream.done.then(() => broken('the peer ended it'), (e: Error) => {
-      // Upstream meshnet serves only SendToOnce: the peer is there, it just wants one call per frame.
-      if (e instanceof GrpcCallError && e.code === 'UNIMPLEMENTED' && !this.unaryPeers.has(node) && !this.closed) {
-        this.opts.log.info(`node ${node} does not serve WireProtocol.SendToStream (upstream meshnet): sending each frame with SendToOnce`);
-        this.unaryPeers.add(node);
-        if (this.peers.get(node) === p) this.peers.delete(node);
-        p.client.close();
-        this.streamTo(node);
-        return;
-      }
-      broken(e.message);
-    });
-  }
-
-  /** Like a pulled cable: the pod ends of the node's wires show NO-CARRIER until it answers again. */
-  private peerLost(node: string): void {
-    if (this.lost.has(node) || this.closed) return;
-    this.setCarrier(node, false);
-    const timer = setInterval(() => this.probe(node), PROBE_INTERVAL_MS);
-    timer.unref();
-    this.lost.set(node, timer);
-  }
-
   /**
-   * A peer node opened a stream to us: if we count it lost (its daemon restarted, say), probe it
-   * now rather than at the next tick of the once-a-second probe.
+   * A peer node opened a stream to us: if we count it lost (its daemon restarted, say), it is
+   * probed now rather than at the next tick of the once-a-second probe.
    */
   peerSeen(node: string): void {
-    if (this.lost.has(node)) this.probe(node);
+    this.peers.peerSeen(node);
   }
 
-  /** Opens a stream to a lost node; if it survives PROBE_SETTLE_MS, the node is back. */
-  private probe(node: string): void {
-    if (this.probing.has(node) || this.closed) return;
-    this.probing.add(node);
-    const client = wireClient(grpcAddress(node, this.opts.grpcPort), this.opts.tls ? { tls: this.opts.tls } : {});
-    const stream = client.openStream();
-    let failed = false;
-    stream.done.catch(() => { failed = true; });
-    setTimeout(() => {
-      this.probing.delete(node);
-      if (failed || this.closed) {
-        client.close();
-        return;
-      }
-      clearInterval(this.lost.get(node));
-      this.lost.delete(node);
-      this.adopt(node, { client, stream });
-      this.setCarrier(node, true);
-    }, PROBE_SETTLE_MS).unref();
-  }
-
+  /** A peer node lost (its stream broke) or back: the carrier its wires show. */
   private setCarrier(node: string, up: boolean): void {
     const rt = Rtnl.open();
     let n = 0;
@@ -485,8 +417,7 @@ export class WireDataplane {
   }
 
   stats(): WireStats {
-    let streamDrops = 0;
-    for (const p of this.peers.values()) streamDrops += p.stream.stats.dropped;
+    const streamDrops = this.peers.droppedFrames();
     let kernelDrops = 0;
     for (const w of this.wires.values()) kernelDrops += w.sock.stats().rxDropsKernel ?? 0;
     return { wires: this.wires.size, ...this.wires.counters, kernelDrops, streamDrops };
@@ -496,17 +427,8 @@ export class WireDataplane {
    * Stops relaying. The veths stay: a daemon restart must not unplug every pod's wires (a
    * restarted daemon is to reattach them from their GWireKObj records: see docs/grpc-wire-plan.md).
    */
-  private closed = false;
-
   close(): void {
-    this.closed = true;
-    for (const t of this.lost.values()) clearInterval(t);
-    this.lost.clear();
     this.wires.clear();
-    for (const p of this.peers.values()) {
-      void p.stream.end().catch(() => undefined);
-      p.client.close();
-    }
-    this.peers.clear();
+    this.peers.close();
   }
 }
