@@ -71,6 +71,8 @@ await Promise.all(entries.map(async ({ src, out, plugins = [], nodeFlags = [] })
     sourcemap: false,
     minify: false,
     legalComments: 'none',
+    // Error classes take their `name` from the class (src/errors): a bundle must not rename them.
+    keepNames: true,
     logLevel: 'warning',
     plugins,
   });

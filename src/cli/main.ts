@@ -11,6 +11,7 @@ import {
   type CaptureOptions, type LabFileOptions, type LabState,
 } from '../lab';
 import type { WireTelemetry } from '../lab';
+import { UsageError } from '../errors';
 
 /** Each command's usage, as `meshnetctl lab CMD --help` prints it (and all of them for --help). */
 const COMMANDS: [string, string][] = [
@@ -61,9 +62,6 @@ const COMMANDS: [string, string][] = [
 
 const USAGE = `usage:\n${COMMANDS.map(([, u]) => `  ${u}`).join('\n')}\n  meshnetctl --version                print the version`;
 
-class UsageError extends Error {
-  readonly code = 'Usage';
-}
 
 /** `--name X` and `--nodes N` (for plain manifests) and `--kubeconfig PATH`, removed from `args`. */
 function fileOptions(args: string[]): { opts: LabFileOptions; kubeconfig?: string; rest: string[] } {

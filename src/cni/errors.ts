@@ -1,4 +1,5 @@
 import { isSupportedVersion, LATEST_VERSION } from './versions';
+import { MeshnetError } from '../errors';
 
 /**
  * Error codes from the CNI spec ("Error" section). Codes 1-99 are reserved by the spec; codes
@@ -44,14 +45,13 @@ export interface CniErrorJSON {
  * A failure with a CNI error code. `msg` is short and stable ("invalid CNI_IFNAME"); `details`
  * names the field or variable and the offending value so a user can act on it.
  */
-export class CniError extends Error {
+export class CniError extends MeshnetError {
   readonly code: number;
   readonly msg: string;
   readonly details: string;
 
   constructor(code: number, msg: string, details?: string) {
     super(details ? `${msg}: ${details}` : msg);
-    this.name = 'CniError';
     this.code = code;
     this.msg = msg;
     this.details = details ?? '';

@@ -53,7 +53,6 @@ export class PluginExecError extends CniError {
 
   constructor(plugin: string, command: CniCommand, code: number, msg: string, details: string, stderr: string) {
     super(code, msg, details);
-    this.name = 'PluginExecError';
     this.plugin = plugin;
     this.command = command;
     this.stderr = stderr;

@@ -3,7 +3,7 @@
 // the netns and eth0's address, StopPodSandbox (CNI DEL) and RemovePodSandbox to tear down.
 import { basename } from 'node:path';
 import { criClient, type CriClient } from './client';
-import { GrpcCallError } from '../grpc/errors';
+import { GrpcCallError, Status } from '../grpc/errors';
 
 export interface SandboxSpec {
   name: string;
@@ -62,7 +62,7 @@ export async function removeSandbox(c: CriClient, id: string): Promise<void> {
     await c.call('StopPodSandbox', (x) => x.runtime.stopPodSandbox({ podSandboxId: id }));
     await c.call('RemovePodSandbox', (x) => x.runtime.removePodSandbox({ podSandboxId: id }));
   } catch (e) {
-    if (e instanceof GrpcCallError && e.code === 'NOT_FOUND') return;
+    if (e instanceof GrpcCallError && e.code === Status.NOT_FOUND) return;
     throw e;
   }
 }

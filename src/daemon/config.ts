@@ -9,6 +9,7 @@ import { MAX_MTU, MIN_MTU, isValidIfName } from '../topology';
 import { DEFAULT_STORE_DIR, STORE_REF_FORMS, isStoreRef } from '../store';
 import { VNI_SCHEMES, type VniScheme } from '../meshnet/vxlan';
 import { LOG_LEVELS, LogConfigError, logSettings, type LogFormat, type LogLevel } from '../log';
+import { MeshnetError } from '../errors';
 
 export const DEFAULT_HEALTH_PORT = 51112;
 /** Where a node's runtime usually listens (containerd's, k3s's, CRI-O's); the first that exists is used. */
@@ -46,7 +47,7 @@ export interface DaemonConfig {
   lab?: string;
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends MeshnetError {
   readonly code = 'InvalidConfig';
 }
 

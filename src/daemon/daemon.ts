@@ -29,13 +29,13 @@ import { remoteExtHandlers, remoteUpdateHandler } from './remote-api';
 import { listenRetrying, readTls, shimPath, storeProblem } from './startup';
 import { removalWatch } from './uninstall';
 import { daemonWireLinker, forgetPodWires, localWireHandlers, restoreWires, wireRemoteHandlers } from './wire-linker';
+import { MeshnetError } from '../errors';
 
 /** A start that cannot go on; `exitCode` 2 for what the operator must fix in the configuration. */
-export class DaemonStartError extends Error {
+export class DaemonStartError extends MeshnetError {
   readonly code = 'DaemonStart';
   constructor(message: string, readonly exitCode: 1 | 2) {
     super(message);
-    this.name = 'DaemonStartError';
   }
 }
 

@@ -3,7 +3,7 @@
 // meshnetd. Semantics as upstream: a pod is alive when src_ip and net_ns are set; `skipped` is
 // upstream's handshake state, kept in Topology status.
 import { createHash } from 'node:crypto';
-import { GrpcStatusError, type LocalHandlers, type Pod } from '../grpc';
+import { GrpcStatusError, type LocalHandlers, type Pod, Status } from '../grpc';
 import { StoreError } from '../store';
 import { TopologyError, type Topology, type TopologyClient, type TopologyStatus } from '../topology';
 
@@ -12,15 +12,15 @@ async function mapped<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof StoreError && e.code === 'Invalid') throw new GrpcStatusError('INVALID_ARGUMENT', e.message);
-    if (e instanceof StoreError && e.code === 'NotFound') throw new GrpcStatusError('NOT_FOUND', e.message);
-    if (e instanceof TopologyError) throw new GrpcStatusError('FAILED_PRECONDITION', `stored Topology is malformed: ${e.message}`);
+    if (e instanceof StoreError && e.code === 'Invalid') throw new GrpcStatusError(Status.INVALID_ARGUMENT, e.message);
+    if (e instanceof StoreError && e.code === 'NotFound') throw new GrpcStatusError(Status.NOT_FOUND, e.message);
+    if (e instanceof TopologyError) throw new GrpcStatusError(Status.FAILED_PRECONDITION, `stored Topology is malformed: ${e.message}`);
     throw e;
   }
 }
 
 function notFound(ns: string, name: string): GrpcStatusError {
-  return new GrpcStatusError('NOT_FOUND', `Topology ${ns}/${name} not found`);
+  return new GrpcStatusError(Status.NOT_FOUND, `Topology ${ns}/${name} not found`);
 }
 
 /** This daemon's node, as upstream's Local.Get reports it (HOST_IP and HOST_INTF). */
@@ -83,7 +83,7 @@ export function localHandlers(topologies: TopologyClient, node: LocalNode): Part
       return (t.status?.skipped ?? []).some(sameEntry(q.pod, Number(q.linkId)));
     }),
     generateNodeInterfaceName: (r) => {
-      if (!r.podName || !r.podIntfName) throw new GrpcStatusError('INVALID_ARGUMENT', 'pod_name and pod_intf_name are required');
+      if (!r.podName || !r.podIntfName) throw new GrpcStatusError(Status.INVALID_ARGUMENT, 'pod_name and pod_intf_name are required');
       return { ok: true, nodeIntfName: nodeInterfaceName(r.podName, r.podIntfName) };
     },
   };

@@ -7,7 +7,7 @@
 // the VNI and address the ones the link implies. Local (upstream's plugin API) is served to this
 // node only. A refusal is PERMISSION_DENIED naming the reason, and counted.
 import { isIP } from 'node:net';
-import { GrpcStatusError, type CallContext, type LocalHandlers, type WireDef } from '../grpc';
+import { GrpcStatusError, Status, type CallContext, type LocalHandlers, type WireDef } from '../grpc';
 import { vniOf, type VniScheme } from '../meshnet/vxlan';
 import type { RemoteEnd, RemoteEndRef } from '../meshnet/remote';
 import { isAlive, type Link, type Topology } from '../topology';
@@ -22,7 +22,7 @@ export interface TopologySource {
 
 export class PermissionDenied extends GrpcStatusError {
   constructor(message: string) {
-    super('PERMISSION_DENIED', message);
+    super(Status.PERMISSION_DENIED, message);
   }
 }
 

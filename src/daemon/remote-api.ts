@@ -2,7 +2,7 @@
 // makes this node's end inside one of its pods, our RemoteExt.RemoveEnd removes it again. The
 // request comes from the network: every field is checked (remote-end.ts) before anything is
 // touched, and a bad field is the peer's error, answered INVALID_ARGUMENT naming it.
-import { GrpcStatusError, type RemoteExtHandlers, type RemoteHandlers } from '../grpc';
+import { GrpcStatusError, type RemoteExtHandlers, type RemoteHandlers, Status } from '../grpc';
 import { PodGoneError, RemoteEndError, applyRemoteEnd, removeRemoteEnds, validateRemoteEnd } from '../meshnet/remote-end';
 import type { RemoteEndRef } from '../meshnet/remote';
 import { PermissionDenied, type PeerAuthorizer } from './peer-auth';
@@ -23,8 +23,8 @@ export function remoteUpdateHandler(nodeIp: string, hostIntf: string | undefined
       return true;
     } catch (e) {
       if (!(e instanceof PermissionDenied)) log.warn(`Remote.Update from ${req.peerVtep} refused: ${(e as Error).message}`);
-      if (e instanceof RemoteEndError) throw new GrpcStatusError('INVALID_ARGUMENT', e.message);
-      if (e instanceof PodGoneError) throw new GrpcStatusError('FAILED_PRECONDITION', e.message);
+      if (e instanceof RemoteEndError) throw new GrpcStatusError(Status.INVALID_ARGUMENT, e.message);
+      if (e instanceof PodGoneError) throw new GrpcStatusError(Status.FAILED_PRECONDITION, e.message);
       throw e;
     }
   };
@@ -69,7 +69,7 @@ export function remoteExtHandlers(log: Logger, auth?: PeerAuthorizer, removals =
         log.info(`RemoteExt.RemoveEnd from ${req.peerVtep}: ${req.intfName} (VNI ${req.vni}) in ${req.netNs}: ${removed ? 'removed' : 'nothing to remove'}`);
         return removed;
       } catch (e) {
-        if (e instanceof RemoteEndError) throw new GrpcStatusError('INVALID_ARGUMENT', e.message);
+        if (e instanceof RemoteEndError) throw new GrpcStatusError(Status.INVALID_ARGUMENT, e.message);
         throw e;
       }
     },

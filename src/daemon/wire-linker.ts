@@ -3,7 +3,7 @@
 // wire id and describes the pod on the RECEIVING node), and removed with GRPCWireDownRemote.
 // Every end this node holds is recorded in its GWireKObj, so a restarted daemon can reattach.
 import { isIP } from '../cni';
-import { GrpcStatusError, type CallContext, type WireDef } from '../grpc';
+import { GrpcStatusError, type CallContext, type WireDef, Status } from '../grpc';
 import { NetNs, Rtnl, netnsPathExists } from '../kernel';
 import type { WireLinker, WireSide } from '../meshnet/remote';
 import { PodGoneError } from '../meshnet/remote-end';
@@ -84,7 +84,7 @@ export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecord
     addGrpcWireRemote: async (req: WireDef, call: CallContext) => {
       const link = await auth?.wireAdd(req, call);
       if (!netnsPathExists(req.localPodNetNs)) {
-        throw new GrpcStatusError('FAILED_PRECONDITION', new PodGoneError(req.localPodNetNs, `${req.topoNs || 'default'}/${req.localPodName}`).message);
+        throw new GrpcStatusError(Status.FAILED_PRECONDITION, new PodGoneError(req.localPodNetNs, `${req.topoNs || 'default'}/${req.localPodName}`).message);
       }
       const spec: WireEndSpec = {
         id: wireId(req.topoNs, req.localPodName, req.intfNameInPod), peerNode: req.peerNodeIp, peerId: req.wireIfIdOnPeerNode,
@@ -104,7 +104,7 @@ export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecord
       if (auth && !(await auth.stillHere(req.topoNs || 'default', req.localPodName, req.localPodNetNs))) {
         dataplane.removeEnd(spec.id);
         await records.remove({ topo_namespace: req.topoNs, local_pod_name: req.localPodName, local_pod_iface_name: req.intfNameInPod });
-        throw new GrpcStatusError('FAILED_PRECONDITION', `pod ${req.topoNs}/${req.localPodName} was deleted while its wire end was being made`);
+        throw new GrpcStatusError(Status.FAILED_PRECONDITION, `pod ${req.topoNs}/${req.localPodName} was deleted while its wire end was being made`);
       }
       log.info(`AddGRPCWireRemote from ${req.peerNodeIp}: ${req.topoNs}/${req.localPodName}:${req.intfNameInPod} wire ${spec.id} <-> ${req.wireIfIdOnPeerNode}`);
       return { response: true, peerIntfId: spec.id };
@@ -196,7 +196,7 @@ function hostIfindex(name: string): number | undefined {
 
 /** Fields of a WireDef from upstream's Go plugin, checked (named as on the wire) before anything is touched. */
 function checkLocalWireDef(req: WireDef, fields: ('wire_if_name_on_local_node' | 'intf_name_in_pod' | 'local_pod_net_ns' | 'peer_node_ip' | 'wire_if_id_on_peer_node')[]): void {
-  const bad = (f: string, why: string) => new GrpcStatusError('INVALID_ARGUMENT', `WireDef.${f}: ${why}`);
+  const bad = (f: string, why: string) => new GrpcStatusError(Status.INVALID_ARGUMENT, `WireDef.${f}: ${why}`);
   for (const f of fields) {
     if (f === 'wire_if_name_on_local_node' && !isValidIfName(req.wireIfNameOnLocalNode)) throw bad(f, `${JSON.stringify(req.wireIfNameOnLocalNode)} is not an interface name`);
     if (f === 'intf_name_in_pod' && !isValidIfName(req.intfNameInPod)) throw bad(f, `${JSON.stringify(req.intfNameInPod)} is not an interface name`);
@@ -222,11 +222,11 @@ export function localWireHandlers(dataplane: WireDataplane, records: WireRecords
     addGrpcWireLocal: async (req: WireDef) => {
       checkLocalWireDef(req, ['wire_if_name_on_local_node', 'intf_name_in_pod', 'local_pod_net_ns', 'peer_node_ip', 'wire_if_id_on_peer_node']);
       const index = hostIfindex(req.wireIfNameOnLocalNode);
-      if (index === undefined) throw new GrpcStatusError('INVALID_ARGUMENT', `WireDef.wire_if_name_on_local_node: ${req.wireIfNameOnLocalNode} does not exist on this node (the plugin makes the veth first)`);
+      if (index === undefined) throw new GrpcStatusError(Status.INVALID_ARGUMENT, `WireDef.wire_if_name_on_local_node: ${req.wireIfNameOnLocalNode} does not exist on this node (the plugin makes the veth first)`);
       const ns = NetNs.open(req.localPodNetNs);
       const pod = Rtnl.open(ns);
       try {
-        if (!pod.link(req.intfNameInPod)) throw new GrpcStatusError('INVALID_ARGUMENT', `WireDef.intf_name_in_pod: ${req.intfNameInPod} does not exist in ${req.localPodNetNs}`);
+        if (!pod.link(req.intfNameInPod)) throw new GrpcStatusError(Status.INVALID_ARGUMENT, `WireDef.intf_name_in_pod: ${req.intfNameInPod} does not exist in ${req.localPodNetNs}`);
       } finally {
         pod.close();
         ns.close();

@@ -1,9 +1,11 @@
-// gRPC status codes and the two error classes of this layer.
+// gRPC status codes and the two error classes of this layer, shaped as grpc-js's ServiceError: a
+// numeric `code` (the status, `Status.NOT_FOUND`) and the peer's text in `details`.
 //
-// GrpcCallError   thrown by our clients: names the peer, the method and the gRPC code.
-// GrpcStatusError thrown by a handler of the daemon to answer with a specific code; any other
+// GrpcCallError   thrown by our clients: names the peer, the method and the gRPC status.
+// GrpcStatusError thrown by a handler of the daemon to answer with a specific status; any other
 //                 exception from a handler is answered with INTERNAL and its message.
 import { Code, ConnectError } from '@connectrpc/connect';
+import { MeshnetError } from '../errors';
 
 /** gRPC's canonical status names, indexed by their numeric code (the same numbers grpc-go uses). */
 export const GRPC_STATUS_NAMES = [
@@ -12,42 +14,42 @@ export const GRPC_STATUS_NAMES = [
   'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED',
 ] as const;
 
-export type GrpcStatusName = Exclude<(typeof GRPC_STATUS_NAMES)[number], 'OK'>;
+export type GrpcStatusName = (typeof GRPC_STATUS_NAMES)[number];
 
-export function grpcStatusName(code: number): GrpcStatusName {
+/** The status numbers by name, as grpc-js's `status` enum: `Status.UNIMPLEMENTED` is 12. */
+export const Status = Object.fromEntries(GRPC_STATUS_NAMES.map((n, i) => [n, i])) as { readonly [K in GrpcStatusName]: number };
+
+/** The name of a status number ('UNKNOWN' for anything that is not a failure status). */
+export function grpcStatusName(code: number): Exclude<GrpcStatusName, 'OK'> {
   const name = GRPC_STATUS_NAMES[code];
   return name === undefined || name === 'OK' ? 'UNKNOWN' : name;
 }
 
-function grpcStatusCode(name: GrpcStatusName): Code {
-  return GRPC_STATUS_NAMES.indexOf(name) as Code;
-}
-
-/** Throw from a handler to answer with `code` (e.g. NOT_FOUND) instead of INTERNAL. */
-export class GrpcStatusError extends Error {
-  override readonly name = 'GrpcStatusError';
-  constructor(readonly code: GrpcStatusName, message: string) {
-    super(message);
+/** Throw from a handler to answer with status `code` (e.g. Status.NOT_FOUND) instead of INTERNAL. */
+export class GrpcStatusError extends MeshnetError {
+  constructor(readonly code: number, readonly details: string) {
+    super(details);
   }
 }
 
-/** A call to a peer daemon failed. `code` is the gRPC status name, `status` its number. */
-export class GrpcCallError extends Error {
-  override readonly name = 'GrpcCallError';
-  readonly code: GrpcStatusName;
-  readonly status: number;
+/** A call to a peer failed: `code` its gRPC status number, `details` the peer's (or our transport's) text. */
+export class GrpcCallError extends MeshnetError {
+  readonly code: number;
   constructor(
     readonly peer: string,
     readonly method: string,
-    status: number,
-    /** The status message the peer (or our transport) gave, without decoration. */
-    readonly detail: string,
+    code: number,
+    /** The status message, without decoration. */
+    readonly details: string,
     options?: { cause?: unknown },
   ) {
-    const code = grpcStatusName(status);
-    super(`gRPC ${method} to ${peer} failed: ${code}: ${detail}`, options);
+    super(`gRPC ${method} to ${peer} failed: ${grpcStatusName(code)}: ${details}`, options);
     this.code = code;
-    this.status = status;
+  }
+
+  /** The status's name, e.g. 'DEADLINE_EXCEEDED'. */
+  get codeName(): string {
+    return grpcStatusName(this.code);
   }
 }
 
@@ -60,7 +62,7 @@ export function callError(err: unknown, peer: string, method: string): GrpcCallE
 
 /** Turns whatever a handler threw into the ConnectError the server answers with. */
 export function handlerError(err: unknown): ConnectError {
-  if (err instanceof GrpcStatusError) return new ConnectError(err.message, grpcStatusCode(err.code));
+  if (err instanceof GrpcStatusError) return new ConnectError(err.details, err.code as Code);
   if (err instanceof ConnectError) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new ConnectError(message, Code.Internal, undefined, undefined, err);

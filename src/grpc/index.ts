@@ -5,7 +5,7 @@ export { startGrpcServer, DEFAULT_WINDOW_BYTES } from './server';
 export type { GrpcServer, GrpcServerOptions, RemoteHandlers, RemoteExtHandlers, LocalHandlers, WireProtocolHandlers } from './server';
 export { remoteClient, DEFAULT_CALL_TIMEOUT_MS } from './client';
 export type { RemoteClient, ClientOptions, CallOptions } from './client';
-export { GrpcCallError, GrpcStatusError, GRPC_STATUS_NAMES, grpcStatusName } from './errors';
+export { GrpcCallError, GrpcStatusError, GRPC_STATUS_NAMES, Status, grpcStatusName } from './errors';
 export type { GrpcStatusName } from './errors';
 export { toInt64 } from './codec';
 export type * from './types';

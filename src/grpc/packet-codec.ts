@@ -5,12 +5,13 @@
 // message as its bytes arrive. Bytes identical to the generated codec's (unit-tested).
 import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import type { Packet } from './types';
+import { MeshnetError } from '../errors';
 
 /** gRPC message prefix: compressed flag (1 byte) + message length (4 bytes, big-endian). */
 export const GRPC_PREFIX_BYTES = 5;
 
 /** A malformed message from a peer. */
-export class PacketParseError extends Error {
+export class PacketParseError extends MeshnetError {
   readonly code = 'InvalidPacket';
 }
 

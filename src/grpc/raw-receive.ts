@@ -5,6 +5,7 @@
 import type * as http2 from 'node:http2';
 import { GRPC_PREFIX_BYTES, PacketParseError, boolResponseFrame, decodePacket } from './packet-codec';
 import type { Packet } from './types';
+import { MeshnetError } from '../errors';
 
 export const SEND_TO_STREAM_PATH = '/meshnet.v1beta1.WireProtocol/SendToStream';
 
@@ -16,7 +17,7 @@ export const SEND_TO_STREAM_PATH = '/meshnet.v1beta1.WireProtocol/SendToStream';
 export const MAX_PACKET_MESSAGE_BYTES = 1 << 20;
 
 /** Serves one SendToStream call; answers BoolResponse{true} when the peer ends its stream. */
-class TooLarge extends Error {
+class TooLarge extends MeshnetError {
   readonly code = 'TooLarge';
 }
 

@@ -5,6 +5,7 @@
 // config (meshnetd's, kmesh-installer); entries are found by their plugin `type`.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
+import { MeshnetError } from '../errors';
 
 export const CNI_EXTENSIONS = ['.conflist', '.conf', '.json'] as const;
 
@@ -24,8 +25,7 @@ export interface Candidate {
 }
 
 /** A config file that could not be parsed and was modified in the last few seconds: a writer may be mid-write. */
-export class ConfInFlux extends Error {
-  override name = 'ConfInFlux';
+export class ConfInFlux extends MeshnetError {
   readonly code = 'ConfInFlux';
 }
 

@@ -1,4 +1,5 @@
 import { getSystemErrorMap } from 'node:util';
+import { MeshnetError } from '../errors';
 
 /** errno → [name, text], from libuv's table (negative keys). Built lazily once. */
 let errnoTable: Map<number, [string, string]> | undefined;
@@ -20,7 +21,7 @@ function describeErrno(errno: number): { code: string; text: string } {
  *
  * message: `${op}: ${code} (${text})` (text includes the extack message when present)
  */
-export class KernelError extends Error {
+export class KernelError extends MeshnetError {
   readonly errno: number;
   readonly code: string;
   readonly op: string;
@@ -30,7 +31,6 @@ export class KernelError extends Error {
     const e = Math.abs(errno);
     const { code, text } = describeErrno(e);
     super(`${op}: ${code} (${detail ? `${text}: ${detail}` : text})`);
-    this.name = 'KernelError';
     this.errno = e;
     this.code = code;
     this.op = op;

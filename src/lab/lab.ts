@@ -16,6 +16,7 @@ import { cniSocketPath, deferredDir } from '../meshnet/sockets';
 import { LAB_RUN_DIR, labPrefix, netnsPath } from './names';
 import { newPodState, startPod, stopPod } from './runtime';
 import { labDir, loadState, saveState, type LabState } from './state';
+import { MeshnetError } from '../errors';
 
 export interface LabOptions {
   /** Where lab state lives (default /run/meshnet-lab). */
@@ -49,11 +50,10 @@ async function inPool<T>(items: T[], limit: number, fn: (item: T) => Promise<voi
 }
 
 /** A lab operation refused or impossible (the message says why and what to do). */
-export class LabError extends Error {
+export class LabError extends MeshnetError {
   readonly code = 'LabRefused';
   constructor(message: string) {
     super(message);
-    this.name = 'LabError';
   }
 }
 

@@ -2,6 +2,7 @@
 // as KNE emits them. Parsed once into typed values; every error names the field.
 import { parseAllDocuments } from 'yaml';
 import { LOCALHOST_PEER, MAX_MTU, MIN_MTU, TopologyError, checkTopologySet, parseTopology, type Topology } from '../topology';
+import { MeshnetError } from '../errors';
 
 export interface LabNode { name: string }
 export interface LabPod { name: string; namespace: string; node: string }
@@ -38,11 +39,10 @@ export interface LabSpec {
   cniVersion?: string;
 }
 
-export class LabFileError extends Error {
+export class LabFileError extends MeshnetError {
   readonly code = 'InvalidLabFile';
   constructor(readonly field: string, message: string) {
     super(`${field}: ${message}`);
-    this.name = 'LabFileError';
   }
 }
 

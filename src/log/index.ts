@@ -2,6 +2,7 @@
 // plugins' log files): logfmt by default, JSON lines on request, each line with a time, a level
 // and a message, then the fields that say which node, pod or wire it is about. Operators feed these
 // to Loki or Elasticsearch, so a line must parse whatever a message contains (README "Logs").
+import { MeshnetError } from '../errors';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -110,8 +111,8 @@ export function memoryLogger(lines: string[]): Logger {
   return createLogger({ format: 'json', level: 'debug', write: (l) => { lines.push((JSON.parse(l) as { msg: string }).msg); } });
 }
 
-export class LogConfigError extends Error {
-  readonly code = 'InvalidConfig';
+export class LogConfigError extends MeshnetError {
+  readonly code = 'InvalidLogSetting';
 }
 
 /**

@@ -7,25 +7,24 @@ import { isValidIfName } from '../topology';
 import { MESHNET_LINK_GROUP } from './links';
 import type { RemoteEnd, RemoteEndRef } from './remote';
 import { plumbVxlanEnd } from './vxlan';
+import { MeshnetError } from '../errors';
 
 /**
  * The pod a peer asks about has no netns here any more (it was removed; its status may still say
  * alive until this node's meshnetd notices): an expected state, answered FAILED_PRECONDITION.
  */
-export class PodGoneError extends Error {
+export class PodGoneError extends MeshnetError {
   readonly code = 'PodGone';
   constructor(netns: string, pod?: string) {
     super(`${pod ? `pod ${pod}: ` : ''}its netns ${netns} does not exist on this node: the pod is gone (this node's meshnetd clears its status when it sees that)`);
-    this.name = 'PodGoneError';
   }
 }
 
-export class RemoteEndError extends Error {
+export class RemoteEndError extends MeshnetError {
   readonly code = 'InvalidArgument';
   /** `message`: the request message the field is in (RemotePod for Remote.Update, EndRef for RemoteExt.RemoveEnd). */
   constructor(readonly field: string, message: string, msgType = 'RemotePod') {
     super(`${msgType}.${field}: ${message}`);
-    this.name = 'RemoteEndError';
   }
 }
 

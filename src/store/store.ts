@@ -1,5 +1,6 @@
 // One store interface with Kubernetes-like semantics, so the plugin, the daemon and the lab are
 // written once against it and run on the embedded store, etcd or the Kubernetes API alike.
+import { MeshnetError } from '../errors';
 
 export interface StoredMeta {
   name: string;
@@ -30,11 +31,10 @@ export type StoreErrorCode =
   | 'Forbidden' | 'Unauthorized' | 'Unavailable';
 
 /** Expected failures carry a stable code callers switch on (a Kubernetes Status reason). */
-export class StoreError extends Error {
+export class StoreError extends MeshnetError {
   readonly code: StoreErrorCode;
   constructor(code: StoreErrorCode, message: string) {
     super(message);
-    this.name = 'StoreError';
     this.code = code;
   }
 }

@@ -3,7 +3,7 @@
 // (the dataplane shows NO-CARRIER on that node's wires) and the node is probed every second until a
 // probe stream survives 300 ms; a peer that serves only SendToOnce (upstream meshnet) gets one
 // call per frame instead. The kernel side and the carrier rule stay in dataplane.ts.
-import { GrpcCallError, grpcAddress, wireClient, type TlsMaterial, type WireClient, type WireStream } from '../grpc';
+import { GrpcCallError, grpcAddress, wireClient, type TlsMaterial, type WireClient, type WireStream, Status } from '../grpc';
 import type { Logger } from '../log';
 
 /** How often a lost peer node is probed, and how long a probe stream must survive to count as up. */
@@ -93,7 +93,7 @@ export class PeerStreams {
     };
     p.stream.done.then(() => broken('the peer ended it'), (e: Error) => {
       // Upstream meshnet serves only SendToOnce: the peer is there, it just wants one call per frame.
-      if (e instanceof GrpcCallError && e.code === 'UNIMPLEMENTED' && !this.unaryPeers.has(node) && !this.closed) {
+      if (e instanceof GrpcCallError && e.code === Status.UNIMPLEMENTED && !this.unaryPeers.has(node) && !this.closed) {
         this.opts.log.info(`node ${node} does not serve WireProtocol.SendToStream (upstream meshnet): sending each frame with SendToOnce`);
         this.unaryPeers.add(node);
         if (this.peers.get(node) === p) this.peers.delete(node);

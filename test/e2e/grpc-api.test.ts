@@ -4,10 +4,8 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import * as http2 from 'node:http2';
 import { memoryLogger } from '../../src/log';
-import {
-  startGrpcServer, remoteClient, grpcAddress, GrpcCallError, GrpcStatusError,
-  type GrpcServer, type RemotePod, type WireDef, type CallContext, type EndRef,
-} from '../../src/grpc/index';
+import { startGrpcServer, remoteClient, grpcAddress, GrpcCallError, GrpcStatusError,
+  type GrpcServer, type RemotePod, type WireDef, type CallContext, type EndRef, Status } from '../../src/grpc/index';
 
 const servers: GrpcServer[] = [];
 const clients: { close(): void }[] = [];
@@ -111,8 +109,9 @@ describe('Remote over gRPC', () => {
     const address = grpcAddress('127.0.0.1', s.port);
     const c = client(address);
     await rejectsWith(c.grpcWireDownRemote({ linkUid: 1 }), (e) => {
-      assert.equal(e.code, 'UNIMPLEMENTED');
-      assert.equal(e.status, 12);
+      assert.equal(e.code, Status.UNIMPLEMENTED);
+      assert.equal(e.code, 12);
+      assert.equal(e.codeName, 'UNIMPLEMENTED');
       assert.equal(e.peer, address);
       assert.equal(e.method, 'meshnet.v1beta1.Remote/GRPCWireDownRemote');
       assert.match(e.message, new RegExp(`meshnet\\.v1beta1\\.Remote/GRPCWireDownRemote to 127\\.0\\.0\\.1:${s.port} failed: UNIMPLEMENTED`));
@@ -125,18 +124,18 @@ describe('Remote over gRPC', () => {
       log: memoryLogger(logged),
       remote: {
         update: async () => { throw new Error('netns /var/run/netns/x is gone'); },
-        grpcWireDownRemote: async () => { throw new GrpcStatusError('NOT_FOUND', 'no wire 9 in lab'); },
+        grpcWireDownRemote: async () => { throw new GrpcStatusError(Status.NOT_FOUND, 'no wire 9 in lab'); },
       },
     });
     const c = client(grpcAddress('127.0.0.1', s.port));
     await rejectsWith(c.update(POD), (e) => {
-      assert.equal(e.code, 'INTERNAL');
-      assert.equal(e.detail, 'netns /var/run/netns/x is gone');
+      assert.equal(e.code, Status.INTERNAL);
+      assert.equal(e.details, 'netns /var/run/netns/x is gone');
       assert.match(e.message, /Remote\/Update .* failed: INTERNAL: netns \/var\/run\/netns\/x is gone/);
     });
     await rejectsWith(c.grpcWireDownRemote({ linkUid: 9 }), (e) => {
-      assert.equal(e.code, 'NOT_FOUND');
-      assert.equal(e.detail, 'no wire 9 in lab');
+      assert.equal(e.code, Status.NOT_FOUND);
+      assert.equal(e.details, 'no wire 9 in lab');
     });
     assert.ok(logged.some((l) => l.includes('Remote/Update failed: INTERNAL: netns /var/run/netns/x is gone')), logged.join('\n'));
   });
@@ -145,8 +144,8 @@ describe('Remote over gRPC', () => {
     const s = await serve({ remote: { update: (() => undefined) as unknown as () => boolean } });
     const c = client(grpcAddress('127.0.0.1', s.port));
     await rejectsWith(c.update(POD), (e) => {
-      assert.equal(e.code, 'INTERNAL');
-      assert.match(e.detail, /meshnet\.v1beta1\.Remote\/Update handler returned undefined, expected boolean/);
+      assert.equal(e.code, Status.INTERNAL);
+      assert.match(e.details, /meshnet\.v1beta1\.Remote\/Update handler returned undefined, expected boolean/);
     });
   });
 
@@ -164,7 +163,7 @@ describe('Remote over gRPC', () => {
     const c = client(address, 150);
     const t0 = performance.now();
     await rejectsWith(c.update(POD), (e) => {
-      assert.equal(e.code, 'DEADLINE_EXCEEDED');
+      assert.equal(e.code, Status.DEADLINE_EXCEEDED);
       assert.equal(e.peer, address);
       assert.match(e.message, new RegExp(`Remote/Update to 127\\.0\\.0\\.1:${s.port} failed: DEADLINE_EXCEEDED`));
     });
@@ -174,7 +173,7 @@ describe('Remote over gRPC', () => {
     await aborted; // the server-side signal fires too (deadline propagated as grpc-timeout)
     // A per-call timeout overrides the client default (5 s here).
     const t1 = performance.now();
-    await rejectsWith(client(address).update(POD, { timeoutMs: 50 }), (e) => assert.equal(e.code, 'DEADLINE_EXCEEDED'));
+    await rejectsWith(client(address).update(POD, { timeoutMs: 50 }), (e) => assert.equal(e.code, Status.DEADLINE_EXCEEDED));
     assert.ok(performance.now() - t1 < 2000);
   });
 
@@ -188,7 +187,7 @@ describe('Remote over gRPC', () => {
     const address = grpcAddress('127.0.0.1', port);
     const c = client(address, 2000);
     await rejectsWith(c.update(POD), (e) => {
-      assert.equal(e.code, 'UNAVAILABLE');
+      assert.equal(e.code, Status.UNAVAILABLE);
       assert.match(e.message, new RegExp(`to 127\\.0\\.0\\.1:${port} failed: UNAVAILABLE`));
     });
   });
@@ -207,7 +206,7 @@ describe('Remote over gRPC', () => {
     assert.ok(performance.now() - t0 < 1000, 'close took too long');
     const e = await outcome;
     assert.ok(e instanceof GrpcCallError, `expected GrpcCallError, got ${String(e)}`);
-    assert.notEqual(e.code, 'DEADLINE_EXCEEDED');
+    assert.notEqual(e.code, Status.DEADLINE_EXCEEDED);
   });
 
   test('listening on a port in use fails with an error naming host:port', async () => {
@@ -252,7 +251,7 @@ describe(':authority (Node http2 sends IPv6 hosts unbracketed)', () => {
     t.after(() => new Promise<void>((r) => raw.close(() => r())));
     const port = (raw.address() as { port: number }).port;
     const c = client(grpcAddress('::1', port));
-    await rejectsWith(c.update(POD), (e) => assert.equal(e.code, 'UNIMPLEMENTED'));
+    await rejectsWith(c.update(POD), (e) => assert.equal(e.code, Status.UNIMPLEMENTED));
     c.close();
     assert.deepEqual(seen, [`[::1]:${port}`]);
   });
@@ -295,7 +294,7 @@ describe('meshnet.ext.v1.RemoteExt (our extension service, same port)', () => {
     // A server without the extension (an upstream daemon, say) answers UNIMPLEMENTED, named.
     const bare = await serve({ remote: { update: () => true } });
     await rejectsWith(client(grpcAddress('127.0.0.1', bare.port)).removeEnd({ intfName: 'eth1', vni: 1 }), (e) => {
-      assert.equal(e.code, 'UNIMPLEMENTED');
+      assert.equal(e.code, Status.UNIMPLEMENTED);
       assert.match(e.message, /meshnet\.ext\.v1\.RemoteExt\/RemoveEnd/);
     });
   });

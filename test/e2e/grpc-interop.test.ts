@@ -6,10 +6,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import {
-  startGrpcServer, remoteClient, grpcAddress, GrpcCallError,
-  type GrpcServer, type RemotePod, type Packet, type CallContext,
-} from '../../src/grpc/index';
+import { startGrpcServer, remoteClient, grpcAddress, GrpcCallError,
+  type GrpcServer, type RemotePod, type Packet, type CallContext, Status } from '../../src/grpc/index';
 
 const PROTO = join(import.meta.dirname, '../../proto/meshnet/v1beta1/meshnet.proto');
 const def = protoLoader.loadSync(PROTO, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
@@ -204,14 +202,14 @@ describe('our client → grpc-js server', () => {
     closers.push(c);
     await assert.rejects(c.update(POD), (e: unknown) => {
       assert.ok(e instanceof GrpcCallError);
-      assert.equal(e.code, 'NOT_FOUND');
-      assert.equal(e.detail, 'no such netns');
+      assert.equal(e.code, Status.NOT_FOUND);
+      assert.equal(e.details, 'no such netns');
       assert.equal(e.message, `gRPC meshnet.v1beta1.Remote/Update to ${address} failed: NOT_FOUND: no such netns`);
       return true;
     });
     await assert.rejects(c.grpcWireDownRemote({ linkUid: 1 }), (e: unknown) => {
       assert.ok(e instanceof GrpcCallError);
-      assert.equal(e.code, 'UNIMPLEMENTED');
+      assert.equal(e.code, Status.UNIMPLEMENTED);
       assert.equal(e.method, 'meshnet.v1beta1.Remote/GRPCWireDownRemote');
       return true;
     });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { startGrpcServer, wireClient, grpcAddress, GrpcCallError, type GrpcServer, type Packet } from '../../src/grpc/index';
+import { startGrpcServer, wireClient, grpcAddress, GrpcCallError, type GrpcServer, type Packet, Status } from '../../src/grpc/index';
 
 const servers: GrpcServer[] = [];
 const clients: { close(): void }[] = [];
@@ -91,7 +91,7 @@ test('grpc-js server (a grpc-go stand-in) receives our stream and SendToOnce; a 
   const cb = wireClient(grpcAddress('127.0.0.1', bare.port));
   clients.push(cb);
   await assert.rejects(cb.sendToOnce({ remotIntfId: 1n, frame: frame(0, 60) }), (e: unknown) =>
-    e instanceof GrpcCallError && e.code === 'UNIMPLEMENTED' && /WireProtocol\/SendToOnce/.test(e.message));
+    e instanceof GrpcCallError && e.code === Status.UNIMPLEMENTED && /WireProtocol\/SendToOnce/.test(e.message));
 });
 
 test('the raw receive path (wireFrames): our stream and a grpc-js stream arrive intact; a malformed message is refused naming what is wrong', async () => {

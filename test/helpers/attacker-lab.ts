@@ -51,14 +51,14 @@ export async function labDownWithAttacker(name: string): Promise<void> {
 
 /**
  * Runs a client script inside `netns` (a host on the fabric); resolves with its output. The script
- * has `g` (src/grpc), `grpcJs` and `loader` (@grpc/proto-loader); an error prints as "CODE message".
+ * has `g` (src/grpc), `grpcJs` and `loader` (@grpc/proto-loader); an error prints as "CODE message" (a gRPC status by name).
  */
 export function from(netns: string, body: string): Promise<string> {
   const script = `
     const g = await import('${resolve('src/grpc/index.ts')}');
     const grpcJs = await import('${resolve('node_modules/@grpc/grpc-js/build/src/index.js')}');
     const loader = await import('${resolve('node_modules/@grpc/proto-loader/build/src/index.js')}');
-    try { ${body} } catch (e) { console.log((e.code ?? '') + ' ' + e.message); }`;
+    try { ${body} } catch (e) { console.log((e.codeName ?? e.code ?? '') + ' ' + e.message); }`;
   return new Promise((res, rej) => {
     const c = spawn('nsenter', [`--net=${netnsPath(netns)}`, '--', process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

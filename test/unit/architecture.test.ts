@@ -58,7 +58,8 @@ test('no import cycles between top-level modules of src/', () => {
  * build, log, kernel, grpc, install (leaves), cni (its --version: build), cri (a runtime's CRI, over grpc), runtime (the lab's
  * node runtimes) → store → topology → meshnet (the meshnet core) → wire → plugins → daemon → lab → cli → bin. Exceptions are per file and say why.
  */
-const ALLOWED: Record<string, string[]> = {
+const LAYERS: Record<string, string[]> = {
+  errors: [],
   cni: ['build'],
   build: [],
   log: [],
@@ -78,6 +79,8 @@ const ALLOWED: Record<string, string[]> = {
   cli: ['build', 'lab', 'store', 'topology', 'kernel', 'log'],
   bin: [],
 };
+/** src/errors (the one error base) is below everything: every folder may import it. */
+const ALLOWED: Record<string, string[]> = Object.fromEntries(Object.entries(LAYERS).map(([k, v]) => [k, k === 'errors' ? v : [...v, 'errors']]));
 
 /** src/bin entries: each imports only the program it starts. */
 const BIN_TARGETS: Record<string, string[]> = {
@@ -138,7 +141,7 @@ test('the repository root holds only the project\'s own files (no scratch files)
 test('every error class of src/ has a code field (its own or inherited), so callers match on err.code', () => {
   const classes = new Map<string, { parent: string; body: string; path: string }>();
   for (const f of files) {
-    for (const m of f.text.matchAll(/^(?:export )?class (\w+) extends (\w+)[^{]*\{([\s\S]*?)^\}/gm)) {
+    for (const m of f.text.matchAll(/^(?:export )?(?:abstract )?class (\w+) extends (\w+)[^{]*\{([\s\S]*?)^\}/gm)) {
       classes.set(m[1]!, { parent: m[2]!, body: m[3]!, path: f.path });
     }
   }
@@ -151,4 +154,15 @@ test('every error class of src/ has a code field (its own or inherited), so call
   const errors = [...classes.keys()].filter((n) => isError(classes.get(n)!.parent));
   assert.ok(errors.length >= 15, `found ${errors.length} error classes: the scan itself works`);
   assert.deepEqual(errors.filter((n) => !hasCode(n)).map((n) => `${classes.get(n)!.path}: ${n}`), []);
+});
+
+test('every error class of src/ extends MeshnetError (src/errors), so its name is its class\'s; none sets a name by hand', () => {
+  const offenders: string[] = [];
+  for (const f of files) {
+    for (const m of f.text.matchAll(/^(?:export )?(?:abstract )?class (\w+) extends Error\b/gm)) {
+      if (f.path !== 'src/errors/index.ts') offenders.push(`${f.path}: ${m[1]} extends Error`);
+    }
+    if (f.path !== 'src/errors/index.ts' && /this\.name = |override (readonly )?name = /.test(f.text)) offenders.push(`${f.path}: sets name by hand`);
+  }
+  assert.deepEqual(offenders, []);
 });

@@ -1,7 +1,7 @@
 // Peer addresses and int64 input checks of the gRPC layer (no sockets).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { grpcAddress, grpcBaseUrl, MESHNET_GRPC_PORT, toInt64, GrpcCallError, grpcStatusName } from '../../src/grpc/index';
+import { grpcAddress, grpcBaseUrl, MESHNET_GRPC_PORT, toInt64, GrpcCallError, grpcStatusName, Status } from '../../src/grpc/index';
 
 test('MESHNET_GRPC_PORT is upstream\'s 51111', () => {
   assert.equal(MESHNET_GRPC_PORT, 51111);
@@ -43,10 +43,14 @@ test('toInt64 takes bigint and safe-integer numbers, range-checked, naming the f
   assert.throws(() => toInt64(-1n, 'id', true), /outside the uint64 range/);
 });
 
-test('GrpcCallError names peer, method and code', () => {
+test('GrpcCallError names peer, method and code, shaped as grpc-js\'s ServiceError (numeric code, details)', () => {
   const e = new GrpcCallError('[::1]:51111', 'meshnet.v1beta1.Remote/Update', 4, 'the operation timed out');
   assert.equal(e.message, 'gRPC meshnet.v1beta1.Remote/Update to [::1]:51111 failed: DEADLINE_EXCEEDED: the operation timed out');
-  assert.equal(e.code, 'DEADLINE_EXCEEDED');
+  assert.equal(e.code, Status.DEADLINE_EXCEEDED);
+  assert.equal(e.code, 4);
+  assert.equal(e.codeName, 'DEADLINE_EXCEEDED');
+  assert.equal(e.details, 'the operation timed out');
+  assert.equal(e.name, 'GrpcCallError');
   assert.equal(grpcStatusName(1), 'CANCELLED');
   assert.equal(grpcStatusName(99), 'UNKNOWN');
 });

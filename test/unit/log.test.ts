@@ -47,7 +47,7 @@ test('lines below the level are dropped; with() adds fields to every line', () =
 test('LOG_FORMAT and LOG_LEVEL are read; a bad value is refused naming the variable or flag', () => {
   assert.deepEqual(logSettings({ LOG_FORMAT: 'json', LOG_LEVEL: 'DEBUG' }), { format: 'json', level: 'debug' });
   assert.deepEqual(logSettings({ LOG_FORMAT: 'json' }, { format: 'logfmt' }), { format: 'logfmt', level: 'info' });
-  assert.throws(() => logSettings({ LOG_FORMAT: 'text' }), /^Error: LOG_FORMAT: must be logfmt or json, got "text"$/);
+  assert.throws(() => logSettings({ LOG_FORMAT: 'text' }), /^LogConfigError: LOG_FORMAT: must be logfmt or json, got "text"$/);
   assert.throws(() => logSettings({}, { level: 'loud' }), /--log-level: must be one of debug, info, warn, error, got "loud"/);
 });
 

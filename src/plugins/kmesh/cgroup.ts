@@ -10,13 +10,13 @@
 // kubelet*/kubepods* directory, up to MAX_DEPTH levels below the mount point.
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { MeshnetError } from '../../errors';
 
 /** What kmesh's eBPF programs match on: the classid as the kernel prints it (0x1000). */
 export const KMESH_CLASSID = 0x1000;
 const MAX_DEPTH = 5;
 
-export class CgroupNotFoundError extends Error {
-  override name = 'CgroupNotFoundError';
+export class CgroupNotFoundError extends MeshnetError {
   readonly code = 'CgroupNotFound';
 }
 

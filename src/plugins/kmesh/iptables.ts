@@ -10,6 +10,7 @@
 // not worth the risk; the node's own `iptables` binary, run with `nsenter --net=<pod netns>`,
 // writes exactly what the node's tooling (and istio-init) will read back. The process spawning
 // itself is injected (NetnsExec) from the entry file, so src/plugins keeps no child_process.
+import { MeshnetError } from '../../errors';
 export const RETURN_CHAINS = ['PREROUTING', 'OUTPUT'] as const;
 
 export interface ExecResult {
@@ -21,8 +22,7 @@ export interface ExecResult {
 /** Runs argv inside the network namespace at `netnsPath`; `error` set when it could not start. */
 export type NetnsExec = (netnsPath: string, argv: string[]) => ExecResult & { error?: string };
 
-export class IptablesError extends Error {
-  override name = 'IptablesError';
+export class IptablesError extends MeshnetError {
   readonly code = 'IptablesFailed';
 }
 

@@ -4,6 +4,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { KubeConfig } from './kubeconfig';
+import { MeshnetError } from '../../errors';
 
 export interface ObjectMeta {
   name: string;
@@ -14,15 +15,14 @@ export interface ObjectMeta {
 
 /** The seam the plugin depends on; tests of the plugin go through the real one against an API double. */
 export interface KubeClient {
-  /** Throws KubeApiError (kind 'not-found' when there is no such namespace). */
+  /** Throws KubeApiError (code NotFound when there is no such namespace). */
   getNamespace(name: string): Promise<ObjectMeta>;
   getPod(namespace: string, name: string): Promise<ObjectMeta>;
 }
 
-export type KubeErrorCode = 'unreachable' | 'not-found' | 'unauthorized' | 'bad-response';
+export type KubeErrorCode = 'Unreachable' | 'NotFound' | 'Unauthorized' | 'BadResponse';
 
-export class KubeApiError extends Error {
-  override name = 'KubeApiError';
+export class KubeApiError extends MeshnetError {
   constructor(readonly code: KubeErrorCode, message: string, readonly status?: number) {
     super(message);
   }
@@ -30,7 +30,7 @@ export class KubeApiError extends Error {
 
 function parseMeta(body: unknown, what: string): ObjectMeta {
   const meta = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)['metadata'] : undefined;
-  if (typeof meta !== 'object' || meta === null) throw new KubeApiError('bad-response', `${what}: response has no metadata`);
+  if (typeof meta !== 'object' || meta === null) throw new KubeApiError('BadResponse', `${what}: response has no metadata`);
   const m = meta as Record<string, unknown>;
   const labels: Record<string, string> = {};
   const raw = m['labels'];
@@ -67,14 +67,14 @@ export class HttpKubeClient implements KubeClient {
       try {
         json = JSON.parse(body);
       } catch {
-        throw new KubeApiError('bad-response', `${what}: response is not JSON`, status);
+        throw new KubeApiError('BadResponse', `${what}: response is not JSON`, status);
       }
       return parseMeta(json, what);
     }
     const reason = statusMessage(body);
-    if (status === 404) throw new KubeApiError('not-found', `${what} not found${reason}`, status);
-    if (status === 401 || status === 403) throw new KubeApiError('unauthorized', `${what}: HTTP ${status}${reason} (check the kubeconfig's token or certificate and RBAC)`, status);
-    throw new KubeApiError('bad-response', `${what}: HTTP ${status}${reason}`, status);
+    if (status === 404) throw new KubeApiError('NotFound', `${what} not found${reason}`, status);
+    if (status === 401 || status === 403) throw new KubeApiError('Unauthorized', `${what}: HTTP ${status}${reason} (check the kubeconfig's token or certificate and RBAC)`, status);
+    throw new KubeApiError('BadResponse', `${what}: HTTP ${status}${reason}`, status);
   }
 
   private get(path: string): Promise<{ status: number; body: string }> {
@@ -102,12 +102,12 @@ export class HttpKubeClient implements KubeClient {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', (e) => reject(new KubeApiError('unreachable', `Kubernetes API at ${server} unreachable: ${e.message}`)));
+        res.on('error', (e) => reject(new KubeApiError('Unreachable', `Kubernetes API at ${server} unreachable: ${e.message}`)));
       });
       req.on('timeout', () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
       req.on('error', (e: NodeJS.ErrnoException) => {
         const code = e.code !== undefined && !e.message.includes(e.code) ? `${e.code}: ` : '';
-        reject(new KubeApiError('unreachable', `Kubernetes API at ${server} unreachable: ${code}${e.message}`));
+        reject(new KubeApiError('Unreachable', `Kubernetes API at ${server} unreachable: ${code}${e.message}`));
       });
       req.end();
     });

@@ -3,6 +3,7 @@
 // YAML is parsed only when the file is not JSON, so the common path loads no YAML parser.
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
+import { MeshnetError } from '../../errors';
 
 export interface KubeConfig {
   server: string;
@@ -14,8 +15,7 @@ export interface KubeConfig {
   clientKey?: string;
 }
 
-export class KubeConfigError extends Error {
-  override name = 'KubeConfigError';
+export class KubeConfigError extends MeshnetError {
   readonly code = 'InvalidKubeconfig';
 }
 

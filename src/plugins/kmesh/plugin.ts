@@ -58,8 +58,8 @@ async function enrolment(conf: KmeshConf, pod: Pod): Promise<Enrolment> {
     return await decideEnrolment(kube, pod.namespace, pod.name);
   } catch (e) {
     if (!(e instanceof KubeApiError)) throw e;
-    if (e.code === 'unreachable') throw new CniError(ErrorCode.TryAgainLater, 'Kubernetes API unreachable', e.message);
-    if (e.code === 'not-found') throw new CniError(KmeshCode.KubeApi, 'Kubernetes object not found', e.message);
+    if (e.code === 'Unreachable') throw new CniError(ErrorCode.TryAgainLater, 'Kubernetes API unreachable', e.message);
+    if (e.code === 'NotFound') throw new CniError(KmeshCode.KubeApi, 'Kubernetes object not found', e.message);
     throw new CniError(KmeshCode.KubeApi, 'Kubernetes API request failed', e.message);
   }
 }

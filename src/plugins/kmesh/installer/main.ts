@@ -4,6 +4,7 @@ import { Installer, type InstallerOptions } from './installer';
 import { serverFromEnv } from './kubeconfig-writer';
 import { loggerFromEnv } from '../../../log';
 import { versionLine } from '../../../build';
+import { UsageError } from '../../../errors';
 
 const USAGE = `usage: kmesh-installer [flags]
   --cni-conf-dir DIR          CNI config directory (default /etc/cni/net.d)
@@ -60,10 +61,6 @@ export function parseArgs(argv: string[], env: Record<string, string | undefined
   return { opts, uninstall };
 }
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-  readonly code = 'Usage';
-}
 
 export function main(): void {
   const log = loggerFromEnv(process.env, { component: 'kmesh-installer' });
