@@ -202,8 +202,12 @@ export class Reconciler {
   /** Makes one pod's links what its Topology says; true when everything it asked for is in place. */
   async sync(key: string): Promise<boolean> {
     // Act on a cache that has at least this daemon's own latest write (bounded: never stall).
+    const t0 = performance.now();
     for (let i = 0; i < 100 && !this.informer.hasSeen(this.written); i++) await new Promise((r) => setTimeout(r, 20));
-    return this.opts.lock.run(() => this.syncLocked(key));
+    const waited = performance.now() - t0;
+    const ok = await this.opts.lock.run(() => this.syncLocked(key));
+    this.opts.log.debug(`reconciler: ${key}: synced (${ok ? 'done' : 'to retry'}; waited ${waited.toFixed(0)} ms for the cache, ${(performance.now() - t0 - waited).toFixed(0)} ms in sync)`);
+    return ok;
   }
 
   private async syncLocked(key: string): Promise<boolean> {

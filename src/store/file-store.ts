@@ -64,11 +64,16 @@ export class FileStore extends ModifyStore implements Store {
     renameSync(tmp, path);
   }
 
-  /** Next resourceVersion; called under the lock. */
+  /**
+   * Next resourceVersion; called under the lock. Written as the objects are (temp file, rename):
+   * a watcher polling it without the lock must never read it half-written.
+   */
   private nextVersion(): string {
     const p = join(this.dir, '.rv');
     const n = existsSync(p) ? Number(readFileSync(p, 'utf8')) + 1 : 1;
-    writeFileSync(p, String(n));
+    const tmp = `${p}.${process.pid}.tmp`;
+    writeFileSync(tmp, String(n));
+    renameSync(tmp, p);
     return String(n);
   }
 
@@ -86,6 +91,10 @@ export class FileStore extends ModifyStore implements Store {
   }
 
   async list(resource: string, namespace?: string, name?: string): Promise<StoredObject[]> {
+    return this.listNow(resource, namespace, name);
+  }
+
+  private listNow(resource: string, namespace?: string, name?: string): StoredObject[] {
     resourceInfo(resource);
     checkSegment('resource', resource);
     if (namespace !== undefined) checkSegment('namespace', namespace);
@@ -149,10 +158,11 @@ export class FileStore extends ModifyStore implements Store {
    */
   watch(resource: string, namespace: string | undefined, onEvent: (e: WatchEvent) => void, opts?: WatchOptions): StoreWatch {
     const source: WatchSource = {
-      list: async () => {
-        const resourceVersion = this.currentVersion();
-        return { items: await this.list(resource, namespace), resourceVersion };
-      },
+      // Under the lock: a writer bumps the version counter before it writes the object, so an
+      // unlocked list could pair the new version with the old object and never list again: the
+      // change was lost to this watch until the next write (found as a lab link or impairment
+      // change that meshnetd never applied).
+      list: async () => this.locked(() => ({ resourceVersion: this.currentVersion(), items: this.listNow(resource, namespace) })),
       stream: async (rv, _onEvent, _onProgress, signal) => {
         while (!signal.aborted) {
           if (this.currentVersion() !== rv) return 'relist';

@@ -5,7 +5,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { labDown, labUp, type LabState } from '../../src/lab';
@@ -13,6 +14,8 @@ import { threePods } from '../helpers/lab-files';
 import { linkIn } from '../helpers/netns';
 
 const ctl = (...args: string[]) => spawnSync(process.execPath, [resolve('dist/meshnetctl'), ...args], { encoding: 'utf8' });
+/** The nodes' meshnetd logs (their last lines), for a failure's message. */
+const logs = (state: LabState) => state.nodes.map((n) => `--- ${n.name}\n${readFileSync(join(state.dir, 'nodes', n.name, 'meshnetd.log'), 'utf8').split('\n').slice(-50).join('\n')}`).join('\n');
 
 
 for (const [label, linkType, crossKind] of [['VXLAN lab', undefined, 'VXLAN'], ['grpc-wire lab', 'grpc', 'grpc-wire']] as const) {
@@ -31,7 +34,7 @@ for (const [label, linkType, crossKind] of [['VXLAN lab', undefined, 'VXLAN'], [
     for (const [kind, a, b, ip] of [['veth', 'r1:eth1', 'r2:eth1', '10.71.0.2'], [crossKind, 'r1:eth2', 'r3:eth1', '10.72.0.3']] as const) {
       test(`a pulled ${kind} cable: both pods' interfaces lose carrier and pings stop`, () => {
         const r = ctl('lab', 'link', 'down', name, a);
-        assert.equal(r.status, 0, r.stdout + r.stderr);
+        assert.equal(r.status, 0, r.stdout + r.stderr + logs(state));
         assert.match(r.stdout, new RegExp(`${a} - ${b}: cable pulled: both ends without carrier`));
         for (const [pod, i] of [a.split(':'), b.split(':')] as [string, string][]) assert.equal(intf(pod, i)?.carrier, false, `${pod}:${i}`);
         assert.equal(pings(ip), false);
@@ -39,7 +42,7 @@ for (const [label, linkType, crossKind] of [['VXLAN lab', undefined, 'VXLAN'], [
 
       test(`the ${kind} cable plugged back: carrier at both ends and pings pass`, () => {
         const r = ctl('lab', 'link', 'up', name, b);
-        assert.equal(r.status, 0, r.stdout + r.stderr);
+        assert.equal(r.status, 0, r.stdout + r.stderr + logs(state));
         for (const [pod, i] of [a.split(':'), b.split(':')] as [string, string][]) assert.equal(intf(pod, i)?.carrier, true, `${pod}:${i}`);
         assert.equal(pings(ip), true);
       });
@@ -60,9 +63,11 @@ for (const [label, linkType, crossKind] of [['VXLAN lab', undefined, 'VXLAN'], [
     }
 
     test('a pulled self link: both of the pod\'s interfaces lose carrier; plugged back, both have it', () => {
-      assert.equal(ctl('lab', 'link', 'down', name, 'r2:eth3').status, 0);
+      const d = ctl('lab', 'link', 'down', name, 'r2:eth3');
+      assert.equal(d.status, 0, d.stdout + d.stderr + logs(state));
       assert.deepEqual([intf('r2', 'eth2')?.carrier, intf('r2', 'eth3')?.carrier], [false, false]);
-      assert.equal(ctl('lab', 'link', 'up', name, 'r2:eth2').status, 0);
+      const u = ctl('lab', 'link', 'up', name, 'r2:eth2');
+      assert.equal(u.status, 0, u.stdout + u.stderr + logs(state));
       assert.deepEqual([intf('r2', 'eth2')?.carrier, intf('r2', 'eth3')?.carrier], [true, true]);
     });
 

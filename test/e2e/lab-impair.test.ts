@@ -6,7 +6,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { checkLinks, labDown, labUp, parseLabFile, type LabState } from '../../src/lab';
 import { openStore } from '../../src/store';
@@ -46,9 +47,12 @@ function pings(ip: string, count: number, intervalS = 0.01): { rtts: number[]; r
 }
 const median = (xs: number[]) => xs[Math.floor(xs.length / 2)]!;
 
+/** The nodes' meshnetd logs (their last lines), for a failure's message. */
+const logs = () => state.nodes.map((n) => `--- ${n.name}\n${readFileSync(join(state.dir, 'nodes', n.name, 'meshnetd.log'), 'utf8').split('\n').slice(-50).join('\n')}`).join('\n');
+
 function impair(...args: string[]): void {
   const r = ctl('lab', 'impair', name, ...args);
-  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.equal(r.status, 0, r.stdout + r.stderr + logs());
 }
 
 describe('impairments set at run time on a same-node link (it becomes a grpc-wire)', () => {

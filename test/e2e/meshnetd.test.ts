@@ -105,7 +105,7 @@ test('calls go to meshnetd while it runs, to the standalone plugin when it does 
       import('${resolve('src/grpc/index.ts')}').then(async (g) => {
         const c = g.remoteClient('127.0.0.1:${grpc.MESHNET_GRPC_PORT}', { timeoutMs: 3000 });
         try { await c.update(${JSON.stringify(p, (_k, v) => (typeof v === 'bigint' ? Number(v) : v))}); console.log('OK'); }
-        catch (e) { console.log(e.code + ' ' + e.message); } finally { c.close(); }
+        catch (e) { console.log(e.codeName + ' ' + e.message); } finally { c.close(); }
       });`], { encoding: 'utf8' });
     return r.stdout.trim();
   };
