@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes a CA and certificates signed by it, for meshnetd's mTLS between daemons and for etcd over
-# TLS (README "Security model"). Each certificate names its holder: CN and a DNS name are NAME,
+# TLS (docs/security.md). Each certificate names its holder: CN and a DNS name are NAME,
 # and every IP given is an IP SAN (meshnetd checks that a peer's certificate names the node the
 # store says it is: its node name or its node IP). Usable for TLS servers and clients alike.
 #

@@ -25,7 +25,7 @@ export function daemonMetrics(o: { node: string; dataplane: WireDataplane; denie
     'gRPC calls to meshnetd\'s port, by method (other: a path that is no method) and how they ended (a gRPC code, or HTTP_<status> when refused before gRPC).', ['method', 'code']);
   const peerConnections = reg.counter('meshnetd_peer_connections_total',
     'Connections to the gRPC port from other hosts with --peer-tls permit or require, by transport (mtls or plaintext) and result (accepted or refused).', ['transport', 'result']);
-  reg.collect('meshnetd_peer_requests_denied_total', 'gRPC requests refused with PERMISSION_DENIED (README "Security model"), by method.', 'counter',
+  reg.collect('meshnetd_peer_requests_denied_total', 'gRPC requests refused with PERMISSION_DENIED (docs/security.md), by method.', 'counter',
     () => [...o.denied].map(([method, n]): [Record<string, string>, number] => [{ method }, n]));
   const per = (f: (w: WireTelemetry) => number) => () => o.dataplane.telemetry().map((w): [Record<string, string>, number] =>
     [{ namespace: w.pod?.namespace ?? '', pod: w.pod?.name ?? '', intf: w.podIntf, peer_node: w.peerNode }, f(w)]);

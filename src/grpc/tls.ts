@@ -1,4 +1,4 @@
-// mTLS between meshnet daemons (README "Security model"). Off by default: upstream's daemons and
+// mTLS between meshnet daemons (docs/security.md). Off by default: upstream's daemons and
 // plugin speak plaintext gRPC. `permit` serves TLS and plaintext on the same port (the first byte
 // of a connection tells them apart: a TLS ClientHello starts with 0x16, HTTP/2's preface with 'P')
 // and still dials peers in plaintext: the first step of a rolling migration. `require` dials peers

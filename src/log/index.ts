@@ -1,7 +1,7 @@
 // One structured log format for every binary of the project (meshnetd, the installers, the
 // plugins' log files): logfmt by default, JSON lines on request, each line with a time, a level
 // and a message, then the fields that say which node, pod or wire it is about. Operators feed these
-// to Loki or Elasticsearch, so a line must parse whatever a message contains (README "Logs").
+// to Loki or Elasticsearch, so a line must parse whatever a message contains (docs/configuration.md, "Logs").
 import { MeshnetError } from '../errors';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;

@@ -1,4 +1,4 @@
-// `meshnetctl lab apply FILE` on a running lab (the README's example, examples/apply-*.yaml): an
+// `meshnetctl lab apply FILE` on a running lab (docs/lab.md's example, examples/apply-*.yaml): an
 // edited lab file adds a node, a pod and a link, removes a pod with its links, moves a pod to
 // another node and changes an address; the command prints each change, and every link of the
 // result passes traffic without the untouched pods being restarted.
@@ -17,7 +17,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 const ctl = (...args: string[]) => spawnSync(process.execPath, ['dist/meshnetctl', ...args], { encoding: 'utf8' });
 
-// The README's example files, under a name unique to this run.
+// docs/lab.md's example files, under a name unique to this run.
 const example = (file: string) => (name: string) => readFileSync(join('examples', file), 'utf8').replace(/^name: applied$/m, `name: ${name}`);
 const beforeFile = example('apply-before.yaml');
 const edited = example('apply-after.yaml');

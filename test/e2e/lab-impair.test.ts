@@ -1,7 +1,7 @@
 // Link impairments (issue 10), measured where a pod sees them: `meshnetctl lab impair` on a
 // running link and `impairment:` declared in a lab file. This kernel has no netem: the grpc-wire
 // dataplane applies them, and a veth link that gets one becomes a wire. Tolerances (stated in the
-// README): delay within +4 ms of what was set (timers fire late, never early), loss within 7
+// docs/lab.md): delay within +4 ms of what was set (timers fire late, never early), loss within 7
 // points over 400 probes (3 sigma at 20 %), rate within 15 % (TCP goodput against the line rate).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';

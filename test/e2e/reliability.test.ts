@@ -1,7 +1,7 @@
 // Proof under faults (issue 8): each node's meshnetd is SIGKILLed in turn while frames cross every
 // link, and restarted as kubelet restarts a DaemonSet pod. No link is lost, no frame reaches a
 // wrong wire, and the time from the kill until every link carries frames again is reported (the
-// README's Reliability table). Four cross-node links without addresses (as KNE makes them), per
+// docs/reliability.md). Four cross-node links without addresses (as KNE makes them), per
 // inter-node link type.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
