@@ -1,7 +1,7 @@
 // CNI plugin entry (the standalone build the exec shim falls back to when meshnetd is not
 // running): everything lives in the skeleton and the plugin module.
 import { runPlugin } from '../cni';
-import { grpcRemoteLinker } from '../meshnet/remote-linker';
+import { grpcRemoteLinker } from '../plumbing/far-node-grpc';
 import { createMeshnetPlugin } from '../plugins/meshnet/plugin';
 
 const remote = grpcRemoteLinker();

@@ -34,7 +34,7 @@ export const demo: Command = {
       out(`up in ${(performance.now() - t0).toFixed(0)} ms`);
       out('');
       out(describe(state));
-      ok = await showLinks(state, true);
+      ok = await showLinks(state, { traffic: true });
     } finally {
       if (p.values.keep) {
         out(`\nlab kept up: try "node dist/meshnetctl lab status ${spec.name}", "node dist/meshnetctl lab exec ${spec.name} ${state.pods[0]?.name ?? 'POD'} -- ip addr", then "node dist/meshnetctl lab down ${spec.name}"`);

@@ -40,8 +40,8 @@ export function describe(state: LabState): string {
 }
 
 /** Prints every link of the lab (proven by traffic when asked) and a verdict; true when all pass. */
-export async function showLinks(state: LabState, traffic: boolean): Promise<boolean> {
-  const rows = await checkLinks(state, await topologiesOf(state), { traffic });
+export async function showLinks(state: LabState, opts: { traffic: boolean }): Promise<boolean> {
+  const rows = await checkLinks(state, await topologiesOf(state), { traffic: opts.traffic });
   out('');
   out(rows.length ? formatLinkTable(rows) : '(no links)');
   const failed = rows.filter((r) => !r.pass).length;
@@ -51,7 +51,7 @@ export async function showLinks(state: LabState, traffic: boolean): Promise<bool
   const ok = rows.length - failed - pulled;
   const pulledNote = pulled ? `; ${pulled} with the cable pulled (lab link up plugs it back)` : '';
   out('');
-  if (!traffic) out(`${ok} of ${rows.length} links up${pulledNote}`);
+  if (!opts.traffic) out(`${ok} of ${rows.length} links up${pulledNote}`);
   else if (pinged === ok) out(`${ok} of ${rows.length} links passed traffic${pulledNote}`);
   else out(`${ok} of ${rows.length} links passed (${pinged} with traffic; ${ok - pinged} to host interfaces checked for state only)${pulledNote}`);
   return failed === 0;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { runPlugin, type PluginFuncs, type PluginIO } from '../cni';
 import type { Logger } from '../log';
 
-export { SOCKET_DIR, cniSocketPath } from '../meshnet/sockets';
+export { SOCKET_DIR, cniSocketPath } from '../plumbing/sockets';
 const MAGIC = 'MNC1\n';
 /** A request larger than this is not a CNI call (configs are a few KB). */
 const MAX_REQUEST = 16 << 20;

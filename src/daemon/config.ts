@@ -7,7 +7,7 @@ import { isIP } from '../cni';
 import { MESHNET_GRPC_PORT, PEER_TLS_MODES, type PeerTlsMode } from '../grpc';
 import { MAX_MTU, MIN_MTU, isValidIfName } from '../topology';
 import { DEFAULT_STORE_DIR, STORE_REF_FORMS, isStoreRef } from '../store';
-import { VNI_SCHEMES, type VniScheme } from '../meshnet/vxlan';
+import { VNI_SCHEMES, type VniScheme } from '../plumbing/vxlan';
 import { LOG_LEVELS, LogConfigError, logSettings, type LogFormat, type LogLevel } from '../log';
 import { MeshnetError } from '../errors';
 

@@ -12,7 +12,7 @@ import type { Logger } from '../log';
 /** A deferred DEL that still fails after this long is dropped, with a warning. */
 const GIVE_UP_MS = 24 * 3600_000;
 
-export { deferredDir } from '../meshnet/sockets';
+export { deferredDir } from '../plumbing/sockets';
 
 export interface DeferredResult {
   done: number;

@@ -8,8 +8,8 @@
 // node only. A refusal is PERMISSION_DENIED naming the reason, and counted.
 import { isIP } from 'node:net';
 import { GrpcStatusError, Status, type CallContext, type LocalHandlers, type WireDef } from '../grpc';
-import { vniOf, type VniScheme } from '../meshnet/vxlan';
-import type { RemoteEnd, RemoteEndRef } from '../meshnet/remote';
+import { vniOf, type VniScheme } from '../plumbing/vxlan';
+import type { RemoteEnd, RemoteEndRef } from '../plumbing/far-node';
 import { isAlive, type Link, type Topology } from '../topology';
 import type { Logger } from '../log';
 
@@ -160,7 +160,7 @@ export class PeerAuthorizer {
 
   /**
    * RemoteExt.RemoveEnd removes only a meshnet VXLAN whose remote is the request's peer_vtep
-   * (remote-end.ts): the caller must be that node, so a node can only cut the links towards itself.
+   * (plumbing/far-end.ts): the caller must be that node, so a node can only cut the links towards itself.
    */
   removeEnd(ref: RemoteEndRef, call: CallContext): void {
     if (call.peerAddress !== ref.peerVtep) this.deny(call, `the request comes from ${call.peerAddress || 'an unknown address'}, not from node ${ref.peerVtep} whose links it asks to remove`);

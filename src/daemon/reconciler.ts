@@ -7,12 +7,12 @@
 // the reconciler makes everything that changes afterwards: peers coming up or going, edits of a
 // running topology, and what a failed call left behind. One lock serialises CNI calls and syncs.
 import { netnsPathExists } from '../kernel';
-import { Handles } from '../meshnet/handles';
-import { MESHNET_LINK_GROUP, VETH_MTU, finishEnd } from '../meshnet/links';
-import { linkLabel, planPod, type InterNodeLinkType, type LinkPlan } from '../meshnet/plan';
-import { plumbLink, removeFarEnds } from '../meshnet/plumb';
-import type { RemoteLinker, WireLinker } from '../meshnet/remote';
-import type { VniScheme } from '../meshnet/vxlan';
+import { Handles } from '../plumbing/handles';
+import { MESHNET_LINK_GROUP, VETH_MTU, finishEnd } from '../plumbing/links';
+import { linkLabel, planPod, type InterNodeLinkType, type LinkPlan } from '../plumbing/plan';
+import { plumbLink, removeFarEnds } from '../plumbing/plumb';
+import type { RemoteLinker, WireLinker } from '../plumbing/far-node';
+import type { VniScheme } from '../plumbing/vxlan';
 import { Informer, keyOf } from '../store/informer';
 import type { Store } from '../store';
 import { TOPOLOGY_RESOURCE, TopologyClient, cablePulled, impairmentOf, isAlive, parseStored, withDefaultMtu, type Topology } from '../topology';
@@ -385,7 +385,7 @@ export class Reconciler {
           this.opts.dataplane!.setMtu(wire!.id, mtu);
           this.opts.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): MTU ${mtu}`);
         }
-        finishEnd(end, false);
+        finishEnd(end, { disableTxOffloads: false });
       } else if (remake || me.metadata.name > p.link.peer_pod) {
         this.halfSince.delete(halfKey);
         await plumbLink(p, pod, podNetns, this.opts.nodeIp, h, this.deps(key));

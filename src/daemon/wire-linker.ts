@@ -5,13 +5,13 @@
 import { isIP } from '../cni';
 import { GrpcStatusError, type CallContext, type WireDef, Status } from '../grpc';
 import { NetNs, Rtnl, netnsPathExists } from '../kernel';
-import type { WireLinker, WireSide } from '../meshnet/remote';
-import { PodGoneError } from '../meshnet/remote-end';
+import type { WireLinker, WireSide } from '../plumbing/far-node';
+import { PodGoneError } from '../plumbing/far-end';
 import { impairmentOf, isValidIfName } from '../topology';
 import type { WireDataplane, WireEndSpec } from '../wire/dataplane';
 import { wireHostIntf, wireId } from '../wire/ids';
 import type { GWireItem, WireRecords } from '../wire/records';
-import type { PeerClients } from '../meshnet/remote-linker';
+import type { PeerClients } from '../plumbing/far-node-grpc';
 import type { PeerAuthorizer } from './peer-auth';
 import type { Logger } from '../log';
 

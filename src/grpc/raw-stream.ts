@@ -10,7 +10,7 @@ import { GrpcCallError } from './errors';
 import { packetPrefix, parseBoolResponseFrame } from './packet-codec';
 import { DEFAULT_WINDOW_BYTES } from './server';
 import type { Input, Packet } from './types';
-import type { WireStream } from './wire-client';
+import type { WireStream } from './wire-stream';
 
 /** Frames queued per stream before new ones are dropped (the KNE fork's figure). */
 export const DEFAULT_STREAM_QUEUE = 10_000;

@@ -14,24 +14,10 @@ import { callError } from './errors';
 import { DEFAULT_WINDOW_BYTES } from './server';
 import type { Input, Packet } from './types';
 import { openRawWireStream } from './raw-stream';
+import type { WireStream } from './wire-stream';
 
 export { DEFAULT_STREAM_QUEUE } from './raw-stream';
-
-export interface WireStream {
-  /** Queues a frame; false (and counted in `dropped`) when the queue is full or the stream ended. */
-  send(packet: Input<Packet>): boolean;
-  /**
-   * Queues several frames as one write (one syscall, HTTP/2 frames back to back) where the stream
-   * can; returns how many were accepted. Absent: send them one by one.
-   */
-  sendAll?(packets: readonly Input<Packet>[]): number;
-  /** Frames accepted, frames dropped, frames waiting. */
-  readonly stats: { queued: number; dropped: number; pending: number };
-  /** Ends the stream after the queued frames and resolves with the peer's answer. */
-  end(): Promise<boolean>;
-  /** Resolves (or rejects, naming peer and method) when the stream is over, however it ended. */
-  readonly done: Promise<boolean>;
-}
+export type { WireStream } from './wire-stream';
 
 export interface WireClient {
   readonly address: string;

@@ -72,11 +72,11 @@ export function formatIp(addr: Buffer): string {
 }
 
 /** '10.0.0.1/24', 'fd00::1/64'. With allowBare, '10.0.0.1' means /32 (or /128). */
-export function parseCidr(cidr: string, field = 'cidr', allowBare = false): Cidr {
+export function parseCidr(cidr: string, field = 'cidr', opts: { allowBare?: boolean } = {}): Cidr {
   if (typeof cidr !== 'string') throw new Error(`${field}: expected a CIDR string`);
   const slash = cidr.indexOf('/');
   if (slash < 0) {
-    if (!allowBare) throw new Error(`${field}: invalid CIDR ${JSON.stringify(cidr)} (missing /prefix)`);
+    if (!opts.allowBare) throw new Error(`${field}: invalid CIDR ${JSON.stringify(cidr)} (missing /prefix)`);
     const { family, addr } = parseIp(cidr, field);
     return { family, addr, prefix: family === 4 ? 32 : 128 };
   }

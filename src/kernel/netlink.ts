@@ -8,7 +8,6 @@ import { KernelError } from './errors';
 import { NetNs, withNetns } from './netns';
 
 export const NLMSG_HDRLEN = 16;
-export const NLMSG_NOOP = 1;
 export const NLMSG_ERROR = 2;
 export const NLMSG_DONE = 3;
 

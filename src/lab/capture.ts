@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { LabError } from './lab';
+import { LabError } from './errors';
 import type { Endpoint } from './endpoint';
 
 export interface CaptureOptions {

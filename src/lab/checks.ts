@@ -163,11 +163,6 @@ export async function probeLinks(links: Array<{ a: ProbeEnd; b: ProbeEnd }>, cou
   }
 }
 
-/** One link's frame probe (see probeLinks). */
-export async function probeFrames(a: ProbeEnd, b: ProbeEnd, count = 3, waitMs = 1000): Promise<{ sent: number; received: number }> {
-  return (await probeLinks([{ a, b }], count, waitMs))[0]!;
-}
-
 /** Each pod's links, dumped once per check rather than asked for one at a time. */
 class LinkTables {
   private readonly byNetns = new Map<string, Map<string, LinkInfo>>();

@@ -6,7 +6,7 @@ import { get as httpGet } from 'node:http';
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cniSocketPath } from '../meshnet/sockets';
+import { cniSocketPath } from '../plumbing/sockets';
 import { nodeRuntime } from './containerd-node';
 import { netnsPath } from './names';
 import type { LabState, NodeState } from './state';

@@ -4,7 +4,7 @@
 import { NetNs, Rtnl } from '../kernel';
 import { openStore } from '../store';
 import { TopologyClient, type Link } from '../topology';
-import { LabError } from './lab';
+import { LabError } from './errors';
 import type { LabState, PodState } from './state';
 
 export interface Endpoint {

@@ -7,7 +7,7 @@ import { closeSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LabError } from './lab';
+import { LabError } from './errors';
 import { processGone } from './daemons';
 import type { LabState } from './state';
 

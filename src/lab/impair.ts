@@ -11,7 +11,7 @@ import {
 } from '../topology';
 import type { WireTelemetry } from '../wire/dataplane';
 import { nodeWires } from './daemons';
-import { LabError } from './lab';
+import { LabError } from './errors';
 import { linkAt, type Endpoint } from './endpoint';
 import type { LabState, PodState } from './state';
 

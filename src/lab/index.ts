@@ -14,3 +14,4 @@ export { setCable, type CableResult } from './cable';
 export { impairLink, describeImpairment, type ImpairResult } from './impair';
 export { graphData, renderDot, renderHtml, renderMermaid, type GraphData } from './graph';
 export type { WireTelemetry } from '../wire/dataplane';
+export * from './errors';

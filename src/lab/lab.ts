@@ -8,15 +8,15 @@ import { StoreError, openStore } from '../store';
 import { TopologyClient } from '../topology';
 import { startApiProxyProcess, startDaemon, stopApiProxy, stopDaemons } from './daemons';
 import { startLabEtcd, stopLabEtcd } from './etcd';
+import { LabError } from './errors';
 import { cleanupKubeLab, prepareKubeLab } from './kube';
 import { removeSandboxesOf, startNodeRuntime, stopNodeRuntime, waitChained } from './containerd-node';
 import { createFabric, createNode, primaryConfList } from './fabric';
 import { parseLabFile, type LabFileOptions, type LabSpec } from './labfile';
-import { cniSocketPath, deferredDir } from '../meshnet/sockets';
+import { cniSocketPath, deferredDir } from '../plumbing/sockets';
 import { LAB_RUN_DIR, labPrefix, netnsPath } from './names';
 import { newPodState, startPod, stopPod } from './runtime';
 import { labDir, loadState, saveState, type LabState } from './state';
-import { MeshnetError } from '../errors';
 
 export interface LabOptions {
   /** Where lab state lives (default /run/meshnet-lab). */
@@ -47,14 +47,6 @@ async function inPool<T>(items: T[], limit: number, fn: (item: T) => Promise<voi
     while (next < items.length) await fn(items[next++]!);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-/** A lab operation refused or impossible (the message says why and what to do). */
-export class LabError extends MeshnetError {
-  readonly code = 'LabRefused';
-  constructor(message: string) {
-    super(message);
-  }
 }
 
 /** dist/cni next to the running bundle, or under the repository when running from source. */

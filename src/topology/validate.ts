@@ -28,14 +28,20 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function str(obj: Record<string, unknown>, key: string, path: string, required: boolean): string | undefined {
+/** A string that must be there and not be empty. */
+function requiredStr(obj: Record<string, unknown>, key: string, path: string): string {
   const v = obj[key];
-  if (v === undefined || v === null || (v === '' && !required)) {
-    if (required) throw new TopologyError(`${path}.${key}`, 'is required');
-    return undefined;
-  }
+  if (v === undefined || v === null) throw new TopologyError(`${path}.${key}`, 'is required');
   if (typeof v !== 'string') throw new TopologyError(`${path}.${key}`, `must be a string, got ${JSON.stringify(v)}`);
-  if (required && v === '') throw new TopologyError(`${path}.${key}`, 'must not be empty');
+  if (v === '') throw new TopologyError(`${path}.${key}`, 'must not be empty');
+  return v;
+}
+
+/** A string that may be absent; null and '' count as absent. */
+function optionalStr(obj: Record<string, unknown>, key: string, path: string): string | undefined {
+  const v = obj[key];
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string') throw new TopologyError(`${path}.${key}`, `must be a string, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -85,9 +91,9 @@ export function parseLink(v: unknown, path: string): Link {
   if (!isRecord(v)) throw new TopologyError(path, 'must be an object');
   const link: Link = {
     uid: int(v, 'uid', path),
-    peer_pod: str(v, 'peer_pod', path, true)!,
-    local_intf: str(v, 'local_intf', path, true)!,
-    peer_intf: str(v, 'peer_intf', path, true)!,
+    peer_pod: requiredStr(v, 'peer_pod', path),
+    local_intf: requiredStr(v, 'local_intf', path),
+    peer_intf: requiredStr(v, 'peer_intf', path),
   };
   for (const k of ['local_intf', 'peer_intf'] as const) {
     if (!isValidIfName(link[k])) {
@@ -110,7 +116,7 @@ export function parseLink(v: unknown, path: string): Link {
   // Checked here, kept as written (a Topology read and written back stays as its author wrote it).
   if (parseImpairment(v.impairment, `${path}.impairment`)) link.impairment = { ...(v.impairment as Record<ImpairmentKey, string>) };
   for (const k of ['local_ip', 'peer_ip'] as const) {
-    const ip = str(v, k, path, false);
+    const ip = optionalStr(v, k, path);
     if (ip === undefined) continue;
     if (!isValidCidr(ip)) throw new TopologyError(`${path}.${k}`, `"${ip}" is not a CIDR such as 12.12.12.1/24`);
     link[k] = ip;
@@ -123,14 +129,14 @@ function parseStatus(v: unknown, path: string): TopologyStatus | undefined {
   if (!isRecord(v)) throw new TopologyError(path, 'must be an object');
   const s: TopologyStatus = {};
   for (const k of ['src_ip', 'net_ns', 'container_id', 'plumbing_error'] as const) {
-    const x = str(v, k, path, false);
+    const x = optionalStr(v, k, path);
     if (x !== undefined) s[k] = x;
   }
   if (Array.isArray(v.skipped)) {
     s.skipped = v.skipped.map((item, i) => {
       const p = `${path}.skipped[${i}]`;
       if (!isRecord(item)) throw new TopologyError(p, 'must be an object');
-      return { pod_name: str(item, 'pod_name', p, true)!, link_id: int(item, 'link_id', p) };
+      return { pod_name: requiredStr(item, 'pod_name', p), link_id: int(item, 'link_id', p) };
     });
   }
   return s;
@@ -161,11 +167,11 @@ export function parseTopology(v: unknown, defaultNamespace = 'default', where = 
     throw new TopologyError(`${where}.kind`, `must be ${TOPOLOGY_KIND}, got ${JSON.stringify(v.kind)}`);
   }
   if (!isRecord(v.metadata)) throw new TopologyError(`${where}.metadata`, 'is required');
-  const name = str(v.metadata, 'name', `${where}.metadata`, true)!;
+  const name = requiredStr(v.metadata, 'name', `${where}.metadata`);
   if (!DNS_LABEL.test(name) || name.length > 253) {
     throw new TopologyError(`${where}.metadata.name`, `"${name}" is not a valid pod name (lower-case DNS name)`);
   }
-  const namespace = str(v.metadata, 'namespace', `${where}.metadata`, false) ?? defaultNamespace;
+  const namespace = optionalStr(v.metadata, 'namespace', `${where}.metadata`) ?? defaultNamespace;
   if (!DNS_LABEL.test(namespace)) throw new TopologyError(`${where}.metadata.namespace`, `"${namespace}" is not a valid namespace`);
   const spec = v.spec;
   if (!isRecord(spec)) throw new TopologyError(`${where}.spec`, 'is required');
@@ -205,7 +211,7 @@ export function parseTopology(v: unknown, defaultNamespace = 'default', where = 
     metadata: { name, namespace },
     spec: { links },
   };
-  const rv = str(meta, 'resourceVersion', `${where}.metadata`, false);
+  const rv = optionalStr(meta, 'resourceVersion', `${where}.metadata`);
   if (rv !== undefined) t.metadata.resourceVersion = rv;
   const status = parseStatus(v.status, `${where}.status`);
   if (status) t.status = status;

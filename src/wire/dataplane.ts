@@ -10,7 +10,7 @@ import { formatImpairment, type Impairment } from '../topology/impairment';
 import type { ImpairCounters } from './impair';
 import type { Packet, TlsMaterial } from '../grpc';
 import { PeerStreams } from './peers';
-import { MESHNET_LINK_GROUP } from '../meshnet/links';
+import { MESHNET_LINK_GROUP } from '../plumbing/links';
 import { wireHostIntf, wirePodMac } from './ids';
 import { WireTable, type WireEndSpec } from './table';
 import type { Logger } from '../log';

@@ -11,7 +11,7 @@ import { get as httpGet } from 'node:http';
 import { resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { checkLinks, netnsPath, type LabState } from '../../src/lab';
-import { cniSocketPath } from '../../src/meshnet/sockets';
+import { cniSocketPath } from '../../src/plumbing/sockets';
 import { openStore } from '../../src/store';
 import { TopologyClient } from '../../src/topology';
 import { N1, from, labDownWithAttacker, labWithAttacker, removeRunDir } from '../helpers/attacker-lab';

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { NetNs, Rtnl, listNamedNetns } from '../../src/kernel';
 import { checkLinks, labDaemonPids, labDown, labPrefix, labUp, parseLabFile } from '../../src/lab';
-import { vniOf } from '../../src/meshnet/vxlan';
+import { vniOf } from '../../src/plumbing/vxlan';
 import { openStore } from '../../src/store';
 import { TopologyClient } from '../../src/topology';
 

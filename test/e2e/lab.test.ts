@@ -15,7 +15,7 @@ import { cniSocketPath } from '../../src/daemon/cni-socket';
 import { get as httpGet } from 'node:http';
 import { openStore } from '../../src/store';
 import { TopologyClient } from '../../src/topology';
-import { vniOf } from '../../src/meshnet/vxlan';
+import { vniOf } from '../../src/plumbing/vxlan';
 import { linkIn as linkOf } from '../helpers/netns';
 
 const runDir = mkdtempSync(join(tmpdir(), 'labtest-'));

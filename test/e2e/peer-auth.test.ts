@@ -11,8 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { NetNs, Rtnl } from '../../src/kernel';
 import { checkLinks, netnsPath, nodeWires, type LabState } from '../../src/lab';
 import { ATTACKER_IP, N1, N2, from, labDownWithAttacker, labWithAttacker, removeRunDir } from '../helpers/attacker-lab';
-import { cniSocketPath } from '../../src/meshnet/sockets';
-import { vniOf } from '../../src/meshnet/vxlan';
+import { cniSocketPath } from '../../src/plumbing/sockets';
+import { vniOf } from '../../src/plumbing/vxlan';
 import { openStore } from '../../src/store';
 import { TopologyClient } from '../../src/topology';
 

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { checkLinks, netnsPath, type LabState } from '../../src/lab';
-import { cniSocketPath } from '../../src/meshnet/sockets';
+import { cniSocketPath } from '../../src/plumbing/sockets';
 import { openStore } from '../../src/store';
 import { TopologyClient } from '../../src/topology';
 import { N1, N2, from, labDownWithAttacker, labWithAttacker, removeRunDir } from '../helpers/attacker-lab';

@@ -16,7 +16,7 @@ import { NetNs, Rtnl, deleteNamedNetns, listNamedNetns } from '../../src/kernel'
 import { checkLinks, labDown, labUp, netnsPath, parseLabSpec, processGone, saveState, startPod, stopPod, type LabState, type PodState } from '../../src/lab';
 import { newPodState } from '../../src/lab/runtime';
 import { startDaemon } from '../../src/lab/daemons';
-import { MESHNET_LINK_GROUP } from '../../src/meshnet/links';
+import { MESHNET_LINK_GROUP } from '../../src/plumbing/links';
 import { openStore } from '../../src/store';
 import { TopologyClient } from '../../src/topology';
 

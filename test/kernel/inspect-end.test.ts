@@ -5,7 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rtnl } from '../../src/kernel';
-import { inspectEnd } from '../../src/meshnet/links';
+import { inspectEnd } from '../../src/plumbing/links';
 import { cleanupAllNetns, tempNetns, type TempNetns } from '../helpers/netns';
 
 after(cleanupAllNetns);

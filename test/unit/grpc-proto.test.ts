@@ -1,5 +1,5 @@
 // proto/meshnet/v1beta1/meshnet.proto against the facts of upstream meshnet's API
-// (shared/reference/meshnet-compat.md, "gRPC API"), and the committed generated code against the
+// (its meshnet.proto: services, methods, messages and field numbers), and the committed generated code against the
 // .proto (a stale src/grpc/gen fails here; regenerate with scripts/gen-proto.sh).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

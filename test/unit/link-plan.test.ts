@@ -1,8 +1,8 @@
-// Link planning (src/meshnet/plan.ts): what each link of a pod needs, from its Topology and its
+// Link planning (src/plumbing/plan.ts): what each link of a pod needs, from its Topology and its
 // peers', before anything touches the kernel. One behaviour per test.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { linkProblems, planLinks } from '../../src/meshnet/plan';
+import { linkProblems, planLinks } from '../../src/plumbing/plan';
 import { parseStored, type Link, type Topology } from '../../src/topology';
 
 const NODE_A = '192.0.2.11';

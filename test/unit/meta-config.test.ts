@@ -2,10 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CniError } from '../../src/cni';
-import { hijackSubnets, parseRouterConf, parseVethConf } from '../../src/plugins/meta/config';
-import { compareNicNames, nicTable } from '../../src/plugins/meta/tables';
-import { macFromPrefix } from '../../src/plugins/meta/mac';
-import { contains, networkOf } from '../../src/plugins/meta/cidr';
+import { hijackSubnets, parseRouterConf, parseVethConf } from '../../src/chained/config';
+import { compareNicNames, nicTable } from '../../src/chained/tables';
+import { macFromPrefix } from '../../src/chained/mac';
+import { contains, networkOf } from '../../src/chained/cidr';
 
 const base = { overlay_hijack_subnet: ['10.244.0.0/16'], service_hijack_subnet: ['10.96.0.0/12'] };
 

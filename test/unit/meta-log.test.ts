@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileLogger } from '../../src/plugins/meta/log';
-import type { LogOptions } from '../../src/plugins/meta/config';
+import { FileLogger } from '../../src/chained/log';
+import type { LogOptions } from '../../src/chained/config';
 
 const dir = mkdtempSync(join(tmpdir(), 'meta-log-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -3,8 +3,8 @@
 // from being plumbed (the kernel would answer a bare EEXIST: meshnet-cni #45).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fnv32a, vniOf } from '../../src/meshnet/vxlan';
-import { planLinks, vniCollisions } from '../../src/meshnet/plan';
+import { fnv32a, vniOf } from '../../src/plumbing/vxlan';
+import { planLinks, vniCollisions } from '../../src/plumbing/plan';
 import type { Topology } from '../../src/topology';
 
 test('fnv32a is FNV-1a 32 (published test vectors), as Go\'s hash/fnv', () => {

@@ -25,6 +25,6 @@ export const apply: Command = {
     while (Date.now() < deadline && (await checkLinks(state, await topologiesOf(state), { traffic: false })).some((r) => !r.pass)) {
       await new Promise((r) => setTimeout(r, 100));
     }
-    return (await showLinks(state, true)) ? 0 : 1;
+    return (await showLinks(state, { traffic: true })) ? 0 : 1;
   },
 };

@@ -35,6 +35,6 @@ export const check: Command = {
       outJson({ lab: name, pass, pods, links });
       return pass ? 0 : 1;
     }
-    return (await showLinks(state, true)) && ok ? 0 : 1;
+    return (await showLinks(state, { traffic: true })) && ok ? 0 : 1;
   },
 };

@@ -24,7 +24,7 @@ export const status: Command = {
     for (const name of names) {
       const state = labState(name);
       out(describe(state));
-      await showLinks(state, false);
+      await showLinks(state, { traffic: false });
     }
     return 0;
   },

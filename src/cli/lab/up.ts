@@ -22,6 +22,6 @@ export const up: Command = {
     const state = await labUp(readLabFile(file, opts), file, kubeconfig !== undefined ? { kubeconfig } : {});
     out(describe(state));
     if (p.values['no-check']) return 0;
-    return (await showLinks(state, true)) ? 0 : 1;
+    return (await showLinks(state, { traffic: true })) ? 0 : 1;
   },
 };

@@ -106,7 +106,7 @@ export function parseDst(dst: string, gw?: string): { family: Family; addr: Buff
     const family: Family = dst === 'default6' ? 6 : gw !== undefined && ipFamily(gw) === 6 ? 6 : 4;
     return { family, addr: Buffer.alloc(family === 4 ? 4 : 16), prefix: 0 };
   }
-  return parseCidr(dst, 'dst', true);
+  return parseCidr(dst, 'dst', { allowBare: true });
 }
 
 export function openFd(ns: NetNs, field: string): number {

@@ -51,7 +51,9 @@ export class RtnlRoutes extends RtnlAddresses {
     return out;
   }
 
-  protected routeMsg(type: number, flags: number, r: RouteSpec, op: string, forDelete: boolean): MsgBuilder | undefined {
+  protected routeMsg(type: number, flags: number, r: RouteSpec, op: string): MsgBuilder | undefined {
+    // A delete matches on what it names; an add fills in the kernel's defaults.
+    const forDelete = type === RTM_DELROUTE;
     const d = parseDst(r.dst, r.gw);
     const gw = r.gw !== undefined ? parseIp(r.gw, 'gw') : undefined;
     if (gw && gw.family !== d.family) throw new Error(`gw: ${r.gw} is not the same family as dst ${r.dst}`);
@@ -90,14 +92,14 @@ export class RtnlRoutes extends RtnlAddresses {
 
   addRoute(r: RouteSpec & { replace?: boolean }): void {
     const op = `adding route ${this.routeText(r)}`;
-    const msg = this.routeMsg(RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | (r.replace ? NLM_F_REPLACE : NLM_F_EXCL), r, op, false)!;
+    const msg = this.routeMsg(RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | (r.replace ? NLM_F_REPLACE : NLM_F_EXCL), r, op)!;
     this.sock.request(msg, op);
   }
 
   /** False when no such route (or its device) existed. */
   delRoute(r: RouteSpec): boolean {
     const op = `deleting route ${this.routeText(r)}`;
-    const msg = this.routeMsg(RTM_DELROUTE, NLM_F_ACK, r, op, true);
+    const msg = this.routeMsg(RTM_DELROUTE, NLM_F_ACK, r, op);
     if (!msg) return false;
     try {
       this.sock.request(msg, op);

@@ -37,8 +37,8 @@ export class RtnlRules extends RtnlRoutes {
   }
 
   protected ruleMsg(type: number, flags: number, r: RuleSpec): MsgBuilder {
-    const from = r.from !== undefined ? parseCidr(r.from, 'from', true) : undefined;
-    const to = r.to !== undefined ? parseCidr(r.to, 'to', true) : undefined;
+    const from = r.from !== undefined ? parseCidr(r.from, 'from', { allowBare: true }) : undefined;
+    const to = r.to !== undefined ? parseCidr(r.to, 'to', { allowBare: true }) : undefined;
     const family: Family = r.family ?? from?.family ?? to?.family ?? 4;
     if (r.family !== undefined && r.family !== 4 && r.family !== 6) throw new Error(`family: must be 4 or 6`);
     if (from && from.family !== family) throw new Error(`from: ${r.from} is not IPv${family}`);

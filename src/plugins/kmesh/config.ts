@@ -1,7 +1,7 @@
 // The config keys of kmesh-cni, parsed once into typed values. Errors are CniError 7 naming the key.
 // Unknown keys are ignored: runtimes and the installer add their own.
 import { CniError, ErrorCode, describeValue } from '../../cni';
-import type { LogLevel, LogOptions } from '../meta/config';
+import type { LogLevel, LogOptions } from '../../chained/config';
 
 export interface KmeshConf {
   /** Absolute path of the kubeconfig the installer wrote. */

@@ -4,7 +4,7 @@
 // rules. See README.md for keys, error codes and what each command does.
 import { existsSync } from 'node:fs';
 import { CHAINED_VERSIONS, CniError, ErrorCode, type CniResult, type PluginContext, type PluginFuncs } from '../../cni';
-import { FileLogger, type Logger } from '../meta/log';
+import { FileLogger, type Logger } from '../../chained/log';
 import { CgroupNotFoundError, findPodCgroup, KMESH_CLASSID, readClassid, writeClassid } from './cgroup';
 import { KmeshCode } from './codes';
 import { parseKmeshConf, type KmeshConf } from './config';

@@ -4,7 +4,7 @@
 // agree with the daemon's settings when one serves the call).
 import { CniError, ErrorCode, isIP } from '../../cni';
 import { isStoreRef, STORE_REF_FORMS } from '../../store';
-import { VNI_SCHEMES, type VniScheme } from '../../meshnet/vxlan';
+import { VNI_SCHEMES, type VniScheme } from '../../plumbing/vxlan';
 import { MAX_MTU, MIN_MTU } from '../../topology';
 
 export interface MeshnetConf {

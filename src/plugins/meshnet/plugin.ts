@@ -7,20 +7,20 @@ import {
   type CniResult, type PluginContext, type PluginFuncs,
 } from '../../cni';
 import { netnsPathExists } from '../../kernel';
-import { Handles } from '../../meshnet/handles';
-import { MESHNET_LINK_GROUP, inspectEnd, isPaired } from '../../meshnet/links';
-import { nodeIpFromDefaultRoute } from '../../meshnet/node-ip';
-import { linkLabel, planPod, type InterNodeLinkType, type LinkPlan, type PodRef } from '../../meshnet/plan';
-import { FarEndFailures, plumbLink, removeFarEnds } from '../../meshnet/plumb';
-import type { RemoteLinker, WireLinker } from '../../meshnet/remote';
-import { vniOf, type VniScheme } from '../../meshnet/vxlan';
+import { Handles } from '../../plumbing/handles';
+import { MESHNET_LINK_GROUP, inspectEnd, isPaired } from '../../plumbing/links';
+import { nodeIpFromDefaultRoute } from '../../plumbing/node-ip';
+import { linkLabel, planPod, type InterNodeLinkType, type LinkPlan, type PodRef } from '../../plumbing/plan';
+import { FarEndFailures, plumbLink, removeFarEnds } from '../../plumbing/plumb';
+import type { RemoteLinker, WireLinker } from '../../plumbing/far-node';
+import { vniOf, type VniScheme } from '../../plumbing/vxlan';
 import { openStore, type Store } from '../../store';
 import { TopologyClient, cablePulled, isAlive, withDefaultMtu, type Topology } from '../../topology';
 import { MeshnetCode } from './codes';
 import { parseMeshnetConf, type MeshnetConf } from './config';
 import { createLogger, type Logger } from '../../log';
 
-export type { InterNodeLinkType } from '../../meshnet/plan';
+export type { InterNodeLinkType } from '../../plumbing/plan';
 import { delegateConf, runDelegate } from './delegate';
 
 /** The pod this call is for, or undefined when CNI_ARGS do not name one (not a topology pod). */

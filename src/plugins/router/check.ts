@@ -1,17 +1,18 @@
 // router CHECK: recompute what ADD makes (plan.ts plus the default-route placement) and report every difference.
 import { CniError, type PluginContext } from '../../cni';
 import { Rtnl } from '../../kernel';
-import { openPod, requirePrevResult } from '../meta/chain';
-import { hostCidr } from '../meta/cidr';
-import { MetaCode } from '../meta/codes';
-import { parseRouterConf } from '../meta/config';
-import { checkMigrated, mainDefaults, nicDefault, shouldMigrate } from '../meta/default-route';
-import { macProblem } from '../meta/mac-rewrite';
-import { describeRoute, describeRule, findRoutes, hasNeigh, hasRule, routeMatches, type Rule } from '../meta/netops';
-import { requireNicIps } from '../meta/nic-ips';
-import { invocationLogger } from '../meta/plugin-log';
-import { hostRpFilter, podRpFilter } from '../meta/rp-filter';
-import { FROM_RULE_PRIORITY } from '../meta/tables';
+import { requirePrevResult } from '../../chained/chain';
+import { openPod } from '../../chained/pod';
+import { hostCidr } from '../../chained/cidr';
+import { MetaCode } from '../../chained/codes';
+import { parseRouterConf } from '../../chained/config';
+import { checkMigrated, mainDefaults, nicDefault, shouldMigrate } from '../../chained/default-route';
+import { macProblem } from '../../chained/mac-rewrite';
+import { describeRoute, describeRule, findRoutes, hasNeigh, hasRule, routeMatches, type Rule } from '../../chained/netops';
+import { requireNicIps } from '../../chained/nic-ips';
+import { invocationLogger } from '../../chained/plugin-log';
+import { hostRpFilter, podRpFilter } from '../../chained/rp-filter';
+import { FROM_RULE_PRIORITY } from '../../chained/tables';
 import { findOverlay } from './overlay';
 import { planRouter } from './plan';
 

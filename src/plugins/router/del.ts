@@ -3,13 +3,13 @@
 // overlay's default route put back into main. Everything already gone counts as done.
 import type { PluginContext } from '../../cni';
 import { Rtnl } from '../../kernel';
-import { openPodIfExists } from '../meta/chain';
-import { hostCidr, isDefaultDst } from '../meta/cidr';
-import { parseRouterConf } from '../meta/config';
-import { mainDefaults } from '../meta/default-route';
-import { delNicIps } from '../meta/nic-ips';
-import { invocationLogger } from '../meta/plugin-log';
-import { MAIN_TABLE, nicTable } from '../meta/tables';
+import { openPodIfExists } from '../../chained/pod';
+import { hostCidr, isDefaultDst } from '../../chained/cidr';
+import { parseRouterConf } from '../../chained/config';
+import { mainDefaults } from '../../chained/default-route';
+import { delNicIps } from '../../chained/nic-ips';
+import { invocationLogger } from '../../chained/plugin-log';
+import { MAIN_TABLE, nicTable } from '../../chained/tables';
 import { removeHostPath } from './host-rule';
 import { HOST_RULE_PRIORITY } from './plan';
 

@@ -2,8 +2,8 @@
 // by the first pod that needs it and removed by the DEL that leaves its table empty. A file lock
 // serialises these read-modify-write steps across concurrent plugin runs.
 import { lockFile, type Rtnl } from '../../kernel';
-import { ensureRoute, ensureRule, removeRule, type Route, type Rule } from '../meta/netops';
-import type { Undo } from '../meta/undo';
+import { ensureRoute, ensureRule, removeRule, type Route, type Rule } from '../../chained/netops';
+import type { Undo } from '../../chained/undo';
 
 export const HOST_LOCK = '/run/meta-plugins-router.lock';
 

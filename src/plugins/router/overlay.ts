@@ -1,8 +1,8 @@
 // The pod's overlay interface (eth0 from calico/flannel/bridge/ptp ...) and its host peer.
 import { CniError } from '../../cni';
 import type { LinkInfo, Rtnl } from '../../kernel';
-import { canonicalIp, isLinkLocalOrLoopback, type Family } from '../meta/cidr';
-import { MetaCode } from '../meta/codes';
+import { canonicalIp, isLinkLocalOrLoopback, type Family } from '../../chained/cidr';
+import { MetaCode } from '../../chained/codes';
 
 export interface Overlay {
   name: string;

@@ -10,12 +10,12 @@
 //    `from all lookup host_rule_table pref 1000` and `<net1 IP>/32 dev <eth0's host peer>` in
 //    that table, when the node has an address in net1's subnet (not in sriov mode).
 import type { Rtnl } from '../../kernel';
-import { formatNet, hostCidr, type Family } from '../meta/cidr';
-import { hijackSubnets, type RouterConf } from '../meta/config';
-import { discoverHostIps, hostAddressIn } from '../meta/host-ips';
-import { nicRoutesFor, type Route, type Rule } from '../meta/netops';
-import { families, type NicIp } from '../meta/nic-ips';
-import { FROM_RULE_PRIORITY, MAIN_TABLE, nicTable, TO_RULE_PRIORITY } from '../meta/tables';
+import { formatNet, hostCidr, type Family } from '../../chained/cidr';
+import { hijackSubnets, type RouterConf } from '../../chained/config';
+import { discoverHostIps, hostAddressIn } from '../../chained/host-ips';
+import { nicRoutesFor, type Route, type Rule } from '../../chained/netops';
+import { families, type NicIp } from '../../chained/nic-ips';
+import { FROM_RULE_PRIORITY, MAIN_TABLE, nicTable, TO_RULE_PRIORITY } from '../../chained/tables';
 import type { Overlay } from './overlay';
 
 /** Priority of the host rule, as upstream. */

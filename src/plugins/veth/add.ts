@@ -4,15 +4,16 @@
 import { type CniResult, type PluginContext } from '../../cni';
 import { Rtnl, writeSysctl } from '../../kernel';
 import { linkAlias, setLinkAlias } from '../../kernel/link-alias';
-import { addWithRollback, requirePrevResult, skippedAdd, withInterfaces, type Pod } from '../meta/chain';
-import { parseVethConf, type MetaConf } from '../meta/config';
-import { migrateDefault, shouldMigrate } from '../meta/default-route';
-import type { Logger } from '../meta/log';
-import { describeRoute, ensureNeigh, ensureRoute, ensureRule } from '../meta/netops';
-import { requireNicIps, type NicIp } from '../meta/nic-ips';
-import { invocationLogger } from '../meta/plugin-log';
-import { enablePodIpv6, setHostRpFilter, setPodRpFilter } from '../meta/rp-filter';
-import type { Undo } from '../meta/undo';
+import { addWithRollback, requirePrevResult, skippedAdd, withInterfaces } from '../../chained/chain';
+import type { Pod } from '../../chained/pod';
+import { parseVethConf, type MetaConf } from '../../chained/config';
+import { migrateDefault, shouldMigrate } from '../../chained/default-route';
+import type { Logger } from '../../chained/log';
+import { describeRoute, ensureNeigh, ensureRoute, ensureRule } from '../../chained/netops';
+import { requireNicIps, type NicIp } from '../../chained/nic-ips';
+import { invocationLogger } from '../../chained/plugin-log';
+import { enablePodIpv6, setHostRpFilter, setPodRpFilter } from '../../chained/rp-filter';
+import type { Undo } from '../../chained/undo';
 import { hostVethName, POD_VETH, primaryAlias, primaryFromAlias } from './names';
 import { planVeth } from './plan';
 

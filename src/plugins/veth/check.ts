@@ -2,15 +2,16 @@
 import { CniError, type PluginContext } from '../../cni';
 import { Rtnl } from '../../kernel';
 import { linkAlias } from '../../kernel/link-alias';
-import { requirePrevResult, openPod } from '../meta/chain';
-import { MetaCode } from '../meta/codes';
-import { parseVethConf } from '../meta/config';
-import { checkMigrated, nicDefault, shouldMigrate } from '../meta/default-route';
-import { macProblem } from '../meta/mac-rewrite';
-import { describeRoute, describeRule, findRoutes, hasNeigh, hasRule, routeMatches } from '../meta/netops';
-import { requireNicIps } from '../meta/nic-ips';
-import { invocationLogger } from '../meta/plugin-log';
-import { podRpFilter, hostRpFilter } from '../meta/rp-filter';
+import { requirePrevResult } from '../../chained/chain';
+import { openPod } from '../../chained/pod';
+import { MetaCode } from '../../chained/codes';
+import { parseVethConf } from '../../chained/config';
+import { checkMigrated, nicDefault, shouldMigrate } from '../../chained/default-route';
+import { macProblem } from '../../chained/mac-rewrite';
+import { describeRoute, describeRule, findRoutes, hasNeigh, hasRule, routeMatches } from '../../chained/netops';
+import { requireNicIps } from '../../chained/nic-ips';
+import { invocationLogger } from '../../chained/plugin-log';
+import { podRpFilter, hostRpFilter } from '../../chained/rp-filter';
 import { hostVethName, POD_VETH, primaryFromAlias } from './names';
 import { planVeth } from './plan';
 

@@ -5,13 +5,13 @@
 import type { PluginContext } from '../../cni';
 import { Rtnl } from '../../kernel';
 import { linkAlias } from '../../kernel/link-alias';
-import { openPodIfExists, type Pod } from '../meta/chain';
-import { hostCidr } from '../meta/cidr';
-import { parseVethConf } from '../meta/config';
-import type { Logger } from '../meta/log';
-import { delNicIps } from '../meta/nic-ips';
-import { invocationLogger } from '../meta/plugin-log';
-import { nicTable } from '../meta/tables';
+import { openPodIfExists, type Pod } from '../../chained/pod';
+import { hostCidr } from '../../chained/cidr';
+import { parseVethConf } from '../../chained/config';
+import type { Logger } from '../../chained/log';
+import { delNicIps } from '../../chained/nic-ips';
+import { invocationLogger } from '../../chained/plugin-log';
+import { nicTable } from '../../chained/tables';
 import { hostVethName, POD_VETH, primaryFromAlias } from './names';
 
 export async function vethDel(ctx: PluginContext): Promise<void> {

@@ -3,13 +3,13 @@
 // drift apart.
 import { CniError } from '../../cni';
 import type { Rtnl } from '../../kernel';
-import { formatNet, hostCidr, type Family } from '../meta/cidr';
-import { MetaCode } from '../meta/codes';
-import { hijackSubnets, type MetaConf } from '../meta/config';
-import { discoverHostIps } from '../meta/host-ips';
-import { nicRoutesFor, type Route, type Rule } from '../meta/netops';
-import { families, type NicIp } from '../meta/nic-ips';
-import { FROM_RULE_PRIORITY, MAIN_TABLE, nicTable } from '../meta/tables';
+import { formatNet, hostCidr, type Family } from '../../chained/cidr';
+import { MetaCode } from '../../chained/codes';
+import { hijackSubnets, type MetaConf } from '../../chained/config';
+import { discoverHostIps } from '../../chained/host-ips';
+import { nicRoutesFor, type Route, type Rule } from '../../chained/netops';
+import { families, type NicIp } from '../../chained/nic-ips';
+import { FROM_RULE_PRIORITY, MAIN_TABLE, nicTable } from '../../chained/tables';
 import { POD_VETH } from './names';
 
 export interface Neigh { dev: string; ip: string; mac: string }

@@ -6,7 +6,7 @@ import {
   LOCALHOST_PEER, TopologyClient, isAlive, topologyWhere, wantsWire,
   type BadLink, type Link, type Topology, type TopologyStatus,
 } from '../topology';
-import type { WireSide } from './remote';
+import type { WireSide } from './far-node';
 import { vniOf, type VniScheme } from './vxlan';
 
 export type InterNodeLinkType = 'vxlan' | 'grpc';

@@ -2,8 +2,8 @@
 // typed values. Every error is CniError 7 whose details start with the key, e.g.
 //   "service_hijack_subnet[1]": "10.0.0.0/33" is not a CIDR: prefix 33 is larger than 32 for IPv4
 // Unknown keys are ignored: runtimes and Multus add their own.
-import { CniError, ErrorCode, describeValue, parseCidr } from '../../cni';
-import { validateIfName as kernelIfName } from '../../kernel';
+import { CniError, ErrorCode, describeValue, parseCidr } from '../cni';
+import { validateIfName as kernelIfName } from '../kernel';
 import { formatNet, networkOf, type IpNet } from './cidr';
 
 export type PluginName = 'veth' | 'router';

@@ -4,7 +4,7 @@ import { vniOf, plumbVxlanEnd, type VniScheme } from './vxlan';
 import { NODE_NETNS, type Handles } from './handles';
 import { plumbMacvlan, plumbVeth } from './links';
 import { planLinks, wireSides, type InterNodeLinkType, type LinkPlan, type PodRef } from './plan';
-import type { RemoteLinker, WireLinker } from './remote';
+import type { RemoteLinker, WireLinker } from './far-node';
 import type { Topology } from '../topology';
 
 export interface PlumbDeps {

@@ -1,6 +1,6 @@
 // Address helpers on top of the kernel layer's byte-level parsing: canonical text (so values we
 // write compare equal to what the kernel reports back), network masking and containment.
-import { formatIp, parseCidr as kParseCidr, parseIp } from '../../kernel';
+import { formatIp, parseCidr as kParseCidr, parseIp } from '../kernel';
 
 export type Family = 4 | 6;
 

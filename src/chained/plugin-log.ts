@@ -1,5 +1,5 @@
 // One logger per invocation, tagged with what a reader of the log needs to find a pod's lines.
-import type { PluginContext } from '../../cni';
+import type { PluginContext } from '../cni';
 import type { MetaConf } from './config';
 import { FileLogger, type Logger } from './log';
 

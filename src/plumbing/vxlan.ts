@@ -82,7 +82,7 @@ export function plumbVxlanEnd(node: Rtnl, end: LinkEnd, spec: VxlanEndSpec): 'cr
   const cur = end.rtnl.link(end.intf);
   const v = cur?.vxlan;
   if (cur?.kind === 'vxlan' && v?.vni === spec.vni && v.remote === spec.remote && v.local === spec.local) {
-    finishEnd(end, false);
+    finishEnd(end, { disableTxOffloads: false });
     return 'existing';
   }
   if (cur) end.rtnl.deleteLink(end.intf); // a stale end (the peer moved nodes) or someone else's link
@@ -99,6 +99,6 @@ export function plumbVxlanEnd(node: Rtnl, end: LinkEnd, spec: VxlanEndSpec): 'cr
     }
     throw e;
   }
-  finishEnd(end, false);
+  finishEnd(end, { disableTxOffloads: false });
   return 'created';
 }

@@ -1,12 +1,12 @@
 // ip_conflict: before plumbing, probe the NIC's IPv4 addresses with ARP and fail the ADD when
 // another host answers for one of them. IPv6 duplicates are already caught by the kernel's DAD,
 // which the main plugin waits for before it returns.
-import { CniError } from '../../cni';
-import { arpProbe } from '../../kernel/arp-probe';
+import { CniError } from '../cni';
+import { arpProbe } from '../kernel/arp-probe';
 import { MetaCode } from './codes';
 import type { IpConflict } from './config';
 import type { Logger } from './log';
-import type { Pod } from './chain';
+import type { Pod } from './pod';
 import type { NicIp } from './nic-ips';
 
 export async function probeConflicts(pod: Pod, ifname: string, ips: readonly NicIp[], opts: IpConflict, log: Logger): Promise<void> {

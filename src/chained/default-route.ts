@@ -5,7 +5,7 @@
 //   0  never touch default routes
 //  -1  auto: migrate when another NIC that sorts before this one (eth0 < net1 < net9 < net10)
 //      holds the main default route; otherwise this NIC keeps (or takes) main.
-import type { Rtnl, RouteInfo } from '../../kernel';
+import type { Rtnl, RouteInfo } from '../kernel';
 import { defaultDst, isDefaultDst, type Family } from './cidr';
 import type { MigrateRoute } from './config';
 import { ensureRoute, moveRoute, type Route } from './netops';

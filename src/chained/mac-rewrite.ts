@@ -1,6 +1,6 @@
 // mac_prefix: rewrite the pod NIC's MAC from its IPv4 address (see mac.ts), reported in the result.
-import type { CniResult } from '../../cni';
-import type { Pod } from './chain';
+import type { CniResult } from '../cni';
+import type { Pod } from './pod';
 import type { Logger } from './log';
 import { macFromPrefix } from './mac';
 import type { NicIp } from './nic-ips';

@@ -1,14 +1,14 @@
 // What both plugins do around their kernel work: require a prevResult, open the pod's netns,
 // run their plumbing inside one rollback frame, and report their interfaces in the result.
-import { existsSync } from 'node:fs';
-import { CniError, ErrorCode, emptyResult, type CniInterface, type CniResult, type PluginContext } from '../../cni';
-import { NetNs, Rtnl } from '../../kernel';
+import { CniError, ErrorCode, emptyResult, type CniInterface, type CniResult, type PluginContext } from '../cni';
+import { Rtnl } from '../kernel';
 import { MetaCode } from './codes';
 import type { MetaConf } from './config';
 import { probeConflicts } from './ip-conflict';
 import type { Logger } from './log';
 import { rewriteMac } from './mac-rewrite';
 import type { NicIp } from './nic-ips';
+import { openPod, type Pod } from './pod';
 import { Undo } from './undo';
 
 export function requirePrevResult(ctx: PluginContext, plugin: string): CniResult {
@@ -25,41 +25,6 @@ export function skippedAdd(ctx: PluginContext, skipCall: boolean, log: Logger): 
   if (!skipCall) return undefined;
   log.info('skip_call is set: passing prevResult through');
   return ctx.conf.prevResult ?? emptyResult(ctx.conf.cniVersion);
-}
-
-/** The pod's netns and an rtnetlink socket in it; close() releases both. */
-export interface Pod {
-  ns: NetNs;
-  rt: Rtnl;
-  close(): void;
-}
-
-export function openPod(netns: string): Pod {
-  let ns: NetNs;
-  try {
-    ns = NetNs.open(netns);
-  } catch (e) {
-    throw new CniError(ErrorCode.UnknownContainer, 'cannot open the pod network namespace',
-      `CNI_NETNS ${JSON.stringify(netns)}: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  try {
-    const rt = Rtnl.open(ns);
-    return { ns, rt, close: () => { rt.close(); ns.close(); } };
-  } catch (e) {
-    ns.close();
-    throw e;
-  }
-}
-
-/** For DEL: the pod, or undefined when its netns is already gone. */
-export function openPodIfExists(netns: string): Pod | undefined {
-  if (netns === '' || !existsSync(netns)) return undefined;
-  try {
-    return openPod(netns);
-  } catch (e) {
-    if (e instanceof CniError && e.code === ErrorCode.UnknownContainer) return undefined;
-    throw e;
-  }
 }
 
 /** prevResult with `extra` interfaces appended (existing ones with the same name and sandbox are updated). */

@@ -5,9 +5,9 @@
 import { appendFileSync, mkdirSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { LogLevel, LogOptions } from './config';
-import { formatLogLine, type LogFields, type Logger } from '../../log';
+import { formatLogLine, type LogFields, type Logger } from '../log';
 
-export type { Logger } from '../../log';
+export type { Logger } from '../log';
 
 const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 

@@ -1,7 +1,7 @@
 // rp_filter: the kernel uses max(conf.all, conf.<dev>) per interface. In the pod (ours to shape)
 // we set all, default and the interfaces we route through. On the host we touch only the pod's
 // own host-side link, never host-wide settings (upstream rewrote every host interface).
-import { NetNs, readSysctl, withNetns, writeSysctl } from '../../kernel';
+import { NetNs, readSysctl, withNetns, writeSysctl } from '../kernel';
 
 const key = (dev: string): string => `net/ipv4/conf/${dev}/rp_filter`;
 

@@ -1,10 +1,10 @@
 // The far side of cross-node VXLAN links, as peer daemons ask for it: upstream's Remote.Update
 // makes this node's end inside one of its pods, our RemoteExt.RemoveEnd removes it again. The
-// request comes from the network: every field is checked (remote-end.ts) before anything is
+// request comes from the network: every field is checked (plumbing/far-end.ts) before anything is
 // touched, and a bad field is the peer's error, answered INVALID_ARGUMENT naming it.
 import { GrpcStatusError, type RemoteExtHandlers, type RemoteHandlers, Status } from '../grpc';
-import { PodGoneError, RemoteEndError, applyRemoteEnd, removeRemoteEnds, validateRemoteEnd } from '../meshnet/remote-end';
-import type { RemoteEndRef } from '../meshnet/remote';
+import { PodGoneError, RemoteEndError, applyRemoteEnd, removeRemoteEnds, validateRemoteEnd } from '../plumbing/far-end';
+import type { RemoteEndRef } from '../plumbing/far-node';
 import { PermissionDenied, type PeerAuthorizer } from './peer-auth';
 import type { Logger } from '../log';
 

@@ -1,6 +1,6 @@
 // The addresses the main plugin gave CNI_IFNAME, read from prevResult.
-import { CniError, type CniResult } from '../../cni';
-import type { Rtnl } from '../../kernel';
+import { CniError, type CniResult } from '../cni';
+import type { Rtnl } from '../kernel';
 import { canonicalIp, familyOf, networkOf, type Family } from './cidr';
 import { MetaCode } from './codes';
 

@@ -5,7 +5,7 @@ import { isIP, parseCidr } from '../cni';
 import { NetNs, Rtnl, netnsPathExists } from '../kernel';
 import { isValidIfName } from '../topology';
 import { MESHNET_LINK_GROUP } from './links';
-import type { RemoteEnd, RemoteEndRef } from './remote';
+import type { RemoteEnd, RemoteEndRef } from './far-node';
 import { plumbVxlanEnd } from './vxlan';
 import { MeshnetError } from '../errors';
 
@@ -118,9 +118,4 @@ export function removeRemoteEnds(refs: RemoteEndRef[]): boolean[] {
     }
   }
   return out;
-}
-
-/** One far end (see removeRemoteEnds). */
-export function removeRemoteEnd(r: RemoteEndRef): boolean {
-  return removeRemoteEnds([r])[0]!;
 }

@@ -1,7 +1,7 @@
 // Idempotent kernel changes with rollback records. Each ensure* looks first: an object that is
 // already as wanted is left alone (a repeated ADD adds nothing twice and a rollback never removes
 // what another plugin made); a differing one is replaced and the old one restored on rollback.
-import type { Rtnl, RouteInfo, RouteSpec, RuleSpec } from '../../kernel';
+import type { Rtnl, RouteInfo, RouteSpec, RuleSpec } from '../kernel';
 import { canonicalIp, defaultDst, familyOf, isDefaultDst, type Family } from './cidr';
 import { MAIN_TABLE } from './tables';
 import type { Undo } from './undo';

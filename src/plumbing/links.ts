@@ -34,11 +34,11 @@ function paired(a: LinkInfo | undefined, b: LinkInfo | undefined, sameNs: boolea
  * ends only (when configured): a macvlan inherits its parent's and the kernel refuses to change
  * them (EOPNOTSUPP), and a VXLAN's frames are checksummed by the underlay path.
  */
-export function finishEnd(end: LinkEnd, disableOffloads: boolean): void {
+export function finishEnd(end: LinkEnd, opts: { disableTxOffloads: boolean }): void {
   // NLM_F_REPLACE makes a repeated ADD a no-op without reading the addresses first.
   if (end.ip) end.rtnl.addAddr(end.intf, end.ip, { noDad: true, replace: true });
   // Upstream turns tx offloads off so frames leaving through a wire or VXLAN carry real checksums.
-  if (disableOffloads) withNetns(end.ns, () => disableTxOffloads(end.intf));
+  if (opts.disableTxOffloads) withNetns(end.ns, () => disableTxOffloads(end.intf));
   if (end.down) end.rtnl.setDown(end.intf);
   else end.rtnl.setUp(end.intf);
 }
@@ -73,8 +73,8 @@ export function plumbVeth(a: LinkEnd, b: LinkEnd, opts: { disableTxOffloads: boo
   }
   // Offloads are set once, when the pair is made; a pair found in place (a repeated ADD, a
   // reconciler pass) only gets its addresses and up state checked.
-  finishEnd(a, opts.disableTxOffloads && outcome === 'created');
-  finishEnd(b, opts.disableTxOffloads && outcome === 'created');
+  finishEnd(a, { disableTxOffloads: opts.disableTxOffloads && outcome === 'created' });
+  finishEnd(b, { disableTxOffloads: opts.disableTxOffloads && outcome === 'created' });
   return outcome;
 }
 
@@ -82,7 +82,7 @@ export function plumbVeth(a: LinkEnd, b: LinkEnd, opts: { disableTxOffloads: boo
 export function plumbMacvlan(node: Rtnl, parent: string, a: LinkEnd, uid: number): 'created' | 'existing' {
   const cur = a.rtnl.link(a.intf);
   if (cur?.kind === 'macvlan') {
-    finishEnd(a, false);
+    finishEnd(a, { disableTxOffloads: false });
     return 'existing';
   }
   if (cur) a.rtnl.deleteLink(a.intf);
@@ -98,7 +98,7 @@ export function plumbMacvlan(node: Rtnl, parent: string, a: LinkEnd, uid: number
     node.deleteLink(tmp);
     throw e;
   }
-  finishEnd(a, false);
+  finishEnd(a, { disableTxOffloads: false });
   return 'created';
 }
 

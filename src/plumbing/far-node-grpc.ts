@@ -2,7 +2,7 @@
 // peer node reused across calls (PeerClients, shared with the wire linker). The gRPC stack is
 // imported on first use, so the standalone plugin pays for loading it only when a pod has a
 // cross-node link.
-import type { RemoteEnd, RemoteEndRef, RemoteLinker } from './remote';
+import type { RemoteEnd, RemoteEndRef, RemoteLinker } from './far-node';
 
 type GrpcModule = typeof import('../grpc');
 export type PeerClient = ReturnType<GrpcModule['remoteClient']>;

@@ -9,7 +9,7 @@
 //  - it matches the successor project (spiderpool coordinator: 100 reserved for the first NIC,
 //    extra NICs numbered from 101), so users moving between the two see the same tables.
 // Tables 253-255 are the kernel's default/main/local, so N may be at most 152.
-import { CniError, ErrorCode } from '../../cni';
+import { CniError, ErrorCode } from '../cni';
 
 export const TABLE_BASE = 100;
 export const MAX_NIC_NUMBER = 152;

@@ -3,9 +3,9 @@
 // outcome, and only a meshnet VXLAN with exactly the asked VNI and remote VTEP is ever removed.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { EndRemovals } from '../../src/daemon/remote-api';
-import { MESHNET_LINK_GROUP } from '../../src/meshnet/links';
-import { removeRemoteEnds } from '../../src/meshnet/remote-end';
+import { EndRemovals } from '../../src/daemon/remote-service';
+import { MESHNET_LINK_GROUP } from '../../src/plumbing/links';
+import { removeRemoteEnds } from '../../src/plumbing/far-end';
 import { cleanupAllNetns, tempNetns } from '../helpers/netns';
 
 after(cleanupAllNetns);

@@ -1,7 +1,7 @@
 // The node's addresses as seen from a pod: what the pod must reach through its host link.
 // As upstream: the source address the host uses towards each pod IP, plus the addresses of host
 // interfaces except container/overlay plumbing (docker*, veth*, cni* ...), link-local and loopback.
-import type { Rtnl } from '../../kernel';
+import type { Rtnl } from '../kernel';
 import { canonicalIp, contains, familyOf, isLinkLocalOrLoopback, type Family } from './cidr';
 import { MAIN_TABLE } from './tables';
 
