@@ -6,11 +6,9 @@
 // CNI ADD still plumbs what it can at once (a pod's links are up when ADD returns, as upstream);
 // the reconciler makes everything that changes afterwards: peers coming up or going, edits of a
 // running topology, and what a failed call left behind. One lock serialises CNI calls and syncs.
-import { netnsPathExists } from '../kernel';
-import { Handles } from '../plumbing/handles';
-import { MESHNET_LINK_GROUP, VETH_MTU, finishEnd } from '../plumbing/links';
+import { MESHNET_LINK_GROUP, VETH_MTU } from '../plumbing/links';
 import { linkLabel, planPod, type InterNodeLinkType, type LinkPlan } from '../plumbing/plan';
-import { plumbLink, removeFarEnds } from '../plumbing/plumb';
+import { removeFarEnds } from '../plumbing/plumb';
 import type { RemoteLinker, WireLinker } from '../plumbing/far-node';
 import type { VniScheme } from '../plumbing/vxlan';
 import { Informer, keyOf } from '../store/informer';
@@ -18,6 +16,7 @@ import type { Store } from '../store';
 import { TOPOLOGY_RESOURCE, TopologyClient, cablePulled, impairmentOf, isAlive, parseStored, withDefaultMtu, type Topology } from '../topology';
 import type { WireDataplane } from '../wire/dataplane';
 import { WorkQueue } from './workqueue';
+import { kernelSync, type SyncKernel, type SyncSession } from './sync-kernel';
 import type { Mutex } from './mutex';
 import type { Logger } from '../log';
 
@@ -53,6 +52,8 @@ export interface ReconcilerOptions {
    * wire end cut, a stale "wire down") is found there. 0: only at start-up.
    */
   resyncMs?: number;
+  /** The kernel work of a sync (default: the kernel itself; a unit test passes a recorder). */
+  kernel?: SyncKernel;
 }
 
 /** How long after a far end's "wire down" its pod is synced to check the far pod against the store. */
@@ -70,6 +71,16 @@ export interface AddNote {
 export interface SyncResult {
   resourceVersion?: string;
   problems: string[];
+}
+
+/**
+ * What one sync left undone: `failures` (errors: written to plumbing_error, retried with backoff)
+ * and `waiting` (links waiting on a peer: retried, not errors). Both empty: the pod is as its
+ * Topology says.
+ */
+export interface SyncOutcome {
+  failures: string[];
+  waiting: string[];
 }
 
 export class Reconciler {
@@ -93,8 +104,10 @@ export class Reconciler {
    * or no longer wanted (the far pod went away).
    */
   private readonly pendingFar = new Map<string, Map<number, { node: string; why: string }>>();
+  private readonly kernel: SyncKernel;
 
   constructor(private readonly opts: ReconcilerOptions) {
+    this.kernel = opts.kernel ?? kernelSync;
     this.client = new TopologyClient(opts.store);
     this.queue = new WorkQueue({ baseDelayMs: 200, maxDelayMs: 30_000, workers: opts.workers ?? 1 });
     this.informer = new Informer<Topology>(opts.store, TOPOLOGY_RESOURCE, {
@@ -109,7 +122,10 @@ export class Reconciler {
   async start(): Promise<void> {
     await this.informer.start();
     await this.resync();
-    this.queue.run((key) => this.sync(key), (key, e) => this.opts.log.warn(`reconciler: ${key}: ${(e as Error).message}`));
+    this.queue.run(async (key) => {
+      const o = await this.sync(key);
+      return o.failures.length === 0 && o.waiting.length === 0;
+    }, (key, e) => this.opts.log.warn(`reconciler: ${key}: ${(e as Error).message}`));
     const every = this.opts.resyncMs ?? DEFAULT_RESYNC_MS;
     if (every > 0) {
       this.resyncTimer = setInterval(() => void this.resync(), every);
@@ -177,7 +193,7 @@ export class Reconciler {
 
   /** Alive with its sandbox on this node. */
   private isLocal(t: Topology | undefined): t is Topology {
-    return !!t && isAlive(t) && t.status!.src_ip === this.opts.nodeIp && netnsPathExists(t.status!.net_ns!);
+    return !!t && isAlive(t) && t.status!.src_ip === this.opts.nodeIp && this.kernel.netnsExists(t.status!.net_ns!);
   }
 
   /** Alive on this node by its status (whether or not its sandbox still exists). */
@@ -199,23 +215,24 @@ export class Reconciler {
     }
   }
 
-  /** Makes one pod's links what its Topology says; true when everything it asked for is in place. */
-  async sync(key: string): Promise<boolean> {
+  /** Makes one pod's links what its Topology says; returns what is left undone. */
+  async sync(key: string): Promise<SyncOutcome> {
     // Act on a cache that has at least this daemon's own latest write (bounded: never stall).
     const t0 = performance.now();
     for (let i = 0; i < 100 && !this.informer.hasSeen(this.written); i++) await new Promise((r) => setTimeout(r, 20));
     const waited = performance.now() - t0;
-    const ok = await this.opts.lock.run(() => this.syncLocked(key));
-    this.opts.log.debug(`reconciler: ${key}: synced (${ok ? 'done' : 'to retry'}; waited ${waited.toFixed(0)} ms for the cache, ${(performance.now() - t0 - waited).toFixed(0)} ms in sync)`);
-    return ok;
+    const o = await this.opts.lock.run(() => this.syncLocked(key));
+    const done = o.failures.length === 0 && o.waiting.length === 0;
+    this.opts.log.debug(`reconciler: ${key}: synced (${done ? 'done' : 'to retry'}; waited ${waited.toFixed(0)} ms for the cache, ${(performance.now() - t0 - waited).toFixed(0)} ms in sync)`);
+    return o;
   }
 
-  private async syncLocked(key: string): Promise<boolean> {
+  private async syncLocked(key: string): Promise<SyncOutcome> {
     // A CNI call may have written while this sync waited for the lock (a DEL clearing this very
     // pod's status): acting on a cache without that write would plumb a sandbox being torn down
     // (a VXLAN made in a dying netns keeps its VNI busy on the node for a while: the next ADD
     // failed with EEXIST). Try again shortly instead.
-    if (!this.informer.hasSeen(this.written)) return false;
+    if (!this.informer.hasSeen(this.written)) return { failures: [], waiting: ["the cache has not seen this daemon's latest write yet"] };
     const [namespace, name] = key.split('/') as [string, string];
     const cached = this.informer.get(namespace, name);
     // Links without their own mtu get the pod's config's, else --mtu (a copy: the cache stays as read).
@@ -229,7 +246,7 @@ export class Reconciler {
       // Gone, or not ours: its sandbox went with its links; what a DEL cut short may remain.
       const removed = await this.opts.forgetPod?.(namespace, name) ?? [];
       if (removed.length) this.opts.log.info(`reconciler: ${key}: the pod is not on this node: removed ${removed.join(', ')}`);
-      return true;
+      return { failures: [], waiting: [] };
     }
     const peers = new Map(this.informer.list(namespace).map((t) => [t.metadata.name, t]));
     const planned = await planPod(me, peers, { interNodeLinkType: this.opts.interNodeLinkType, vniScheme: this.opts.vniScheme, all: () => this.informer.list() });
@@ -242,7 +259,7 @@ export class Reconciler {
     const failures: string[] = [];
     /** Links waiting on a peer's daemon: retried (with backoff) without being an error. */
     const pending: string[] = [];
-    const h = new Handles();
+    const k = this.kernel.session();
     try {
       // Every interface of a listed link stays, plumbed or not: a link waiting for its peer is
       // still the pod's (its peer's DEL took the far end away). Only links gone from the
@@ -254,21 +271,21 @@ export class Reconciler {
       }
       for (const p of plans) {
         try {
-          if (p.action === 'wait') await this.farPodDown(key, p, me, podNetns, h);
+          if (p.action === 'wait') await this.farPodDown(key, p, me, podNetns, k);
           else {
-            await this.ensure(p, me, podNetns, h, pending);
+            await this.ensure(p, me, podNetns, k, pending);
             if (p.action === 'grpc') this.applyWireState(key, p, podNetns);
           }
         } catch (e) {
           failures.push(`${linkLabel(pod, p.link)}: ${(e as Error).message}`);
         }
       }
-      this.removeUnwanted(key, podNetns, wanted, h, failures);
-      const far = await this.retryFarEnds(key, pod, plans, podNetns, h);
+      this.removeUnwanted(key, podNetns, wanted, k, failures);
+      const far = await this.retryFarEnds(key, pod, plans, podNetns, k);
       problems.push(...far);
       pending.push(...far);
     } finally {
-      h.close();
+      k.close();
     }
     const all = [...problems, ...failures];
     const error = all.length ? all.join('; ') : undefined;
@@ -278,7 +295,7 @@ export class Reconciler {
     }
     this.results.set(key, { ...(me.metadata.resourceVersion ? { resourceVersion: me.metadata.resourceVersion } : {}), problems: all });
     if (failures.length) this.opts.log.warn(`reconciler: ${key}: ${failures.join('; ')} (will retry)`);
-    return failures.length === 0 && pending.length === 0;
+    return { failures, waiting: pending };
   }
 
   /**
@@ -286,7 +303,7 @@ export class Reconciler {
    * no longer wanted (its link's far pod is not up), is dropped; the rest is returned as problems,
    * so plumbing_error keeps naming them until then (an error stays until its condition is gone).
    */
-  private async retryFarEnds(key: string, pod: { namespace: string; name: string }, plans: LinkPlan[], podNetns: string, h: Handles): Promise<string[]> {
+  private async retryFarEnds(key: string, pod: { namespace: string; name: string }, plans: LinkPlan[], podNetns: string, k: SyncSession): Promise<string[]> {
     const m = this.pendingFar.get(key);
     if (!m) return [];
     const out: string[] = [];
@@ -305,7 +322,7 @@ export class Reconciler {
         continue;
       }
       try {
-        await plumbLink(p, pod, podNetns, this.opts.nodeIp, h, { ...this.deps(key), ownEndsOnly: false });
+        await k.plumb(p, pod, podNetns, this.opts.nodeIp, { ...this.deps(key), ownEndsOnly: false });
         m.delete(uid);
       } catch (e) {
         m.set(uid, { node: p.peerNode, why: (e as Error).message });
@@ -334,13 +351,13 @@ export class Reconciler {
   }
 
   /** One link of a local pod, as its plan says: plumbed when missing or wrong, addresses as listed. */
-  private async ensure(p: LinkPlan, me: Topology, podNetns: string, h: Handles, pending: string[]): Promise<void> {
+  private async ensure(p: LinkPlan, me: Topology, podNetns: string, k: SyncSession, pending: string[]): Promise<void> {
     const key = keyOf(me.metadata.namespace, me.metadata.name);
     const pod = { namespace: me.metadata.namespace, name: me.metadata.name };
     // A changed local_ip: the old address goes before the new one is set.
     const addrKey = `${key}|${p.link.local_intf}`;
     const before = this.applied.get(addrKey);
-    if (before && before !== p.link.local_ip) h.get(podNetns).rtnl.delAddr(p.link.local_intf, before);
+    if (before && before !== p.link.local_ip) k.delAddr(podNetns, p.link.local_intf, before);
     if (p.action === 'grpc') {
       // One side starts a wire (upstream's rule: the pod with the greater name); the other's end
       // is made when the peer's daemon asks for it.
@@ -377,18 +394,17 @@ export class Reconciler {
       const halfKey = `${addrKey}|${p.link.peer_pod}`;
       if (has) {
         this.halfSince.delete(halfKey);
-        const end = h.end(podNetns, p.link.local_intf, p.link.local_ip);
         // A changed `mtu` on a running wire: this side's end follows its own half of the link (the
         // peer's reconciler does the same for its half), without re-making the wire.
         const mtu = p.link.mtu ?? VETH_MTU;
-        if (end.rtnl.link(p.link.local_intf)?.mtu !== mtu) {
+        if (k.link(podNetns, p.link.local_intf)?.mtu !== mtu) {
           this.opts.dataplane!.setMtu(wire!.id, mtu);
           this.opts.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): MTU ${mtu}`);
         }
-        finishEnd(end, { disableTxOffloads: false });
+        k.finishEnd(podNetns, p.link.local_intf, p.link.local_ip);
       } else if (remake || me.metadata.name > p.link.peer_pod) {
         this.halfSince.delete(halfKey);
-        await plumbLink(p, pod, podNetns, this.opts.nodeIp, h, this.deps(key));
+        await k.plumb(p, pod, podNetns, this.opts.nodeIp, this.deps(key));
       } else {
         const since = this.halfSince.get(halfKey) ?? Date.now();
         this.halfSince.set(halfKey, since);
@@ -398,13 +414,13 @@ export class Reconciler {
         }
         this.opts.log.info(`reconciler: ${key}: ${p.link.local_intf}: no wire from ${p.link.peer_pod}'s node after ${HALF_WIRE_GRACE_MS} ms: making it from this side`);
         this.halfSince.delete(halfKey);
-        await plumbLink(p, pod, podNetns, this.opts.nodeIp, h, this.deps(key));
+        await k.plumb(p, pod, podNetns, this.opts.nodeIp, this.deps(key));
       }
     } else if (p.action !== 'wait') {
       // A wire end left waiting for a far pod that came back on this node (a veth now): it goes.
       const wire = this.opts.dataplane?.endOn(podNetns, p.link.local_intf);
       if (wire) this.opts.dataplane!.removeEnd(wire.id);
-      await plumbLink(p, pod, podNetns, this.opts.nodeIp, h, this.deps(key));
+      await k.plumb(p, pod, podNetns, this.opts.nodeIp, this.deps(key));
     }
     this.applied.set(addrKey, p.link.local_ip);
   }
@@ -440,11 +456,10 @@ export class Reconciler {
    * with NO-CARRIER until its far pod is back. The informer may lag behind a peer that has just
    * come back (its ADD may have made this very end), so a fresh read of the peer decides.
    */
-  private async farPodDown(key: string, p: LinkPlan, me: Topology, podNetns: string, h: Handles): Promise<void> {
+  private async farPodDown(key: string, p: LinkPlan, me: Topology, podNetns: string, k: SyncSession): Promise<void> {
     const wire = this.opts.dataplane?.endOn(podNetns, p.link.local_intf);
     if (wire && this.opts.dataplane!.isFarGone(wire.id)) return;
-    const { rtnl } = h.get(podNetns);
-    const l = wire ? undefined : rtnl.link(p.link.local_intf);
+    const l = wire ? undefined : k.link(podNetns, p.link.local_intf);
     if (!wire && (l?.kind !== 'vxlan' || l.group !== MESHNET_LINK_GROUP)) return;
     const peer = await this.client.get(me.metadata.namespace, p.link.peer_pod);
     if (peer && isAlive(peer)) return;
@@ -453,7 +468,7 @@ export class Reconciler {
       this.opts.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): NO-CARRIER, its peer ${p.link.peer_pod} is not up`);
       return;
     }
-    rtnl.deleteLink(p.link.local_intf);
+    k.deleteLink(podNetns, p.link.local_intf);
     this.opts.log.info(`reconciler: ${key}: removed ${p.link.local_intf} (VXLAN): its peer ${p.link.peer_pod} is not up`);
   }
 
@@ -465,14 +480,13 @@ export class Reconciler {
   }
 
   /** meshnet's interfaces in the pod that its Topology no longer lists. */
-  private removeUnwanted(key: string, podNetns: string, wanted: Set<string>, h: Handles, failures: string[]): void {
-    const { rtnl } = h.get(podNetns);
-    for (const l of rtnl.links()) {
+  private removeUnwanted(key: string, podNetns: string, wanted: Set<string>, k: SyncSession, failures: string[]): void {
+    for (const l of k.links(podNetns)) {
       if (l.group !== MESHNET_LINK_GROUP || wanted.has(l.name)) continue;
       try {
         const wire = this.opts.dataplane?.endOn(podNetns, l.name);
         if (wire) this.opts.dataplane!.removeEnd(wire.id);
-        else rtnl.deleteLink(l.name);
+        else k.deleteLink(podNetns, l.name);
         this.applied.delete(`${key}|${l.name}`);
         this.opts.log.info(`reconciler: ${key}: removed ${l.name} (${l.kind ?? 'link'}): no longer in its Topology`);
       } catch (e) {
