@@ -2,9 +2,9 @@
 // scripts/image-layout.sh) run here, and every path the Dockerfile and the DaemonSet name must
 // exist in the result and work from it alone (no repository, no node_modules around it). Also:
 // both kustomize overlays build, and the rendered single-file manifests match them.
-import { test, after } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,14 +35,18 @@ function isStatic(path: string): boolean {
   return true;
 }
 
-let layout = '';
+// The Dockerfile's layout step, run once for the tests below (each reads the result on its own).
+const layout = join(out, 'meshnet');
+let layoutRun: SpawnSyncReturns<string>;
+before(() => {
+  layoutRun = spawnSync('bash', ['scripts/image-layout.sh', out], { encoding: 'utf8' });
+});
+
 test('the Dockerfile\'s build steps assemble /meshnet: bundles, the statically linked shim, koffi for this platform only', () => {
   const dockerfile = readFileSync('Dockerfile', 'utf8');
   assert.match(dockerfile, /RUN node scripts\/build\.mjs && bash scripts\/image-layout\.sh \/out/);
   assert.match(dockerfile, /COPY --from=build \/out\/meshnet \/meshnet/);
-  const r = spawnSync('bash', ['scripts/image-layout.sh', out], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  layout = join(out, 'meshnet');
+  assert.equal(layoutRun.status, 0, layoutRun.stderr);
   for (const f of ['dist/meshnetd', 'dist/cni/meshnet', 'dist/lib/meshnet-plugin.cjs', 'dist/lib/kube-store.cjs', 'node_modules/koffi/index.js']) {
     assert.ok(existsSync(join(layout, f)), `${f} is in the image`);
   }
@@ -53,7 +57,7 @@ test('the Dockerfile\'s build steps assemble /meshnet: bundles, the statically l
 });
 
 test('the DaemonSet\'s command and the Dockerfile\'s entrypoint run from the image tree alone', () => {
-  assert.ok(layout, 'needs the layout from the test before');
+  assert.equal(layoutRun.status, 0, layoutRun.stderr);
   const ds = kustomize('vxlan').find((d) => d.kind === 'DaemonSet')!;
   const command = ds.spec.template.spec.containers[0].command as string[];
   const entrypoint = JSON.parse(/ENTRYPOINT (\[.*\])/.exec(readFileSync('Dockerfile', 'utf8'))![1]!) as string[];

@@ -77,7 +77,20 @@ test('applying the same file again changes nothing', () => {
 });
 
 test('lab down after an apply leaves no netns and no daemon behind', () => {
-  const down = ctl('lab', 'down', name);
-  assert.equal(down.status, 0, down.stderr);
-  assert.deepEqual([...listNamedNetns().filter((n) => n.startsWith(labPrefix(name))), ...labDaemonPids(name).map(String)], []);
+  // Its own lab: the one above stays up for the other tests, whatever order they run in.
+  const own = `${name}d`;
+  const [f1, f3] = [join(dir, 'down-before.yaml'), join(dir, 'down-edited.yaml')];
+  writeFileSync(f1, beforeFile(own));
+  writeFileSync(f3, edited(own));
+  try {
+    for (const args of [['up', f1, '--no-check'], ['apply', f3, '--no-check']]) {
+      const r = ctl('lab', ...args);
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+    }
+    const down = ctl('lab', 'down', own);
+    assert.equal(down.status, 0, down.stderr);
+    assert.deepEqual([...listNamedNetns().filter((n) => n.startsWith(labPrefix(own))), ...labDaemonPids(own).map(String)], []);
+  } finally {
+    ctl('lab', 'down', own);
+  }
 });

@@ -4,11 +4,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { labDown, labUp, parseLabFile } from '../../src/lab';
+import { readPng } from '../helpers/png';
+
+/** The colours renderHtml draws with (src/lab/graph.ts): node n1's pods, an up link, a down link. */
+const COLOURS = { pod: '#1565c0', up: '#2e7d32', down: '#c62828' };
 
 const ctl = (...args: string[]) => spawnSync(process.execPath, [resolve('dist/meshnetctl'), ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
 const name = `gr${process.pid % 10000}${randomBytes(2).toString('hex')}`;
@@ -49,11 +53,17 @@ test('headless chromium renders every pod and every link of the 150-pod ring, ea
   assert.equal(new Set([...dom.matchAll(/data-pod="default\/(r\d+)"/g)].map((m) => m[1])).size, 150);
 });
 
-test('headless chromium takes a screenshot of it', () => {
+test('a screenshot by headless chromium shows the pods in their node\'s colour and the links green (up), none red', () => {
   const png = join(dir, 'ring.png');
   chromium(`--screenshot=${png}`, '--window-size=1400,1500');
-  assert.ok(statSync(png).size > 20_000, `${statSync(png).size} bytes`);
-  assert.deepEqual([...readFileSync(png).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  const picture = readPng(readFileSync(png));
+  // 150 pods of radius 7 in the node's colour (about 130 solid pixels each once anti-aliased)...
+  assert.ok(picture.count(COLOURS.pod) >= 150 * 100, `pod pixels: ${picture.count(COLOURS.pod)}`);
+  // ...150 links drawn green (the legend's swatch alone is 22x3 = 66 pixels)...
+  assert.ok(picture.count(COLOURS.up) >= 1000, `up-link pixels: ${picture.count(COLOURS.up)}`);
+  // ...and the only red is the legend's 22x3 swatch: a red link anywhere would widen this box.
+  const red = picture.box(COLOURS.down);
+  assert.ok(red && red.width <= 22 && red.height <= 3, `red pixels span ${JSON.stringify(red)}`);
 });
 
 test('--format dot and --format mermaid carry every pod and link, grouped by node (ring150 has one)', () => {

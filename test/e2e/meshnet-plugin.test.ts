@@ -1,5 +1,5 @@
 // The meshnet binary exec'd as a runtime execs it, against real namespaces, for every CNI version.
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
@@ -96,46 +96,51 @@ async function setup(tag: string): Promise<{ a: string; b: string; client: Topol
   return { a, b, client };
 }
 
-// Per CNI version, one pair of pods through its life (first pod up, second pod up, repeated ADD,
-// CHECK, stale DEL, DEL, the pod back, DEL without a netns); one behaviour per test.
+// Per CNI version, a pair of pods through the stages of its life (first pod up, second pod up,
+// repeated ADD, CHECK, stale DEL, DEL, the pod back, DEL without a netns). Each test makes its own
+// pair and brings it to the stage it needs, so it stands alone (--test-name-pattern runs it).
 // Chained after a main plugin, on its prevResult: CNI 0.3.0 and newer (0.1.0/0.2.0 had no chains).
+let pairs = 0;
 for (const version of CHAINED_VERSIONS) {
   describe(`CNI ${version}`, () => {
-    const tag = `v${version.replace(/\./g, '')}`;
-    const idA = randomBytes(8).toString('hex');
-    const idB = randomBytes(8).toString('hex');
-    let a: string;
-    let b: string;
-    let client: TopologyClient;
-    let firstAdd: unknown;
-    before(async () => {
-      ({ a, b, client } = await setup(tag));
-      firstAdd = await execPlugin(conf(version), 'ADD', inv(a, idA));
-    });
-    after(() => {
-      for (const p of [a, b]) if (listNamedNetns().includes(`${run}-${p}`)) deleteNamedNetns(`${run}-${p}`);
+    /** A fresh pair r1 –eth1– r2 (plus r1's self link), with the pods in `up` ADDed in that order; removed after the test. */
+    async function pair(t: TestContext, up: ('a' | 'b')[] = []) {
+      const { a, b, client } = await setup(`v${version.replace(/\./g, '')}p${++pairs}`);
+      t.after(() => {
+        for (const p of [a, b]) if (listNamedNetns().includes(`${run}-${p}`)) deleteNamedNetns(`${run}-${p}`);
+      });
+      const ids = { a: randomBytes(8).toString('hex'), b: randomBytes(8).toString('hex') };
+      const pods = { a, b };
+      const add = (which: 'a' | 'b') => execPlugin(conf(version), 'ADD', inv(pods[which], ids[which]));
+      const del = (which: 'a' | 'b', id = ids[which]) => execPlugin(conf(version), 'DEL', inv(pods[which], id));
+      for (const which of up) await add(which);
+      return { a, b, client, ids, add, del };
+    }
+
+    test('the first pod\'s ADD returns prevResult untouched', async (t) => {
+      const p = await pair(t);
+      assert.deepEqual(await p.add('a'), formatResult(prevResult(version), version));
     });
 
-    test('the first pod\'s ADD returns prevResult untouched', () => {
-      assert.deepEqual(firstAdd, formatResult(prevResult(version), version));
-    });
-
-    test('the first pod gets its self link at once; the link to its peer waits for the peer', () => {
+    test('the first pod gets its self link at once; the link to its peer waits for the peer', async (t) => {
+      const { a } = await pair(t, ['a']);
       const la = links(a);
       assert.ok(!la.has('eth1'), 'eth1 must wait for the peer pod');
       assert.equal(la.get('lo1')?.kind, 'veth');
       assert.equal(la.get('lo1')?.peerIndex, la.get('lo2')?.index, 'self link ends are paired');
     });
 
-    test('ADD records the pod alive: node IP, netns and sandbox id', async () => {
+    test('ADD records the pod alive: node IP, netns and sandbox id', async (t) => {
+      const { a, client, ids } = await pair(t, ['a']);
       const st = (await client.get('default', a))!.status!;
-      assert.deepEqual([st.src_ip, st.net_ns, st.container_id], ['192.0.2.11', `/var/run/netns/${run}-${a}`, idA]);
+      assert.deepEqual([st.src_ip, st.net_ns, st.container_id], ['192.0.2.11', `/var/run/netns/${run}-${a}`, ids.a]);
     });
 
-    test('the second pod\'s ADD makes the shared link in both pods: paired, addressed, up, in meshnet\'s device group', async () => {
-      await execPlugin(conf(version), 'ADD', inv(b, idB));
-      const la = links(a);
-      const lb = links(b);
+    test('the second pod\'s ADD makes the shared link in both pods: paired, addressed, up, in meshnet\'s device group', async (t) => {
+      const p = await pair(t, ['a']);
+      await p.add('b');
+      const la = links(p.a);
+      const lb = links(p.b);
       assert.equal(la.get('eth1')?.kind, 'veth');
       assert.equal(la.get('eth1')?.peerIndex, lb.get('eth1')?.index, 'r1:eth1 is paired with r2:eth1');
       assert.equal(lb.get('eth1')?.peerIndex, la.get('eth1')?.index);
@@ -144,58 +149,67 @@ for (const version of CHAINED_VERSIONS) {
       assert.deepEqual([la.get('eth1')?.group, lb.get('eth1')?.group], [0x6d6e, 0x6d6e]);
     });
 
-    test('traffic crosses the link', () => {
+    test('traffic crosses the link', async (t) => {
+      const { a } = await pair(t, ['a', 'b']);
       assert.ok(ping(a, '12.12.12.2'), 'ping across the link');
     });
 
-    test('tx offloads are off on both ends by default, as upstream', () => {
+    test('tx offloads are off on both ends by default, as upstream', async (t) => {
+      const { a, b } = await pair(t, ['a', 'b']);
       assert.deepEqual([offloads(a, 'eth1'), offloads(b, 'eth1')], [{ txCsum: false, tso: false }, { txCsum: false, tso: false }]);
     });
 
-    test('a repeated ADD succeeds and re-creates nothing', async () => {
-      const first = links(a).get('eth1')?.index;
-      await execPlugin(conf(version), 'ADD', inv(a, idA));
-      assert.equal(links(a).get('eth1')?.index, first, 'the link was not re-created');
+    test('a repeated ADD succeeds and re-creates nothing', async (t) => {
+      const p = await pair(t, ['a', 'b']);
+      const first = links(p.a).get('eth1')?.index;
+      await p.add('a');
+      assert.equal(links(p.a).get('eth1')?.index, first, 'the link was not re-created');
     });
 
     if (version !== '0.3.0' && version !== '0.3.1') {
-      test('CHECK passes on a plumbed pod, and fails naming an interface that is down', async () => {
-        await execPlugin(conf(version), 'CHECK', inv(a, idA));
-        execFileSync('ip', ['-n', `${run}-${b}`, 'link', 'set', 'eth1', 'down']);
-        await rejectsWith(execPlugin(conf(version), 'CHECK', inv(b, idB)), 102, /eth1 is down/);
-        execFileSync('ip', ['-n', `${run}-${b}`, 'link', 'set', 'eth1', 'up']);
+      test('CHECK passes on a plumbed pod, and fails naming an interface that is down', async (t) => {
+        const p = await pair(t, ['a', 'b']);
+        await execPlugin(conf(version), 'CHECK', inv(p.a, p.ids.a));
+        execFileSync('ip', ['-n', `${run}-${p.b}`, 'link', 'set', 'eth1', 'down']);
+        await rejectsWith(execPlugin(conf(version), 'CHECK', inv(p.b, p.ids.b)), 102, /eth1 is down/);
       });
     }
 
-    test('a DEL from a stale sandbox id does nothing', async () => {
-      await execPlugin(conf(version), 'DEL', inv(a, 'stale0'));
-      assert.ok(links(a).has('eth1'));
+    test('a DEL from a stale sandbox id does nothing', async (t) => {
+      const p = await pair(t, ['a', 'b']);
+      await p.del('a', 'stale0');
+      assert.ok(links(p.a).has('eth1'));
     });
 
-    test('DEL removes the pod\'s meshnet links (the peer\'s end with them) and leaves other interfaces alone', async () => {
+    test('DEL removes the pod\'s meshnet links (the peer\'s end with them) and leaves other interfaces alone', async (t) => {
+      const p = await pair(t, ['a', 'b']);
       // An interface meshnet did not make (the main plugin's eth0, say) survives DEL.
-      execFileSync('ip', ['-n', `${run}-${a}`, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p']);
-      await execPlugin(conf(version), 'DEL', inv(a, idA));
-      assert.ok(!links(a).has('eth1') && !links(a).has('lo1'), 'DEL removed r1 links');
-      assert.ok(links(a).has('eth0'), 'DEL left the foreign interface alone');
-      assert.ok(!links(b).has('eth1'), 'the peer end went with it');
+      execFileSync('ip', ['-n', `${run}-${p.a}`, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p']);
+      await p.del('a');
+      assert.ok(!links(p.a).has('eth1') && !links(p.a).has('lo1'), 'DEL removed r1 links');
+      assert.ok(links(p.a).has('eth0'), 'DEL left the foreign interface alone');
+      assert.ok(!links(p.b).has('eth1'), 'the peer end went with it');
     });
 
-    test('after DEL the pod is no longer alive, and a second DEL succeeds', async () => {
-      assert.equal((await client.get('default', a))!.status?.net_ns, undefined, 'r1 is no longer alive');
-      await execPlugin(conf(version), 'DEL', inv(a, idA));
+    test('after DEL the pod is no longer alive, and a second DEL succeeds', async (t) => {
+      const p = await pair(t, ['a', 'b']);
+      await p.del('a');
+      assert.equal((await p.client.get('default', p.a))!.status?.net_ns, undefined, 'r1 is no longer alive');
+      await p.del('a');
     });
 
-    test('the pod back (ADD again) re-plumbs its link to the still-running peer', async () => {
-      await execPlugin(conf(version), 'ADD', inv(a, idA));
-      assert.ok(ping(b, '12.12.12.1'));
-      await execPlugin(conf(version), 'DEL', inv(a, idA));
+    test('the pod back (ADD again) re-plumbs its link to the still-running peer', async (t) => {
+      const p = await pair(t, ['a', 'b']);
+      await p.del('a');
+      await p.add('a');
+      assert.ok(ping(p.b, '12.12.12.1'));
     });
 
-    test('DEL after the pod\'s netns is gone succeeds', async () => {
-      await execPlugin(conf(version), 'DEL', inv(b, idB));
-      deleteNamedNetns(`${run}-${b}`);
-      await execPlugin(conf(version), 'DEL', inv(b, idB));
+    test('DEL after the pod\'s netns is gone succeeds', async (t) => {
+      const p = await pair(t, ['a', 'b']);
+      await p.del('b');
+      deleteNamedNetns(`${run}-${p.b}`);
+      await p.del('b');
     });
   });
 }

@@ -58,17 +58,30 @@ function mutate(r: Rng, v: unknown): unknown {
   return anyValue(r);
 }
 
-/** Runs `parse` on `n` inputs from `gen`; any throw that is not an `Expected` fails, naming seed and input. */
-function property(n: number, gen: (r: Rng) => unknown, parse: (input: never) => unknown, expected: (e: unknown) => boolean): void {
+/**
+ * Runs `parse` on `n` inputs from `gen`; any throw that is not an `expected` error fails, naming
+ * seed and input. So that a parser refusing everything (or accepting everything) cannot pass,
+ * `valid` must parse, some generated input must be refused, and, unless every generated input is
+ * broken by construction (`allBroken`), some must be accepted.
+ */
+function property(n: number, gen: (r: Rng) => unknown, parse: (input: never) => unknown, expected: (e: unknown) => boolean,
+  valid: unknown, opts: { allBroken?: boolean } = {}): void {
+  assert.doesNotThrow(() => parse(valid as never), 'the valid example is refused');
+  let accepted = 0;
+  let refused = 0;
   for (let seed = 1; seed <= n; seed++) {
     const input = gen(rng(seed));
     try {
       parse(input as never);
+      accepted++;
     } catch (e) {
       assert.ok(expected(e), `seed ${seed}: ${JSON.stringify(input)?.slice(0, 300)} threw ${e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e)}`);
       assert.ok((e as Error).message.length > 0, `seed ${seed}: an error without a message`);
+      refused++;
     }
   }
+  assert.ok(refused > 0, `none of ${n} generated inputs was refused`);
+  if (!opts.allBroken) assert.ok(accepted > 0, `none of ${n} generated inputs was accepted`);
 }
 
 const isCniError = (e: unknown) => e instanceof CniError && typeof e.code === 'number';
@@ -79,23 +92,24 @@ const NET_CONF = {
 };
 
 test('CNI network configuration: any mutation of a valid one, and any JSON, is parsed or refused with a CNI error', () => {
-  property(3000, (r) => JSON.stringify(r.int(3) === 0 ? anyValue(r) : mutate(r, mutate(r, NET_CONF))), parseNetConf, isCniError);
-  property(500, (r) => JSON.stringify(NET_CONF).slice(0, r.int(200)), parseNetConf, isCniError); // cut short
+  property(3000, (r) => JSON.stringify(r.int(3) === 0 ? anyValue(r) : mutate(r, mutate(r, NET_CONF))), parseNetConf, isCniError, JSON.stringify(NET_CONF));
+  property(500, (r) => JSON.stringify(NET_CONF).slice(0, r.int(200)), parseNetConf, isCniError, JSON.stringify(NET_CONF), { allBroken: true }); // cut short
 });
 
 test('CNI configuration lists: parsed or refused with a CNI error', () => {
   const list = { cniVersion: '1.0.0', name: 'n', plugins: [{ type: 'bridge' }, { type: 'meshnet', name: 'meshnet' }] };
-  property(2000, (r) => (r.int(3) === 0 ? anyValue(r) : mutate(r, mutate(r, list))), parseConfList, isCniError);
+  property(2000, (r) => (r.int(3) === 0 ? anyValue(r) : mutate(r, mutate(r, list))), parseConfList, isCniError, list);
 });
 
 test('the meshnet plugin\'s own keys: parsed or refused with a CNI error', () => {
   property(2000, (r) => mutate(r, { store: 'etcd://127.0.0.1:2379', disable_tx_offloads: false, vni_scheme: 'kne', node_ip: '10.0.0.1' }) as Record<string, unknown>,
-    (raw: Record<string, unknown>) => parseMeshnetConf(raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw : { store: raw }), isCniError);
+    (raw: Record<string, unknown>) => parseMeshnetConf(raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw : { store: raw }), isCniError,
+    { store: 'etcd://127.0.0.1:2379', disable_tx_offloads: false, vni_scheme: 'kne', node_ip: '10.0.0.1' });
 });
 
 test('CNI_ARGS: any string is parsed or refused with a CNI error; every well-formed record round-trips', () => {
   const ALPHABET = ['K8S_POD_NAME', 'K8S_POD_NAMESPACE', 'IgnoreUnknown', 'x', '=', ';', '1', 'true', 'é', ' ', ''];
-  property(3000, (r) => Array.from({ length: r.int(8) }, () => r.pick(ALPHABET)).join(''), (s: string) => parseCniArgs(s), isCniError);
+  property(3000, (r) => Array.from({ length: r.int(8) }, () => r.pick(ALPHABET)).join(''), (s: string) => parseCniArgs(s), isCniError, 'IgnoreUnknown=true;K8S_POD_NAME=r1');
   for (let seed = 1; seed <= 500; seed++) {
     const r = rng(seed);
     const rec = { K8S_POD_NAMESPACE: r.pick(['default', 'ns-1', 'a=b']), K8S_POD_NAME: r.pick(['r1', 'pod-2', 'x=y=z']), K8S_POD_INFRA_CONTAINER_ID: r.pick(['c0ffee', '']) };
@@ -112,7 +126,7 @@ const TOPOLOGY = {
 
 test('Topology objects (as stored or sent by KNE): parsed or refused with a TopologyError naming the field', () => {
   property(4000, (r) => (r.int(4) === 0 ? anyValue(r) : mutate(r, mutate(r, mutate(r, TOPOLOGY)))), (v: unknown) => parseTopology(v),
-    (e) => e instanceof TopologyError && /Topology|metadata|spec|status|link|uid/.test((e as Error).message));
+    (e) => e instanceof TopologyError && /Topology|metadata|spec|status|link|uid/.test((e as Error).message), TOPOLOGY);
 });
 
 const LAB = {
@@ -125,13 +139,14 @@ const LAB = {
 
 test('lab files: any mutation (and YAML that is not a lab at all) is parsed or refused with a LabFileError naming the field', () => {
   property(2000, (r) => toYaml(r.int(4) === 0 ? anyValue(r) : mutate(r, mutate(r, LAB))), (text: string) => parseLabFile(text),
-    (e) => e instanceof LabFileError && typeof e.field === 'string' && e.field.length > 0);
+    (e) => e instanceof LabFileError && typeof e.field === 'string' && e.field.length > 0, toYaml(LAB));
   property(300, (r) => toYaml(LAB).slice(0, r.int(400)) + r.pick(['', ':', ' - [', '\t', '{', '"']), (text: string) => parseLabFile(text),
-    (e) => e instanceof LabFileError);
+    (e) => e instanceof LabFileError, toYaml(LAB), { allBroken: true });
 });
 
 test('grpc-wire Packets from peers: any bytes decode or are refused with PacketParseError; valid ones round-trip', () => {
-  property(5000, (r) => Buffer.from(Array.from({ length: r.int(64) }, () => r.int(256))), (b: Buffer) => decodePacket(b), (e) => e instanceof PacketParseError);
+  property(5000, (r) => Buffer.from(Array.from({ length: r.int(64) }, () => r.int(256))), (b: Buffer) => decodePacket(b), (e) => e instanceof PacketParseError,
+    Buffer.concat([packetPrefix(7n, 3), Buffer.from([1, 2, 3])]).subarray(5));
   for (let seed = 1; seed <= 500; seed++) {
     const r = rng(seed);
     const frame = Buffer.from(Array.from({ length: r.int(3000) }, () => r.int(256)));
