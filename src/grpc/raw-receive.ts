@@ -5,6 +5,7 @@
 import type * as http2 from 'node:http2';
 import { GRPC_PREFIX_BYTES, PacketParseError, boolResponseFrame, decodePacket } from './packet-codec';
 import type { Packet } from './types';
+import { encodeGrpcMessage } from './status-message';
 import { MeshnetError } from '../errors';
 
 export const SEND_TO_STREAM_PATH = '/meshnet.v1beta1.WireProtocol/SendToStream';
@@ -36,7 +37,7 @@ export function serveRawSendToStream(req: http2.Http2ServerRequest, res: http2.H
     res.writeHead(200, { 'content-type': 'application/grpc+proto' });
     // BoolResponse{response: true} in a gRPC frame, then the status in trailers.
     if (status === 0) res.write(boolResponseFrame(true));
-    res.addTrailers({ 'grpc-status': String(status), ...(message ? { 'grpc-message': encodeURIComponent(message) } : {}) });
+    res.addTrailers({ 'grpc-status': String(status), ...(message ? { 'grpc-message': encodeGrpcMessage(message) } : {}) });
     res.end();
   };
   // A stream lasts as long as its peer's wires: the server closing ends it at once (UNAVAILABLE,

@@ -8,6 +8,7 @@ import { grpcBaseUrl } from './address';
 import { peerConnectOptions, type TlsMaterial } from './tls';
 import { GrpcCallError } from './errors';
 import { packetPrefix, parseBoolResponseFrame } from './packet-codec';
+import { decodeGrpcMessage } from './status-message';
 import { DEFAULT_WINDOW_BYTES } from './server';
 import type { Input, Packet } from './types';
 import type { WireStream } from './wire-stream';
@@ -42,13 +43,13 @@ export function openRawWireStream(address: string, opts: { queue?: number; tls?:
     req.on('response', (h) => {
       if (h['grpc-status'] !== undefined) {
         status = Number(h['grpc-status']);
-        message = decodeURIComponent(String(h['grpc-message'] ?? ''));
+        message = decodeGrpcMessage(String(h['grpc-message'] ?? ''));
         over();
       }
     });
     req.on('trailers', (t) => {
       status = Number(t['grpc-status'] ?? 2);
-      message = decodeURIComponent(String(t['grpc-message'] ?? ''));
+      message = decodeGrpcMessage(String(t['grpc-message'] ?? ''));
       over();
     });
     req.on('data', (d: Buffer) => chunks.push(d));

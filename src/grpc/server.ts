@@ -12,6 +12,7 @@ import type { PeerConnection, ServerTls } from './tls';
 import { peerTlsListener } from './listener';
 import { createContextKey, createContextValues, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { encodeGrpcMessage, specGrpcMessages } from './status-message';
 import type { DescMessage, MessageInitShape } from '@bufbuild/protobuf';
 import * as pb from './gen/meshnet/v1beta1/meshnet_pb';
 import * as ext from './gen/meshnet/ext/v1/ext_pb';
@@ -309,12 +310,13 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
         serveRawSendToStream(req, res, (p) => frames(p, from), shutdown.signal);
         return;
       }
+      specGrpcMessages(res);
       handler(req, res);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       log?.warn(`grpc: request ${req.url} refused: ${message}`);
       if (!res.headersSent) {
-        res.writeHead(200, { 'content-type': 'application/grpc', 'grpc-status': '13', 'grpc-message': encodeURIComponent(message) });
+        res.writeHead(200, { 'content-type': 'application/grpc', 'grpc-status': '13', 'grpc-message': encodeGrpcMessage(message) });
       }
       res.end();
     }

@@ -113,6 +113,16 @@ describe('grpc-js client → our server', () => {
     });
   });
 
+  test('a message with slashes, a percent sign and non-ASCII reaches grpc-js as written (spec percent-encoding, not encodeURIComponent)', async () => {
+    const message = 'opening netns /var/run/netns/cni-1f: 100% gone – é';
+    const s = await serveOurs('127.0.0.1', { remote: { update: () => { throw new Error(message); } } });
+    const c = jsClient(Remote, `127.0.0.1:${s.port}`);
+    await assert.rejects(jsCall(c, 'Update', POD_WIRE), (e: grpc.ServiceError) => {
+      assert.equal(e.details, message);
+      return true;
+    });
+  });
+
   test("grpc-js's deadline reaches our handler as an aborted signal", async () => {
     let aborted: Promise<void> | undefined;
     const s = await serveOurs('127.0.0.1', {

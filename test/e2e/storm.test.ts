@@ -7,7 +7,7 @@
 // left: no pod netns, no meshnet interface on any node, no wire record, no pod marked alive.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -192,14 +192,20 @@ for (const linkType of ['vxlan', 'grpc'] as const) {
       }
       const failing = rows.filter((r) => !r.pass);
       assert.equal(rows.length, N);
-      // Each node's log lines about the failing links' pods, its restarts and carrier changes (the
-      // last 40), else its last 12 lines.
-      const about = [...failing.flatMap((r) => [r.a, r.b].map((e) => `default/${e.split(':')[0]}:`)), 'carrier', 'restored', 'wire stream'];
+      // Each node's log lines about the failing links' pods (the last 60: the cause is usually
+      // there), then its restarts (the last 10).
+      const pods = failing.flatMap((r) => [r.a, r.b].map((e) => e.split(':')[0]!));
+      const aboutPods = (l: string) => pods.some((p) => new RegExp(`\\b${p}(?![0-9])`).test(l));
       const tails = () => state.nodes.map((n) => {
-        const lines = readFileSync(join(state.dir, 'nodes', n.name, 'meshnetd.log'), 'utf8').split('\n').filter((l) => !l.includes('msg="cni call"'));
-        const mine = lines.filter((l) => about.some((a) => l.includes(a)));
-        return `${n.name}:\n${(failing.length ? mine.slice(-40) : lines.slice(-12)).join('\n')}`;
+        const lines = readFileSync(join(state.dir, 'nodes', n.name, 'meshnetd.log'), 'utf8').split('\n');
+        const mine = lines.filter(aboutPods);
+        const restarts = lines.filter((l) => l.includes('restored'));
+        return `${n.name}:\n${mine.slice(-60).join('\n')}\n${restarts.slice(-10).join('\n')}`;
       }).join('\n');
+      // MESHNET_KEEP_LOGS=dir keeps the nodes' whole logs of a failed storm for a closer look.
+      if (failing.length && process.env.MESHNET_KEEP_LOGS) {
+        for (const n of state.nodes) cpSync(join(state.dir, 'nodes', n.name, 'meshnetd.log'), join(process.env.MESHNET_KEEP_LOGS, `${name}-${n.name}.log`));
+      }
       assert.deepEqual(failing.map((r) => `${r.a}-${r.b}: ${r.detail}`), [], `${report.join('\n')}\n${failing.length ? tails() : ''}`);
       t.diagnostic(report.join('; '));
     });
