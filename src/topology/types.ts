@@ -2,6 +2,7 @@
 // JSON keys are upstream's snake_case so KNE-emitted objects load unchanged.
 
 import type { ImpairmentKey } from './impairment';
+import type { StoredMeta } from '../store/store';
 
 export const TOPOLOGY_API_VERSION = 'networkop.co.uk/v1beta1';
 export const TOPOLOGY_KIND = 'Topology';
@@ -54,14 +55,8 @@ export interface TopologyStatus {
   plumbing_error?: string;
 }
 
-export interface ObjectMeta {
-  name: string;
-  namespace: string;
-  resourceVersion?: string;
-  uid?: string;
-  creationTimestamp?: string;
-  labels?: Record<string, string>;
-}
+/** A Topology's metadata is any stored object's (store/store.ts). */
+export type ObjectMeta = StoredMeta;
 
 export interface Topology {
   apiVersion: typeof TOPOLOGY_API_VERSION;
