@@ -31,6 +31,8 @@ command -v runc >/dev/null     || need+=(runc)
 command -v podman >/dev/null   || need+=(podman)
 command -v buildah >/dev/null  || need+=(buildah)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+# Container pods in the lab tests run a busybox image made from it (test/helpers/images.ts).
+{ [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || need+=(busybox-static)  # static: it runs in an image
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -12,6 +12,7 @@ import { check } from './lab/check';
 import { down } from './lab/down';
 import { exec } from './lab/exec';
 import { graph } from './lab/graph';
+import { image } from './lab/image';
 import { impair } from './lab/impair';
 import { link } from './lab/link';
 import { restartDaemon } from './lab/restart-daemon';
@@ -21,7 +22,7 @@ import { wires } from './lab/wires';
 import { out } from './output';
 
 /** The lab's commands, in the order --help lists them (api-proxy is internal: not listed). */
-const LAB: Command[] = [up, apply, status, check, exec, wires, capture, link, impair, graph, restartDaemon, down];
+const LAB: Command[] = [up, apply, status, check, exec, wires, capture, link, impair, graph, image, restartDaemon, down];
 
 const USAGE = `usage:\n${[demo, ...LAB].map((c) => `  ${c.usage}`).join('\n')}\n  meshnetctl --version                print the version`;
 

@@ -11,7 +11,8 @@ export async function topologiesOf(state: LabState): Promise<Topology[]> {
 }
 
 /** What `lab status` shows, as data (`--output json`). */
-export function statusOf(state: LabState) {
+/** `containers`: each container pod's state (containerStates), by namespace/name. */
+export function statusOf(state: LabState, containers = new Map<string, string>()) {
   return {
     name: state.name, file: state.file, createdAt: state.createdAt,
     store: state.kube ? { kubernetes: state.kube.server, kubeconfig: state.kube.kubeconfig } : state.store,
@@ -19,11 +20,14 @@ export function statusOf(state: LabState) {
       name: n.name, netns: n.netns, underlayIp: n.underlayIp, podSubnet: n.podSubnet,
       meshnetd: n.daemonPid === undefined ? null : { pid: n.daemonPid, running: existsSync(`/proc/${n.daemonPid}`) },
     })),
-    pods: state.pods.map((p) => ({ namespace: p.namespace, name: p.name, node: p.node, netns: p.netns, eth0: p.result?.ips.map((x) => x.address) ?? (p.ip ? [p.ip] : []) })),
+    pods: state.pods.map((p) => ({
+      namespace: p.namespace, name: p.name, node: p.node, netns: p.netns, eth0: p.result?.ips.map((x) => x.address) ?? (p.ip ? [p.ip] : []),
+      ...(p.container ? { container: { image: p.container.image, id: p.container.id ?? null, state: containers.get(`${p.namespace}/${p.name}`) ?? null } } : {}),
+    })),
   };
 }
 
-export function describe(state: LabState): string {
+export function describe(state: LabState, containers = new Map<string, string>()): string {
   const lines = [`lab "${state.name}" (from ${state.file}, up since ${state.createdAt})`,
     `store: ${state.kube ? `Kubernetes API ${state.kube.server} (kubeconfig ${state.kube.kubeconfig})` : state.store}`, '', 'NODES'];
   for (const n of state.nodes) {
@@ -34,7 +38,8 @@ export function describe(state: LabState): string {
   lines.push('', 'PODS');
   for (const p of state.pods) {
     const ip = p.result?.ips.map((x) => x.address).join(',') ?? p.ip ?? '(no result)';
-    lines.push(`  ${`${p.namespace}/${p.name}`.padEnd(20)} node ${p.node.padEnd(10)} eth0 ${ip.padEnd(16)} netns ${p.netns}`);
+    const image = p.container ? `  image ${p.container.image} (${containers.get(`${p.namespace}/${p.name}`) ?? 'state unknown'})` : '';
+    lines.push(`  ${`${p.namespace}/${p.name}`.padEnd(20)} node ${p.node.padEnd(10)} eth0 ${ip.padEnd(16)} netns ${p.netns}${image}`);
   }
   return lines.join('\n');
 }

@@ -12,6 +12,8 @@ export interface SandboxSpec {
   /** Directory for the sandbox's container logs (the CRI requires an absolute path). */
   logDirectory: string;
   attempt?: number;
+  /** Privileged containers may run in it (router images need NET_ADMIN and sysctls, as containerlab gives them). */
+  privileged?: boolean;
 }
 
 export interface Sandbox {
@@ -22,12 +24,13 @@ export interface Sandbox {
   ip?: string;
 }
 
-const config = (s: SandboxSpec) => ({
+/** The PodSandboxConfig of `s`, as RunPodSandbox and CreateContainer take it. */
+export const sandboxConfig = (s: SandboxSpec) => ({
   metadata: { name: s.name, namespace: s.namespace, uid: s.uid, attempt: s.attempt ?? 0 },
   hostname: s.name,
   logDirectory: s.logDirectory,
   labels: { 'io.kubernetes.pod.name': s.name, 'io.kubernetes.pod.namespace': s.namespace, 'io.kubernetes.pod.uid': s.uid },
-  linux: { securityContext: { namespaceOptions: {} } },
+  linux: { securityContext: { namespaceOptions: {}, privileged: s.privileged ?? false } },
 });
 
 /** The network namespace path in a verbose PodSandboxStatus's info (containerd: the OCI spec's). */
@@ -45,7 +48,7 @@ export function sandboxNetns(info: Record<string, string>): string | undefined {
 
 /** Runs a pod sandbox; what the runtime made of it. */
 export async function runSandbox(c: CriClient, s: SandboxSpec): Promise<Sandbox> {
-  const id = await c.call('RunPodSandbox', async (x) => (await x.runtime.runPodSandbox({ config: config(s) })).podSandboxId);
+  const id = await c.call('RunPodSandbox', async (x) => (await x.runtime.runPodSandbox({ config: sandboxConfig(s) })).podSandboxId);
   return sandboxStatus(c, id);
 }
 

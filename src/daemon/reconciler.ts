@@ -405,6 +405,7 @@ export class Reconciler {
       } else if (remake || me.metadata.name > p.link.peer_pod) {
         this.halfSince.delete(halfKey);
         await k.plumb(p, pod, podNetns, this.opts.nodeIp, this.deps(key));
+        this.opts.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire to ${p.link.peer_pod}:${p.link.peer_intf} on ${p.peerNode}): made`);
       } else {
         const since = this.halfSince.get(halfKey) ?? Date.now();
         this.halfSince.set(halfKey, since);
@@ -415,6 +416,7 @@ export class Reconciler {
         this.opts.log.info(`reconciler: ${key}: ${p.link.local_intf}: no wire from ${p.link.peer_pod}'s node after ${HALF_WIRE_GRACE_MS} ms: making it from this side`);
         this.halfSince.delete(halfKey);
         await k.plumb(p, pod, podNetns, this.opts.nodeIp, this.deps(key));
+        this.opts.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire to ${p.link.peer_pod}:${p.link.peer_intf} on ${p.peerNode}): made`);
       }
     } else if (p.action !== 'wait') {
       // A wire end left waiting for a far pod that came back on this node (a veth now): it goes.

@@ -12,7 +12,7 @@ import type { WireDataplane, WireEndSpec } from '../wire/dataplane';
 import { wireHostIntf, wireId } from '../wire/ids';
 import type { GWireItem, WireRecords } from '../wire/records';
 import type { PeerClients } from '../plumbing/far-node-grpc';
-import type { PeerAuthorizer } from './peer-auth';
+import { PermissionDenied, type PeerAuthorizer } from './peer-auth';
 import type { Logger } from '../log';
 
 const idOf = (s: WireSide) => wireId(s.namespace, s.pod, s.intf);
@@ -80,34 +80,44 @@ export function daemonWireLinker(dataplane: WireDataplane, peers: PeerClients, r
 export function wireRemoteHandlers(dataplane: WireDataplane, records: WireRecords, nodeName: string, log: Logger, auth?: PeerAuthorizer, defaultMtu?: number,
   /** An end of this pod was held down for its far pod: its reconciler checks that against the store soon. */
   onFarGone?: (pod: { namespace: string; name: string }) => void) {
+  const addRemote = async (req: WireDef, call: CallContext) => {
+    const link = await auth?.wireAdd(req, call);
+    if (!netnsPathExists(req.localPodNetNs)) {
+      throw new GrpcStatusError(Status.FAILED_PRECONDITION, new PodGoneError(req.localPodNetNs, `${req.topoNs || 'default'}/${req.localPodName}`).message);
+    }
+    const spec: WireEndSpec = {
+      id: wireId(req.topoNs, req.localPodName, req.intfNameInPod), peerNode: req.peerNodeIp, peerId: req.wireIfIdOnPeerNode,
+      podNetns: req.localPodNetNs, podIntf: req.intfNameInPod, ...(req.localPodIp ? { podIp: req.localPodIp } : {}),
+      pod: { namespace: req.topoNs, name: req.localPodName }, linkUid: Number(req.linkUid),
+      // The request carries no MTU (upstream's WireDef): this pod's Topology says it, else --mtu.
+      ...(link?.mtu ?? defaultMtu ? { mtu: link?.mtu ?? defaultMtu } : {}),
+    };
+    dataplane.addEnd(spec);
+    // A pulled cable (this pod's half says state: down) stays pulled on a re-made wire.
+    if (link?.state === 'down') dataplane.setPulled(spec.id, true);
+    const impairment = link && impairmentOf(link);
+    if (impairment) dataplane.setImpairment(spec.id, impairment);
+    await records.upsert(item(nodeName, { ns: req.topoNs, pod: req.localPodName, uid: Number(req.linkUid), spec }));
+    // The pod's DEL may have run meanwhile (peer requests do not wait for CNI calls): an end
+    // made for a pod that is gone is undone, or its record would outlive it (storm test).
+    if (auth && !(await auth.stillHere(req.topoNs || 'default', req.localPodName, req.localPodNetNs))) {
+      dataplane.removeEnd(spec.id);
+      await records.remove({ topo_namespace: req.topoNs, local_pod_name: req.localPodName, local_pod_iface_name: req.intfNameInPod });
+      throw new GrpcStatusError(Status.FAILED_PRECONDITION, `pod ${req.topoNs}/${req.localPodName} was deleted while its wire end was being made`);
+    }
+    log.info(`AddGRPCWireRemote from ${req.peerNodeIp}: ${req.topoNs}/${req.localPodName}:${req.intfNameInPod} wire ${spec.id} <-> ${req.wireIfIdOnPeerNode}`);
+    return { response: true, peerIntfId: spec.id };
+  };
   const handlers = {
     addGrpcWireRemote: async (req: WireDef, call: CallContext) => {
-      const link = await auth?.wireAdd(req, call);
-      if (!netnsPathExists(req.localPodNetNs)) {
-        throw new GrpcStatusError(Status.FAILED_PRECONDITION, new PodGoneError(req.localPodNetNs, `${req.topoNs || 'default'}/${req.localPodName}`).message);
+      try {
+        return await addRemote(req, call);
+      } catch (e) {
+        // The caller sees the error; this node's log says what it refused, too (refusals of an
+        // unauthorized peer are the authorizer's to log, rate-limited).
+        if (!(e instanceof PermissionDenied)) log.warn(`AddGRPCWireRemote from ${req.peerNodeIp}: ${req.topoNs}/${req.localPodName}:${req.intfNameInPod} refused: ${(e as Error).message}`);
+        throw e;
       }
-      const spec: WireEndSpec = {
-        id: wireId(req.topoNs, req.localPodName, req.intfNameInPod), peerNode: req.peerNodeIp, peerId: req.wireIfIdOnPeerNode,
-        podNetns: req.localPodNetNs, podIntf: req.intfNameInPod, ...(req.localPodIp ? { podIp: req.localPodIp } : {}),
-        pod: { namespace: req.topoNs, name: req.localPodName }, linkUid: Number(req.linkUid),
-        // The request carries no MTU (upstream's WireDef): this pod's Topology says it, else --mtu.
-        ...(link?.mtu ?? defaultMtu ? { mtu: link?.mtu ?? defaultMtu } : {}),
-      };
-      dataplane.addEnd(spec);
-      // A pulled cable (this pod's half says state: down) stays pulled on a re-made wire.
-      if (link?.state === 'down') dataplane.setPulled(spec.id, true);
-      const impairment = link && impairmentOf(link);
-      if (impairment) dataplane.setImpairment(spec.id, impairment);
-      await records.upsert(item(nodeName, { ns: req.topoNs, pod: req.localPodName, uid: Number(req.linkUid), spec }));
-      // The pod's DEL may have run meanwhile (peer requests do not wait for CNI calls): an end
-      // made for a pod that is gone is undone, or its record would outlive it (storm test).
-      if (auth && !(await auth.stillHere(req.topoNs || 'default', req.localPodName, req.localPodNetNs))) {
-        dataplane.removeEnd(spec.id);
-        await records.remove({ topo_namespace: req.topoNs, local_pod_name: req.localPodName, local_pod_iface_name: req.intfNameInPod });
-        throw new GrpcStatusError(Status.FAILED_PRECONDITION, `pod ${req.topoNs}/${req.localPodName} was deleted while its wire end was being made`);
-      }
-      log.info(`AddGRPCWireRemote from ${req.peerNodeIp}: ${req.topoNs}/${req.localPodName}:${req.intfNameInPod} wire ${spec.id} <-> ${req.wireIfIdOnPeerNode}`);
-      return { response: true, peerIntfId: spec.id };
     },
     grpcWireDownRemote: async (req: WireDef, call: CallContext) => {
       const id = wireId(req.topoNs, req.localPodName, req.intfNameInPod);

@@ -15,3 +15,5 @@ export { impairLink, describeImpairment, type ImpairResult } from './impair';
 export { graphData, renderDot, renderHtml, renderMermaid, type GraphData } from './graph';
 export type { WireTelemetry } from '../wire/dataplane';
 export * from './errors';
+export { importImageArchive, listStoredImages, labImageDir, normalizeRef, type StoredImage } from './images';
+export { containerPid, containerStates, shellWords, type ExecOutcome } from './containers';

@@ -10,7 +10,8 @@ import { startApiProxyProcess, startDaemon, stopApiProxy, stopDaemons } from './
 import { startLabEtcd, stopLabEtcd } from './etcd';
 import { LabError } from './errors';
 import { cleanupKubeLab, prepareKubeLab } from './kube';
-import { removeSandboxesOf, startNodeRuntime, stopNodeRuntime, waitChained } from './containerd-node';
+import { ensureNodeImages, removeSandboxesOf, startNodeRuntime, stopNodeRuntime, waitChained } from './containerd-node';
+import { runPodExecs, type ExecOutcome } from './containers';
 import { createFabric, createNode, primaryConfList } from './fabric';
 import { parseLabFile, type LabFileOptions, type LabSpec } from './labfile';
 import { cniSocketPath, deferredDir } from '../plumbing/sockets';
@@ -35,6 +36,10 @@ export interface LabOptions {
    * embedded store: Topologies are written there, every node's meshnetd uses it as its store.
    */
   kubeconfig?: string;
+  /** Lines about slow steps as they happen (images imported or pulled). */
+  progress?: (line: string) => void;
+  /** Each `exec:` command a container pod ran after `lab up`, as it ends. */
+  onExec?: (o: ExecOutcome) => void;
 }
 
 /** Pods torn down at once by `lab down`. */
@@ -70,7 +75,7 @@ export function readLabFile(path: string, opts: LabFileOptions = {}): LabSpec {
   } catch (e) {
     throw new LabError(`cannot read lab file ${path}: ${(e as Error).message}`);
   }
-  return parseLabFile(text, path, { read: (p) => readFileSync(resolve(dirname(path), p), 'utf8'), ...opts });
+  return parseLabFile(text, path, { read: (p) => readFileSync(resolve(dirname(path), p), 'utf8'), baseDir: dirname(resolve(path)), ...opts });
 }
 
 export async function labUp(spec: LabSpec, file: string, opts: LabOptions = {}): Promise<LabState> {
@@ -153,6 +158,8 @@ export async function labUp(spec: LabSpec, file: string, opts: LabOptions = {}):
       state.kube?.created.topologies.push({ namespace: t.metadata.namespace, name: t.metadata.name });
       saveState(state);
     }
+    // Every image before any pod: one that cannot be had stops the lab before anything runs.
+    if (state.runtime === 'containerd') for (const node of state.nodes) await ensureNodeImages(state, node, spec.pods, opts.progress);
     for (const p of spec.pods) {
       const pod = newPodState(spec.name, p);
       const node = state.nodes.find((n) => n.name === p.node)!;
@@ -161,6 +168,7 @@ export async function labUp(spec: LabSpec, file: string, opts: LabOptions = {}):
       await startPod(state, node, pod, opts.trace);
       saveState(state);
     }
+    await runPodExecs(state, opts.onExec);
     return state;
   } catch (e) {
     await labDown(spec.name, { runDir }).catch(() => undefined);

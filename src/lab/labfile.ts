@@ -3,9 +3,16 @@
 import { parseAllDocuments } from 'yaml';
 import { LOCALHOST_PEER, MAX_MTU, MIN_MTU, TopologyError, checkTopologySet, parseTopology, type Topology } from '../topology';
 import { MeshnetError } from '../errors';
+import { CONTAINER_KEYS, ContainerSpecError, parseContainer, type LabContainer } from './container-spec';
 
 export interface LabNode { name: string }
-export interface LabPod { name: string; namespace: string; node: string }
+export interface LabPod {
+  name: string;
+  namespace: string;
+  node: string;
+  /** A pod that names an image runs it as a container through its node's containerd (container-spec.ts). */
+  container?: LabContainer;
+}
 /** meshnet plugin settings a lab may choose (store and node_ip are the lab's own). */
 export interface LabMeshnetOptions {
   disable_tx_offloads?: boolean;
@@ -108,7 +115,11 @@ const LAB_KEYS = ['name', 'nodes', 'pods', 'topologies', 'meshnet', 'inter_node_
 /** Primary config versions a node may have (the bridge and host-local plugins take all of them). */
 const CNI_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
 
-export function parseLabSpec(doc: unknown, read?: LabFileReader): LabSpec {
+/** The keys a pod of a lab document may have. */
+const POD_KEYS = ['name', 'namespace', 'node', ...CONTAINER_KEYS];
+
+/** `baseDir`: the lab file's directory, which relative paths (binds) are resolved against. */
+export function parseLabSpec(doc: unknown, read?: LabFileReader, baseDir = process.cwd()): LabSpec {
   if (!isRecord(doc)) throw new LabFileError('(top level)', 'must be a mapping with name, nodes, pods and topologies');
   for (const k of Object.keys(doc)) {
     if (!LAB_KEYS.includes(k)) throw new LabFileError(k || '(an empty key)', `is not a lab file key (known: ${LAB_KEYS.join(', ')})`);
@@ -136,12 +147,22 @@ export function parseLabSpec(doc: unknown, read?: LabFileReader): LabSpec {
   const pods = doc.pods.map((p, i): LabPod => {
     const f = `pods[${i}]`;
     if (!isRecord(p)) throw new LabFileError(f, 'must be a mapping {name, node, namespace?}');
+    for (const k of Object.keys(p)) {
+      if (!POD_KEYS.includes(k)) throw new LabFileError(`${f}.${k}`, `is not a pod key (known: ${POD_KEYS.join(', ')})`);
+    }
     const pod: LabPod = {
       name: name(p.name, `${f}.name`, 63),
       namespace: p.namespace === undefined ? 'default' : name(p.namespace, `${f}.namespace`, 63),
       node: name(p.node ?? nodes[0]!.name, `${f}.node`, MAX_NODE_NAME),
     };
     if (!nodeNames.has(pod.node)) throw new LabFileError(`${f}.node`, `no node named "${pod.node}" in nodes`);
+    try {
+      const container = parseContainer(p, f, baseDir);
+      if (container) pod.container = container;
+    } catch (e) {
+      if (e instanceof ContainerSpecError) throw new LabFileError(e.field, e.message.slice(e.field.length + 2));
+      throw e;
+    }
     return pod;
   });
   const podKeys = new Map<string, number>();
@@ -209,12 +230,20 @@ export function parseLabSpec(doc: unknown, read?: LabFileReader): LabSpec {
     if (v !== 'netns' && v !== 'containerd') throw new LabFileError('runtime', `must be netns or containerd, got ${JSON.stringify(v)}`);
     spec.runtime = v;
   }
+  // A pod that runs an image needs a container runtime on its node: the lab's runtime is then
+  // containerd (its pods without an image get a sandbox alone), unless the file says otherwise.
+  const imaged = pods.findIndex((p) => p.container);
+  if (imaged >= 0) {
+    if (spec.runtime === 'netns') throw new LabFileError(`pods[${imaged}].image`, 'needs runtime: containerd (runtime: netns makes bare namespaces, which run no image)');
+    spec.runtime = 'containerd';
+  }
   if (doc.cni_version !== undefined) {
     const v = doc.cni_version;
     if (typeof v !== 'string' || !CNI_VERSIONS.includes(v)) throw new LabFileError('cni_version', `must be one of ${CNI_VERSIONS.join(', ')} (a string), got ${JSON.stringify(v)}`);
     spec.cniVersion = v;
   }
   if (original) {
+    if (imaged >= 0) throw new LabFileError(`pods[${imaged}].image`, 'the original meshnet runs bare pods: its CNI config is exec\'d by the lab, not by a container runtime');
     if (doc.meshnet !== undefined || doc.inter_node_link_type !== undefined || doc.peer_tls !== undefined || doc.runtime !== undefined || doc.cni_version !== undefined) {
       throw new LabFileError('original_meshnet', 'brings its own CNI config: meshnet, inter_node_link_type, peer_tls, runtime and cni_version do not apply');
     }
@@ -237,6 +266,8 @@ function parseMeshnetOptions(v: unknown): LabMeshnetOptions {
 export interface LabFileOptions {
   /** Reads files the lab file names (original_meshnet), relative to it; readLabFile sets it. */
   read?: LabFileReader;
+  /** The lab file's directory: pods' binds are relative to it (default: the working directory). */
+  baseDir?: string;
   /** Lab name: overrides a lab document's `name`; for a plain manifest the default is the file's name. */
   name?: string;
   /** Nodes to spread pods over when the manifest does not place them (default 1). */
@@ -277,7 +308,7 @@ export function parseLabFile(text: string, path = 'lab file', opts: LabFileOptio
       ...(opts.name !== undefined ? { name: opts.name } : {}),
       pods: [...asList(header.pods), ...podObjects.map(podFromObject)],
       ...(header.topologies !== undefined || topologies.length ? { topologies: [...asList(header.topologies), ...topologies] } : {}),
-    }, opts.read);
+    }, opts.read, opts.baseDir);
   }
   if (topologies.length === 0) throw new LabFileError(path, 'has neither a lab document nor any Topology object');
   type PodDoc = ReturnType<typeof podFromObject>;

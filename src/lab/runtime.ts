@@ -46,6 +46,7 @@ export function newPodState(lab: string, pod: LabPod): PodState {
     netns: podNetns(lab, pod),
     containerId: randomBytes(32).toString('hex'),
     uid: randomUUID(),
+    ...(pod.container ? { container: { ...pod.container } } : {}),
   };
 }
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { CniResult } from '../cni';
 import type { KubeLabState } from './kube';
 import { LAB_RUN_DIR } from './names';
+import type { LabContainer } from './container-spec';
 
 export interface NodeState {
   name: string;
@@ -30,6 +31,8 @@ export interface PodState {
   sandboxId?: string;
   /** eth0's address as the runtime reports it (runtime: containerd; netns pods have `result`). */
   ip?: string;
+  /** A pod that runs an image: its container's spec, and its id in the node's containerd once made. */
+  container?: LabContainer & { id?: string };
 }
 
 export interface LabState {

@@ -69,7 +69,7 @@ export function ociArchive(ref: string, layers: Buffer[], config: ImageConfig): 
 }
 
 /** A layer holding `files` (path in the image → contents and mode), with their parent directories. */
-export function layerOf(files: Array<{ path: string; data: Buffer; mode?: number }>): Buffer {
+export function layerOf(files: Array<{ path: string; data?: Buffer; mode?: number; link?: string }>): Buffer {
   const dirs = new Set<string>();
   for (const f of files) {
     const parts = f.path.replace(/^\/+/, '').split('/').slice(0, -1);
@@ -77,6 +77,6 @@ export function layerOf(files: Array<{ path: string; data: Buffer; mode?: number
   }
   return tar([
     ...[...dirs].sort().map((name) => ({ name })),
-    ...files.map((f) => ({ name: f.path.replace(/^\/+/, ''), data: f.data, ...(f.mode !== undefined ? { mode: f.mode } : {}) })),
+    ...files.map((f) => ({ name: f.path.replace(/^\/+/, ''), ...(f.data ? { data: f.data } : {}), ...(f.link !== undefined ? { link: f.link } : {}), ...(f.mode !== undefined ? { mode: f.mode } : {}) })),
   ]);
 }

@@ -9,6 +9,8 @@ export interface TarEntry {
   data?: Buffer;
   /** Permission bits (default 0644 for files, 0755 for directories). */
   mode?: number;
+  /** A symbolic link to this target (no data). */
+  link?: string;
 }
 
 const BLOCK = 512;
@@ -19,6 +21,7 @@ function octal(n: number, width: number): string {
 
 function header(e: TarEntry, size: number, dir: boolean): Buffer {
   if (Buffer.byteLength(e.name) > 99) throw new Error(`tar: name ${JSON.stringify(e.name)} is over 99 bytes`);
+  if (e.link !== undefined && Buffer.byteLength(e.link) > 99) throw new Error(`tar: link target ${JSON.stringify(e.link)} is over 99 bytes`);
   const h = Buffer.alloc(BLOCK);
   h.write(e.name, 0, 'utf8');
   h.write(octal(e.mode ?? (dir ? 0o755 : 0o644), 8), 100, 'ascii');
@@ -27,7 +30,8 @@ function header(e: TarEntry, size: number, dir: boolean): Buffer {
   h.write(octal(size, 12), 124, 'ascii');
   h.write(octal(0, 12), 136, 'ascii'); // mtime
   h.fill(' ', 148, 156); // checksum field counts as spaces while summing
-  h.write(dir ? '5' : '0', 156, 'ascii');
+  h.write(dir ? '5' : e.link !== undefined ? '2' : '0', 156, 'ascii');
+  if (e.link !== undefined) h.write(e.link, 157, 'utf8');
   h.write('ustar\0', 257, 'ascii');
   h.write('00', 263, 'ascii');
   let sum = 0;
@@ -41,7 +45,7 @@ export function tar(entries: TarEntry[]): Buffer {
   const parts: Buffer[] = [];
   for (const e of entries) {
     const dir = e.name.endsWith('/');
-    const data = dir ? Buffer.alloc(0) : e.data ?? Buffer.alloc(0);
+    const data = dir || e.link !== undefined ? Buffer.alloc(0) : e.data ?? Buffer.alloc(0);
     parts.push(header(e, data.length, dir), data);
     const pad = (BLOCK - (data.length % BLOCK)) % BLOCK;
     if (pad) parts.push(Buffer.alloc(pad));

@@ -1,4 +1,4 @@
-import { checkLinks, labState, listLabs } from '../../lab';
+import { checkLinks, containerStates, labState, listLabs } from '../../lab';
 import { OUTPUT_OPTION, wantsJson, type Command } from '../command';
 import { out, outJson } from '../output';
 import { describe, showLinks, statusOf, topologiesOf } from '../views';
@@ -15,7 +15,7 @@ export const status: Command = {
       const labs = [];
       for (const name of names) {
         const state = labState(name);
-        labs.push({ ...statusOf(state), links: await checkLinks(state, await topologiesOf(state), { traffic: false }) });
+        labs.push({ ...statusOf(state, await containerStates(state)), links: await checkLinks(state, await topologiesOf(state), { traffic: false }) });
       }
       outJson({ labs });
       return 0;
@@ -23,7 +23,7 @@ export const status: Command = {
     if (names.length === 0) out('no labs are up');
     for (const name of names) {
       const state = labState(name);
-      out(describe(state));
+      out(describe(state, await containerStates(state)));
       await showLinks(state, { traffic: false });
     }
     return 0;

@@ -1,4 +1,4 @@
-import { labUp, readLabFile } from '../../lab';
+import { containerStates, labUp, readLabFile, type ExecOutcome } from '../../lab';
 import { UsageError } from '../../errors';
 import type { Command } from '../command';
 import { out } from '../output';
@@ -19,8 +19,17 @@ export const up: Command = {
     const file = p.positionals[0];
     if (!file) throw new UsageError('lab up needs a FILE');
     const { opts, kubeconfig } = fileOptions(p);
-    const state = await labUp(readLabFile(file, opts), file, kubeconfig !== undefined ? { kubeconfig } : {});
-    out(describe(state));
+    const execs: ExecOutcome[] = [];
+    const state = await labUp(readLabFile(file, opts), file, { ...(kubeconfig !== undefined ? { kubeconfig } : {}), progress: (l) => out(l), onExec: (o) => execs.push(o) });
+    out(describe(state, await containerStates(state)));
+    if (execs.length) {
+      out('');
+      out('EXEC');
+      for (const o of execs) {
+        out(`  ${o.pod}: ${o.command}  (exit ${o.exitCode})`);
+        if (o.output) out(o.output.split('\n').map((l) => `    ${l}`).join('\n'));
+      }
+    }
     if (p.values['no-check']) return 0;
     return (await showLinks(state, { traffic: true })) ? 0 : 1;
   },

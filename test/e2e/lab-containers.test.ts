@@ -1,0 +1,153 @@
+// Container pods (issue 18): a lab pod that names an image runs it as a container in a sandbox
+// made through its node's containerd CRI, as a kubelet makes it, so the CNI chain (primary +
+// meshnet) is the runtime's. The image is a busybox one made here and imported with `lab image
+// import`, as an air-gapped machine gets its images.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { listNamedNetns } from '../../src/kernel';
+import { labDir } from '../../src/lab';
+import { BUSYBOX_REF, writeBusyboxArchive } from '../helpers/images';
+
+const dir = mkdtempSync(join(tmpdir(), 'containers-'));
+// The lab's image directory for this run only (meshnetctl reads MESHNET_LAB_IMAGES).
+const env = { ...process.env, MESHNET_LAB_IMAGES: join(dir, 'images') };
+const ctl = (...args: string[]) => spawnSync(process.execPath, [resolve('dist/meshnetctl'), ...args], { encoding: 'utf8', env, maxBuffer: 16 << 20 });
+const archive = join(dir, 'busybox.oci.tar');
+const tag = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
+
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Processes with an argument under `dir` (the lab's nodes' containerd and its shims carry their paths). */
+function processesUnder(dir: string): number[] {
+  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+    try {
+      return readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').some((a) => a.startsWith(`${dir}/`));
+    } catch {
+      return false; // exited meanwhile
+    }
+  }).map(Number);
+}
+
+/** Nothing of lab `name` is left: no namespace, no state directory, no containerd or shim of its nodes. */
+function assertNothingLeft(name: string): void {
+  assert.deepEqual(listNamedNetns().filter((n) => n.startsWith(`mnl.${name}.`)), [], 'namespaces left');
+  assert.ok(!existsSync(labDir(name)), `${labDir(name)} left`);
+  assert.deepEqual(processesUnder(labDir(name)), [], 'processes of the lab\'s nodes left (containerd, shims, containers)');
+}
+
+/** A lab file (in this run's directory) with two busybox pods on two nodes, one bare pod, and `extra` pod fields for r1. */
+function labFile(name: string, r1Extra = ''): string {
+  const path = join(dir, `${name}.yaml`);
+  writeFileSync(path, `
+name: ${name}
+nodes: [n1, n2]
+pods:
+  - {name: r1, node: n1, image: "${BUSYBOX_REF}", command: [/bin/sleep, "100000"]${r1Extra}}
+  - {name: r2, node: n2, image: "${BUSYBOX_REF}", command: [/bin/sleep, "100000"]}
+  - {name: r3, node: n1}
+topologies:
+  - metadata: {name: r1}
+    spec: {links: [{uid: 1, peer_pod: r2, local_intf: eth1, peer_intf: eth1, local_ip: 10.1.1.1/24, peer_ip: 10.1.1.2/24},
+                   {uid: 2, peer_pod: r3, local_intf: eth2, peer_intf: eth1, local_ip: 10.1.2.1/24, peer_ip: 10.1.2.3/24}]}
+  - metadata: {name: r2}
+    spec: {links: [{uid: 1, peer_pod: r1, local_intf: eth1, peer_intf: eth1, local_ip: 10.1.1.2/24, peer_ip: 10.1.1.1/24}]}
+  - metadata: {name: r3}
+    spec: {links: [{uid: 2, peer_pod: r1, local_intf: eth1, peer_intf: eth2, local_ip: 10.1.2.3/24, peer_ip: 10.1.2.1/24}]}
+`);
+  return path;
+}
+
+before(() => {
+  writeBusyboxArchive(archive);
+  const r = ctl('lab', 'image', 'import', archive);
+  assert.equal(r.status, 0, r.stderr);
+});
+
+test('lab image import keeps the archive under the name it carries, and lab image ls lists it', () => {
+  const r = ctl('lab', 'image', 'ls', '--output', 'json');
+  assert.equal(r.status, 0, r.stderr);
+  const { images } = JSON.parse(r.stdout) as { images: Array<{ ref: string; format: string; source: string }> };
+  assert.deepEqual(images.map((i) => [i.ref, i.format, i.source]), [[BUSYBOX_REF, 'oci', archive]]);
+});
+
+test('lab image import refuses a file that is not an image archive, naming it, and keeps nothing', () => {
+  const bogus = join(dir, 'not-an-image.tar');
+  writeFileSync(bogus, 'hello');
+  const r = ctl('lab', 'image', 'import', bogus);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /not-an-image\.tar is not a tar archive/);
+  const ls = JSON.parse(ctl('lab', 'image', 'ls', '--output', 'json').stdout) as { images: unknown[] };
+  assert.equal(ls.images.length, 1);
+});
+
+describe('busybox pods on two nodes (VXLAN between them) beside a bare pod', () => {
+  const name = `ct${tag}`;
+  const marker = join(dir, 'marker.txt');
+  let up: ReturnType<typeof ctl>;
+  before(() => {
+    writeFileSync(marker, 'written on the host\n');
+    up = ctl('lab', 'up', labFile(name, `, binds: ["./marker.txt:/etc/marker:ro"], env: {ROLE: edge},
+        exec: ["ip addr add 10.99.0.1/32 dev lo", "cat /etc/marker"]`));
+    assert.equal(up.status, 0, `${up.stdout}\n${up.stderr}`);
+  });
+  after(() => {
+    ctl('lab', 'down', name);
+  });
+
+  test('each image pod runs its container (state running, its image); the bare pod has none', () => {
+    const r = ctl('lab', 'status', name, '--output', 'json');
+    assert.equal(r.status, 0, r.stderr);
+    const pods = (JSON.parse(r.stdout) as { labs: Array<{ pods: Array<{ name: string; container?: { image: string; state: string } }> }> }).labs[0]!.pods;
+    assert.deepEqual(pods.map((p) => [p.name, p.container?.image, p.container?.state]), [['r1', BUSYBOX_REF, 'running'], ['r2', BUSYBOX_REF, 'running'], ['r3', undefined, undefined]]);
+  });
+
+  test('every link passes traffic: the VXLAN between the containers and the veth to the bare pod', () => {
+    const r = ctl('lab', 'check', name);
+    assert.equal(r.status, 0, r.stdout);
+    assert.match(r.stdout, /2 of 2 links passed traffic/);
+  });
+
+  test('lab exec runs in the container: the image\'s filesystem, its own PID namespace, its environment', () => {
+    assert.equal(ctl('lab', 'exec', name, 'r1', '--', 'cat', '/etc/image-release').stdout, `busybox test image ${BUSYBOX_REF}\n`);
+    assert.equal(ctl('lab', 'exec', name, 'r1', '--', 'cat', '/proc/1/cmdline').stdout, '/bin/sleep\x00100000\x00');
+    assert.equal(ctl('lab', 'exec', name, 'r1', '--', 'sh', '-c', 'echo $ROLE').stdout, 'edge\n');
+  });
+
+  test('a bind mounts the host file into the container, read-only', () => {
+    assert.equal(ctl('lab', 'exec', name, 'r1', '--', 'cat', '/etc/marker').stdout, 'written on the host\n');
+    const w = ctl('lab', 'exec', name, 'r1', '--', 'sh', '-c', 'echo x > /etc/marker');
+    assert.notEqual(w.status, 0);
+    assert.match(w.stderr, /Read-only file system/);
+    assert.equal(readFileSync(marker, 'utf8'), 'written on the host\n');
+  });
+
+  test('exec: commands ran in the container once its links were up, and lab up printed each with its exit code and output', () => {
+    assert.match(up.stdout, /EXEC\n {2}r1: ip addr add 10\.99\.0\.1\/32 dev lo {2}\(exit 0\)\n {2}r1: cat \/etc\/marker {2}\(exit 0\)\n {4}written on the host/);
+    assert.match(ctl('lab', 'exec', name, 'r1', '--', 'ip', 'addr', 'show', 'lo').stdout, /inet 10\.99\.0\.1\/32/);
+  });
+});
+
+test('lab down removes the containers, their sandboxes, the nodes\' containerd and every namespace', () => {
+  const name = `cd${tag}`;
+  const up = ctl('lab', 'up', labFile(name), '--no-check');
+  assert.equal(up.status, 0, up.stderr);
+  assert.ok(processesUnder(labDir(name)).length > 0, 'the lab runs containerd and containers');
+  const down = ctl('lab', 'down', name);
+  assert.equal(down.status, 0, down.stderr);
+  assertNothingLeft(name);
+});
+
+test('an image that cannot be had: lab up fails naming the image, its pod and node, and how to import it; nothing is left', () => {
+  const name = `cb${tag}`;
+  const path = labFile(name).replace(/$/, '');
+  writeFileSync(path, readFileSync(path, 'utf8').replace(`{name: r2, node: n2, image: "${BUSYBOX_REF}"`, '{name: r2, node: n2, image: "localhost/meshnet-test/absent:1"'));
+  const r = ctl('lab', 'up', path);
+  assert.equal(r.status, 1, r.stdout);
+  assert.match(r.stderr, /image localhost\/meshnet-test\/absent:1 \(pods r2\) on node n2 cannot be had: .*meshnetctl lab image import FILE/s);
+  assertNothingLeft(name);
+});
