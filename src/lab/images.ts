@@ -6,6 +6,7 @@
 import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { readTarMembers } from '../runtime/tar-read';
+import { ociArchiveFromRootfs } from '../runtime/oci-image';
 import { isImageRef } from './container-spec';
 import { LabError } from './errors';
 
@@ -19,7 +20,8 @@ export interface StoredImage {
   ref: string;
   /** The archive, in the image directory. */
   file: string;
-  format: 'oci' | 'docker';
+  /** What was imported: an image archive, or a root filesystem tar made into a one-layer image. */
+  format: 'oci' | 'docker' | 'rootfs';
   bytes: number;
   importedAt: string;
   /** The file it was imported from. */
@@ -41,8 +43,11 @@ export function normalizeRef(ref: string): string {
   return out;
 }
 
-/** The image names an OCI layout or docker-save archive carries, and which of the two it is. */
-export async function archiveImages(path: string): Promise<{ format: 'oci' | 'docker'; refs: string[] }> {
+/**
+ * The image names an OCI layout or docker-save archive carries, and which of the two it is; any
+ * other tar is a root filesystem (no names).
+ */
+export async function archiveImages(path: string): Promise<{ format: 'oci' | 'docker' | 'rootfs'; refs: string[] }> {
   let members: Map<string, Buffer>;
   try {
     members = await readTarMembers(path, (n) => n === 'index.json' || n === 'manifest.json' || n === 'oci-layout');
@@ -68,7 +73,7 @@ export async function archiveImages(path: string): Promise<{ format: 'oci' | 'do
       .filter((r): r is string => typeof r === 'string' && isImageRef(r) && r.includes(':'));
     return { format: 'oci', refs: refs.map(normalizeRef) };
   }
-  throw new LabError(`${path} is neither an OCI image archive (oci-layout, index.json) nor a docker-save one (manifest.json)`);
+  return { format: 'rootfs', refs: [] };
 }
 
 const indexFile = (dir: string) => join(dir, 'images.json');
@@ -92,13 +97,24 @@ function saveIndex(dir: string, images: StoredImage[]): void {
  * Keeps the archive at `path` in the image directory under the names it carries; a name imported
  * before now means this archive. Nothing is kept when the archive names no image.
  */
-export async function importImageArchive(path: string, dir = labImageDir()): Promise<StoredImage[]> {
+export async function importImageArchive(path: string, opts: { name?: string; dir?: string } = {}): Promise<StoredImage[]> {
+  const dir = opts.dir ?? labImageDir();
   const { format, refs } = await archiveImages(path);
-  if (refs.length === 0) throw new LabError(`${path} names no image (no RepoTags in its manifest.json, no io.containerd.image.name in its index.json): containerd would import it without a name`);
+  if (opts.name !== undefined && !isImageRef(opts.name)) throw new LabError(`--name: ${JSON.stringify(opts.name)} is not an image reference (such as localhost/frr:9)`);
+  if (format === 'rootfs' && opts.name === undefined) {
+    throw new LabError(`${path} is a plain tar (no OCI index.json, no docker manifest.json): as a root filesystem it becomes an image with --name REF`);
+  }
+  if (format !== 'rootfs' && opts.name !== undefined) throw new LabError(`--name applies to a root filesystem tar; ${path} is a ${format} image archive with its own names (${refs.join(', ') || 'none'})`);
+  if (format !== 'rootfs' && refs.length === 0) throw new LabError(`${path} names no image (no RepoTags in its manifest.json, no io.containerd.image.name in its index.json): containerd would import it without a name`);
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString();
-  const file = join(dir, `${stamp.replace(/[:.]/g, '-')}-${basename(path).replace(/[^\w.-]/g, '_')}`);
-  copyFileSync(path, file);
+  const file = join(dir, `${stamp.replace(/[:.]/g, '-')}-${basename(path).replace(/[^\w.-]/g, '_')}${format === 'rootfs' ? '.oci.tar' : ''}`);
+  if (format === 'rootfs') {
+    refs.push(normalizeRef(opts.name!));
+    await ociArchiveFromRootfs(refs[0]!, path, file, { cmd: ['/bin/sh'] });
+  } else {
+    copyFileSync(path, file);
+  }
   const bytes = statSync(file).size;
   const added = refs.map((ref) => ({ ref, file, format, bytes, importedAt: stamp, source: path }));
   const before = listStoredImages(dir);

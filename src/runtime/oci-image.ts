@@ -2,7 +2,8 @@
 // (oci-layout, index.json, blobs/sha256/...) in one tar, as `ctr images import` takes it. The
 // index names the image with containerd's annotation, so the import tags it exactly as `ref`.
 import { createHash } from 'node:crypto';
-import { tar, type TarEntry } from './tar';
+import { createReadStream, openSync, closeSync, statSync, writeSync } from 'node:fs';
+import { BLOCK, header, tar, type TarEntry } from './tar';
 
 export interface ImageConfig {
   entrypoint?: string[];
@@ -32,7 +33,16 @@ export function ociArchive(ref: string, layers: Buffer[], config: ImageConfig): 
     blobs.set(d, b);
     return { digest: d, size: b.length };
   };
-  const layerDescs = layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...blob(l) }));
+  const { entries } = ociLayout(ref, layers.map((l) => ({ ...blob(l) })), config, blob);
+  return tar([...entries, ...[...blobs].map(([d, data]) => ({ name: `blobs/sha256/${d.slice('sha256:'.length)}`, data }))]);
+}
+
+/**
+ * The layout's small files (oci-layout, index.json, the config and manifest blobs, through
+ * `blob`) for layers already digested; the layers' own blobs are the caller's to write.
+ */
+function ociLayout(ref: string, layers: Array<{ digest: string; size: number }>, config: ImageConfig, blob: (b: Buffer) => { digest: string; size: number }): { entries: TarEntry[] } {
+  const layerDescs = layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...l }));
   const cfg = Buffer.from(JSON.stringify({
     architecture: ociArch(), os: 'linux',
     config: {
@@ -58,14 +68,42 @@ export function ociArchive(ref: string, layers: Buffer[], config: ImageConfig): 
       annotations: { 'io.containerd.image.name': ref, 'org.opencontainers.image.ref.name': tag },
     }],
   };
-  const entries: TarEntry[] = [
-    { name: 'oci-layout', data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') },
-    { name: 'index.json', data: Buffer.from(JSON.stringify(index)) },
-    { name: 'blobs/', mode: 0o755 },
-    { name: 'blobs/sha256/', mode: 0o755 },
-    ...[...blobs].map(([d, data]) => ({ name: `blobs/sha256/${d.slice('sha256:'.length)}`, data })),
-  ];
-  return tar(entries);
+  return {
+    entries: [
+      { name: 'oci-layout', data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') },
+      { name: 'index.json', data: Buffer.from(JSON.stringify(index)) },
+      { name: 'blobs/', mode: 0o755 },
+      { name: 'blobs/sha256/', mode: 0o755 },
+    ],
+  };
+}
+
+/**
+ * Writes to `out` an OCI archive of one image named `ref` whose only layer is the root
+ * filesystem tar at `rootfs` (as `docker import` makes one: mmdebstrap's output, say), streamed:
+ * a router's root filesystem is hundreds of MB.
+ */
+export async function ociArchiveFromRootfs(ref: string, rootfs: string, out: string, config: ImageConfig): Promise<void> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(rootfs)) hash.update(chunk as Buffer);
+  const layer = { digest: `sha256:${hash.digest('hex')}`, size: statSync(rootfs).size };
+  const small = new Map<string, Buffer>();
+  const blob = (b: Buffer) => {
+    const d = sha256(b);
+    small.set(d, b);
+    return { digest: d, size: b.length };
+  };
+  const { entries } = ociLayout(ref, [layer], config, blob);
+  const head = tar([...entries, ...[...small].map(([d, data]) => ({ name: `blobs/sha256/${d.slice('sha256:'.length)}`, data }))]);
+  const fd = openSync(out, 'w');
+  try {
+    writeSync(fd, head.subarray(0, head.length - 2 * BLOCK)); // without its end-of-archive blocks
+    writeSync(fd, header({ name: `blobs/sha256/${layer.digest.slice('sha256:'.length)}` }, layer.size, false));
+    for await (const chunk of createReadStream(rootfs)) writeSync(fd, chunk as Buffer);
+    writeSync(fd, Buffer.alloc((BLOCK - (layer.size % BLOCK)) % BLOCK + 2 * BLOCK));
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** A layer holding `files` (path in the image → contents and mode), with their parent directories. */

@@ -13,13 +13,14 @@ export interface TarEntry {
   link?: string;
 }
 
-const BLOCK = 512;
+export const BLOCK = 512;
 
 function octal(n: number, width: number): string {
   return `${n.toString(8).padStart(width - 1, '0')}\0`;
 }
 
-function header(e: TarEntry, size: number, dir: boolean): Buffer {
+/** The 512-byte ustar header of `e` with `size` bytes of data (a directory when `dir`). */
+export function header(e: TarEntry, size: number, dir: boolean): Buffer {
   if (Buffer.byteLength(e.name) > 99) throw new Error(`tar: name ${JSON.stringify(e.name)} is over 99 bytes`);
   if (e.link !== undefined && Buffer.byteLength(e.link) > 99) throw new Error(`tar: link target ${JSON.stringify(e.link)} is over 99 bytes`);
   const h = Buffer.alloc(BLOCK);
