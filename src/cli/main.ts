@@ -11,6 +11,7 @@ import { capture } from './lab/capture';
 import { check } from './lab/check';
 import { down } from './lab/down';
 import { exec } from './lab/exec';
+import { exportLab } from './lab/export';
 import { graph } from './lab/graph';
 import { image } from './lab/image';
 import { impair } from './lab/impair';
@@ -22,7 +23,7 @@ import { wires } from './lab/wires';
 import { out } from './output';
 
 /** The lab's commands, in the order --help lists them (api-proxy is internal: not listed). */
-const LAB: Command[] = [up, apply, status, check, exec, wires, capture, link, impair, graph, image, restartDaemon, down];
+const LAB: Command[] = [up, apply, status, check, exec, wires, capture, link, impair, graph, image, exportLab, restartDaemon, down];
 
 const USAGE = `usage:\n${[demo, ...LAB].map((c) => `  ${c.usage}`).join('\n')}\n  meshnetctl --version                print the version`;
 

@@ -11,7 +11,10 @@ import { LabError } from './errors';
 import { labState } from './lab';
 import type { LabSpec } from './labfile';
 import { newPodState, startPod, stopPod } from './runtime';
-import { saveState } from './state';
+import { saveState, type PodState } from './state';
+import type { LabContainer } from './container-spec';
+import { ensureNodeImages } from './containerd-node';
+import { runPodExecs } from './containers';
 
 export interface ApplyOptions {
   runDir?: string;
@@ -45,6 +48,9 @@ export async function labApply(spec: LabSpec, opts: ApplyOptions = {}): Promise<
   }
   if ((spec.peerTls ?? 'off') !== (state.peerTls ?? 'off')) {
     throw new LabError(`peer_tls changed (${state.peerTls ?? 'off'} -> ${spec.peerTls ?? 'off'}): that needs new daemons; lab down and up`);
+  }
+  if ((spec.runtime ?? 'netns') !== (state.runtime ?? 'netns')) {
+    throw new LabError(`the pods' runtime changed (${state.runtime ?? 'netns'} -> ${spec.runtime ?? 'netns'}; a pod with an image needs containerd): that needs new nodes; lab down and up`);
   }
   const gone = state.nodes.filter((n) => !spec.nodes.some((x) => x.name === n.name));
   const out: string[] = [];
@@ -83,10 +89,15 @@ export async function labApply(spec: LabSpec, opts: ApplyOptions = {}): Promise<
     out.push(`~ Topology ${key}: ${changes.join(', ')}`);
   }
 
-  // Pods gone, and pods that moved to another node, leave first (their links go with them).
+  // Every image a new or changed pod needs, before any pod is touched (none that cannot be had).
+  if (state.runtime === 'containerd') for (const node of state.nodes) await ensureNodeImages(state, node, spec.pods);
+  // Pods gone, pods that moved to another node, and pods whose container changed (another image,
+  // command, binds...) leave first (their links go with them); the last two come back.
+  const recreated = new Set<string>();
   for (const pod of [...state.pods]) {
     const want = spec.pods.find((p) => podKey(p) === podKey(pod));
-    if (want && want.node === pod.node) continue;
+    if (want && want.node === pod.node && sameContainer(want.container, pod.container)) continue;
+    if (want && want.node === pod.node) recreated.add(podKey(pod));
     const node = state.nodes.find((n) => n.name === pod.node)!;
     await stopPod(state, node, pod);
     state.pods = state.pods.filter((p) => p !== pod);
@@ -101,6 +112,7 @@ export async function labApply(spec: LabSpec, opts: ApplyOptions = {}): Promise<
     }
   }
   // New pods, and moved pods on their new node.
+  const started: PodState[] = [];
   for (const p of spec.pods) {
     if (state.pods.some((x) => podKey(x) === podKey(p))) continue;
     const pod = newPodState(state.name, p);
@@ -110,10 +122,22 @@ export async function labApply(spec: LabSpec, opts: ApplyOptions = {}): Promise<
     await startPod(state, node, pod);
     saveState(state);
     const before = current.has(podKey(p)) && ours.has(podKey(p));
-    out.push(before ? `> pod ${podKey(p)} moved to node ${p.node}` : `+ pod ${podKey(p)} on node ${p.node}`);
+    out.push(recreated.has(podKey(p)) ? `~ pod ${podKey(p)} re-created: its container changed${p.container ? ` (image ${p.container.image})` : ''}`
+      : before ? `> pod ${podKey(p)} moved to node ${p.node}` : `+ pod ${podKey(p)} on node ${p.node}`);
+    started.push(pod);
   }
+  // The exec: commands of the pods just started, once their links are up.
+  for (const o of await runPodExecs(state, undefined, started)) out.push(`  ${o.pod}: exec ${o.command} (exit ${o.exitCode})`);
   if (gone.length) out.push(`! nodes ${gone.map((n) => n.name).join(', ')} are no longer in the file: kept (removing nodes from a running lab is not supported; their pods were moved or removed)`);
   saveState(state);
   return out;
 }
 
+
+/** Whether a pod's container (from the file) is the one it runs (its id aside). */
+function sameContainer(want: LabContainer | undefined, has: (LabContainer & { id?: string }) | undefined): boolean {
+  if (!want || !has) return !want && !has;
+  const { id: _id, ...running } = has;
+  void _id;
+  return JSON.stringify(running) === JSON.stringify(want);
+}

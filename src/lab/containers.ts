@@ -11,44 +11,12 @@ import { checkLinks } from './checks';
 import { nodeRuntime } from './containerd-node';
 import { LabError } from './errors';
 import type { LabState, PodState } from './state';
+import { shellWords } from './shell-words';
+
+export { shellWords };
 
 /** How long `exec:` waits for a pod's links to be up before running anyway (and saying so). */
 const LINKS_UP_TIMEOUT_MS = 30_000;
-
-/** A command line split into words as a shell splits them: quotes and backslashes, no expansion. */
-export function shellWords(line: string): string[] {
-  const words: string[] = [];
-  let cur = '';
-  let inWord = false;
-  let quote: '"' | "'" | undefined;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i]!;
-    if (quote === "'") {
-      if (ch === "'") quote = undefined;
-      else cur += ch;
-    } else if (quote === '"') {
-      if (ch === '"') quote = undefined;
-      else if (ch === '\\' && i + 1 < line.length && '"\\$`'.includes(line[i + 1]!)) cur += line[++i];
-      else cur += ch;
-    } else if (ch === "'" || ch === '"') {
-      quote = ch;
-      inWord = true;
-    } else if (ch === '\\' && i + 1 < line.length) {
-      cur += line[++i];
-      inWord = true;
-    } else if (/\s/.test(ch)) {
-      if (inWord) words.push(cur);
-      cur = '';
-      inWord = false;
-    } else {
-      cur += ch;
-      inWord = true;
-    }
-  }
-  if (quote) throw new LabError(`unterminated ${quote} quote in ${JSON.stringify(line)}`);
-  if (inWord) words.push(cur);
-  return words;
-}
 
 export interface ExecOutcome {
   pod: string;
@@ -58,11 +26,11 @@ export interface ExecOutcome {
 }
 
 /**
- * Runs every container pod's `exec:` commands, in order, once its links are up; a failing
+ * Runs the `exec:` commands of every container pod (of `only`), in order, once its links are up; a failing
  * command is reported (as containerlab reports it) and the next one still runs.
  */
-export async function runPodExecs(state: LabState, report?: (o: ExecOutcome) => void): Promise<ExecOutcome[]> {
-  const pods = state.pods.filter((p) => p.container?.exec?.length && p.container.id);
+export async function runPodExecs(state: LabState, report?: (o: ExecOutcome) => void, only: PodState[] = state.pods): Promise<ExecOutcome[]> {
+  const pods = only.filter((p) => p.container?.exec?.length && p.container.id);
   const out: ExecOutcome[] = [];
   if (pods.length === 0) return out;
   const topologies = new TopologyClient(await openStore(state.store));

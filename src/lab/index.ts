@@ -17,3 +17,4 @@ export type { WireTelemetry } from '../wire/dataplane';
 export * from './errors';
 export { importImageArchive, listStoredImages, labImageDir, normalizeRef, type StoredImage } from './images';
 export { containerPid, containerStates, shellWords, type ExecOutcome } from './containers';
+export { exportClab } from './export';

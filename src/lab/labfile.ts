@@ -4,6 +4,7 @@ import { parseAllDocuments } from 'yaml';
 import { LOCALHOST_PEER, MAX_MTU, MIN_MTU, TopologyError, checkTopologySet, parseTopology, type Topology } from '../topology';
 import { MeshnetError } from '../errors';
 import { CONTAINER_KEYS, ContainerSpecError, parseContainer, type LabContainer } from './container-spec';
+import { ClabError, clabToLab, isClabDocument, type ClabLab } from './clab';
 
 export interface LabNode { name: string }
 export interface LabPod {
@@ -292,6 +293,7 @@ export function parseLabFile(text: string, path = 'lab file', opts: LabFileOptio
   } catch (e) {
     throw new LabFileError(path, `is not valid YAML: ${e instanceof Error ? e.message : String(e)}`);
   }
+  if (docs.length === 1 && isClabDocument(docs[0])) return parseClab(text, opts);
   const objects = docs.flatMap((d) => (isRecord(d) && d.kind === 'List' && Array.isArray(d.items) ? d.items as unknown[] : [d]));
   const headers = objects.filter((d) => isRecord(d) && d.kind === undefined);
   if (headers.length > 1) throw new LabFileError(path, 'has more than one lab document (a mapping with name, nodes, pods)');
@@ -332,6 +334,24 @@ export function parseLabFile(text: string, path = 'lab file', opts: LabFileOptio
 
 function asList(v: unknown): unknown[] {
   return Array.isArray(v) ? v : v === undefined ? [] : [v];
+}
+
+/** A containerlab topology file (clab.ts), checked as any lab file, errors naming its own fields and lines. */
+function parseClab(text: string, opts: LabFileOptions): LabSpec {
+  let lab: ClabLab;
+  if (opts.nodes !== undefined && !(Number.isInteger(opts.nodes) && opts.nodes >= 1 && opts.nodes <= 240)) throw new LabFileError('--nodes', `must be 1 to 240, got ${opts.nodes}`);
+  try {
+    lab = clabToLab(text, { ...(opts.name !== undefined ? { name: opts.name } : {}), ...(opts.nodes !== undefined ? { nodes: opts.nodes } : {}) });
+  } catch (e) {
+    if (e instanceof ClabError) throw new LabFileError(`${e.field}${e.line ? ` (line ${e.line})` : ''}`, e.reason);
+    throw e;
+  }
+  try {
+    return parseLabSpec(lab.doc, opts.read, opts.baseDir);
+  } catch (e) {
+    if (e instanceof LabFileError) throw new LabFileError(lab.fieldOf(e.field), e.message.slice(e.field.length + 2));
+    throw e;
+  }
 }
 
 function podFromObject(o: Record<string, unknown>): { name: unknown; namespace?: unknown; node?: string } {

@@ -156,3 +156,75 @@ test('an image that cannot be had: lab up fails naming the image, its pod and no
   assert.match(r.stderr, /image localhost\/meshnet-test\/absent:1 \(pods r2\) on node n2 cannot be had: .*meshnetctl lab image import FILE/s);
   assertNothingLeft(name);
 });
+
+describe('a containerlab file: linux nodes, a bind, exec, both link forms, one node placed on a second lab node', () => {
+  const name = `ck${tag}`;
+  const file = join(dir, `${name}.clab.yml`);
+  const exported = join(dir, `${name}-exported.clab.yml`);
+  before(() => {
+    writeFileSync(join(dir, 'motd'), 'from the clab directory\n');
+    writeFileSync(file, `name: ${name}
+mgmt: {network: clab}
+topology:
+  kinds:
+    linux: {image: "${BUSYBOX_REF}"}
+  nodes:
+    r1:
+      kind: linux
+      cmd: sleep 100000
+      binds: [motd:/etc/motd:ro]
+      exec: ["ip addr add 10.9.0.1/24 dev eth1"]
+    r2:
+      kind: linux
+      cmd: sleep 100000
+      labels: {meshnet-lab/node: n2}
+      exec: ["ip addr add 10.9.0.2/24 dev eth1"]
+  links:
+    - endpoints: ["r1:eth1", "r2:eth1"]
+    - type: veth
+      endpoints: [{node: r1, interface: eth2}, {node: r2, interface: eth2}]
+`);
+    const up = ctl('lab', 'up', file);
+    assert.equal(up.status, 0, `${up.stdout}\n${up.stderr}`);
+  });
+  after(() => {
+    ctl('lab', 'down', name);
+    ctl('lab', 'down', `${name}x`);
+  });
+
+  test('both links pass Ethernet frames, r2 runs on n2, and the addresses exec set carry pings', () => {
+    const check = ctl('lab', 'check', name);
+    assert.equal(check.status, 0, check.stdout);
+    assert.match(check.stdout, /2 of 2 links passed traffic/);
+    const pods = (JSON.parse(ctl('lab', 'status', name, '--output', 'json').stdout) as { labs: Array<{ pods: Array<{ name: string; node: string }> }> }).labs[0]!.pods;
+    assert.deepEqual(pods.map((p) => [p.name, p.node]), [['r1', 'n1'], ['r2', 'n2']]);
+    assert.equal(ctl('lab', 'exec', name, 'r1', '--', 'ping', '-c', '1', '-W', '2', '10.9.0.2').status, 0);
+    assert.equal(ctl('lab', 'exec', name, 'r1', '--', 'cat', '/etc/motd').stdout, 'from the clab directory\n');
+  });
+
+  test('lab apply of the file with r2\'s command changed re-creates r2\'s container (exec again); its links pass again', () => {
+    const id = () => (JSON.parse(ctl('lab', 'status', name, '--output', 'json').stdout) as { labs: Array<{ pods: Array<{ name: string; container: { id: string } }> }> }).labs[0]!.pods.find((p) => p.name === 'r2')!.container.id;
+    const before = id();
+    const edited = join(dir, `${name}-edited.clab.yml`);
+    writeFileSync(edited, readFileSync(file, 'utf8').replace(/(r2:\n {6}kind: linux\n {6}cmd: sleep) 100000/, '$1 200000'));
+    const r = ctl('lab', 'apply', edited);
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /~ pod default\/r2 re-created: its container changed \(image localhost\/meshnet-test\/busybox:1\)/);
+    assert.match(r.stdout, /r2: exec ip addr add 10\.9\.0\.2\/24 dev eth1 \(exit 0\)/);
+    assert.notEqual(id(), before);
+    assert.equal(ctl('lab', 'exec', name, 'r2', '--', 'cat', '/proc/1/cmdline').stdout, 'sleep\x00200000\x00');
+    const check = ctl('lab', 'check', name);
+    assert.equal(check.status, 0, check.stdout);
+  });
+
+  test('lab export --format clab writes a containerlab file that lab up brings back the same', () => {
+    const r = ctl('lab', 'export', name, '--format', 'clab', '-o', exported);
+    assert.equal(r.status, 0, r.stderr);
+    const again = ctl('lab', 'up', exported, '--name', `${name}x`);
+    assert.equal(again.status, 0, `${again.stdout}\n${again.stderr}`);
+    const pods = (JSON.parse(ctl('lab', 'status', `${name}x`, '--output', 'json').stdout) as { labs: Array<{ pods: Array<{ name: string; node: string; container: { image: string } }> }> }).labs[0]!.pods;
+    assert.deepEqual(pods.map((p) => [p.name, p.node, p.container.image]), [['r1', 'n1', BUSYBOX_REF], ['r2', 'n2', BUSYBOX_REF]]);
+    assert.match(again.stdout, /1 +r1:eth1 +r2:eth1 +vxlan .*PASS[\s\S]*2 +r1:eth2 +r2:eth2 +vxlan .*PASS/);
+    assert.match(again.stdout, /r2: ip addr add 10\.9\.0\.2\/24 dev eth1 {2}\(exit 0\)/);
+  });
+});

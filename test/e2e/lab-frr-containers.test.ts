@@ -72,3 +72,22 @@ for (const linkType of ['vxlan', 'grpc'] as const) {
     });
   });
 }
+
+describe('examples/frr.clab.yml: a containerlab file, unchanged, with r2 placed on a second node', () => {
+  const name = `fk${process.pid % 1000}${randomBytes(2).toString('hex')}`;
+  const vtysh = () => ctl('lab', 'exec', name, 'r1', '--', 'vtysh', '-c', 'show ip ospf neighbor').stdout;
+  before(() => {
+    const up = ctl('lab', 'up', 'examples/frr.clab.yml', '--name', name);
+    assert.equal(up.status, 0, `${up.stdout}\n${up.stderr}`);
+  });
+  after(() => {
+    ctl('lab', 'down', name);
+  });
+
+  test('OSPF converges over its links (addresses from each router\'s frr.conf), and r1 reaches r2\'s loopback', async () => {
+    await until('r1 Full with r2 and r3', () => [...vtysh().matchAll(/^\d+\.\d+\.\d+\.\d+\s+\d+\s+Full/gm)].length === 2, 60_000, vtysh);
+    await until('r1 reaching r2\'s loopback', () => ctl('lab', 'exec', name, 'r1', '--', 'ping', '-c', '1', '-W', '1', '-I', '10.255.0.1', '10.255.0.2').status === 0, 15_000, vtysh);
+    const status = JSON.parse(ctl('lab', 'status', name, '--output', 'json').stdout) as { labs: Array<{ pods: Array<{ name: string; node: string }> }> };
+    assert.deepEqual(status.labs[0]!.pods.map((p) => [p.name, p.node]), [['r1', 'n1'], ['r2', 'n2'], ['r3', 'n1']]);
+  });
+});

@@ -2,7 +2,7 @@
 // Debian's busybox-static (scripts/ensure.sh installs it), a couple of MB, made in milliseconds;
 // an FRR one from Debian's frr package (mmdebstrap), cached between runs.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { layerOf, ociArchive } from '../../src/runtime/oci-image';
 
@@ -29,10 +29,12 @@ export function writeBusyboxArchive(path: string, ref = BUSYBOX_REF): void {
 export function frrRootfs(): string {
   const cache = process.env.MESHNET_TEST_CACHE || '/var/cache/meshnet-test';
   const out = join(cache, 'frr-bookworm-rootfs.tar');
-  if (existsSync(out)) return out;
+  if (statSync(out, { throwIfNoEntry: false })?.isFile()) return out;
+  rmSync(out, { recursive: true, force: true }); // a directory left by an older helper (see --format below)
   mkdirSync(cache, { recursive: true });
+  // --format: mmdebstrap otherwise picks the format from the name, and makes a directory of `….tmp`.
   const tmp = `${out}.${process.pid}.tmp`;
-  const r = spawnSync('mmdebstrap', ['--quiet', '--variant=essential', '--include=frr,iproute2,iputils-ping',
+  const r = spawnSync('mmdebstrap', ['--quiet', '--format=tar', '--variant=essential', '--include=frr,iproute2,iputils-ping',
     "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-exclude=/usr/share/locale/*",
     'bookworm', tmp], { encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) {
