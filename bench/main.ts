@@ -10,6 +10,7 @@ import { benchScale } from './scale';
 import { benchWire } from './wire';
 import { benchWireHops } from './wire-hops';
 import { benchNode } from './node';
+import { benchContainers } from './containers';
 import { targetLine, type Summary, type Target } from './stats';
 
 function row(label: string, s: Summary): string {
@@ -22,8 +23,8 @@ async function main(): Promise<number> {
   const runs = Number(process.env.BENCH_RUNS ?? 30);
   const cniBinDir = findCniBinDir();
   const targets: Target[] = [];
-  // BENCH_ONLY=latency,throughput,wire,hops,scale,node runs a part (default: all).
-  const only = new Set((process.env.BENCH_ONLY ?? 'latency,throughput,wire,hops,scale,node').split(','));
+  // BENCH_ONLY=latency,throughput,wire,hops,scale,node,containers runs a part (default: all).
+  const only = new Set((process.env.BENCH_ONLY ?? 'latency,throughput,wire,hops,scale,node,containers').split(','));
   const json: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, kernel: release() };
 
   if (only.has('latency')) {
@@ -80,6 +81,15 @@ async function main(): Promise<number> {
     console.log(`  rolling restart of 2 nodes' meshnetd while ${r.pods} pods were sandboxed back to back: ${r.refused} sandbox attempts refused (error 11, retried), longest wait for a pod ${r.longestWaitMs.toFixed(0)} ms, every link passes: ${r.allLinked}`);
     targets.push(...nb.targets);
     json.node = nb;
+  }
+
+  if (only.has('containers')) {
+    const c = await benchContainers(cniBinDir);
+    console.log(`\nContainer pods: a ${c.pods}-pod ring over 2 nodes, up with every link proven (wall clock)`);
+    console.log(`  bare pods (network namespaces)      ${(c.bareMs / 1000).toFixed(2)} s${c.bareProven ? '' : ' (NOT every link proven)'}`);
+    console.log(`  busybox containers via containerd   ${(c.containerMs / 1000).toFixed(2)} s${c.containerProven ? '' : ' (NOT every link proven)'}  (containerd per node and the image import included)`);
+    targets.push(...c.targets);
+    json.containers = c;
   }
 
   if (only.has('hops')) {

@@ -15,12 +15,12 @@ export interface ScaleResult {
   targets: Target[];
 }
 
-function ringSpec(name: string, n: number, nodes: number): LabSpec {
+export function ringSpec(name: string, n: number, nodes: number, image?: { image: string; command: string[] }): LabSpec {
   const pods = Array.from({ length: n }, (_, i) => `r${i + 1}`);
   return parseLabFile(JSON.stringify({
     name,
     nodes: Array.from({ length: nodes }, (_, i) => `n${i + 1}`),
-    pods: pods.map((p, i) => ({ name: p, node: `n${(i % nodes) + 1}` })),
+    pods: pods.map((p, i) => ({ name: p, node: `n${(i % nodes) + 1}`, ...image })),
     topologies: pods.map((p, i) => ({
       metadata: { name: p },
       spec: { links: [
