@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NetNs, Rtnl, deleteNamedNetns, listNamedNetns } from '../../src/kernel';
-import { checkLinks, labDown, labUp, netnsPath, parseLabSpec, processGone, saveState, startPod, stopPod, type LabState, type PodState } from '../../src/lab';
+import { checkLinks, labDown, labUp, netnsPath, nodeWires, parseLabSpec, processGone, saveState, startPod, stopPod, type LabState, type PodState } from '../../src/lab';
 import { newPodState } from '../../src/lab/runtime';
 import { startDaemon } from '../../src/lab/daemons';
 import { MESHNET_LINK_GROUP } from '../../src/plumbing/links';
@@ -193,7 +193,7 @@ for (const linkType of ['vxlan', 'grpc'] as const) {
       const failing = rows.filter((r) => !r.pass);
       assert.equal(rows.length, N);
       // Each node's log lines about the failing links' pods (the last 60: the cause is usually
-      // there), then its restarts (the last 10).
+      // there), then its restarts (the last 10); the held state last (CI shows an output's end).
       const pods = failing.flatMap((r) => [r.a, r.b].map((e) => e.split(':')[0]!));
       const aboutPods = (l: string) => pods.some((p) => new RegExp(`\\b${p}(?![0-9])`).test(l));
       const tails = () => state.nodes.map((n) => {
@@ -202,11 +202,31 @@ for (const linkType of ['vxlan', 'grpc'] as const) {
         const restarts = lines.filter((l) => l.includes('restored'));
         return `${n.name}:\n${mine.slice(-60).join('\n')}\n${restarts.slice(-10).join('\n')}`;
       }).join('\n');
+      // What the store and the daemons hold for the failing links' pods: their status, each node's
+      // wire ends for them (the state a failure left, for whoever reads the CI output).
+      const held = async () => {
+        const lines: string[] = [];
+        for (const p of [...new Set(pods)]) {
+          const t = (await topologies.list()).find((x) => x.metadata.name === p);
+          lines.push(`store ${p}: ${JSON.stringify(t?.status ?? null)}`);
+        }
+        for (const n of state.nodes) {
+          try {
+            for (const w of await nodeWires(n)) {
+              if (w.pod && pods.includes(w.pod.name)) lines.push(`${n.name} wire ${w.pod.name}:${w.podIntf} host ${w.hostIntf} peer ${w.peerNode} carrier ${w.carrier} farGone ${w.farGone} netns ${w.podNetns}`);
+            }
+          } catch (e) {
+            lines.push(`${n.name}: /wires: ${(e as Error).message}`);
+          }
+        }
+        return lines.join('\n');
+      };
+      const snapshot = failing.length ? await held() : '';
       // MESHNET_KEEP_LOGS=dir keeps the nodes' whole logs of a failed storm for a closer look.
       if (failing.length && process.env.MESHNET_KEEP_LOGS) {
         for (const n of state.nodes) cpSync(join(state.dir, 'nodes', n.name, 'meshnetd.log'), join(process.env.MESHNET_KEEP_LOGS, `${name}-${n.name}.log`));
       }
-      assert.deepEqual(failing.map((r) => `${r.a}-${r.b}: ${r.detail}`), [], `${report.join('\n')}\n${failing.length ? tails() : ''}`);
+      assert.deepEqual(failing.map((r) => `${r.a}-${r.b}: ${r.detail}`), [], `${report.join('\n')}\n${failing.length ? `${tails()}\n${snapshot}` : ''}`);
       t.diagnostic(report.join('; '));
     });
 
