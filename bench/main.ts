@@ -12,6 +12,7 @@ import { benchWireHops } from './wire-hops';
 import { benchNode } from './node';
 import { benchContainers } from './containers';
 import { targetLine, type Summary, type Target } from './stats';
+import { updatePerformanceDoc } from './perf-doc';
 
 function row(label: string, s: Summary): string {
   return `${label.padEnd(36)} ${s.median.toFixed(1).padStart(8)} ${s.p90.toFixed(1).padStart(8)} ${s.min.toFixed(1).padStart(8)}`;
@@ -124,6 +125,10 @@ async function main(): Promise<number> {
   writeFileSync(join(dir, `bench-${stamp}.json`), JSON.stringify(json, null, 2));
   writeFileSync(join(dir, 'latest.json'), JSON.stringify(json, null, 2));
   console.log(`\nwrote bench/results/bench-${stamp}.json`);
+  // The targets' one place in the docs: the rows of the targets this run measured are replaced.
+  const command = process.env.BENCH_ONLY ? `BENCH_ONLY=${process.env.BENCH_ONLY} node dist/bench.cjs` : 'npm run bench';
+  updatePerformanceDoc(resolve('docs/performance.md'), targets, new Date().toISOString().slice(0, 10), command);
+  console.log('updated the targets table in docs/performance.md');
   return 0;
 }
 
