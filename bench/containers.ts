@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { checkLinks, importImageArchive, labDown, labUp, type LabSpec } from '../src/lab';
 import { openStore } from '../src/store';
 import { TopologyClient } from '../src/topology';
-import { BUSYBOX_REF, writeBusyboxArchive } from '../test/helpers/images';
+import { BUSYBOX_REF, writeBusyboxArchive } from '../src/runtime/busybox-image';
 import { ringSpec } from './scale';
 import { target, type Target } from './stats';
 

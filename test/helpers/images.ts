@@ -2,24 +2,10 @@
 // Debian's busybox-static (scripts/ensure.sh installs it), a couple of MB, made in milliseconds;
 // an FRR one from Debian's frr package (mmdebstrap), cached between runs.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { layerOf, ociArchive } from '../../src/runtime/oci-image';
 
-export const BUSYBOX_REF = 'localhost/meshnet-test/busybox:1';
-
-/** The applets the tests call, as links to /bin/busybox. */
-const APPLETS = ['sh', 'ip', 'ping', 'cat', 'ls', 'sleep', 'hostname', 'echo', 'ps', 'env', 'grep', 'true', 'false', 'touch', 'mkdir'];
-
-/** Writes an OCI archive of a busybox image named `ref` to `path`. */
-export function writeBusyboxArchive(path: string, ref = BUSYBOX_REF): void {
-  const layer = layerOf([
-    { path: 'bin/busybox', data: readFileSync('/bin/busybox'), mode: 0o755 },
-    ...APPLETS.map((a) => ({ path: `bin/${a}`, link: 'busybox' })),
-    { path: 'etc/image-release', data: Buffer.from(`busybox test image ${ref}\n`) },
-  ]);
-  writeFileSync(path, ociArchive(ref, [layer], { cmd: ['/bin/sh'] }));
-}
+export { BUSYBOX_REF, writeBusyboxArchive } from '../../src/runtime/busybox-image';
 
 /**
  * A root filesystem with Debian's FRR (mmdebstrap, about 30 s and 140 MB the first time), kept in
