@@ -65,6 +65,7 @@ async function main(): Promise<number> {
     console.log('\ngrpc-wire vs kernel VXLAN between the same two pods (two nodes)');
     const w = await benchWire(cniBinDir);
     console.log(`  ping RTT ms, ${1000} probes       p50 ${w.rttMs.wire.p50.toFixed(3)} p99 ${w.rttMs.wire.p99.toFixed(3)} (VXLAN p50 ${w.rttMs.vxlan.p50.toFixed(3)} p99 ${w.rttMs.vxlan.p99.toFixed(3)})`);
+    console.log(`  ping RTT ms, ${300} probes 20 ms apart  grpc-wire p50 ${w.spacedRttMs.wire.p50.toFixed(3)}, C relay (socat, PF_PACKET + UDP) p50 ${w.spacedRttMs.cRelay.p50.toFixed(3)}`);
     console.log(`  64-byte frames delivered per s    ${w.smallFramesPps.wire.toFixed(0)} (VXLAN ${w.smallFramesPps.vxlan.toFixed(0)})`);
     console.log(`  SIGKILL + restart of a node's meshnetd during a ping flood: first answered ping ${w.restartRecoveryS.toFixed(3)} s after the start; frames on a wrong wire: ${w.misdelivered}`);
     console.log(`  1500 grpc-wires, 2 pods on 2 nodes: ${w.wires1500.passed} proven in ${w.wires1500.upS.toFixed(1)} s; meshnetd RSS ${w.wires1500.rssMb.toFixed(0)} MB; idle CPU ${w.wires1500.idleCpuPct.toFixed(2)} % of a core`);

@@ -11,7 +11,7 @@ const HEADER = ['| target | measured | goal | | measured on | with |', '|---|---
 const fmt = (t: Target, v: number) => `${Number.isFinite(v) ? v.toFixed(2) : String(v)}${t.unit}`;
 
 function row(t: Target, date: string, command: string): string {
-  return `| ${t.name} | ${fmt(t, t.measured)} | ${t.kind === 'max' ? '<=' : '>='} ${fmt(t, t.goal)} | ${t.pass ? 'PASS' : '**MISS**'} | ${date} | \`${command}\` |`;
+  return `| ${t.name} | ${fmt(t, t.measured)} | ${t.kind === 'max' ? '<=' : '>='} ${fmt(t, t.goal)} | ${t.pass ? 'PASS' : `**MISS**${t.failed?.length ? ` (${t.failed.join('; ')})` : ''}`} | ${date} | \`${command}\` |`;
 }
 
 /** Merges `targets` into the table of `file` (rows keyed by target name, kept in the order first written). */

@@ -32,6 +32,8 @@ export interface Target {
   kind: 'max' | 'min';
   unit: string;
   pass: boolean;
+  /** For a target of several conditions: the ones that failed (printed after MISS). */
+  failed?: string[];
 }
 
 export function target(name: string, measured: number, goal: number, kind: 'max' | 'min', unit: string): Target {
@@ -40,5 +42,15 @@ export function target(name: string, measured: number, goal: number, kind: 'max'
 
 export function targetLine(t: Target): string {
   const fmt = (v: number) => `${v.toFixed(2)}${t.unit}`;
-  return `TARGET ${t.name}: ${fmt(t.measured)} (goal ${t.kind === 'max' ? '<=' : '>='} ${fmt(t.goal)}) ${t.pass ? 'PASS' : 'MISS'}`;
+  return `TARGET ${t.name}: ${fmt(t.measured)} (goal ${t.kind === 'max' ? '<=' : '>='} ${fmt(t.goal)}) ${t.pass ? 'PASS' : 'MISS'}${t.failed?.length ? ` (${t.failed.join('; ')})` : ''}`;
+}
+
+/**
+ * A target whose figure must meet its goal and whose other `conditions` must hold too (each
+ * named as it is to be printed when it fails): a MISS says which failed, never "Infinity".
+ */
+export function targetWith(name: string, measured: number, goal: number, kind: 'max' | 'min', unit: string, conditions: Array<[string, boolean]>): Target {
+  const t = target(name, measured, goal, kind, unit);
+  const failed = [...(t.pass ? [] : [`${measured.toFixed(2)}${unit} ${kind === 'max' ? '>' : '<'} ${goal.toFixed(2)}${unit}`]), ...conditions.filter(([, ok]) => !ok).map(([what]) => what)];
+  return { ...t, pass: failed.length === 0, ...(failed.length ? { failed } : {}) };
 }

@@ -13,6 +13,7 @@ need=()
 command -v ip >/dev/null       || need+=(iproute2)
 command -v ping >/dev/null     || need+=(iputils-ping)
 command -v iperf3 >/dev/null   || need+=(iperf3)
+command -v socat >/dev/null    || need+=(socat)     # the C relay the grpc-wire bench compares against
 command -v tcpdump >/dev/null  || need+=(tcpdump)
 command -v nsenter >/dev/null  || need+=(util-linux)
 command -v cc >/dev/null       || need+=(gcc libc6-dev)

@@ -9,6 +9,7 @@
 import { MESHNET_LINK_GROUP, VETH_MTU } from '../plumbing/links';
 import { linkLabel, planPod, type InterNodeLinkType, type LinkPlan } from '../plumbing/plan';
 import { removeFarEnds } from '../plumbing/plumb';
+import { NODE_NETNS } from '../plumbing/handles';
 import type { RemoteLinker, WireLinker } from '../plumbing/far-node';
 import type { VniScheme } from '../plumbing/vxlan';
 import { Informer, keyOf } from '../store/informer';
@@ -66,6 +67,9 @@ export interface AddNote {
   resourceVersion?: string;
   mtu?: number;
 }
+
+/** A peer pod of the pod being synced, read afresh from the store (once per sync). */
+type FreshPeer = (name: string) => Promise<Topology | undefined>;
 
 /** What the last sync of a pod found, for waiters and tests. */
 export interface SyncResult {
@@ -259,6 +263,15 @@ export class Reconciler {
     const failures: string[] = [];
     /** Links waiting on a peer's daemon: retried (with backoff) without being an error. */
     const pending: string[] = [];
+    // A peer pod read afresh from the store (not the cache) once per sync, however many of its
+    // links ask: a pod with 1,500 wires to one peer read it 1,500 times (seconds of JSON parsing
+    // that held up the peer requests this daemon serves).
+    const reads = new Map<string, Promise<Topology | undefined>>();
+    const freshPeer = (name: string) => {
+      let r = reads.get(name);
+      if (!r) reads.set(name, (r = this.client.get(namespace, name)));
+      return r;
+    };
     const k = this.kernel.session();
     try {
       // Every interface of a listed link stays, plumbed or not: a link waiting for its peer is
@@ -271,9 +284,9 @@ export class Reconciler {
       }
       for (const p of plans) {
         try {
-          if (p.action === 'wait') await this.farPodDown(key, p, me, podNetns, k);
+          if (p.action === 'wait') await this.farPodDown(key, p, me, podNetns, k, freshPeer);
           else {
-            await this.ensure(p, me, podNetns, k, pending);
+            await this.ensure(p, me, podNetns, k, pending, freshPeer);
             if (p.action === 'grpc') this.applyWireState(key, p, podNetns);
           }
         } catch (e) {
@@ -342,16 +355,23 @@ export class Reconciler {
   private async podGone(key: string, me: Topology): Promise<void> {
     const netns = me.status!.net_ns!;
     const peers = new Map(this.informer.list(me.metadata.namespace).map((t) => [t.metadata.name, t]));
+    // Not alive first, then its far ends, as a DEL does (plugin.ts: a peer re-makes the wire of a
+    // pod still alive in the store). A new sandbox's status (another netns) is left alone, and
+    // then its far ends are its own: nothing is removed.
+    let cleared = false;
+    const t = await this.client.patchStatus(me.metadata.namespace, me.metadata.name, (s) => {
+      cleared = s.src_ip === this.opts.nodeIp && s.net_ns === netns;
+      return cleared ? { ...s, src_ip: undefined, net_ns: undefined, container_id: undefined, plumbing_error: undefined } : s;
+    });
+    this.noteWrite(t?.metadata.resourceVersion);
+    if (!cleared) return;
+    this.opts.log.info(`reconciler: ${key}: its netns ${netns} is gone (the pod was removed while this daemon was away): treated as deleted`);
     const failures = await removeFarEnds(me, peers, this.opts.interNodeLinkType, { remote: this.opts.remote, ...(this.opts.wires ? { wires: this.opts.wires } : {}), vniScheme: this.opts.vniScheme });
     for (const f of failures) this.opts.log.warn(`reconciler: ${key}: could not remove ${f}`);
-    const t = await this.client.patchStatus(me.metadata.namespace, me.metadata.name, (s) => (s.src_ip === this.opts.nodeIp && s.net_ns === netns
-      ? { ...s, src_ip: undefined, net_ns: undefined, container_id: undefined, plumbing_error: undefined } : s));
-    this.noteWrite(t?.metadata.resourceVersion);
-    this.opts.log.info(`reconciler: ${key}: its netns ${netns} is gone (the pod was removed while this daemon was away): treated as deleted`);
   }
 
   /** One link of a local pod, as its plan says: plumbed when missing or wrong, addresses as listed. */
-  private async ensure(p: LinkPlan, me: Topology, podNetns: string, k: SyncSession, pending: string[]): Promise<void> {
+  private async ensure(p: LinkPlan, me: Topology, podNetns: string, k: SyncSession, pending: string[], freshPeer: FreshPeer): Promise<void> {
     const key = keyOf(me.metadata.namespace, me.metadata.name);
     const pod = { namespace: me.metadata.namespace, name: me.metadata.name };
     // A changed local_ip: the old address goes before the new one is set.
@@ -370,7 +390,7 @@ export class Reconciler {
       // daemon sees nothing wrong with its own end and would never re-make it: issue 21).
       let wire = this.opts.dataplane?.endOn(podNetns, p.link.local_intf);
       let remake = false;
-      if (wire && !this.opts.dataplane!.isFarGone(wire.id) && !this.opts.dataplane!.intact(wire.id)) {
+      if (wire && !this.opts.dataplane!.isFarGone(wire.id) && !this.opts.dataplane!.intact(wire.id, (ns, name) => k.link(ns ?? NODE_NETNS, name))) {
         this.opts.dataplane!.removeEnd(wire.id);
         this.opts.log.info(`reconciler: ${key}: ${p.link.local_intf} (grpc-wire): its veth was cut: making the wire again`);
         wire = undefined;
@@ -382,7 +402,7 @@ export class Reconciler {
       // since the far node sees nothing wrong with its own end. Read afresh: the far pod's DEL
       // sends the "down" just before it clears its status.
       if (wire && this.opts.dataplane!.isFarGone(wire.id)) {
-        const peer = await this.client.get(me.metadata.namespace, p.link.peer_pod);
+        const peer = await freshPeer(p.link.peer_pod);
         if (!peer || !isAlive(peer) || !peer.spec.links.some((l) => l.uid === p.link.uid)) {
           pending.push(`${p.link.local_intf}: waiting for ${p.link.peer_pod} to come back`);
           return;
@@ -458,12 +478,12 @@ export class Reconciler {
    * with NO-CARRIER until its far pod is back. The informer may lag behind a peer that has just
    * come back (its ADD may have made this very end), so a fresh read of the peer decides.
    */
-  private async farPodDown(key: string, p: LinkPlan, me: Topology, podNetns: string, k: SyncSession): Promise<void> {
+  private async farPodDown(key: string, p: LinkPlan, me: Topology, podNetns: string, k: SyncSession, freshPeer: FreshPeer): Promise<void> {
     const wire = this.opts.dataplane?.endOn(podNetns, p.link.local_intf);
     if (wire && this.opts.dataplane!.isFarGone(wire.id)) return;
     const l = wire ? undefined : k.link(podNetns, p.link.local_intf);
     if (!wire && (l?.kind !== 'vxlan' || l.group !== MESHNET_LINK_GROUP)) return;
-    const peer = await this.client.get(me.metadata.namespace, p.link.peer_pod);
+    const peer = await freshPeer(p.link.peer_pod);
     if (peer && isAlive(peer)) return;
     if (wire) {
       this.opts.dataplane!.farPodGone(wire.id);

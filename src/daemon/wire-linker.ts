@@ -67,6 +67,20 @@ export function daemonWireLinker(dataplane: WireDataplane, peers: PeerClients, r
     async forgetPod(namespace, name) {
       await forgetPodWires(dataplane, records, namespace, name);
     },
+    detachPod(namespace, name) {
+      const hosts = dataplane.findEnds((e) => e.pod?.namespace === namespace && e.pod.name === name).map((e) => dataplane.detachEnd(e.id)).filter((h): h is string => h !== undefined);
+      return {
+        sweep() {
+          if (hosts.length === 0) return;
+          const node = Rtnl.open();
+          try {
+            for (const h of hosts) node.deleteLink(h); // gone with the pod's links: ENODEV, quietly
+          } finally {
+            node.close();
+          }
+        },
+      };
+    },
     async disconnect(local, peer, uid) {
       dataplane.removeEnd(idOf(local));
       await records.remove({ topo_namespace: local.namespace, local_pod_name: local.pod, local_pod_iface_name: local.intf });

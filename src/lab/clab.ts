@@ -95,6 +95,8 @@ export function clabToLab(text: string, opts: { name?: string; nodes?: number } 
   for (const k of Object.keys(kinds)) if (k !== 'linux') fail(['topology', 'kinds', k], `kind "${k}" is not supported: the lab runs kind linux (a container with the image as it is)`);
   if (!isRecord(topo.nodes) || Object.keys(topo.nodes).length === 0) fail(['topology', 'nodes'], 'must be a mapping of at least one node');
   const nodes = topo.nodes as Raw;
+  only(defaults, NODE_KEYS, ['topology', 'defaults'], 'node');
+  only(isRecord(kinds.linux) ? kinds.linux : {}, NODE_KEYS, ['topology', 'kinds', 'linux'], 'node');
   const spread = opts.nodes ?? 1;
   const pods: Raw[] = [];
   const labNodes = new Set<string>();
@@ -102,8 +104,6 @@ export function clabToLab(text: string, opts: { name?: string; nodes?: number } 
     const at = ['topology', 'nodes', name];
     const own = raw === null ? {} : raw;
     if (!isRecord(own)) fail(at, 'must be a mapping of node fields');
-    only(defaults, NODE_KEYS, ['topology', 'defaults'], 'node');
-    only(isRecord(kinds.linux) ? kinds.linux : {}, NODE_KEYS, ['topology', 'kinds', 'linux'], 'node');
     only(own as Raw, NODE_KEYS, at, 'node');
     const n: Raw = { ...defaults, ...(isRecord(kinds.linux) ? kinds.linux : {}), ...(own as Raw) };
     const kind = n.kind ?? 'linux';

@@ -79,6 +79,15 @@ async function untilFirstFailure<T>(items: T[], limit: number, fn: (item: T) => 
   if (failed) throw failed.e;
 }
 
+/**
+ * Waits for every promise, then throws the first failure: a lab torn down after a failure must
+ * not have a node's containerd still starting (it would outlive the lab, unrecorded).
+ */
+async function allSettled(work: Promise<unknown>[]): Promise<void> {
+  const bad = (await Promise.allSettled(work)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (bad) throw bad.reason;
+}
+
 /** dist/cni next to the running bundle, or under the repository when running from source. */
 export function findCniBinDir(): string {
   const candidates = [
@@ -158,7 +167,7 @@ export async function labUp(spec: LabSpec, file: string, opts: LabOptions = {}):
     if (state.runtime === 'containerd') {
       if ((opts.daemons ?? true) === false) throw new LabError('a lab whose runtime is containerd needs its node daemons (they chain meshnet into the runtime\'s CNI config)');
       // Each node's containerd starts on its own (they share nothing), all at once.
-      await Promise.all(state.nodes.map((node) => startNodeRuntime(state, node, primaryConfList(state, node))));
+      await allSettled(state.nodes.map((node) => startNodeRuntime(state, node, primaryConfList(state, node))));
       saveState(state);
     }
     if (opts.daemons ?? true) {
@@ -183,7 +192,7 @@ export async function labUp(spec: LabSpec, file: string, opts: LabOptions = {}):
       saveState(state);
     }
     // Every image before any pod: one that cannot be had stops the lab before anything runs.
-    if (state.runtime === 'containerd') await Promise.all(state.nodes.map((node) => ensureNodeImages(state, node, spec.pods, opts.progress)));
+    if (state.runtime === 'containerd') await allSettled(state.nodes.map((node) => ensureNodeImages(state, node, spec.pods, opts.progress)));
     // Through a runtime, several pods start at once, as a kubelet starts them (each waits on runc
     // and the CNI chain: a 20-pod container ring came up in 3.6 s one by one); bare pods one by one.
     const pods = spec.pods.map((p) => newPodState(spec.name, p));

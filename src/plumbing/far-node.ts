@@ -61,4 +61,10 @@ export interface WireLinker {
    * ends whose peer was not up are not disconnected one by one, and must not outlive the pod.
    */
   forgetPod?(namespace: string, name: string): Promise<void>;
+  /**
+   * A pod's DEL, before it deletes the pod's links in one batch: its wire ends stop being relayed
+   * (their veths are about to go); `sweep()` afterwards deletes any host end still there (the
+   * pod's netns was not given, say).
+   */
+  detachPod?(namespace: string, name: string): { sweep(): void };
 }

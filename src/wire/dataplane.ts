@@ -5,7 +5,7 @@
 // arrive are delivered in O(1) by that id (the wire table, table.ts). This file owns the kernel
 // side (veths, sockets) and the carrier rule; the peer streams (loss, probing, the SendToOnce
 // fallback) are peers.ts.
-import { KernelError, NetNs, PacketSocket, Rtnl, disableTxOffloads, netnsPathExists, withNetns } from '../kernel';
+import { KernelError, NetNs, PacketSocket, Rtnl, disableTxOffloads, netnsPathExists, withNetns, type LinkInfo } from '../kernel';
 import { formatImpairment, type Impairment } from '../topology/impairment';
 import type { ImpairCounters } from './impair';
 import type { Packet, TlsMaterial } from '../grpc';
@@ -79,13 +79,20 @@ function vethIntact(node: Rtnl, hostIntf: string, podNetns: string, podIntf: str
   }
   const pod = Rtnl.open(ns);
   try {
-    const p = pod.link(podIntf);
-    return p?.kind === 'veth' && p.peerIndex === host.index && host.peerIndex === p.index;
+    return paired(host, pod.link(podIntf));
   } finally {
     pod.close();
     ns.close();
   }
 }
+
+/** Whether a host end and a pod interface are the two halves of one veth. */
+function paired(host: LinkInfo | undefined, pod: LinkInfo | undefined): boolean {
+  return host?.kind === 'veth' && pod?.kind === 'veth' && pod.peerIndex === host.index && host.peerIndex === pod.index;
+}
+
+/** A link by name in a pod's netns, or in the node's own (netns undefined); whoever asks may keep its sockets open. */
+export type LinkLookup = (netns: string | undefined, name: string) => LinkInfo | undefined;
 
 export class WireDataplane {
   private readonly wires: WireTable;
@@ -142,9 +149,18 @@ export class WireDataplane {
    * pod's interface (a veth's halves go together, so one missing means the wire is cut). False
    * when unknown.
    */
-  intact(id: bigint): boolean {
+  intact(id: bigint, look?: LinkLookup): boolean {
     const [end] = this.wires.find((e) => e.id === id);
     if (!end) return false;
+    // Through the caller's open sockets (a sync over 1,500 wires opened two sockets and a netns
+    // per wire: 15 s, holding the lock a pod's DEL waits for).
+    if (look) {
+      try {
+        return paired(look(undefined, end.hostIntf), look(end.podNetns, end.podIntf));
+      } catch {
+        return false; // the pod's netns went away meanwhile
+      }
+    }
     const node = Rtnl.open();
     try {
       return vethIntact(node, end.hostIntf, end.podNetns, end.podIntf);
@@ -336,19 +352,29 @@ export class WireDataplane {
 
   /** Stops relaying and deletes the host end (its pod end goes with it). False when unknown. */
   removeEnd(id: bigint): boolean {
+    const hostIntf = this.detachEnd(id);
+    if (hostIntf === undefined) return false;
+    const node = Rtnl.open();
+    try {
+      node.deleteLink(hostIntf);
+    } finally {
+      node.close();
+    }
+    return true;
+  }
+
+  /**
+   * Stops relaying end `id` and forgets it, leaving its veth to whoever deletes it (a pod's DEL
+   * deletes all its links in one batch: one by one, 1,500 deletions took over 30 s). Its host
+   * end's name, or undefined when unknown.
+   */
+  detachEnd(id: bigint): string | undefined {
     const end = this.wires.remove(id);
     this.reported.delete(id);
     this.farGone.delete(id);
     this.pulled.delete(id);
     this.impairments.delete(id);
-    if (!end) return false;
-    const node = Rtnl.open();
-    try {
-      node.deleteLink(end.hostIntf);
-    } finally {
-      node.close();
-    }
-    return true;
+    return end?.hostIntf;
   }
 
   /** This node's end on interface `podIntf` of the pod in `podNetns`, if any. */

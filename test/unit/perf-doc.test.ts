@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { updatePerformanceDoc } from '../../bench/perf-doc';
-import { target } from '../../bench/stats';
+import { target, targetLine, targetWith } from '../../bench/stats';
 
 test('a run replaces its targets\' rows (date and command with them), keeps the others, and leaves the text around alone', () => {
   const dir = mkdtempSync(join(tmpdir(), 'perf-doc-'));
@@ -24,4 +24,11 @@ test('a run replaces its targets\' rows (date and command with them), keeps the 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a target of several conditions names the ones that failed after MISS, never "Infinity"', () => {
+  const t = targetWith('wires1500', 27.3, 15, 'max', 's', [['1500 of 1500 wires proven', true], ['RSS 151 MB > 128 MB', false]]);
+  assert.equal(t.pass, false);
+  assert.equal(targetLine(t), 'TARGET wires1500: 27.30s (goal <= 15.00s) MISS (27.30s > 15.00s; RSS 151 MB > 128 MB)');
+  assert.equal(targetLine(targetWith('x', 1, 2, 'max', 's', [['a', true]])), 'TARGET x: 1.00s (goal <= 2.00s) PASS');
 });

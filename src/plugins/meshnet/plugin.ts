@@ -255,24 +255,11 @@ async function del(ctx: PluginContext, deps: MeshnetDeps): Promise<void> {
   const { pod, client, me } = subject;
   // A DEL for another sandbox of this pod (a stale duplicate) must not unplumb the live one.
   if (me.status?.container_id && me.status.container_id !== ctx.env.containerId) return;
-  if (isAlive(me)) {
-    const failures = await removeFarEnds(me, await readPeers(client, pod.namespace), deps.interNodeLinkType, { ...deps, vniScheme: resolveVniScheme(subject.conf, deps) });
-    for (const f of failures) (deps.log ?? createLogger({ fields: { component: 'meshnet' } })).warn(`meshnet DEL: could not remove ${f}`);
-  }
-  // Wire ends towards peers that are not up were not disconnected above: they go too.
-  await deps.wires?.forgetPod?.(pod.namespace, pod.name);
-  if (ctx.env.netns && netnsPathExists(ctx.env.netns)) {
-    const h = new Handles();
-    try {
-      const { rtnl } = h.get(ctx.env.netns);
-      // Deleting one end of a veth removes its peer too: the peer pod sees its link vanish,
-      // like a pulled cable, and gets it back when this pod is re-created. Every link meshnet
-      // made in this pod carries its device group, so one batched delete removes them all.
-      rtnl.deleteGroup(MESHNET_LINK_GROUP);
-    } finally {
-      h.close();
-    }
-  }
+  const peers = isAlive(me) ? await readPeers(client, pod.namespace) : undefined;
+  // The pod stops being alive before its far ends go: a peer node told "wire down" checks the
+  // store a moment later and re-makes the wire of a pod that is still alive there (a stale "down"
+  // must not keep a link down), so with the status cleared last a DEL of 1,500 wires fought the
+  // peer re-making them and never finished (killed after 60 s). Cleared first, every re-make is refused.
   try {
     const t = await client.setStatus(pod.namespace, pod.name, {
       src_ip: undefined, net_ns: undefined, container_id: undefined, plumbing_error: undefined,
@@ -281,6 +268,27 @@ async function del(ctx: PluginContext, deps: MeshnetDeps): Promise<void> {
   } catch (e) {
     throw storeError(e, `clearing status of ${pod.namespace}/${pod.name}`);
   }
+  // The pod's own links first, in one batch (its wire ends stop being relayed just before):
+  // deleting one end of a veth removes its peer too, so a same-node peer sees its link vanish,
+  // like a pulled cable, and gets it back when this pod is re-created. Every link meshnet made in
+  // this pod carries its device group, so one batched delete removes them all.
+  const detached = deps.wires?.detachPod?.(pod.namespace, pod.name);
+  if (ctx.env.netns && netnsPathExists(ctx.env.netns)) {
+    const h = new Handles();
+    try {
+      h.get(ctx.env.netns).rtnl.deleteGroup(MESHNET_LINK_GROUP);
+    } finally {
+      h.close();
+    }
+  }
+  detached?.sweep();
+  // Then the far ends, on the peers' nodes.
+  if (peers) {
+    const failures = await removeFarEnds(me, peers, deps.interNodeLinkType, { ...deps, vniScheme: resolveVniScheme(subject.conf, deps) });
+    for (const f of failures) (deps.log ?? createLogger({ fields: { component: 'meshnet' } })).warn(`meshnet DEL: could not remove ${f}`);
+  }
+  // Wire ends and records towards peers that are not up were not disconnected above: they go too.
+  await deps.wires?.forgetPod?.(pod.namespace, pod.name);
 }
 
 export interface MeshnetDeps {
