@@ -16,7 +16,6 @@ import { vniOf } from '../../src/plumbing/vxlan';
 import { openStore } from '../../src/store';
 import { TopologyClient } from '../../src/topology';
 
-after(() => removeRunDir());
 
 const name = `pa${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 const attacker = `${name}-atk`;
@@ -24,8 +23,11 @@ let state: LabState;
 before(async () => {
   state = await labWithAttacker(name);
 });
+// One hook, in this order: root hooks run in the order they are registered (the run directory
+// must outlive the daemons that write to its store).
 after(async () => {
   await labDownWithAttacker(name);
+  removeRunDir();
 });
 
 const pod = (p: string) => state.pods.find((x) => x.name === p)!;

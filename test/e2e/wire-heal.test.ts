@@ -18,15 +18,17 @@ import { wireHostIntf, wireId } from '../../src/wire/ids';
 import { until } from '../helpers/wait';
 
 const runDir = mkdtempSync(join(tmpdir(), 'wire-heal-'));
-after(() => rmSync(runDir, { recursive: true, force: true }));
 
 const name = `wh${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 let lab: LabState;
 before(async () => {
   lab = await labUp(twoPods(name, { linkType: 'grpc' }), '(wire-heal)', { runDir, cniBinDir: resolve('dist/cni') });
 });
+// One hook, in this order: root hooks run in the order they are registered, and the run
+// directory removed while the daemons still wrote to its store failed with ENOTEMPTY.
 after(async () => {
   await labDown(name, { runDir });
+  rmSync(runDir, { recursive: true, force: true });
 });
 
 const node = (n: string) => lab.nodes.find((x) => x.name === n)!;
