@@ -2,12 +2,12 @@
 // every bad value refused naming its field; the image archive reader; exec's word splitting.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LabFileError, parseLabFile } from '../../src/lab/labfile';
-import { archiveImages, normalizeRef } from '../../src/lab/images';
+import { archiveImages, importImageArchive, normalizeRef } from '../../src/lab/images';
 import { shellWords } from '../../src/lab/containers';
 import { tar } from '../../src/runtime/tar';
 import { layerOf, ociArchive } from '../../src/runtime/oci-image';
@@ -81,4 +81,15 @@ test('exec commands are split into words as a shell splits them, without running
   assert.deepEqual(shellWords(`vtysh -c 'show ip ospf neighbor' -c "show run"`), ['vtysh', '-c', 'show ip ospf neighbor', '-c', 'show run']);
   assert.deepEqual(shellWords('echo a\\ b "" c'), ['echo', 'a b', '', 'c']);
   assert.throws(() => shellWords(`echo 'open`), /unterminated ' quote/);
+});
+
+test('a root filesystem tar needs --name, and a compressed one is refused (its layer would be mislabelled)', async () => {
+  const rootfs = join(dir, 'rootfs.tar');
+  writeFileSync(rootfs, tar([{ name: 'etc/' }, { name: 'etc/hostname', data: Buffer.from('r1\n') }]));
+  await assert.rejects(importImageArchive(rootfs, { dir: join(dir, 'images') }), /is a plain tar .*with --name REF/);
+  writeFileSync(`${rootfs}.gz`, gzipSync(readFileSync(rootfs)));
+  await assert.rejects(importImageArchive(`${rootfs}.gz`, { name: 'localhost/r:1', dir: join(dir, 'images') }), /compressed root filesystem tar: decompress it first/);
+  const [img] = await importImageArchive(rootfs, { name: 'localhost/r:1', dir: join(dir, 'images') });
+  assert.deepEqual([img!.ref, img!.format], ['localhost/r:1', 'rootfs']);
+  assert.deepEqual(await archiveImages(img!.file), { format: 'oci', refs: ['localhost/r:1'] });
 });
