@@ -68,7 +68,7 @@ export function daemonWireLinker(dataplane: WireDataplane, peers: PeerClients, r
       await forgetPodWires(dataplane, records, namespace, name);
     },
     detachPod(namespace, name) {
-      const hosts = dataplane.findEnds((e) => e.pod?.namespace === namespace && e.pod.name === name).map((e) => dataplane.detachEnd(e.id)).filter((h): h is string => h !== undefined);
+      const hosts = dataplane.endsOfPod(namespace, name).map((e) => dataplane.detachEnd(e.id)).filter((h): h is string => h !== undefined);
       return {
         sweep() {
           if (hosts.length === 0) return;
@@ -266,7 +266,7 @@ export function localWireHandlers(dataplane: WireDataplane, records: WireRecords
       return true;
     },
     remGrpcWire: async (req: WireDef) => {
-      const ends = dataplane.findEnds((e) => e.pod?.namespace === req.topoNs && e.pod.name === req.localPodName);
+      const ends = dataplane.endsOfPod(req.topoNs, req.localPodName);
       for (const e of ends) {
         dataplane.removeEnd(e.id);
         await records.remove({ topo_namespace: req.topoNs, local_pod_name: req.localPodName, local_pod_iface_name: e.podIntf });
@@ -285,7 +285,7 @@ export function localWireHandlers(dataplane: WireDataplane, records: WireRecords
  */
 export async function forgetPodWires(dataplane: WireDataplane, records: WireRecords, namespace: string, name: string): Promise<string[]> {
   const removed: string[] = [];
-  for (const e of dataplane.findEnds((x) => x.pod?.namespace === namespace && x.pod.name === name)) {
+  for (const e of dataplane.endsOfPod(namespace, name)) {
     dataplane.removeEnd(e.id);
     removed.push(`wire end ${e.podIntf}`);
   }

@@ -3,9 +3,9 @@
 // OCI or docker-save archive in the lab's image directory under the names it carries, and
 // `lab up` gives each node's containerd the images its pods name, from there or, failing that,
 // pulled as containerd pulls. An image that cannot be had stops `lab up` before any pod starts.
-import { closeSync, copyFileSync, mkdirSync, openSync, readSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { readTarMembers } from '../runtime/tar-read';
+import { isGzip, readTarMembers } from '../runtime/tar-read';
 import { ociArchiveFromRootfs } from '../runtime/oci-image';
 import { isImageRef } from './container-spec';
 import { LabError } from './errors';
@@ -78,17 +78,6 @@ export async function archiveImages(path: string): Promise<{ format: 'oci' | 'do
 
 const indexFile = (dir: string) => join(dir, 'images.json');
 
-/** Whether the file starts with gzip's magic bytes (a root filesystem becomes an uncompressed layer). */
-function isGzipFile(path: string): boolean {
-  const fd = openSync(path, 'r');
-  try {
-    const b = Buffer.alloc(2);
-    return readSync(fd, b, 0, 2, 0) === 2 && b[0] === 0x1f && b[1] === 0x8b;
-  } finally {
-    closeSync(fd);
-  }
-}
-
 export function listStoredImages(dir = labImageDir()): StoredImage[] {
   try {
     return JSON.parse(readFileSync(indexFile(dir), 'utf8')) as StoredImage[];
@@ -115,7 +104,7 @@ export async function importImageArchive(path: string, opts: { name?: string; di
   if (format === 'rootfs' && opts.name === undefined) {
     throw new LabError(`${path} is a plain tar (no OCI index.json, no docker manifest.json): as a root filesystem it becomes an image with --name REF`);
   }
-  if (format === 'rootfs' && isGzipFile(path)) throw new LabError(`${path} is a compressed root filesystem tar: decompress it first (gunzip), then import it with --name`);
+  if (format === 'rootfs' && isGzip(path)) throw new LabError(`${path} is a compressed root filesystem tar: decompress it first (gunzip), then import it with --name`);
   if (format !== 'rootfs' && opts.name !== undefined) throw new LabError(`--name applies to a root filesystem tar; ${path} is a ${format} image archive with its own names (${refs.join(', ') || 'none'})`);
   if (format !== 'rootfs' && refs.length === 0) throw new LabError(`${path} names no image (no RepoTags in its manifest.json, no io.containerd.image.name in its index.json): containerd would import it without a name`);
   mkdirSync(dir, { recursive: true });

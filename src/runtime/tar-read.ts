@@ -1,16 +1,21 @@
 // Reads chosen members of a tar archive (gzip-compressed or not) as a stream: an image archive
 // may be gigabytes (vendor router images), and only its small index (index.json, manifest.json)
 // is wanted. ustar names with their prefix, GNU long names and pax path records are understood.
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 
 const BLOCK = 512;
 
 /** Whether the file starts with gzip's magic bytes. */
-async function isGzip(path: string): Promise<boolean> {
-  for await (const chunk of createReadStream(path, { start: 0, end: 1 })) return (chunk as Buffer)[0] === 0x1f && (chunk as Buffer)[1] === 0x8b;
-  return false;
+export function isGzip(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(2);
+    return readSync(fd, b, 0, 2, 0) === 2 && b[0] === 0x1f && b[1] === 0x8b;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 const cstr = (b: Buffer, at: number, len: number) => {
@@ -24,7 +29,7 @@ const cstr = (b: Buffer, at: number, len: number) => {
  * most `maxBytes`. Throws when the file is not a tar archive.
  */
 export async function readTarMembers(path: string, want: (name: string) => boolean, maxBytes = 4 << 20): Promise<Map<string, Buffer>> {
-  const input: Readable = (await isGzip(path)) ? createReadStream(path).pipe(createGunzip()) : createReadStream(path);
+  const input: Readable = isGzip(path) ? createReadStream(path).pipe(createGunzip()) : createReadStream(path);
   const out = new Map<string, Buffer>();
   let buf: Buffer = Buffer.alloc(0);
   /** The member being read or skipped: bytes left of its data and padding. */

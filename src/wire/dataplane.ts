@@ -382,6 +382,11 @@ export class WireDataplane {
     return this.wires.find((e) => e.podNetns === podNetns && e.podIntf === podIntf)[0];
   }
 
+  /** This node's ends in pod `namespace/name`. */
+  endsOfPod(namespace: string, name: string): (WireEndSpec & { hostIntf: string })[] {
+    return this.findEnds((e) => e.pod?.namespace === namespace && e.pod.name === name);
+  }
+
   /** This node's ends matching `pred` (their specs as relayed). */
   findEnds(pred: (e: Readonly<WireEndSpec> & { hostIntf: string }) => boolean): (WireEndSpec & { hostIntf: string })[] {
     return this.wires.find(pred);

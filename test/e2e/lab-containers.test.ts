@@ -5,13 +5,15 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { listNamedNetns } from '../../src/kernel';
 import { labDir } from '../../src/lab';
+import { processesUnder } from '../../src/runtime/containerd';
 import { BUSYBOX_REF, writeBusyboxArchive } from '../helpers/images';
+import { R1_TO_R2_AND_R3 } from '../helpers/cri-lab';
 
 const dir = mkdtempSync(join(tmpdir(), 'containers-'));
 // The lab's image directory for this run only (meshnetctl reads MESHNET_LAB_IMAGES).
@@ -21,17 +23,6 @@ const archive = join(dir, 'busybox.oci.tar');
 const tag = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-/** Processes with an argument under `dir` (the lab's nodes' containerd and its shims carry their paths). */
-function processesUnder(dir: string): number[] {
-  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
-    try {
-      return readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').some((a) => a.startsWith(`${dir}/`));
-    } catch {
-      return false; // exited meanwhile
-    }
-  }).map(Number);
-}
 
 /** Nothing of lab `name` is left: no namespace, no state directory, no containerd or shim of its nodes. */
 function assertNothingLeft(name: string): void {
@@ -50,15 +41,7 @@ pods:
   - {name: r1, node: n1, image: "${BUSYBOX_REF}", command: [/bin/sleep, "100000"]${r1Extra}}
   - {name: r2, node: n2, image: "${BUSYBOX_REF}", command: [/bin/sleep, "100000"]}
   - {name: r3, node: n1}
-topologies:
-  - metadata: {name: r1}
-    spec: {links: [{uid: 1, peer_pod: r2, local_intf: eth1, peer_intf: eth1, local_ip: 10.1.1.1/24, peer_ip: 10.1.1.2/24},
-                   {uid: 2, peer_pod: r3, local_intf: eth2, peer_intf: eth1, local_ip: 10.1.2.1/24, peer_ip: 10.1.2.3/24}]}
-  - metadata: {name: r2}
-    spec: {links: [{uid: 1, peer_pod: r1, local_intf: eth1, peer_intf: eth1, local_ip: 10.1.1.2/24, peer_ip: 10.1.1.1/24}]}
-  - metadata: {name: r3}
-    spec: {links: [{uid: 2, peer_pod: r1, local_intf: eth1, peer_intf: eth2, local_ip: 10.1.2.3/24, peer_ip: 10.1.2.1/24}]}
-`);
+${R1_TO_R2_AND_R3}`);
   return path;
 }
 

@@ -17,6 +17,17 @@ import { WireRecords, type GWireItem } from '../../src/wire/records';
 
 export type Layout = 'veth' | 'vxlan' | 'grpc';
 
+/** The Topologies of pods r1, r2, r3 (lab file YAML): r1-r2 by uid 1 (10.1.1.0/24), r1-r3 by uid 2 (10.1.2.0/24). */
+export const R1_TO_R2_AND_R3 = `topologies:
+  - metadata: {name: r1}
+    spec: {links: [{uid: 1, peer_pod: r2, local_intf: eth1, peer_intf: eth1, local_ip: 10.1.1.1/24, peer_ip: 10.1.1.2/24},
+                   {uid: 2, peer_pod: r3, local_intf: eth2, peer_intf: eth1, local_ip: 10.1.2.1/24, peer_ip: 10.1.2.3/24}]}
+  - metadata: {name: r2}
+    spec: {links: [{uid: 1, peer_pod: r1, local_intf: eth1, peer_intf: eth1, local_ip: 10.1.1.2/24, peer_ip: 10.1.1.1/24}]}
+  - metadata: {name: r3}
+    spec: {links: [{uid: 2, peer_pod: r1, local_intf: eth1, peer_intf: eth2, local_ip: 10.1.2.3/24, peer_ip: 10.1.2.1/24}]}
+`;
+
 /**
  * r1 on n1 and r2 (on n2 for vxlan and grpc, else n1) linked by uid 1; r3, on r2's node, linked
  * to r1 by uid 2, has its Topology from the start (KNE creates them before the pods) but no pod:
@@ -31,15 +42,7 @@ cni_version: "${cniVersion}"
 ${layout === 'grpc' ? 'inter_node_link_type: grpc' : ''}
 nodes: [n1${two ? ', n2' : ''}]
 pods: [{name: r1, node: n1}, {name: r2, node: ${two ? 'n2' : 'n1'}}, {name: r3, node: ${two ? 'n2' : 'n1'}}]
-topologies:
-  - metadata: {name: r1}
-    spec: {links: [{uid: 1, peer_pod: r2, local_intf: eth1, peer_intf: eth1, local_ip: 10.1.1.1/24, peer_ip: 10.1.1.2/24},
-                   {uid: 2, peer_pod: r3, local_intf: eth2, peer_intf: eth1, local_ip: 10.1.2.1/24, peer_ip: 10.1.2.3/24}]}
-  - metadata: {name: r2}
-    spec: {links: [{uid: 1, peer_pod: r1, local_intf: eth1, peer_intf: eth1, local_ip: 10.1.1.2/24, peer_ip: 10.1.1.1/24}]}
-  - metadata: {name: r3}
-    spec: {links: [{uid: 2, peer_pod: r1, local_intf: eth1, peer_intf: eth2, local_ip: 10.1.2.3/24, peer_ip: 10.1.2.1/24}]}
-`);
+${R1_TO_R2_AND_R3}`);
   return { spec: { ...full, pods: full.pods.filter((p) => p.name !== 'r3') }, r3: full.pods.find((p) => p.name === 'r3')! };
 }
 
