@@ -42,7 +42,7 @@ export async function startNodeRuntime(state: LabState, node: NodeState, primary
   prepareContainerdNode(n, { file: PRIMARY_CONFLIST, text: JSON.stringify(primary, null, 2) });
   node.containerd = {};
   node.containerd.pid = await startContainerd(n, netnsPath(node.netns));
-  importImage(n, pauseArchive(state));
+  await importImage(n, pauseArchive(state));
 }
 
 /** Waits until the node's meshnetd has chained meshnet into the runtime's CNI config. */
@@ -110,7 +110,7 @@ export async function ensureNodeImages(state: LabState, node: NodeState, pods: R
       const what = `image ${image} (pods ${who.join(', ')}) on node ${node.name}`;
       if (stored) {
         log?.(`node ${node.name}: importing ${image} (${(stored.bytes / 1e6).toFixed(1)} MB)`);
-        importImage(n, stored.file);
+        await importImage(n, stored.file);
         // The CRI's image list follows containerd's image events: it may lag the import a moment.
         const end = Date.now() + IMPORT_SEEN_TIMEOUT_MS;
         while (!(await imagePresent(c, image))) {

@@ -6,12 +6,15 @@
 // CAP_SYS_RESOURCE), cgroupfs rather than systemd, and a start through `nsenter --net=` (not
 // `ip netns exec`, whose private mount namespace would hide the /var/run/netns/cni-* mounts the
 // CRI makes from everyone else).
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { criClient } from '../cri/client';
 import { unmountUnder } from '../kernel';
+
+const execFileAsync = promisify(execFile);
 
 export interface ContainerdNode {
   /** The node's containerd directory: config, root, state, runc state, log. */
@@ -123,10 +126,17 @@ export async function startContainerd(n: ContainerdNode, netnsPath: string): Pro
   }
 }
 
-/** `ctr images import` of an OCI or docker-save archive into the CRI's namespace. */
-export function importImage(n: ContainerdNode, archive: string): void {
-  const r = spawnSync('ctr', ['--address', n.socket, '--namespace', 'k8s.io', 'images', 'import', '--no-unpack', archive], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`importing ${archive} into containerd (${n.socket}): ${(r.stderr || r.stdout || String(r.error)).trim()}`);
+/**
+ * `ctr images import` of an OCI or docker-save archive into the CRI's namespace. Not blocking: a
+ * lab imports into every node's containerd at once (a router image is hundreds of MB).
+ */
+export async function importImage(n: ContainerdNode, archive: string): Promise<void> {
+  try {
+    await execFileAsync('ctr', ['--address', n.socket, '--namespace', 'k8s.io', 'images', 'import', '--no-unpack', archive], { maxBuffer: 16 << 20 });
+  } catch (e) {
+    const x = e as { stderr?: string; stdout?: string; message: string };
+    throw new Error(`importing ${archive} into containerd (${n.socket}): ${(x.stderr || x.stdout || x.message).trim()}`);
+  }
 }
 
 /**
@@ -171,16 +181,26 @@ function zombie(pid: number): boolean {
   }
 }
 
-/** Pids whose command line names `path` (a containerd's shims carry its socket as -address). */
-export function processesNaming(path: string): number[] {
+/** Pids whose command line has an argument `pred` accepts. */
+function processesWithArg(pred: (arg: string) => boolean): number[] {
   const out: number[] = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').includes(path)) out.push(Number(d));
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').some(pred)) out.push(Number(d));
     } catch { /* exited meanwhile */ }
   }
   return out;
+}
+
+/** Pids whose command line names `path` (a containerd's shims carry its socket as -address). */
+export function processesNaming(path: string): number[] {
+  return processesWithArg((a) => a === path);
+}
+
+/** Pids with an argument under directory `dir` (a lab node's containerd and shims carry its paths). */
+export function processesUnder(dir: string): number[] {
+  return processesWithArg((a) => a.startsWith(`${dir}/`));
 }
 
 function tail(file: string): string {
